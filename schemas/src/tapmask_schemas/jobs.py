@@ -1,0 +1,68 @@
+"""Job vocabulary shared by the HTTP API, the events and the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProcessingMode(StrEnum):
+    PRIVACY = "privacy"  # hide the object: blur, pixelate or fill
+    MAGIC_ERASER = "magic_eraser"  # remove the object, fill in the background
+
+
+class Effect(StrEnum):
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    FILL = "fill"
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED)
+
+
+class Stage(StrEnum):
+    """Where a job is, in words a person understands."""
+
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    TRACKING = "tracking"
+    RENDERING = "rendering"
+    UPLOADING = "uploading"
+    DONE = "done"
+
+
+class ClickPoint(BaseModel):
+    """A click on the object, in pixels of the decoded frame (x right, y down)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    x: float = Field(ge=0, description="Pixels from the left edge of the frame.")
+    y: float = Field(ge=0, description="Pixels from the top edge of the frame.")
+    frame: int = Field(default=0, ge=0, description="Frame index the click was made on.")
+    positive: bool = Field(default=True, description="False marks a spot that is NOT the object.")
+    object_id: int = Field(
+        default=0, ge=0, description="Clicks with the same id belong to one object."
+    )
+
+
+class VideoInfo(BaseModel):
+    """What the gateway's probe found in the upload."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    frame_count: int = Field(ge=0)
+    duration_seconds: float = Field(ge=0)
+    fps: float = Field(ge=0, description="Average frame rate; timing is kept per frame.")
+    has_audio: bool
