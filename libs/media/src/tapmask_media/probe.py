@@ -1,0 +1,328 @@
+"""Open an untrusted video file safely and describe it.
+
+Every open goes through :func:`open_input`, which only lets FFmpeg read the one local
+file (``protocol_whitelist=file``), only with the demuxers we expect (mp4/mov,
+matroska/webm, avi: no playlists, no concat, no image sequences, no network), without
+following external references (``enable_drefs=0``), and with caps on how much it reads
+to guess stream parameters. :func:`probe` then checks the caps on streams, pixels and
+duration, decodes the first frame (which proves the video is decodable and gives the
+display matrix), and demuxes every video packet to count frames and catch files that
+end early. :func:`probe_in_subprocess` runs the same in a child process with an address
+space limit and a timeout, for files that arrive over the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, cast
+
+import av
+import av.container
+import numpy as np
+
+from tapmask_media.errors import (
+    EmptyFileError,
+    MediaError,
+    MediaLimitError,
+    NotAVideoError,
+    NoVideoStreamError,
+    ProbeTimeoutError,
+    TruncatedFileError,
+    UnsupportedFormatError,
+)
+
+#: Demuxers we accept, as FFmpeg names them (``container.format.name``).
+ALLOWED_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
+_FORMAT_WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """Caps for untrusted input; the defaults fit phone and camera footage up to 4K."""
+
+    max_file_bytes: int = 4 * 1024**3
+    max_pixels: int = 4096 * 2304
+    max_streams: int = 8
+    max_duration_s: float = 3 * 3600.0
+    max_frames: int = 1_000_000
+    probesize: int = 10_000_000
+    analyzeduration_us: int = 5_000_000
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a user (and the pipeline) needs to know about a video file."""
+
+    width: int
+    height: int
+    #: Counter-clockwise display rotation in degrees (from the display matrix), 0 if none.
+    rotation: int
+    #: The raw display matrix (9 ints, FFmpeg layout) to copy to the output, if any.
+    display_matrix: tuple[int, ...] | None
+    frame_count: int
+    #: Average frame rate (``None`` when the container does not say).
+    fps: Fraction | None
+    time_base: Fraction
+    duration_s: float
+    has_audio: bool
+    video_codec: str
+    audio_codec: str | None
+    format_name: str
+    pix_fmt: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["fps"] = None if self.fps is None else str(self.fps)
+        d["time_base"] = str(self.time_base)
+        d["display_matrix"] = None if self.display_matrix is None else list(self.display_matrix)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> VideoInfo:
+        d = json.loads(text)
+        d["fps"] = None if d["fps"] is None else Fraction(d["fps"])
+        d["time_base"] = Fraction(d["time_base"])
+        dm = d["display_matrix"]
+        d["display_matrix"] = None if dm is None else tuple(int(v) for v in dm)
+        return cls(**d)
+
+
+def _sniff_container(path: Path) -> bool:
+    """True if the first bytes look like MP4/MOV, Matroska/WebM or AVI."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    return (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+        or head[:4] == b"\x1a\x45\xdf\xa3"
+        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+    )
+
+
+def check_file(path: Path, limits: ProbeLimits) -> Path:
+    """Checks that need no demuxer: exists, regular file, not empty, not too big."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a regular file")
+    try:
+        size = path.stat().st_size
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read the file ({exc.strerror})") from exc
+    if size == 0:
+        raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
+    if size > limits.max_file_bytes:
+        raise MediaLimitError(
+            f"{path}: the file is {size} bytes, more than the {limits.max_file_bytes} allowed"
+        )
+    return path.resolve()
+
+
+def open_input(path: Path, limits: ProbeLimits | None = None) -> av.container.InputContainer:
+    """Open ``path`` for reading with the safety options above; raise ``MediaError``."""
+    limits = limits or ProbeLimits()
+    resolved = check_file(path, limits)
+    options = {
+        "protocol_whitelist": "file",
+        "format_whitelist": _FORMAT_WHITELIST,
+        "probesize": str(limits.probesize),
+        "analyzeduration": str(limits.analyzeduration_us),
+        "max_streams": str(limits.max_streams),
+        # mov: never open files referenced from inside this one.
+        "enable_drefs": "0",
+        "use_absolute_path": "0",
+    }
+    try:
+        # "file:" so that a name with a colon is never read as another protocol.
+        container = av.open(f"file:{resolved}", mode="r", container_options=options)
+    except av.error.FFmpegError as exc:
+        if _sniff_container(resolved):
+            raise TruncatedFileError(
+                f"{path}: the video file is truncated or damaged ({exc.strerror})"
+            ) from exc
+        raise NotAVideoError(
+            f"{path}: not a video file (no MP4, MOV, WebM, Matroska or AVI container found)"
+        ) from exc
+    if container.format.name not in ALLOWED_FORMATS:
+        container.close()
+        raise UnsupportedFormatError(
+            f"{path}: container format {container.format.name!r} is not accepted "
+            "(use MP4/MOV, WebM/Matroska or AVI)"
+        )
+    if len(container.streams) > limits.max_streams:
+        container.close()
+        raise MediaLimitError(
+            f"{path}: {len(container.streams)} streams, more than the {limits.max_streams} allowed"
+        )
+    return container
+
+
+def display_matrix_of(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's display matrix side data as 9 ints, or ``None``."""
+    try:
+        # Typed as a TypedDict in PyAV's stubs; at run time a mapping keyed by type name.
+        sd = cast(Any, frame.side_data)["DISPLAYMATRIX"]
+    except KeyError:
+        return None
+    return tuple(int(v) for v in np.frombuffer(bytes(sd), dtype="<i4")[:9])
+
+
+def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
+    """Describe ``path``, or raise a ``MediaError`` naming what is wrong with it."""
+    limits = limits or ProbeLimits()
+    with open_input(path, limits) as container:
+        if not container.streams.video:
+            raise NoVideoStreamError(f"{path}: the file has no video stream")
+        video = container.streams.video[0]
+        cc = video.codec_context
+        if cc is None or cc.width <= 0 or cc.height <= 0:
+            raise NotAVideoError(f"{path}: the video stream has no decodable picture size")
+        if cc.width * cc.height > limits.max_pixels:
+            raise MediaLimitError(
+                f"{path}: {cc.width}x{cc.height} pixels per frame is more than the "
+                f"{limits.max_pixels} allowed"
+            )
+        time_base = video.time_base or Fraction(1, 90000)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        declared = int(video.frames or 0)
+
+        count = 0
+        first: av.VideoFrame | None = None
+        start: int | None = None
+        end: int | None = None
+        try:
+            for packet in container.demux(video):
+                if packet.size == 0:
+                    continue
+                count += 1
+                if count > limits.max_frames:
+                    raise MediaLimitError(f"{path}: more than {limits.max_frames} frames")
+                if packet.pts is not None:
+                    start = packet.pts if start is None else min(start, packet.pts)
+                    stop = packet.pts + (packet.duration or 0)
+                    end = stop if end is None else max(end, stop)
+                if first is None:
+                    for frame in packet.decode():
+                        first = frame
+                        break
+            if first is None:
+                for frame in video.decode(None):
+                    first = frame
+                    break
+        except av.error.FFmpegError as exc:
+            raise TruncatedFileError(
+                f"{path}: the video data is truncated or damaged at frame {count} ({exc.strerror})"
+            ) from exc
+        if count == 0 or first is None:
+            raise TruncatedFileError(f"{path}: the video stream holds no decodable frame")
+        if declared and count < declared:
+            raise TruncatedFileError(
+                f"{path}: the file is truncated: {count} of {declared} announced frames present"
+            )
+        if start is not None and end is not None and end > start:
+            duration_s = float((end - start) * time_base)
+        elif container.duration:
+            duration_s = container.duration / 1_000_000
+        else:
+            duration_s = 0.0
+        if duration_s > limits.max_duration_s:
+            raise MediaLimitError(
+                f"{path}: {duration_s:.0f} s long, more than the {limits.max_duration_s:.0f} s "
+                "allowed"
+            )
+        fps = video.average_rate or video.guessed_rate
+        return VideoInfo(
+            width=cc.width,
+            height=cc.height,
+            rotation=int(first.rotation),
+            display_matrix=display_matrix_of(first),
+            frame_count=count,
+            fps=Fraction(fps) if fps else None,
+            time_base=Fraction(time_base),
+            duration_s=duration_s,
+            has_audio=audio is not None,
+            video_codec=cc.name,
+            audio_codec=(
+                audio.codec_context.name if audio is not None and audio.codec_context else None
+            ),
+            format_name=container.format.name,
+            pix_fmt=cc.pix_fmt,
+        )
+
+
+def _child_main(argv: list[str]) -> int:
+    """Entry point of the probing child: ``path limits_json memory_limit``."""
+    import resource
+
+    path, limits_json, memory_limit = argv[0], argv[1], int(argv[2])
+    if memory_limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    try:
+        info = probe(Path(path), ProbeLimits(**json.loads(limits_json)))
+    except MediaError as exc:
+        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+        return 0
+    except MemoryError:
+        print(json.dumps({"error": "MediaLimitError", "message": f"{path}: too big to probe"}))
+        return 0
+    print(json.dumps({"info": info.to_json()}))
+    return 0
+
+
+_ERRORS: dict[str, type[MediaError]] = {
+    cls.__name__: cls
+    for cls in (
+        MediaError,
+        EmptyFileError,
+        NotAVideoError,
+        UnsupportedFormatError,
+        TruncatedFileError,
+        NoVideoStreamError,
+        MediaLimitError,
+        ProbeTimeoutError,
+    )
+}
+
+
+def probe_in_subprocess(
+    path: Path,
+    limits: ProbeLimits | None = None,
+    timeout: float = 60.0,
+    memory_limit: int = 2 * 1024**3,
+) -> VideoInfo:
+    """:func:`probe` in a child process capped at ``memory_limit`` bytes of address space
+    and ``timeout`` seconds, so a hostile file cannot take the caller down with it."""
+    limits = limits or ProbeLimits()
+    check_file(Path(path), limits)  # cheap errors without a process start
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from tapmask_media.probe import _child_main; "
+        "sys.exit(_child_main(sys.argv[1:]))",
+        os.fspath(path),
+        json.dumps(asdict(limits)),
+        str(memory_limit),
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ProbeTimeoutError(f"{path}: probing took longer than {timeout:g} s") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise ProbeTimeoutError(
+            f"{path}: the probe process failed (exit {done.returncode}); the file may need "
+            "more memory than allowed or be malformed"
+        )
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise _ERRORS.get(result["error"], MediaError)(result["message"])
+    return VideoInfo.from_json(result["info"])
