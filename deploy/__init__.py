@@ -1,0 +1,1 @@
+"""Deployment helpers; `deploy.local` starts the stack on this machine without Docker."""
