@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar, cast
 
 import av
 import numpy as np
@@ -13,6 +16,7 @@ from tapmask_media.errors import TruncatedFileError
 from tapmask_media.probe import ProbeLimits, open_input
 
 RGBFrame = npt.NDArray[np.uint8]
+T = TypeVar("T")
 
 
 def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -56,3 +60,49 @@ def iter_rgb_frames(
         w, h = scaled_size(frame.width, frame.height, max_side)
         rgb: RGBFrame = frame.to_ndarray(width=w, height=h, format="rgb24")  # type: ignore[assignment]
         yield rgb
+
+
+_END = object()
+
+
+def prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead.
+
+    PyAV releases the GIL inside FFmpeg, so decoding overlaps the consumer's work
+    (compositing, encoding). Exceptions are re-raised in the consumer; closing the
+    returned generator stops the producer."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="tapmask-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(T, item)
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)

@@ -1,0 +1,1 @@
+"""Pure rendering core: numpy/OpenCV per frame, no video I/O."""

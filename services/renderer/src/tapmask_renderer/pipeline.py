@@ -1,0 +1,167 @@
+"""Render a whole video in-process: decode -> hide or erase the masked region -> encode.
+
+The CLI and the renderer service both call :func:`render_video`. Frames stream through
+(a decode thread a few frames ahead, the encoder behind); blur/pixelate/fill work on the
+decoder's yuv420p planes inside the mask's box only, so pixels outside the mask are
+re-encoded, never altered. Erase hands RGB frames to ``erase_stream`` (bounded window)
+and copies back only the pixels it changed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from tapmask_media.decode import iter_video_frames, prefetch
+from tapmask_media.encode import EncodeSettings, VideoWriter
+from tapmask_media.masks import MaskFormatError
+from tapmask_media.probe import ProbeLimits, VideoInfo, probe
+from tapmask_renderer.core.compositing import Effect, EffectSettings, apply_yuv420p
+
+Mask = npt.NDArray[np.bool_]
+Progress = Callable[[int, int], None]
+
+
+class RenderMode(StrEnum):
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    FILL = "fill"
+    ERASE = "erase"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What to do with the masked region, and how to encode."""
+
+    mode: RenderMode = RenderMode.BLUR
+    effect: EffectSettings = field(default_factory=EffectSettings)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    limits: ProbeLimits = field(default_factory=ProbeLimits)
+    #: Frames the eraser may hold (``None``: its default).
+    erase_window: int | None = None
+    #: Decoded frames buffered ahead of the renderer.
+    prefetch: int = 8
+
+
+def fit_mask(mask: npt.NDArray[Any], width: int, height: int) -> Mask:
+    """``mask`` as bool at the video's size (a tracker may work at a lower resolution)."""
+    if mask.ndim != 2:
+        raise MaskFormatError(f"a mask must be 2-D, got shape {mask.shape}")
+    if mask.shape == (height, width):
+        return mask if mask.dtype == np.bool_ else np.asarray(mask > 0)
+    m8 = (mask > 0).astype(np.uint8) * 255
+    return np.asarray(cv2.resize(m8, (width, height), interpolation=cv2.INTER_LINEAR)) > 127
+
+
+def _masks_for(frames: int, masks: Iterator[npt.NDArray[Any]], index: int) -> npt.NDArray[Any]:
+    mask = next(masks, None)
+    if mask is None:
+        raise MaskFormatError(f"masks ran out at frame {index}: one mask per frame is needed")
+    return mask
+
+
+def _out_frame(planes: npt.NDArray[np.uint8], src: av.VideoFrame) -> av.VideoFrame:
+    out = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    out.pts = src.pts
+    out.time_base = src.time_base
+    out.duration = src.duration
+    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+        value = getattr(src, attr, None)
+        if value:
+            setattr(out, attr, value)
+    return out
+
+
+def _yuv_planes(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    planes: npt.NDArray[np.uint8] = frame.to_ndarray()  # type: ignore[assignment]
+    return planes
+
+
+def render_video(
+    input_path: Path,
+    output_path: Path,
+    masks: Iterable[npt.NDArray[Any]],
+    options: RenderOptions | None = None,
+    progress: Progress | None = None,
+    info: VideoInfo | None = None,
+) -> int:
+    """Write ``output_path``: the input with each frame's mask hidden or erased.
+
+    ``masks``: one 2-D mask per frame (bool or 0/255), in order, any resolution (resized
+    to the video's). Returns the number of frames written."""
+    options = options or RenderOptions()
+    info = info or probe(input_path, options.limits)
+    total = info.frame_count
+    mask_iter = iter(masks)
+    decoded = (
+        (f, _yuv_planes(f)) for f in iter_video_frames(input_path, options.limits, threads=0)
+    )
+    with VideoWriter(
+        output_path,
+        fps=info.fps,
+        time_base=info.time_base,
+        display_matrix=info.display_matrix,
+        audio_source=input_path if info.has_audio else None,
+        settings=options.encode,
+        limits=options.limits,
+    ) as writer:
+        frames = prefetch(decoded, options.prefetch)
+        if options.mode is RenderMode.ERASE:
+            _erase(frames, mask_iter, info, options, writer, progress)
+        else:
+            effect = EffectSettings(**{**options.effect.__dict__, "effect": Effect(options.mode)})
+            for index, (src, planes) in enumerate(frames):
+                raw = _masks_for(total, mask_iter, index)
+                apply_yuv420p(planes, fit_mask(raw, info.width, info.height), effect)
+                writer.write(_out_frame(planes, src))
+                if progress is not None:
+                    progress(index + 1, total)
+        written = writer.frames_written
+    if next(mask_iter, None) is not None:
+        raise MaskFormatError(f"more masks than the video's {written} frames")
+    return written
+
+
+def _erase(
+    frames: Iterator[tuple[av.VideoFrame, npt.NDArray[np.uint8]]],
+    masks: Iterator[npt.NDArray[Any]],
+    info: VideoInfo,
+    options: RenderOptions,
+    writer: VideoWriter,
+    progress: Progress | None,
+) -> None:
+    from tapmask_renderer.core.inpaint import erase_stream
+
+    held: deque[tuple[av.VideoFrame, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]] = deque()
+
+    def pairs() -> Iterator[tuple[npt.NDArray[np.uint8], Mask]]:
+        for index, (src, planes) in enumerate(frames):
+            rgb: npt.NDArray[np.uint8] = src.to_ndarray(format="rgb24")  # type: ignore[assignment]
+            held.append((src, planes, rgb))
+            yield rgb, fit_mask(_masks_for(info.frame_count, masks, index), info.width, info.height)
+
+    h, w = info.height, info.width
+    for index, erased in enumerate(erase_stream(pairs(), window=options.erase_window)):
+        src, planes, rgb = held.popleft()
+        changed = np.any(erased != rgb, axis=2)
+        if changed.any():
+            # Copy back only what the eraser changed, so the rest stays bit-exact.
+            conv = av.VideoFrame.from_ndarray(erased, format="rgb24").reformat(format="yuv420p")
+            new: npt.NDArray[np.uint8] = conv.to_ndarray()  # type: ignore[assignment]
+            planes[:h][changed] = new[:h][changed]
+            c_changed = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3)).reshape(-1, w)
+            planes[h:][c_changed] = new[h:][c_changed]
+        writer.write(_out_frame(planes, src))
+        if progress is not None:
+            progress(index + 1, info.frame_count)
