@@ -1,0 +1,52 @@
+"""Pure tracking core: no video I/O, no messaging. Frames in, masks out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tapmask_tracker.core.tracking import Prompt, Tracker, TrackingError
+
+__all__ = ["BACKENDS", "Prompt", "Tracker", "TrackingError", "build_tracker"]
+
+BACKENDS = ("auto", "cpu", "sam2")
+DEFAULT_SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def build_tracker(
+    backend: str = "auto",
+    sam2_checkpoint: Path | None = None,
+    sam2_config: str | None = None,
+    device: str | None = None,
+) -> Tracker:
+    """Build a tracker. ``auto`` picks sam2 when CUDA is available and a checkpoint is
+    configured, else the weight-free cpu tracker."""
+    if backend not in BACKENDS:
+        raise TrackingError(f"unknown tracker backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto":
+        # Check the checkpoint first so that the cpu path never imports torch.
+        use_sam2 = sam2_checkpoint is not None and _cuda_available()
+        backend = "sam2" if use_sam2 else "cpu"
+    if backend == "cpu":
+        from tapmask_tracker.core.cpu_backend import CpuTracker
+
+        return CpuTracker()
+    # Random weights only make sense in tests, which build Sam2Tracker directly.
+    if sam2_checkpoint is None:
+        raise TrackingError("the sam2 backend needs a checkpoint file (none configured)")
+    if not Path(sam2_checkpoint).is_file():
+        raise TrackingError(f"SAM 2 checkpoint not found: {sam2_checkpoint}")
+    from tapmask_tracker.core.sam2_backend import Sam2Tracker
+
+    return Sam2Tracker.build(
+        config=sam2_config or DEFAULT_SAM2_CONFIG,
+        checkpoint=sam2_checkpoint,
+        device=device,
+    )

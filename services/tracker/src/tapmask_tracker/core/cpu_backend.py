@@ -1,0 +1,305 @@
+"""A tracker that needs no downloaded weights: classic vision on the CPU.
+
+Per object:
+1. On its prompt frame: GrabCut from the click(s) (``click_segment``), grown by the
+   pixels that move with it over the next few frames (``motion``), so that differently
+   coloured parts of one object join.
+2. Each next frame: the previous mask is carried along by DIS optical flow, then
+   corrected in a band around it by object/background colour histograms.
+3. When the mask collapses (occlusion), the last good mask is kept in place for a
+   while (a hidden object must stay hidden), and the object is looked for again by
+   colour near where it vanished.
+
+Everything runs at a reduced working size (``max_side``); masks are grown by a small
+privacy margin, since a blur that misses an object's edge leaks it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from tapmask_tracker.core.click_segment import component_at, segment_from_clicks
+from tapmask_tracker.core.colour_model import ColourModel
+from tapmask_tracker.core.motion import (
+    FlowEngine,
+    Gray,
+    motion_coherent_region,
+    new_flow,
+    warp_mask,
+)
+from tapmask_tracker.core.tracking import (
+    Frame,
+    Mask,
+    Prompt,
+    check_all_prompts_used,
+    check_frame,
+    check_prompt_in_frame,
+    negatives_for,
+    validate_prompts,
+)
+
+SoftMask = npt.NDArray[np.float32]
+
+# Frames read ahead of the one being yielded: used to find what moves with the click.
+LOOKAHEAD = 4
+# Weight of the flow-carried mask against the colour evidence when refining.
+_FLOW_WEIGHT = 0.6
+# A mask below this share of the object's usual area counts as lost (occluded).
+_LOST_AREA = 0.3
+# Frames a lost object's last mask is kept on screen before giving up on it.
+_HOLD_FRAMES = 30
+# Growth over the usual area beyond which a refined mask is taken for a leak.
+_MAX_GROWTH = 1.4
+
+
+def _disc(radius: int) -> npt.NDArray[np.uint8]:
+    size = 2 * radius + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return np.asarray(kernel, dtype=np.uint8)
+
+
+def _dilate(mask: Mask, radius: int) -> Mask:
+    if radius <= 0:
+        return mask
+    grown: Mask = cv2.dilate(mask.astype(np.uint8), _disc(radius)) > 0
+    return grown
+
+
+def _ring(mask: Mask, inner: int, outer: int) -> Mask:
+    ring: Mask = _dilate(mask, outer) & ~_dilate(mask, inner)
+    return ring
+
+
+@dataclass
+class _Object:
+    """Tracking state of one object, all at working resolution."""
+
+    soft: SoftMask
+    colour: ColourModel
+    ref_area: float
+    last_good: Mask
+    lost_for: int = 0
+    areas: deque[float] = field(default_factory=lambda: deque(maxlen=15))
+
+
+class CpuTracker:
+    """Weight-free tracker (see the module docstring). Instances are reusable."""
+
+    def __init__(self, max_side: int = 480, margin: float = 0.012) -> None:
+        self.max_side: int | None = max_side
+        self._work_side = max_side
+        self._margin = margin
+
+    # -- streaming driver ---------------------------------------------------------------
+
+    def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
+        validate_prompts(prompts)
+        return self._run(iter(frames), list(prompts))
+
+    def _run(self, frames: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
+        window: deque[tuple[Frame, Frame, Gray]] = deque()
+        objects: dict[int, _Object] = {}
+        flow = new_flow()
+        prev_gray: Gray | None = None
+        index = 0
+        exhausted = False
+        size: tuple[int, int] | None = None
+        while True:
+            while not exhausted and len(window) <= LOOKAHEAD:
+                frame = next(frames, None)
+                if frame is None:
+                    exhausted = True
+                    break
+                check_frame(frame, index + len(window))
+                if size is None:
+                    size = (frame.shape[1], frame.shape[0])
+                    for p in prompts:
+                        check_prompt_in_frame(p, *size)
+                elif (frame.shape[1], frame.shape[0]) != size:
+                    raise ValueError(
+                        f"frame {index + len(window)} is {frame.shape[1]}x{frame.shape[0]}, "
+                        f"earlier frames were {size[0]}x{size[1]}"
+                    )
+                small = self._to_work(frame)
+                gray = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+                window.append((frame, small, gray))
+            if not window:
+                break
+            frame, small, gray = window[0]
+            assert size is not None
+            scale = small.shape[1] / size[0]
+            backward = flow.calc(gray, prev_gray) if prev_gray is not None else None
+            for obj in objects.values():
+                self._propagate(obj, small, backward)
+            here = [p for p in prompts if p.frame == index]
+            for object_id in sorted({p.object_id for p in here if p.positive}):
+                later = [g for _, _, g in list(window)[1:]]
+                objects[object_id] = self._start(
+                    small, gray, later, prompts, object_id, index, scale, flow
+                )
+            yield self._output(objects, small, here, prompts, scale, size)
+            prev_gray = gray
+            window.popleft()
+            index += 1
+        check_all_prompts_used(prompts, index)
+
+    # -- per-object steps ---------------------------------------------------------------
+
+    def _to_work(self, frame: Frame) -> Frame:
+        h, w = frame.shape[:2]
+        longer = max(h, w)
+        if longer <= self._work_side:
+            return frame
+        factor = self._work_side / longer
+        small: Frame = np.asarray(
+            cv2.resize(frame, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA),
+            dtype=np.uint8,
+        )
+        return small
+
+    def _start(
+        self,
+        small: Frame,
+        gray: Gray,
+        later: list[Gray],
+        prompts: list[Prompt],
+        object_id: int,
+        index: int,
+        scale: float,
+        flow: FlowEngine,
+    ) -> _Object:
+        h, w = gray.shape
+        pos = [
+            (min(p.x * scale, w - 1), min(p.y * scale, h - 1))
+            for p in prompts
+            if p.positive and p.object_id == object_id and p.frame == index
+        ]
+        neg = [
+            (min(p.x * scale, w - 1), min(p.y * scale, h - 1))
+            for p in negatives_for(prompts, object_id)
+            if p.frame == index
+        ]
+        seed = segment_from_clicks(small, pos, neg)
+        if later:
+            moving = motion_coherent_region(gray, later, seed, flow)
+            grown = component_at(moving | seed, pos)
+            # Motion that spreads far beyond the seed is the camera or a crowd, not it.
+            if grown.sum() <= 6 * max(1, int(seed.sum())):
+                seed = grown
+        area = float(seed.sum())
+        ring = _ring(seed, self._px(small, 0.01), self._px(small, 0.06))
+        obj = _Object(
+            soft=seed.astype(np.float32),
+            colour=ColourModel(small, seed, ring),
+            ref_area=area,
+            last_good=seed,
+        )
+        obj.areas.append(area)
+        return obj
+
+    def _propagate(
+        self, obj: _Object, small: Frame, backward: npt.NDArray[np.float32] | None
+    ) -> None:
+        if backward is None:
+            return
+        warped = warp_mask(obj.soft, backward)
+        # Bayesian fusion: the flow-carried mask is the prior, colour the likelihood.
+        # The prior is soft near the edge (blurred), so colour decides there, while the
+        # core survives unless colour strongly disagrees.
+        blur = 2 * self._px(small, 0.012) + 1
+        prior = np.clip(cv2.GaussianBlur(warped, (blur, blur), 0), 0.02, 0.98)
+        prob = np.clip(obj.colour.probability(small), 0.02, 0.98)
+        score = prior * prob / (prior * prob + (1 - prior) * (1 - prob))
+        core = warped > 0.5
+        # Opening cuts thin bridges along which flow drags the mask into background
+        # of the object's colour; then keep the piece carrying most of the prediction.
+        opened = cv2.morphologyEx(
+            (score > 0.5).astype(np.uint8), cv2.MORPH_OPEN, _disc(self._px(small, 0.01))
+        ).astype(bool)
+        mask = _main_component(opened, core)
+        usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
+        if mask.sum() > _MAX_GROWTH * usual:
+            # Growing fast is leaking, not the object: stay within the carried mask.
+            mask &= core
+        area = float(mask.sum())
+        if area < _LOST_AREA * usual:
+            self._lost(obj, small, prob)
+            return
+        obj.lost_for = 0
+        obj.areas.append(area)
+        obj.soft = mask.astype(np.float32)
+        obj.last_good = mask
+        ring = _ring(mask, self._px(small, 0.015), self._px(small, 0.06))
+        obj.colour.update(small, mask, ring)
+
+    def _lost(self, obj: _Object, small: Frame, prob: npt.NDArray[np.float32]) -> None:
+        """Hold the last good mask and look for the object again near it, by colour."""
+        obj.lost_for += 1
+        usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
+        search = _dilate(obj.last_good, self._px(small, 0.08 + 0.01 * obj.lost_for))
+        found = (prob > 0.6) & search
+        found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disc(2)).astype(bool)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8))
+        if count > 1:
+            best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            if stats[best, cv2.CC_STAT_AREA] >= 0.5 * usual:
+                mask = labels == best
+                obj.soft = cv2.GaussianBlur(mask.astype(np.float32), (5, 5), 0)
+                obj.last_good = mask
+                obj.lost_for = 0
+                return
+        # Still hidden: keep the last good mask as the prediction for the next frame.
+        obj.soft = obj.last_good.astype(np.float32)
+
+    def _output(
+        self,
+        objects: dict[int, _Object],
+        small: Frame,
+        here: list[Prompt],
+        prompts: list[Prompt],
+        scale: float,
+        size: tuple[int, int],
+    ) -> Mask:
+        union = np.zeros(small.shape[:2], dtype=bool)
+        for obj in objects.values():
+            if obj.lost_for == 0:
+                union |= obj.soft > 0.5
+            elif obj.lost_for <= _HOLD_FRAMES:
+                union |= obj.last_good
+        union = _dilate(union, self._px(small, self._margin))
+        # A negative click on this frame always wins over the margin.
+        radius = self._px(small, 0.02)
+        canvas = union.astype(np.uint8)
+        for p in here:
+            if not p.positive:
+                cv2.circle(canvas, (int(p.x * scale), int(p.y * scale)), radius, 0, -1)
+        if (small.shape[1], small.shape[0]) != size:
+            canvas = np.asarray(
+                cv2.resize(canvas, size, interpolation=cv2.INTER_NEAREST), dtype=np.uint8
+            )
+        result: Mask = canvas > 0
+        return result
+
+    @staticmethod
+    def _px(small: Frame, share: float) -> int:
+        return max(1, round(max(int(small.shape[0]), int(small.shape[1])) * share))
+
+
+def _main_component(mask: Mask, core: Mask) -> Mask:
+    """The component of ``mask`` overlapping ``core`` most (drops stray same-coloured
+    blobs); all of ``mask`` when ``core`` is empty."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8))
+    if count <= 2 or not core.any():
+        return mask
+    overlap = np.bincount(labels[core], minlength=count)
+    overlap[0] = 0
+    if overlap.max() == 0:
+        return mask
+    result: Mask = labels == int(np.argmax(overlap))
+    return result
