@@ -1,0 +1,283 @@
+/**
+ * Typed client for the TapMask gateway's HTTP API (see issue 4's table).
+ *
+ * Every call reads `fetch` / `XMLHttpRequest` from globalThis at call time so
+ * tests can stub them; nothing is created at import time.
+ */
+
+export type ProcessingMode = "privacy" | "magic_eraser";
+export type Effect = "blur" | "pixelate" | "fill";
+export type JobStatus = "pending" | "processing" | "completed" | "failed" | "expired";
+export type Stage = "queued" | "downloading" | "tracking" | "rendering" | "uploading" | "done";
+
+export interface PresignRequest {
+  filename: string;
+  content_type: string;
+  size: number;
+}
+
+interface PresignBase {
+  upload_key: string;
+  expires_in: number;
+}
+
+/** A presigned POST: send `fields` then the file as multipart/form-data to `url`. */
+export interface PresignedPost extends PresignBase {
+  url: string;
+  fields: Record<string, string>;
+}
+
+/** A presigned PUT: send the file as the raw body to `upload_url`. */
+export interface PresignedPut extends PresignBase {
+  upload_url: string;
+  /** Headers the signature covers (e.g. Content-Type), when the gateway says so. */
+  headers?: Record<string, string>;
+}
+
+export type PresignResponse = PresignedPost | PresignedPut;
+
+/** A click on the object, in pixels of the decoded frame (x right, y down). */
+export interface ClickPoint {
+  x: number;
+  y: number;
+  frame?: number;
+  /** False marks a spot that is NOT the object. */
+  positive?: boolean;
+  object_id?: number;
+}
+
+export interface CreateJobRequest {
+  upload_key: string;
+  click_x: number;
+  click_y: number;
+  frame?: number;
+  points?: ClickPoint[];
+  processing_mode: ProcessingMode;
+  effect?: Effect;
+}
+
+export interface CreateJobResponse {
+  job_id: string;
+  status: JobStatus;
+  access_token: string;
+  events_url: string;
+}
+
+/** GET /api/jobs/{id}: only the fields the page reads are typed; others pass through. */
+export interface JobView {
+  job_id?: string;
+  status: JobStatus;
+  stage?: Stage | null;
+  percent?: number | null;
+  error?: string | null;
+  [extra: string]: unknown;
+}
+
+export interface DownloadResponse {
+  url: string;
+}
+
+/** Litestar's error body. `extra` holds validation details when there are any. */
+export interface LitestarErrorBody {
+  status_code: number;
+  detail: string;
+  extra?: unknown;
+}
+
+/** An HTTP call that failed, with a message meant for the user. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly body: unknown;
+
+  constructor(status: number, message: string, body: unknown = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export function isPresignedPost(p: PresignResponse): p is PresignedPost {
+  return typeof (p as PresignedPost).url === "string" && typeof (p as PresignedPost).fields === "object";
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  mp4: "video/mp4",
+  m4v: "video/mp4",
+  mov: "video/quicktime",
+  webm: "video/webm",
+  mkv: "video/x-matroska",
+  avi: "video/x-msvideo",
+};
+
+/** The file's MIME type, guessed from its extension when the browser gives none. */
+export function guessContentType(file: { name: string; type: string }): string {
+  if (file.type) return file.type;
+  const ext = file.name.split(".").pop()?.toLowerCase() ?? "";
+  return CONTENT_TYPES[ext] ?? "application/octet-stream";
+}
+
+function describeExtra(extra: unknown): string {
+  if (Array.isArray(extra)) {
+    // Litestar's validation errors: [{message, key, source}, ...]
+    return extra
+      .map((e) => {
+        if (e && typeof e === "object") {
+          const { message, key } = e as { message?: unknown; key?: unknown };
+          if (typeof message === "string") return typeof key === "string" && key ? `${key}: ${message}` : message;
+        }
+        return typeof e === "string" ? e : "";
+      })
+      .filter(Boolean)
+      .join("; ");
+  }
+  if (extra && typeof extra === "object") {
+    return Object.entries(extra as Record<string, unknown>)
+      .filter(([, v]) => typeof v === "string" || typeof v === "number")
+      .map(([k, v]) => `${k}: ${String(v)}`)
+      .join("; ");
+  }
+  return "";
+}
+
+/** A readable message for a failed response body (Litestar JSON, S3 XML or plain text). */
+export function errorMessage(status: number, bodyText: string, fallback = "Request failed"): string {
+  const text = bodyText.trim();
+  if (text.startsWith("{")) {
+    try {
+      const body = JSON.parse(text) as Partial<LitestarErrorBody>;
+      if (typeof body.detail === "string" && body.detail) {
+        const extra = describeExtra(body.extra);
+        return extra && !body.detail.includes(extra) ? `${body.detail} (${extra})` : body.detail;
+      }
+    } catch {
+      // not JSON after all: fall through to the text handling below
+    }
+  }
+  if (text.startsWith("<")) {
+    // S3 answers uploads with XML: <Error><Code>EntityTooLarge</Code><Message>...</Message></Error>
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+    const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+    if (code || message) return [code, message].filter(Boolean).join(": ");
+  }
+  if (text && text.length <= 300 && !text.startsWith("<")) return `${fallback} (${status}): ${text}`;
+  return `${fallback} (HTTP ${status})`;
+}
+
+async function requestJson<T>(path: string, init: RequestInit, what: string): Promise<T> {
+  let response: Response;
+  try {
+    response = await globalThis.fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, `${what}: the server could not be reached (${(err as Error).message})`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // keep the raw text
+    }
+    throw new ApiError(response.status, errorMessage(response.status, text, what), body);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(response.status, `${what}: the server sent an unreadable answer`);
+  }
+}
+
+function bearer(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}` };
+}
+
+const JSON_HEADERS = { "Content-Type": "application/json", Accept: "application/json" };
+
+/** Ask the gateway where to upload `file`. */
+export function presignUpload(file: { name: string; type: string; size: number }): Promise<PresignResponse> {
+  const body: PresignRequest = { filename: file.name, content_type: guessContentType(file), size: file.size };
+  return requestJson<PresignResponse>(
+    "/api/upload/presigned",
+    { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(body) },
+    "Upload could not start",
+  );
+}
+
+export function createJob(request: CreateJobRequest): Promise<CreateJobResponse> {
+  return requestJson<CreateJobResponse>(
+    "/api/jobs",
+    { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(request) },
+    "The job could not start",
+  );
+}
+
+export function getJob(jobId: string, token: string): Promise<JobView> {
+  return requestJson<JobView>(
+    `/api/jobs/${encodeURIComponent(jobId)}`,
+    { headers: { Accept: "application/json", ...bearer(token) } },
+    "Job status unavailable",
+  );
+}
+
+export function getDownloadUrl(jobId: string, token: string): Promise<DownloadResponse> {
+  return requestJson<DownloadResponse>(
+    `/api/jobs/${encodeURIComponent(jobId)}/download`,
+    { headers: { Accept: "application/json", ...bearer(token) } },
+    "Download unavailable",
+  );
+}
+
+/** EventSource cannot send headers, so the token rides in the query string. */
+export function eventsUrlWithToken(eventsUrl: string, token: string): string {
+  const sep = eventsUrl.includes("?") ? "&" : "?";
+  return `${eventsUrl}${sep}token=${encodeURIComponent(token)}`;
+}
+
+export interface UploadHandle {
+  done: Promise<void>;
+  abort: () => void;
+}
+
+/**
+ * Upload `file` where the presign says, reporting progress as a fraction 0..1.
+ * XMLHttpRequest rather than fetch: only it reports upload progress.
+ */
+export function uploadFile(
+  presign: PresignResponse,
+  file: Blob,
+  contentType: string,
+  onProgress: (fraction: number) => void,
+): UploadHandle {
+  const xhr = new globalThis.XMLHttpRequest();
+  const done = new Promise<void>((resolve, reject) => {
+    xhr.upload.onprogress = (e: ProgressEvent) => {
+      if (e.lengthComputable && e.total > 0) onProgress(Math.min(1, e.loaded / e.total));
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve();
+      } else {
+        reject(new ApiError(xhr.status, errorMessage(xhr.status, xhr.responseText ?? "", "Upload failed")));
+      }
+    };
+    xhr.onerror = () => reject(new ApiError(0, "Upload failed: the storage server could not be reached"));
+    xhr.onabort = () => reject(new ApiError(0, "Upload cancelled"));
+
+    if (isPresignedPost(presign)) {
+      const form = new FormData();
+      for (const [name, value] of Object.entries(presign.fields)) form.append(name, value);
+      // S3 ignores any form field after the file, so the file goes last.
+      form.append("file", file);
+      xhr.open("POST", presign.url);
+      xhr.send(form);
+    } else {
+      xhr.open("PUT", presign.upload_url);
+      const headers = presign.headers ?? { "Content-Type": contentType };
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+      xhr.send(file);
+    }
+  });
+  return { done, abort: () => xhr.abort() };
+}

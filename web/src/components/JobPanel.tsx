@@ -1,0 +1,32 @@
+import { formatEta, stageLabel, type Progress } from "../progress";
+import { ProgressBar } from "./ProgressBar";
+
+interface Props {
+  jobId: string;
+  progress: Progress;
+  watchError: string | null;
+}
+
+/** Live stage, percent, ETA and message of a running job. */
+export function JobPanel({ jobId, progress, watchError }: Props) {
+  const tone = progress.status === "failed" || progress.status === "expired" ? "failed" : progress.status === "completed" ? "done" : "normal";
+  return (
+    <section className="job" aria-live="polite">
+      <div className="job-head">
+        <strong>{progress.status === "failed" ? "Failed" : stageLabel(String(progress.stage))}</strong>
+        <span>{Math.floor(progress.percent)}%</span>
+      </div>
+      <ProgressBar percent={progress.percent} label="Job progress" tone={tone} />
+      <div className="job-meta">
+        <span>{progress.message}</span>
+        <span>{progress.status === "processing" || progress.status === "pending" ? formatEta(progress.etaSeconds) : ""}</span>
+      </div>
+      {progress.status === "failed" && (
+        <p className="error">{progress.reason ?? "The job failed without saying why."}</p>
+      )}
+      {progress.status === "expired" && <p className="error">This job's files have expired.</p>}
+      {watchError && <p className="error">{watchError}</p>}
+      <small className="muted">Job {jobId}</small>
+    </section>
+  );
+}
