@@ -1,5 +1,6 @@
 """Kafka, PostgreSQL and S3 on loopback, without Docker: ``python -m deploy.local.stack up``.
 
+    install [--only ...]            fetch what is missing (Kafka jars), start nothing
     up [--only kafka,postgres,s3]   install what is missing, start what is not running, wait
     down                            stop what this stack started (pid files under .local/)
     status                          one line per service
@@ -86,7 +87,7 @@ def env(names: Iterable[str] = NAMES, settings: LocalStackSettings | None = None
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["install", "up", "down", "status", "env"])
     parser.add_argument(
         "--only", default=",".join(NAMES), help="comma-separated subset of kafka,postgres,s3"
     )
@@ -94,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     settings = LocalStackSettings()
     try:
-        if args.command == "up":
+        if args.command == "install":
+            settings.dir.mkdir(parents=True, exist_ok=True)
+            for svc in services(settings, names):
+                svc.install()
+        elif args.command == "up":
             for key, value in up(names, settings).items():
                 print(f"export {key}={shlex.quote(value)}")
         elif args.command == "down":

@@ -1,0 +1,105 @@
+# TapMask: `make up` runs the whole system locally, `make test` runs every check.
+# Both install what is missing first (apt packages, uv, Python deps, Kafka jars, web build).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  := $(PY) -m deploy.local.stack
+SYSTEM := $(PY) -m deploy.local.system
+# uv from PATH, else the one `pip install uv` put in python3's site-packages.
+UV      = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HAS_WEB := $(wildcard web/package.json)
+# Only the interpreters already on the machine: a download would hide a missing toolchain.
+export UV_PYTHON_DOWNLOADS := never
+
+MYPY_PATHS := schemas libs services cli deploy
+PYTEST_ARGS ?=
+
+.PHONY: help install install-system install-uv install-python install-kafka install-web \
+        infra-up infra-down infra-status up down lint schemas-check test test-web bench
+
+help:
+	@echo "make up          install what is missing, start Kafka, PostgreSQL, S3 and the services"
+	@echo "make down        stop everything 'make up' or 'make infra-up' left running"
+	@echo "make test        install, start the infrastructure, lint, schema drift check, all tests"
+	@echo "make infra-up    only Kafka, PostgreSQL and S3 (prints their TAPMASK_* settings)"
+	@echo "make infra-down  stop them"
+	@echo "make lint        ruff + mypy"
+	@echo "make bench       run the benchmarks (JSON on stdout)"
+
+# --- install ------------------------------------------------------------------------------------
+install: install-system install-uv install-python install-kafka install-web
+
+# apt only when something is missing, so a set-up machine never waits on apt.
+install-system:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$(HAS_WEB)" ]; then command -v npm >/dev/null || missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing with apt:$$missing"; \
+		$(SUDO) apt-get update -q; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+install-uv:
+	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || { \
+		echo "installing uv with pip"; python3 -m pip install --quiet uv; }
+
+install-python: install-uv
+	$(UV) sync --all-packages --all-extras --locked
+
+install-kafka: install-python
+	$(STACK) install
+
+# npm ci only when the lock file changed since the last one; the build always (vite is quick
+# and knows nothing of stale outputs).
+install-web:
+ifneq ($(HAS_WEB),)
+	@if [ ! -f web/node_modules/.package-lock.json ] || \
+	    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+		cd web && npm ci --no-audit --no-fund; fi
+	cd web && npm run build
+endif
+
+# --- run ----------------------------------------------------------------------------------------
+infra-up: install-python
+	$(STACK) up
+
+infra-down:
+	$(STACK) down
+
+infra-status:
+	$(STACK) status
+
+up: install
+	$(SYSTEM) up
+
+down:
+	$(SYSTEM) down
+
+# --- checks -------------------------------------------------------------------------------------
+lint: install-python
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
+
+schemas-check: install-python
+	$(PY) -m tapmask_schemas.export --check
+
+# The infrastructure stays up afterwards so the next run starts in seconds: `make infra-down`.
+test: install infra-up lint schemas-check
+	eval "$$($(STACK) env)"; $(PY) -m pytest $(PYTEST_ARGS)
+ifneq ($(HAS_WEB),)
+	$(MAKE) test-web
+endif
+
+test-web:
+	cd web && npm test -- --passWithNoTests
+
+bench: install-python
+	@for b in bench/bench_*.py; do echo "== $$b" >&2; $(PY) "$$b"; done
