@@ -1,0 +1,367 @@
+"""PostgreSQL through asyncpg: migrations, jobs, uploads, quotas, API keys, outbox."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from tapmask_gateway.domain.jobs import JobState
+from tapmask_schemas import JobStatus, Stage
+
+# Any fixed number: serialises migrations when several gateway replicas start at once.
+_MIGRATION_LOCK = 7_345_001
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+def _migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("tapmask_gateway") / "migrations"
+    files = sorted((p.name, p.read_text()) for p in folder.iterdir() if p.name.endswith(".sql"))
+    return files
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the numbered .sql files not applied yet, in order; returns the names applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in _migration_files():
+            if name in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            applied.append(name)
+    return applied
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: UUID
+    name: str
+    tier: str
+    videos_per_month: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    key: str
+    content_type: str
+    size_bytes: int
+    subject: str
+    expires_at: datetime
+    job_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: UUID
+    access_token_hash: str
+    state: JobState
+    mode: str
+    effect: str
+    upload_key: str
+    video: dict[str, Any]
+    tier: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+
+
+def _state_from(row: asyncpg.Record) -> JobState:
+    started = tuple(
+        (Stage(name), datetime.fromisoformat(at))
+        for name, at in (row["stage_started"] or {}).items()
+    )
+    return JobState(
+        status=JobStatus(row["status"]),
+        stage=Stage(row["stage"]),
+        percent=float(row["percent"]),
+        error=row["error"],
+        masks_key=row["masks_key"],
+        output_key=row["output_key"],
+        output_size=row["output_size"],
+        stage_started=started,
+        finished_at=row["finished_at"],
+    )
+
+
+def _job_from(row: asyncpg.Record) -> JobRow:
+    return JobRow(
+        id=row["id"],
+        access_token_hash=row["access_token_hash"],
+        state=_state_from(row),
+        mode=row["mode"],
+        effect=row["effect"],
+        upload_key=row["upload_key"],
+        video=row["video"],
+        tier=row["tier"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+async def find_api_key(pool: asyncpg.Pool, key_hash: str) -> ApiKey | None:
+    row = await pool.fetchrow(
+        "SELECT id, name, tier, videos_per_month FROM api_keys"
+        " WHERE key_hash = $1 AND revoked_at IS NULL",
+        key_hash,
+    )
+    return (
+        None
+        if row is None
+        else ApiKey(row["id"], row["name"], row["tier"], row["videos_per_month"])
+    )
+
+
+async def insert_api_key(
+    pool: asyncpg.Pool, key_id: UUID, key_hash: str, name: str, videos_per_month: int | None
+) -> None:
+    await pool.execute(
+        "INSERT INTO api_keys (id, key_hash, name, tier, videos_per_month)"
+        " VALUES ($1, $2, $3, 'pro', $4)",
+        key_id,
+        key_hash,
+        name,
+        videos_per_month,
+    )
+
+
+async def insert_upload(
+    pool: asyncpg.Pool, key: str, content_type: str, size: int, subject: str, expires_at: datetime
+) -> None:
+    await pool.execute(
+        "INSERT INTO uploads (key, content_type, size_bytes, subject, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        key,
+        content_type,
+        size,
+        subject,
+        expires_at,
+    )
+
+
+async def find_upload(pool: asyncpg.Pool, key: str) -> UploadRow | None:
+    row = await pool.fetchrow(
+        "SELECT key, content_type, size_bytes, subject, expires_at, job_id FROM uploads"
+        " WHERE key = $1",
+        key,
+    )
+    if row is None:
+        return None
+    return UploadRow(
+        row["key"],
+        row["content_type"],
+        row["size_bytes"],
+        row["subject"],
+        row["expires_at"],
+        row["job_id"],
+    )
+
+
+async def videos_used(pool: asyncpg.Pool, subject: str, month: date) -> int:
+    used = await pool.fetchval(
+        "SELECT videos FROM usage_tracking WHERE subject = $1 AND month = $2", subject, month
+    )
+    return int(used or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    id: UUID
+    access_token_hash: str
+    mode: str
+    effect: str
+    points: list[dict[str, Any]]
+    upload_key: str
+    video: dict[str, Any]
+    client_ip: str
+    api_key_id: UUID | None
+    tier: str
+    expires_at: datetime
+
+
+class QuotaExceeded(Exception):
+    """Another request used up the quota between the check and the insert."""
+
+
+class UploadAlreadyUsed(Exception):
+    """The upload was claimed by another job (or by a concurrent request)."""
+
+
+async def create_job(
+    pool: asyncpg.Pool,
+    job: NewJob,
+    *,
+    subject: str,
+    month: date,
+    quota: int,
+    topic: str,
+    key: bytes,
+    event: dict[str, Any],
+) -> None:
+    """Job row, quota use, upload claim and the outbox event: all or nothing."""
+    async with pool.acquire() as conn, conn.transaction():
+        used = await conn.fetchval(
+            "INSERT INTO usage_tracking AS u (subject, month, videos) VALUES ($1, $2, 1)"
+            " ON CONFLICT (subject, month) DO UPDATE SET videos = u.videos + 1"
+            " WHERE u.videos < $3 RETURNING videos",
+            subject,
+            month,
+            quota,
+        )
+        if used is None or used > quota:
+            raise QuotaExceeded
+        claimed = await conn.fetchval(
+            "UPDATE uploads SET job_id = $1 WHERE key = $2 AND job_id IS NULL RETURNING key",
+            job.id,
+            job.upload_key,
+        )
+        if claimed is None:
+            raise UploadAlreadyUsed
+        await conn.execute(
+            "INSERT INTO jobs (id, access_token_hash, status, stage, percent, mode, effect, points,"
+            " upload_key, video, client_ip, api_key_id, tier, expires_at, stage_started)"
+            " VALUES ($1, $2, 'pending', 'queued', 0, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+            " jsonb_build_object('queued', now()))",
+            job.id,
+            job.access_token_hash,
+            job.mode,
+            job.effect,
+            job.points,
+            job.upload_key,
+            job.video,
+            job.client_ip,
+            job.api_key_id,
+            job.tier,
+            job.expires_at,
+        )
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", topic, key, event
+        )
+        await conn.execute("NOTIFY tapmask_outbox")
+
+
+async def get_job(pool: asyncpg.Pool, job_id: UUID) -> JobRow | None:
+    row = await pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+    return None if row is None else _job_from(row)
+
+
+def _stage_started_json(state: JobState) -> dict[str, str]:
+    return {stage.value: at.isoformat() for stage, at in state.stage_started}
+
+
+async def project_event(
+    conn: asyncpg.Connection,
+    event_id: UUID,
+    job_id: UUID,
+    apply: Any,
+) -> tuple[JobState, JobState] | None:
+    """Apply one event to its job exactly once (by event_id) in the caller's transaction.
+
+    `apply(state) -> new state | None`. Returns (before, after) when the job changed.
+    """
+    first_time = await conn.fetchval(
+        "INSERT INTO processed_events (event_id, job_id) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        event_id,
+        job_id,
+    )
+    if not first_time:
+        return None
+    row = await conn.fetchrow("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+    if row is None:
+        return None  # not one of ours (or already purged)
+    before = _state_from(row)
+    after = apply(before)
+    if after is None:
+        await conn.execute("UPDATE jobs SET last_event_at = now() WHERE id = $1", job_id)
+        return None
+    await conn.execute(
+        "UPDATE jobs SET status = $2, stage = $3, percent = $4, error = $5, masks_key = $6,"
+        " output_key = $7, output_size = $8, stage_started = $9, finished_at = $10,"
+        " updated_at = now(), last_event_at = now() WHERE id = $1",
+        job_id,
+        after.status.value,
+        after.stage.value,
+        after.percent,
+        after.error,
+        after.masks_key,
+        after.output_key,
+        after.output_size,
+        _stage_started_json(after),
+        after.finished_at,
+    )
+    return before, after
+
+
+async def claim_outbox(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Unsent outbox rows, locked so another relay replica skips them."""
+    return list(
+        await conn.fetch(
+            "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL"
+            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+    )
+
+
+async def mark_sent(conn: asyncpg.Connection, ids: list[int]) -> None:
+    await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", ids)
+
+
+async def expired_jobs(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            "SELECT id, upload_key, masks_key, output_key, status FROM jobs"
+            " WHERE expires_at <= $1 AND status <> 'expired' ORDER BY expires_at LIMIT $2",
+            now,
+            limit,
+        )
+    )
+
+
+async def mark_expired(pool: asyncpg.Pool, job_id: UUID) -> None:
+    await pool.execute(
+        "UPDATE jobs SET status = 'expired', updated_at = now() WHERE id = $1", job_id
+    )
+
+
+async def expired_unused_uploads(pool: asyncpg.Pool, now: datetime, limit: int) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT key FROM uploads WHERE job_id IS NULL AND expires_at <= $1"
+        " ORDER BY expires_at LIMIT $2",
+        now,
+        limit,
+    )
+    return [r["key"] for r in rows]
+
+
+async def delete_upload_rows(pool: asyncpg.Pool, keys: list[str]) -> None:
+    await pool.execute("DELETE FROM uploads WHERE key = ANY($1::text[]) AND job_id IS NULL", keys)
+
+
+async def jobs_by_status(pool: asyncpg.Pool) -> dict[str, int]:
+    rows = await pool.fetch("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+    return {r["status"]: int(r["n"]) for r in rows}

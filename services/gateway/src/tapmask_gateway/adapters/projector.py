@@ -1,0 +1,80 @@
+"""Projects worker events into the `jobs` table, so GET /api/jobs/{id} tells the truth.
+
+One consumer group for all gateway replicas (each event applied once). The offset
+is committed after the database transaction (AckPolicy.NACK_ON_ERROR: a database
+error redelivers); duplicates are dropped by event_id inside that transaction, and
+the pure state machine only moves a job forward.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.domain.jobs import JobState, apply_event, stage_durations
+from tapmask_schemas import parse_event, topics
+from tapmask_schemas.events import Event
+
+log = logging.getLogger("tapmask_gateway.projector")
+
+PROJECTED_TOPICS = (topics.JOB_PROGRESS, topics.MASKS_READY, topics.VIDEO_READY, topics.JOB_FAILED)
+
+OnChange = Callable[[JobState, JobState], None]
+
+
+async def project(pool: asyncpg.Pool, event: Event, on_change: OnChange | None = None) -> bool:
+    """Apply one event; True when the job's state changed."""
+    async with pool.acquire() as conn, conn.transaction():
+        changed = await db.project_event(
+            conn, event.event_id, event.job_id, lambda state: apply_event(state, event)
+        )
+    if changed is None:
+        return False
+    before, after = changed
+    log.info(
+        "job %s: %s/%s -> %s/%s %.0f%%",
+        event.job_id,
+        before.status,
+        before.stage,
+        after.status,
+        after.stage,
+        after.percent,
+        extra={"job_id": str(event.job_id), "event_id": str(event.event_id)},
+    )
+    if on_change is not None:
+        on_change(before, after)
+    return True
+
+
+def register_projector(
+    broker: KafkaBroker,
+    pool: asyncpg.Pool,
+    group_id: str,
+    on_change: OnChange | None = None,
+) -> None:
+    @broker.subscriber(
+        *PROJECTED_TOPICS,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_event(message: KafkaMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except ValidationError as exc:
+            # Not ours to dead-letter (the workers own their topics): skip it, loudly.
+            log.error("skipping a message that is not a TapMask event: %s", exc.errors()[:1])
+            return
+        await project(pool, event, on_change)
+
+
+def durations_now(state: JobState) -> dict[str, float]:
+    return stage_durations(state, datetime.now(UTC))

@@ -1,0 +1,62 @@
+"""The transactional outbox relay: rows committed with their job go to Kafka, then are marked.
+
+A crash between publishing and marking re-sends the row later: consumers drop
+the duplicate by event_id. Rows are locked with SKIP LOCKED, so several gateway
+replicas share the work without sending a row twice at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from tapmask_gateway.adapters import db
+
+log = logging.getLogger("tapmask_gateway.relay")
+
+
+async def relay_once(pool: asyncpg.Pool, broker: KafkaBroker, batch: int = 100) -> int:
+    """Publish up to `batch` unsent rows; returns how many were sent."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await db.claim_outbox(conn, batch)
+        if not rows:
+            return 0
+        for row in rows:
+            payload = row["payload"]
+            await broker.publish(
+                json.dumps(payload).encode(),
+                topic=row["topic"],
+                key=bytes(row["key"]),
+                headers={"content-type": "application/json"},
+                no_confirm=False,
+            )
+            log.info(
+                "published %s",
+                payload.get("event_type"),
+                extra={"job_id": payload.get("job_id"), "event_id": payload.get("event_id")},
+            )
+        await db.mark_sent(conn, [r["id"] for r in rows])
+        return len(rows)
+
+
+async def run_relay(
+    pool: asyncpg.Pool, broker: KafkaBroker, wake: asyncio.Event, interval_s: float
+) -> None:
+    """Forever: send what is pending; sleep until woken by a new job or the interval passes."""
+    while True:
+        try:
+            while await relay_once(pool, broker):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("outbox relay failed; retrying")
+            await asyncio.sleep(min(5.0, interval_s * 4))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=interval_s)
+        wake.clear()

@@ -1,0 +1,143 @@
+"""S3 through boto3: presigned uploads/downloads, object checks, downloads for probing.
+
+boto3 is blocking: callers run these in a worker thread (anyio.to_thread).
+Presigning needs no network, and is done with a client whose endpoint is the
+public one, so URLs handed to browsers point at an address they can reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tapmask_gateway.settings import S3Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def _client(settings: S3Settings, endpoint: str | None, timeout_s: float) -> S3Client:
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=secret,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=timeout_s,
+            read_timeout=max(timeout_s, 30.0),
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+
+
+class ObjectStore:
+    def __init__(self, settings: S3Settings) -> None:
+        self.bucket = settings.bucket
+        self.client = _client(settings, settings.endpoint_url, 3.0)
+        self.public = _client(settings, settings.public_endpoint_url or settings.endpoint_url, 3.0)
+
+    def presign_upload(
+        self, key: str, content_type: str, size: int, expires_in: int
+    ) -> PresignedPost:
+        """A POST policy pinning the key, the content type and the exact length."""
+        post = self.public.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                ["content-length-range", size, size],
+            ],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
+
+    def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> str:
+        """A PUT URL with Content-Type and Content-Length in the signature."""
+        return self.public.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentType": content_type,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in,
+        )
+
+    def presign_download(self, key: str, filename: str, expires_in: int) -> str:
+        return self.public.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+
+    def object_size(self, key: str) -> int | None:
+        """Size in bytes, or None when the object does not exist."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def download(self, key: str, dest: Path) -> None:
+        """Streamed to disk in chunks (never whole into memory)."""
+        self.client.download_file(self.bucket, key, str(dest))
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            if chunk:
+                self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
+                )
+
+    def ping(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+    def put_lifecycle(self, free_days: int, pro_days: int) -> str:
+        """Expire objects in the store itself where it supports lifecycle rules.
+
+        Objects carry no tier, so the store deletes everything after the longest
+        retention (pro); the cleanup task enforces the shorter free one. Returns
+        what happened, for the start-up log.
+        """
+        rules: list[Any] = [
+            {
+                "ID": f"tapmask-{prefix.rstrip('/')}",
+                "Filter": {"Prefix": prefix},
+                "Status": "Enabled",
+                "Expiration": {"Days": max(free_days, pro_days)},
+            }
+            for prefix in ("uploads/", "masks/", "outputs/")
+        ]
+        try:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            return f"not supported by the store ({code}); the cleanup task deletes expired files"
+        return "lifecycle rules set"

@@ -1,0 +1,150 @@
+"""The gateway app: create_app(settings) builds it; main() serves it (or manages API keys)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+from collections.abc import AsyncIterator
+from uuid import uuid4
+
+import anyio.to_thread
+import httpx
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.adapters.cleanup import run_cleanup
+from tapmask_gateway.adapters.kafka import make_broker
+from tapmask_gateway.adapters.projector import register_projector
+from tapmask_gateway.adapters.relay import run_relay
+from tapmask_gateway.adapters.s3 import ObjectStore
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers.clients import ClientMiddleware
+from tapmask_gateway.controllers.health import health, metrics
+from tapmask_gateway.controllers.jobs import JobController
+from tapmask_gateway.controllers.uploads import UploadController
+from tapmask_gateway.controllers.web import web_handlers
+from tapmask_gateway.domain.tokens import token_hash
+from tapmask_gateway.settings import Settings
+
+log = logging.getLogger("tapmask_gateway")
+
+
+def create_app(settings: Settings) -> Litestar:
+    gw = Gateway(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        gw.pool = await db.create_pool(
+            settings.database.url,
+            settings.database.min_connections,
+            settings.database.max_connections,
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            applied = await db.migrate(gw.pool)
+            if applied:
+                log.info("applied migrations %s", applied)
+            gw.store = ObjectStore(settings.s3)
+            quotas = settings.quotas
+            gw.lifecycle = await anyio.to_thread.run_sync(
+                gw.store.put_lifecycle,
+                math.ceil(quotas.free_retention_hours / 24),
+                math.ceil(quotas.pro_retention_hours / 24),
+            )
+            log.info("bucket lifecycle: %s", gw.lifecycle)
+            gw.broker = make_broker(settings.kafka)
+            if settings.run_background:
+                register_projector(
+                    gw.broker, gw.pool, settings.kafka.projector_group_id, gw.metrics.on_change
+                )
+            await gw.broker.start()
+            gw.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+            if settings.run_background:
+                tasks.append(
+                    asyncio.create_task(
+                        run_relay(gw.pool, gw.broker, gw.relay_wake, settings.relay_interval_s)
+                    )
+                )
+                tasks.append(asyncio.create_task(run_cleanup(gw, settings.cleanup_interval_s)))
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if gw.http is not None:
+                await gw.http.aclose()
+            if gw.broker is not None:
+                await gw.broker.stop()
+            await gw.pool.close()
+
+    app = Litestar(
+        route_handlers=[
+            UploadController,
+            JobController,
+            health,
+            metrics,
+            *web_handlers(settings.web_dist),
+        ],
+        dependencies={"gw": Provide(lambda: gw, sync_to_thread=False)},
+        middleware=[ClientMiddleware(gw)],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="TapMask API",
+            version="1.0.0",
+            description="Upload a video, click an object, get it hidden or erased.",
+            path="/schema",
+        ),
+        request_max_body_size=64 * 1024,  # JSON only: videos go straight to S3
+    )
+    app.state.gateway = gw
+    return app
+
+
+async def _create_api_key(settings: Settings, name: str, videos: int | None) -> str:
+    pool = await db.create_pool(settings.database.url, 1, 2)
+    try:
+        await db.migrate(pool)
+        key = "tmk_" + secrets.token_urlsafe(32)
+        await db.insert_api_key(pool, uuid4(), token_hash(key), name, videos)
+        return key
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="tapmask-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the HTTP API (the default)")
+    create = sub.add_parser("create-api-key", help="create a pro API key and print it once")
+    create.add_argument("name")
+    create.add_argument("--videos-per-month", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    from tapmask_gateway import logs
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    if args.command == "create-api-key":
+        print(asyncio.run(_create_api_key(settings, args.name, args.videos_per_month)))
+        return
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,  # X-Forwarded-For is judged by our own trusted-proxy list
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Everything a request handler needs, built once by create_app and injected as `gw`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tapmask_gateway.domain.clients import Network, parse_networks
+from tapmask_gateway.domain.quotas import RateLimiter, Tier
+from tapmask_gateway.metrics import Metrics
+from tapmask_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+    import httpx
+    from faststream.kafka import KafkaBroker
+
+    from tapmask_gateway.adapters.db import ApiKey
+    from tapmask_gateway.adapters.s3 import ObjectStore
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who a request is counted against."""
+
+    ip: str
+    tier: Tier
+    api_key: ApiKey | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"key:{self.api_key.id}" if self.api_key else f"ip:{self.ip}"
+
+
+class Gateway:
+    """A plain class on purpose: Litestar's msgspec signature models introspect dataclasses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.proxies: tuple[Network, ...] = parse_networks(settings.trusted_proxies)
+        self.limiter = RateLimiter()
+        self.relay_wake = asyncio.Event()
+        # Set in the app's lifespan:
+        self.pool: asyncpg.Pool | None = None
+        self.store: ObjectStore | None = None
+        self.broker: KafkaBroker | None = None
+        self.http: httpx.AsyncClient | None = None
+        self.lifecycle = "not tried"
+        # API key hash -> (key or None, when looked up): spares a query per request.
+        self.key_cache: dict[str, tuple[ApiKey | None, float]] = {}
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "database pool not started"
+        return self.pool
+
+    @property
+    def s3(self) -> ObjectStore:
+        assert self.store is not None, "object store not started"
+        return self.store
+
+    def now(self) -> float:
+        return time.monotonic()

@@ -1,0 +1,90 @@
+"""Rate limiting middleware: resolves the client (IP or API key) and applies its request rate."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.context import Client, Gateway
+from tapmask_gateway.domain.clients import client_address
+from tapmask_gateway.domain.quotas import Tier
+from tapmask_gateway.domain.tokens import token_hash
+
+_KEY_CACHE_S = 30.0
+
+
+async def _api_key(gw: Gateway, presented: str) -> db.ApiKey | None:
+    digest = token_hash(presented)
+    cached = gw.key_cache.get(digest)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < _KEY_CACHE_S:
+        return cached[0]
+    found = await db.find_api_key(gw.db, digest)
+    if len(gw.key_cache) > 10_000:
+        gw.key_cache.clear()
+    gw.key_cache[digest] = (found, now)
+    return found
+
+
+async def _send_problem(send: Send, status: int, detail: str, retry_after: int | None) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    body = json.dumps({"status_code": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class ClientMiddleware(ASGIMiddleware):
+    """Puts `client` in request state and refuses requests over the client's rate."""
+
+    scopes = (ScopeType.HTTP,)
+    exclude_path_pattern = ("^/metrics$",)
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        metrics = self.gw.metrics
+        method = scope.get("method", "GET")
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                metrics.requests.labels(method, str(message["status"])).inc()
+            await send(message)
+
+        await self._handle(scope, receive, counting_send, next_app)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        headers = Headers.from_scope(scope)
+        peer_info = scope.get("client")
+        peer = peer_info[0] if peer_info else None
+        ip = client_address(peer, headers.get("x-forwarded-for"), self.gw.proxies)
+        quotas = self.gw.settings.quotas
+        presented = headers.get("x-api-key")
+        client = Client(ip=ip, tier=Tier.FREE)
+        if presented:
+            key = await _api_key(self.gw, presented)
+            if key is None:
+                self.gw.metrics.rejected.labels("bad_api_key").inc()
+                await _send_problem(send, 401, "unknown or revoked API key (X-API-Key)", None)
+                return
+            client = Client(ip=ip, tier=Tier.PRO, api_key=key)
+        if client.tier is Tier.PRO:
+            per_minute, burst = quotas.pro_requests_per_minute, quotas.pro_burst
+        else:
+            per_minute, burst = quotas.free_requests_per_minute, quotas.free_burst
+        wait = self.gw.limiter.hit(client.subject, per_minute, burst, time.monotonic())
+        if wait:
+            self.gw.metrics.rejected.labels("rate_limit").inc()
+            detail = f"too many requests: the limit is {per_minute} a minute; retry in {wait} s"
+            await _send_problem(send, 429, detail, wait)
+            return
+        scope.setdefault("state", {})["client"] = client
+        await next_app(scope, receive, send)

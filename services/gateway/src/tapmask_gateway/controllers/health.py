@@ -1,0 +1,63 @@
+"""GET /api/health (real checks of Kafka, PostgreSQL, S3) and GET /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import anyio.to_thread
+from litestar import Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.context import Gateway
+
+CHECK_TIMEOUT_S = 3.0
+
+
+async def _kafka(gw: Gateway) -> None:
+    # A real metadata request (describe_cluster) to the brokers, not a cached flag.
+    if gw.broker is None or not await gw.broker.ping(timeout=CHECK_TIMEOUT_S):
+        raise ConnectionError("no answer from the Kafka brokers")
+
+
+async def _postgres(gw: Gateway) -> None:
+    if await gw.db.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_S) != 1:
+        raise ConnectionError("SELECT 1 returned something else")
+
+
+async def _s3(gw: Gateway) -> None:
+    await anyio.to_thread.run_sync(gw.s3.ping)
+
+
+async def _run(check: Callable[[Gateway], Awaitable[None]], gw: Gateway) -> str:
+    try:
+        await asyncio.wait_for(check(gw), timeout=CHECK_TIMEOUT_S + 1)
+    except Exception as exc:
+        return f"down: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+@get("/api/health", tags=["health"], summary="Kafka, PostgreSQL and S3 reachable?")
+async def health(gw: Gateway) -> Response[dict[str, object]]:
+    names = ("kafka", "postgres", "s3")
+    results = await asyncio.gather(*(_run(c, gw) for c in (_kafka, _postgres, _s3)))
+    checks = dict(zip(names, results, strict=True))
+    down = [name for name, result in checks.items() if result != "ok"]
+    body: dict[str, object] = {"status": "ok" if not down else "unavailable", "checks": checks}
+    if down:
+        body["down"] = down
+    return Response(body, status_code=503 if down else 200)
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(gw: Gateway) -> Response[bytes]:
+    try:
+        counts = await db.jobs_by_status(gw.db)
+        for state in ("pending", "processing", "completed", "failed", "expired"):
+            gw.metrics.jobs.labels(state).set(counts.get(state, 0))
+        pending = await gw.db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        gw.metrics.outbox_pending.set(int(pending or 0))
+    except Exception:  # metrics must still be served when the database is down
+        pass
+    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)

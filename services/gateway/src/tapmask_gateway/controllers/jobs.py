@@ -1,0 +1,319 @@
+"""Jobs: create one from an upload and a click, read its state, download, follow its events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import anyio.to_thread
+import httpx
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+from litestar.response import Stream
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.adapters.probe import ProbeRejected, probe_upload
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers.deps import AnyRequest, Problem, client_of
+from tapmask_gateway.domain.jobs import stage_durations
+from tapmask_gateway.domain.quotas import Tier, check_quota, month_of
+from tapmask_gateway.domain.tokens import bearer_token, job_token, token_hash, token_matches
+from tapmask_gateway.domain.uploads import click_problem
+from tapmask_schemas import ClickPoint, Effect, JobCreated, JobStatus, ProcessingMode, VideoInfo
+from tapmask_schemas.topics import JOB_CREATED, key_for
+
+MAX_POINTS = 32
+Token = Annotated[str | None, Parameter(query="token", required=False)]
+
+
+class CreateJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    upload_key: str = Field(min_length=1, max_length=200)
+    click_x: float = Field(ge=0, description="Pixels from the left of the decoded frame.")
+    click_y: float = Field(ge=0, description="Pixels from the top of the decoded frame.")
+    frame: int = Field(default=0, ge=0, description="Frame the click was made on.")
+    points: list[ClickPoint] | None = Field(
+        default=None, max_length=MAX_POINTS, description="More clicks (negative ones too)."
+    )
+    processing_mode: ProcessingMode
+    effect: Effect | None = Field(default=None, description="privacy mode only; default blur.")
+
+
+class CreateJobResponse(BaseModel):
+    job_id: UUID
+    status: JobStatus
+    access_token: str = Field(description="Send as `Authorization: Bearer` or `?token=`.")
+    events_url: str = Field(description="Server-Sent Events of progress (token included).")
+    status_url: str
+
+
+class JobView(BaseModel):
+    job_id: UUID
+    status: JobStatus
+    stage: str
+    percent: float
+    mode: str
+    effect: str
+    error: str | None
+    video: dict[str, Any]
+    timings: dict[str, float] = Field(description="Seconds spent per stage so far.")
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    download_url: str | None
+
+
+class DownloadView(BaseModel):
+    url: str
+    expires_in: int
+
+
+def _not_found() -> Problem:
+    # The same answer for a job that doesn't exist and one whose token is wrong,
+    # so a job id alone reveals nothing.
+    return Problem(404, "no such job (or the access token does not match it)")
+
+
+async def _authorized_job(
+    gw: Gateway, job_id: UUID, request: AnyRequest, token: str | None
+) -> db.JobRow:
+    presented = bearer_token(request.headers.get("authorization"), token)
+    if not token_matches(gw.settings.token_secret.get_secret_value(), job_id, presented):
+        raise _not_found()
+    job = await db.get_job(gw.db, job_id)
+    if job is None:
+        raise _not_found()
+    return job
+
+
+def _reject(gw: Gateway, status: int, reason: str, detail: str) -> Problem:
+    gw.metrics.rejected.labels(reason).inc()
+    return Problem(status, detail)
+
+
+class JobController(Controller):
+    path = "/api/jobs"
+    tags = ["jobs"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @post("/", status_code=201, summary="Start a job on an uploaded video")
+    async def create(
+        self, data: CreateJobRequest, gw: Gateway, request: AnyRequest
+    ) -> CreateJobResponse:
+        client = client_of(request)
+        settings = gw.settings
+        upload = await db.find_upload(gw.db, data.upload_key)
+        if upload is None or upload.subject != client.subject:
+            raise _reject(
+                gw,
+                404,
+                "unknown_upload",
+                f"no upload {data.upload_key!r} for this client: get one from "
+                "POST /api/upload/presigned",
+            )
+        if upload.job_id is not None:
+            raise _reject(gw, 409, "upload_used", "this upload was already used by another job")
+
+        now = datetime.now(UTC)
+        month = month_of(now)
+        if client.tier is Tier.PRO:
+            key = client.api_key
+            limit = (key.videos_per_month if key else None) or settings.quotas.pro_videos_per_month
+        else:
+            limit = settings.quotas.free_videos_per_month
+        decision = check_quota(await db.videos_used(gw.db, client.subject, month), limit, now)
+        if not decision.allowed:
+            gw.metrics.rejected.labels("quota").inc()
+            raise Problem(
+                429,
+                f"monthly quota used up: {decision.used} of {decision.limit} videos this month",
+                headers={"Retry-After": str(decision.retry_after_s)},
+            )
+
+        size = await anyio.to_thread.run_sync(gw.s3.object_size, upload.key)
+        if size is None:
+            raise _reject(
+                gw,
+                409,
+                "upload_missing",
+                "the file has not been uploaded yet: send it to the presigned URL first",
+            )
+        if size != upload.size_bytes:
+            raise _reject(
+                gw,
+                422,
+                "size_mismatch",
+                f"the upload is {size} bytes but {upload.size_bytes} were announced",
+            )
+        try:
+            info = await probe_upload(gw.s3, upload.key, settings.limits)
+        except ProbeRejected as exc:
+            raise _reject(gw, 422, "bad_video", str(exc)) from exc
+
+        clicks = [
+            ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame),
+            *(data.points or []),
+        ]
+        for point in clicks:
+            problem = click_problem(
+                point.x, point.y, point.frame, info.width, info.height, info.frame_count
+            )
+            if problem:
+                raise _reject(gw, 422, "bad_click", problem)
+
+        job_id = uuid4()
+        token = job_token(settings.token_secret.get_secret_value(), job_id)
+        video = VideoInfo(
+            width=info.width,
+            height=info.height,
+            frame_count=info.frame_count,
+            duration_seconds=info.duration_s,
+            fps=float(info.fps or 0),
+            has_audio=info.has_audio,
+        )
+        effect = data.effect or Effect.BLUR
+        event = JobCreated(
+            job_id=job_id,
+            upload_key=upload.key,
+            mode=data.processing_mode,
+            effect=effect,
+            points=clicks,
+            video=video,
+        )
+        hours = (
+            settings.quotas.pro_retention_hours
+            if client.tier is Tier.PRO
+            else settings.quotas.free_retention_hours
+        )
+        new = db.NewJob(
+            id=job_id,
+            access_token_hash=token_hash(token),
+            mode=data.processing_mode.value,
+            effect=effect.value,
+            points=[p.model_dump() for p in clicks],
+            upload_key=upload.key,
+            video=video.model_dump() | {"codec": info.video_codec, "format": info.format_name},
+            client_ip=client.ip,
+            api_key_id=client.api_key.id if client.api_key else None,
+            tier=client.tier.value,
+            expires_at=now + timedelta(hours=hours),
+        )
+        try:
+            await db.create_job(
+                gw.db,
+                new,
+                subject=client.subject,
+                month=month,
+                quota=limit,
+                topic=JOB_CREATED,
+                key=key_for(job_id),
+                event=event.model_dump(mode="json"),
+            )
+        except db.QuotaExceeded:
+            gw.metrics.rejected.labels("quota").inc()
+            raise Problem(
+                429,
+                f"monthly quota used up: {limit} videos this month",
+                headers={"Retry-After": str(decision.retry_after_s or 3600)},
+            ) from None
+        except db.UploadAlreadyUsed:
+            raise _reject(
+                gw, 409, "upload_used", "this upload was already used by another job"
+            ) from None
+        gw.relay_wake.set()
+        gw.metrics.jobs_created.labels(client.tier.value).inc()
+        return CreateJobResponse(
+            job_id=job_id,
+            status=JobStatus.PENDING,
+            access_token=token,
+            events_url=f"/api/jobs/{job_id}/events?token={token}",
+            status_url=f"/api/jobs/{job_id}",
+        )
+
+    @get("/{job_id:uuid}", summary="A job's state")
+    async def read(self, job_id: UUID, gw: Gateway, request: AnyRequest, token: Token) -> JobView:
+        job = await _authorized_job(gw, job_id, request, token)
+        state = job.state
+        return JobView(
+            job_id=job.id,
+            status=state.status,
+            stage=state.stage.value,
+            percent=round(state.percent, 1),
+            mode=job.mode,
+            effect=job.effect,
+            error=state.error,
+            video=job.video,
+            timings=stage_durations(state, datetime.now(UTC)),
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            expires_at=job.expires_at,
+            download_url=(
+                f"/api/jobs/{job.id}/download" if state.status is JobStatus.COMPLETED else None
+            ),
+        )
+
+    @get("/{job_id:uuid}/download", summary="A presigned URL of the result (1 hour)")
+    async def download(
+        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: Token
+    ) -> DownloadView:
+        job = await _authorized_job(gw, job_id, request, token)
+        state = job.state
+        if state.status is JobStatus.EXPIRED:
+            raise Problem(410, "the result has expired and was deleted")
+        if state.status is not JobStatus.COMPLETED or state.output_key is None:
+            raise Problem(
+                409,
+                f"the job is {state.status.value} ({state.stage.value}); "
+                "the video can be downloaded once it is completed",
+            )
+        expires = gw.settings.download_expiry_s
+        url = await anyio.to_thread.run_sync(
+            gw.s3.presign_download, state.output_key, f"tapmask-{job.id}.mp4", expires
+        )
+        return DownloadView(url=url, expires_in=expires)
+
+    @get("/{job_id:uuid}/events", summary="Server-Sent Events of the job (from the notifier)")
+    async def events(
+        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: Token
+    ) -> Response[bytes] | Stream:
+        """Forwarded to the notifier, so the browser stays on one origin."""
+        presented = bearer_token(request.headers.get("authorization"), token)
+        if not token_matches(gw.settings.token_secret.get_secret_value(), job_id, presented):
+            raise _not_found()
+        assert gw.http is not None
+        headers = {"Authorization": f"Bearer {presented}", "Accept": "text/event-stream"}
+        last = request.headers.get("last-event-id")
+        if last:
+            headers["Last-Event-ID"] = last
+        url = f"{gw.settings.notifier_url.rstrip('/')}/api/jobs/{job_id}/events"
+        upstream_req = gw.http.build_request("GET", url, headers=headers)
+        try:
+            upstream = await gw.http.send(upstream_req, stream=True)
+        except httpx.HTTPError as exc:
+            raise Problem(
+                503, f"the progress service is unreachable ({type(exc).__name__})"
+            ) from exc
+        if upstream.status_code != 200:
+            body = await upstream.aread()
+            await upstream.aclose()
+            return Response(
+                body,
+                status_code=upstream.status_code,
+                media_type=upstream.headers.get("content-type", "application/json"),
+            )
+
+        async def relay() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+
+        return Stream(
+            relay(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )

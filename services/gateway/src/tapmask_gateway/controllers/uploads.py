@@ -1,0 +1,74 @@
+"""POST /api/upload/presigned: where and how the browser uploads its video."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import anyio.to_thread
+from litestar import Controller, post
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers.deps import AnyRequest, Problem, client_of
+from tapmask_gateway.domain.quotas import Tier
+from tapmask_gateway.domain.uploads import UploadRejected, check_upload, upload_key
+
+
+class PresignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255, description="Name of the user's file.")
+    content_type: str = Field(min_length=1, max_length=100, examples=["video/mp4"])
+    size: int = Field(gt=0, description="Exact size of the file in bytes.")
+
+
+class PresignResponse(BaseModel):
+    upload_key: str = Field(description="Pass it to POST /api/jobs once the upload is done.")
+    expires_in: int = Field(description="Seconds the upload URL stays valid.")
+    url: str = Field(description="POST a multipart form here: `fields` first, then `file`.")
+    fields: dict[str, str]
+    method: str = "POST"
+
+
+class UploadController(Controller):
+    path = "/api/upload"
+    tags = ["uploads"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @post("/presigned", status_code=200, summary="Get a presigned upload for one video")
+    async def presign(
+        self, data: PresignRequest, gw: Gateway, request: AnyRequest
+    ) -> PresignResponse:
+        """The store refuses a body of another size, type or key (a POST policy pins all three)."""
+        client = client_of(request)
+        try:
+            ext, ctype = check_upload(
+                data.filename, data.content_type, data.size, gw.settings.limits.max_upload_bytes
+            )
+        except UploadRejected as exc:
+            gw.metrics.rejected.labels("bad_upload").inc()
+            status = 413 if data.size > gw.settings.limits.max_upload_bytes else 415
+            if "positive" in str(exc):
+                status = 400
+            raise Problem(status, str(exc)) from exc
+        key = upload_key(uuid4(), ext)
+        expires_in = gw.settings.upload_expiry_s
+        quotas = gw.settings.quotas
+        hours = (
+            quotas.pro_retention_hours if client.tier is Tier.PRO else quotas.free_retention_hours
+        )
+        await db.insert_upload(
+            gw.db,
+            key,
+            ctype,
+            data.size,
+            client.subject,
+            datetime.now(UTC) + timedelta(hours=hours),
+        )
+        post_ = await anyio.to_thread.run_sync(
+            gw.s3.presign_upload, key, ctype, data.size, expires_in
+        )
+        return PresignResponse(
+            upload_key=key, expires_in=expires_in, url=post_.url, fields=post_.fields
+        )

@@ -1,0 +1,119 @@
+"""The job state machine as the gateway projects it from events.
+
+Events arrive at least once and, across topics, in no guaranteed order (a
+progress event of the tracker can be read after the renderer's video-ready).
+So a transition only ever moves a job forward: a stale or repeated event is
+ignored instead of dragging a finished job back to "processing".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Final
+
+from tapmask_schemas import JobFailed, JobProgress, JobStatus, MasksReady, Stage, VideoReady
+from tapmask_schemas.events import Event
+
+# Rank of each status: a job may only move to a higher rank (final ones never move,
+# except a finished job expiring when its files are deleted).
+_STATUS_RANK: Final[dict[JobStatus, int]] = {
+    JobStatus.PENDING: 0,
+    JobStatus.PROCESSING: 1,
+    JobStatus.COMPLETED: 2,
+    JobStatus.FAILED: 2,
+    JobStatus.EXPIRED: 3,
+}
+_STAGE_RANK: Final[dict[Stage, int]] = {
+    Stage.QUEUED: 0,
+    Stage.DOWNLOADING: 1,
+    Stage.TRACKING: 2,
+    Stage.RENDERING: 3,
+    Stage.UPLOADING: 4,
+    Stage.DONE: 5,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """What the gateway knows of a job; `stage_started` holds when each stage was first seen."""
+
+    status: JobStatus = JobStatus.PENDING
+    stage: Stage = Stage.QUEUED
+    percent: float = 0.0
+    error: str | None = None
+    masks_key: str | None = None
+    output_key: str | None = None
+    output_size: int | None = None
+    stage_started: tuple[tuple[Stage, datetime], ...] = ()
+    finished_at: datetime | None = None
+
+    def started(self, stage: Stage) -> datetime | None:
+        return next((at for s, at in self.stage_started if s is stage), None)
+
+
+def _with_stage(state: JobState, stage: Stage, at: datetime) -> JobState:
+    if _STAGE_RANK[stage] < _STAGE_RANK[state.stage]:
+        stage = state.stage  # a late event of an earlier stage keeps the later stage
+    seen = state.stage_started
+    if state.started(stage) is None:
+        seen = (*seen, (stage, at))
+    return replace(state, stage=stage, stage_started=seen)
+
+
+def apply_event(state: JobState, event: Event) -> JobState | None:
+    """The state after `event`, or None when the event changes nothing (stale, repeated)."""
+    if state.status.is_final:
+        return None
+    at = event.occurred_at
+    if isinstance(event, JobProgress):
+        target = event.status
+        if target.is_final:
+            # Progress carries no output key nor reason: finality comes from its own events.
+            target = JobStatus.PROCESSING
+        if _STATUS_RANK[target] < _STATUS_RANK[state.status]:
+            return None
+        if _STAGE_RANK[event.stage] < _STAGE_RANK[state.stage]:
+            return None
+        same_stage = _STAGE_RANK[event.stage] == _STAGE_RANK[state.stage]
+        if same_stage and event.percent <= state.percent and target is state.status:
+            return None
+        new = _with_stage(state, event.stage, at)
+        return replace(new, status=target, percent=max(state.percent, event.percent))
+    if isinstance(event, MasksReady):
+        new = _with_stage(state, Stage.RENDERING, at)
+        if new.masks_key == event.masks_key and new.status is JobStatus.PROCESSING:
+            return None
+        return replace(new, status=JobStatus.PROCESSING, masks_key=event.masks_key)
+    if isinstance(event, VideoReady):
+        new = _with_stage(state, Stage.DONE, at)
+        return replace(
+            new,
+            status=JobStatus.COMPLETED,
+            percent=100.0,
+            output_key=event.output_key,
+            output_size=event.size_bytes,
+            finished_at=at,
+        )
+    if isinstance(event, JobFailed):
+        if event.retryable:
+            return None  # a stage will try again; the user still sees it as running
+        return replace(state, status=JobStatus.FAILED, error=event.reason, finished_at=at)
+    return None  # job-created and unknown kinds do not move the projection
+
+
+def can_expire(status: JobStatus) -> bool:
+    """Expiry deletes files: allowed once nothing is processing them any more."""
+    return status is not JobStatus.EXPIRED
+
+
+def stage_durations(state: JobState, now: datetime) -> dict[str, float]:
+    """Seconds spent per stage seen so far (the current one up to `now` or the finish)."""
+    ordered = sorted(state.stage_started, key=lambda item: item[1])
+    out: dict[str, float] = {}
+    for i, (stage, start) in enumerate(ordered):
+        if stage is Stage.DONE:
+            continue
+        end = ordered[i + 1][1] if i + 1 < len(ordered) else (state.finished_at or now)
+        out[stage.value] = max(0.0, (end - start).total_seconds())
+    return out

@@ -1,0 +1,74 @@
+"""What an upload may be, checked before anything touches the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Final
+from uuid import UUID
+
+# Extension -> content types a browser sends for it. Containers PyAV opens safely
+# with a whitelist: MP4/MOV, WebM/Matroska, AVI.
+ALLOWED_TYPES: Final[dict[str, frozenset[str]]] = {
+    ".mp4": frozenset({"video/mp4"}),
+    ".m4v": frozenset({"video/mp4", "video/x-m4v"}),
+    ".mov": frozenset({"video/quicktime"}),
+    ".webm": frozenset({"video/webm"}),
+    ".mkv": frozenset({"video/x-matroska", "video/matroska"}),
+    ".avi": frozenset({"video/x-msvideo", "video/avi", "video/msvideo"}),
+}
+UPLOAD_PREFIX: Final = "uploads/"
+
+
+class UploadRejected(ValueError):
+    """The requested upload is not allowed; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSpec:
+    key: str
+    content_type: str
+    size: int
+
+
+def check_upload(filename: str, content_type: str, size: int, max_bytes: int) -> tuple[str, str]:
+    """(extension, content type) of an allowed upload, else UploadRejected naming the problem."""
+    ext = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    if ext not in ALLOWED_TYPES:
+        allowed = ", ".join(sorted(ALLOWED_TYPES))
+        raise UploadRejected(
+            f"file type {ext or '(none)'!r} is not supported; use one of {allowed}"
+        )
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype not in ALLOWED_TYPES[ext]:
+        expected = ", ".join(sorted(ALLOWED_TYPES[ext]))
+        raise UploadRejected(f"content type {ctype!r} does not match {ext}; expected {expected}")
+    if size <= 0:
+        raise UploadRejected("size must be a positive number of bytes")
+    if size > max_bytes:
+        raise UploadRejected(f"file is {size} bytes; the limit is {max_bytes} bytes")
+    return ext, ctype
+
+
+def upload_key(upload_id: UUID, ext: str) -> str:
+    """Server-chosen key: clients never pick where their bytes land."""
+    return f"{UPLOAD_PREFIX}{upload_id}{ext}"
+
+
+def masks_key(job_id: UUID) -> str:
+    return f"masks/{job_id}.masks"
+
+
+def output_key(job_id: UUID) -> str:
+    return f"outputs/{job_id}.mp4"
+
+
+def click_problem(
+    x: float, y: float, frame: int, width: int, height: int, frame_count: int
+) -> str | None:
+    """Why a click cannot be used on this video, or None when it is inside it."""
+    if not (0 <= x < width and 0 <= y < height):
+        return f"click ({x:g}, {y:g}) is outside the {width}x{height} frame"
+    if frame_count > 0 and frame >= frame_count:
+        return f"frame {frame} is past the end of the video ({frame_count} frames)"
+    return None

@@ -1,0 +1,95 @@
+"""Gateway configuration: environment variables with the TAPMASK_ prefix, built once in main().
+
+Nested groups use `__`: TAPMASK_KAFKA__BOOTSTRAP_SERVERS, TAPMASK_S3__ENDPOINT_URL,
+TAPMASK_DATABASE__URL, TAPMASK_LIMITS__MAX_DURATION_S, TAPMASK_QUOTAS__FREE_VIDEOS_PER_MONTH.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where a source checkout keeps the web build; an installed wheel simply won't find it.
+_REPO_WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated host:port list of Kafka brokers."""
+    client_id: str = "tapmask-gateway"
+    projector_group_id: str = "tapmask-gateway-projector"
+    """Consumer group of the job-state projector (one group for all gateway replicas)."""
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str | None = "http://127.0.0.1:8333"
+    """Endpoint the gateway talks to (None: AWS)."""
+    public_endpoint_url: str | None = None
+    """Endpoint presigned URLs point at: the one a browser can reach (default: endpoint_url)."""
+    region: str = "us-east-1"
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    bucket: str = "tapmask"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql://tapmask:tapmask@127.0.0.1:5433/tapmask"
+    """asyncpg DSN; extra query parameters (e.g. search_path) become server settings."""
+    min_connections: int = 1
+    max_connections: int = 10
+
+
+class VideoLimits(BaseModel):
+    max_upload_bytes: int = 500 * 1024**2
+    max_duration_s: float = 600.0
+    max_pixels: int = 4096 * 2160
+    """Width x height of a frame; 4K DCI by default."""
+    max_frames: int = 600 * 120
+    max_streams: int = 8
+    probe_timeout_s: float = 60.0
+    probe_memory_bytes: int = 2 * 1024**3
+
+
+class Quotas(BaseModel):
+    free_videos_per_month: int = 10
+    """Jobs a client IP may create per calendar month (UTC) without an API key."""
+    pro_videos_per_month: int = 1000
+    """Default for API keys that don't set their own monthly quota."""
+    free_requests_per_minute: int = 120
+    free_burst: int = 60
+    pro_requests_per_minute: int = 1200
+    pro_burst: int = 300
+    free_retention_hours: float = 24.0
+    pro_retention_hours: float = 24.0 * 7
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token_secret: SecretStr = SecretStr("dev-only-change-me")
+    """HMAC key of job access tokens; the notifier must share it."""
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    limits: VideoLimits = Field(default_factory=VideoLimits)
+    quotas: Quotas = Field(default_factory=Quotas)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. the ingress)."""
+    notifier_url: str = "http://127.0.0.1:8001"
+    """Where /api/jobs/{id}/events is forwarded to (the notifier's SSE)."""
+    upload_expiry_s: int = Field(default=900, ge=60, le=900)
+    """Lifetime of a presigned upload: at most 15 minutes."""
+    download_expiry_s: int = Field(default=3600, ge=60, le=3600)
+    web_dist: Path = _REPO_WEB_DIST
+    """The web frontend's build, served at / when it exists."""
+    run_background: bool = True
+    """Run the outbox relay, event projector and cleanup in this process."""
+    relay_interval_s: float = 0.5
+    cleanup_interval_s: float = 300.0
+    log_level: str = "INFO"
