@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID, uuid4
 
 import anyio.to_thread
 import httpx
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,7 +25,6 @@ from tapmask_schemas import ClickPoint, Effect, JobCreated, JobStatus, Processin
 from tapmask_schemas.topics import JOB_CREATED, key_for
 
 MAX_POINTS = 32
-Token = Annotated[str | None, Parameter(query="token", required=False)]
 
 
 class CreateJobRequest(BaseModel):
@@ -234,7 +232,9 @@ class JobController(Controller):
         )
 
     @get("/{job_id:uuid}", summary="A job's state")
-    async def read(self, job_id: UUID, gw: Gateway, request: AnyRequest, token: Token) -> JobView:
+    async def read(
+        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: str | None = None
+    ) -> JobView:
         job = await _authorized_job(gw, job_id, request, token)
         state = job.state
         return JobView(
@@ -257,7 +257,7 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}/download", summary="A presigned URL of the result (1 hour)")
     async def download(
-        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: Token
+        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: str | None = None
     ) -> DownloadView:
         job = await _authorized_job(gw, job_id, request, token)
         state = job.state
@@ -277,7 +277,7 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}/events", summary="Server-Sent Events of the job (from the notifier)")
     async def events(
-        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: Token
+        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: str | None = None
     ) -> Response[bytes] | Stream:
         """Forwarded to the notifier, so the browser stays on one origin."""
         presented = bearer_token(request.headers.get("authorization"), token)

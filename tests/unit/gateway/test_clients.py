@@ -1,0 +1,35 @@
+"""X-Forwarded-For is believed only when it comes through a trusted proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tapmask_gateway.domain.clients import client_address, parse_networks
+
+PROXIES = parse_networks(["10.0.0.0/8", "127.0.0.1"])
+
+
+def test_an_untrusted_peer_cannot_pick_its_address() -> None:
+    assert client_address("203.0.113.9", "1.1.1.1", PROXIES) == "203.0.113.9"
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_counts() -> None:
+    assert client_address("10.1.2.3", "198.51.100.7", PROXIES) == "198.51.100.7"
+
+
+def test_a_spoofed_left_part_of_the_header_is_ignored() -> None:
+    # The client sent "X-Forwarded-For: 1.1.1.1"; the proxy appended the real address.
+    assert client_address("10.1.2.3", "1.1.1.1, 198.51.100.7", PROXIES) == "198.51.100.7"
+
+
+def test_chains_of_trusted_proxies_are_walked() -> None:
+    assert client_address("127.0.0.1", "198.51.100.7, 10.0.0.5", PROXIES) == "198.51.100.7"
+
+
+def test_garbage_in_the_header_falls_back_to_the_proxy() -> None:
+    assert client_address("10.1.2.3", "not-an-ip", PROXIES) == "10.1.2.3"
+
+
+def test_a_bad_proxy_setting_names_itself() -> None:
+    with pytest.raises(ValueError, match="'my-proxy'"):
+        parse_networks(["my-proxy"])
