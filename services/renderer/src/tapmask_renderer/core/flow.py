@@ -18,6 +18,20 @@ FloatArray = NDArray[np.float32]
 BoolArray = NDArray[np.bool_]
 ByteArray = NDArray[np.uint8]
 
+SAMPLE_STEP = 8
+"""Spacing, in small-grid pixels, of the flow samples a homography is fitted to."""
+MIN_SAMPLES = 12
+RANSAC_THRESHOLD = 1.0
+"""Small-grid pixels; DIS is accurate to a few tenths on textured background."""
+RESIDUAL_NOISE = 1.0
+"""Small-grid pixels of flow left unexplained by the homography that count as noise."""
+GLOBAL_INLIERS = 0.7
+"""Share of background flow samples the homography must explain for the camera motion to
+count as global (then the hole's flow is the homography's, exactly)."""
+RESIDUAL_BAND = 6
+"""Small-grid pixels around the hole whose measured flow is also replaced when the motion
+is not global."""
+
 # remap() refuses maps with a side of SHRT_MAX or more: point lists are folded into rows.
 _SAMPLE_ROW = 1024
 
@@ -94,16 +108,54 @@ class BackgroundFlow:
 
 
 def complete_flow(flow: FloatArray, hole: BoolArray) -> FloatArray:
-    """Replace the flow inside `hole` by a smooth fill from the flow around it."""
+    """Replace the flow inside `hole` by the background motion predicted from around it.
+
+    Camera motion is mostly global: a homography fitted (RANSAC) to the flow outside the
+    hole predicts the hole's flow exactly, without DIS noise. What the homography does not
+    explain (parallax, a second plane) is diffused in from the hole's border; residuals
+    under `RESIDUAL_NOISE` are treated as flow noise and not diffused.
+    """
     if hole.all():
-        # Nothing to diffuse from: assume a still background.
+        # Nothing to infer from: assume a still background.
         return np.zeros_like(flow)
-    hole_u8 = hole.astype(np.uint8)
+    h, w = hole.shape
+    ys, xs = np.mgrid[0:h:SAMPLE_STEP, 0:w:SAMPLE_STEP]
+    keep = ~hole[ys, xs]
+    src = np.stack([xs[keep], ys[keep]], axis=1).astype(np.float32)
+    predicted: FloatArray | None = None
+    inlier_share = 0.0
+    if src.shape[0] >= MIN_SAMPLES:
+        dst = src + flow[ys[keep], xs[keep]]
+        homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_THRESHOLD)
+        if homography is not None:
+            inlier_share = float(np.mean(inliers))
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            grid = np.stack([gx, gy], axis=-1).reshape(-1, 1, 2)
+            moved = cv2.perspectiveTransform(grid, homography).reshape(h, w, 2)
+            predicted = np.asarray(moved, dtype=np.float32) - np.stack([gx, gy], axis=-1)
+    if predicted is not None and inlier_share >= GLOBAL_INLIERS:
+        result = flow.copy()
+        result[hole] = predicted[hole]
+        return result
+    # Not one global motion: diffuse what the homography misses from a band a little
+    # away from the hole, since DIS smears the object's own motion past its edge.
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RESIDUAL_BAND + 1,) * 2)
+    region = np.asarray(cv2.dilate(hole.astype(np.uint8), kernel), dtype=np.uint8)
+    residual = flow.copy() if predicted is None else flow - predicted
+    small = np.hypot(residual[..., 0], residual[..., 1]) < RESIDUAL_NOISE
+    residual[small] = 0.0
     out = np.empty_like(flow)
     for c in range(2):
         # Telea on float32 fills from the border inwards, weighting nearer samples more.
-        out[..., c] = cv2.inpaint(np.ascontiguousarray(flow[..., c]), hole_u8, 5, cv2.INPAINT_TELEA)
-    return out
+        out[..., c] = cv2.inpaint(
+            np.ascontiguousarray(residual[..., c]), region, 5, cv2.INPAINT_TELEA
+        )
+    if predicted is not None:
+        out += predicted
+    result = flow.copy()
+    inside = region.astype(bool)
+    result[inside] = out[inside]
+    return result
 
 
 def sample(

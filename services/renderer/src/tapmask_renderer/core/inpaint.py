@@ -69,9 +69,9 @@ class _Frame:
     index: int
     rgb: ByteArray
     hole: BoolArray
-    grey: ByteArray
-    small_hole: BoolArray
-    # Flow to the next / previous frame, set once that neighbour has arrived.
+    # Computed on first use: frames far from any hole never pay for flow.
+    grey: ByteArray | None = None
+    small_hole: BoolArray | None = None
     to_next: FloatArray | None = None
     to_prev: FloatArray | None = None
 
@@ -90,6 +90,7 @@ class _Eraser:
         )
     )
     buffer: deque[_Frame] = field(default_factory=deque)
+    frames: dict[int, _Frame] = field(default_factory=dict)
     previous: ByteArray | None = None
     received: int = 0
     rendered: int = 0
@@ -113,39 +114,53 @@ class _Eraser:
                 f"frame {self.received} is {w}x{h}, but the video started at "
                 f"{self.grid.width}x{self.grid.height}"
             )
-        assert self.flow is not None
         hole = frame_mask
         if hole.any():
             hole = np.asarray(cv2.dilate(frame_mask.astype(np.uint8), self.kernel), dtype=bool)
-        item = _Frame(
-            index=self.received,
-            rgb=frame_rgb,
-            hole=hole,
-            grey=self.grid.to_small_grey(frame_rgb),
-            small_hole=self.grid.to_small_mask(hole, FLOW_HOLE_MARGIN),
-        )
-        if self.buffer:
-            last = self.buffer[-1]
-            last.to_next = self.flow.between(last.grey, item.grey, last.small_hole)
-            item.to_prev = self.flow.between(item.grey, last.grey, item.small_hole)
+        item = _Frame(index=self.received, rgb=frame_rgb, hole=hole)
         self.buffer.append(item)
+        self.frames[item.index] = item
         self.received += 1
-
-    def render_next(self) -> ByteArray:
-        t = self.rendered
-        frames = {f.index: f for f in self.buffer}
-        out = self._render(frames, t)
-        self.rendered += 1
-        self.previous = out
-        while self.buffer and self.buffer[0].index < self.rendered - self.behind:
-            self.buffer.popleft()
-        return out
 
     def pending(self) -> int:
         return self.received - self.rendered
 
-    def _render(self, frames: dict[int, _Frame], t: int) -> ByteArray:
-        cur = frames[t]
+    def render_next(self) -> ByteArray:
+        out = self._render(self.rendered)
+        self.rendered += 1
+        self.previous = out
+        while self.buffer and self.buffer[0].index < self.rendered - self.behind:
+            del self.frames[self.buffer.popleft().index]
+        return out
+
+    def _prepare(self, frame: _Frame) -> tuple[ByteArray, BoolArray]:
+        assert self.grid is not None
+        if frame.grey is None or frame.small_hole is None:
+            frame.grey = self.grid.to_small_grey(frame.rgb)
+            frame.small_hole = self.grid.to_small_mask(frame.hole, FLOW_HOLE_MARGIN)
+        return frame.grey, frame.small_hole
+
+    def flow_from(self, index: int, direction: int) -> FloatArray | None:
+        """Completed flow from frame `index` to its neighbour in `direction`, if held."""
+        src = self.frames.get(index)
+        dst = self.frames.get(index + direction)
+        if src is None or dst is None:
+            return None
+        cached = src.to_next if direction > 0 else src.to_prev
+        if cached is not None:
+            return cached
+        assert self.flow is not None
+        src_grey, src_hole = self._prepare(src)
+        dst_grey, _ = self._prepare(dst)
+        flow = self.flow.between(src_grey, dst_grey, src_hole)
+        if direction > 0:
+            src.to_next = flow
+        else:
+            src.to_prev = flow
+        return flow
+
+    def _render(self, t: int) -> ByteArray:
+        cur = self.frames[t]
         out = cur.rgb.copy()
         ys, xs = np.nonzero(cur.hole)
         if ys.size == 0:
@@ -153,12 +168,11 @@ class _Eraser:
         assert self.grid is not None
         px = xs.astype(np.float32)
         py = ys.astype(np.float32)
-        colour, filled = _propagate(frames, t, px, py, self.grid)
+        colour, filled = self._propagate(t, px, py)
 
-        prev_colour: FloatArray | None = None
-        prev_ok: BoolArray | None = None
-        if self.previous is not None and cur.to_prev is not None:
-            d = _flow_at(cur.to_prev, px, py, self.grid)
+        to_prev = self.flow_from(t, -1) if self.previous is not None else None
+        if self.previous is not None and to_prev is not None:
+            d = _flow_at(to_prev, px, py, self.grid)
             qx, qy = px + d[:, 0], py + d[:, 1]
             prev_ok = _inside(qx, qy, self.grid)
             prev_colour = sample(self.previous, qx, qy, linear=True)
@@ -176,6 +190,50 @@ class _Eraser:
             left[ys[~filled], xs[~filled]] = True
             _spatial_fill(out, left)
         return out
+
+    def _propagate(self, t: int, px: FloatArray, py: FloatArray) -> tuple[FloatArray, BoolArray]:
+        """Colour of each hole point from the nearest frame that shows its background.
+
+        One walker per point and direction follows the completed flow frame by frame and
+        stops at the first frame whose hole does not cover it, or when it leaves the
+        frame or the window. Only still-walking points are kept, so work shrinks fast.
+        """
+        assert self.grid is not None
+        n = px.shape[0]
+        colour = np.zeros((n, 3), dtype=np.float32)
+        hits = np.zeros(n, dtype=np.int8)
+        walkers = {
+            +1: (np.arange(n), px.copy(), py.copy()),
+            -1: (np.arange(n), px.copy(), py.copy()),
+        }
+        step = 0
+        while any(w[0].size for w in walkers.values()):
+            step += 1
+            for direction, (idx, wx, wy) in walkers.items():
+                if idx.size == 0:
+                    continue
+                flow = self.flow_from(t + direction * (step - 1), direction)
+                if flow is None:
+                    walkers[direction] = (idx[:0], wx[:0], wy[:0])
+                    continue
+                dst = self.frames[t + direction * step]
+                d = _flow_at(flow, wx, wy, self.grid)
+                wx = wx + d[:, 0]
+                wy = wy + d[:, 1]
+                inb = _inside(wx, wy, self.grid)
+                idx, wx, wy = idx[inb], wx[inb], wy[inb]
+                seen = ~dst.hole[np.rint(wy).astype(np.intp), np.rint(wx).astype(np.intp)]
+                got = idx[seen]
+                colour[got] += sample(dst.rgb, wx[seen], wy[seen], linear=True)
+                hits[got] += 1
+                walkers[direction] = (idx[~seen], wx[~seen], wy[~seen])
+            # Both directions at the same distance: average them; then stop both walkers.
+            colour[hits == 2] *= 0.5
+            hits[hits == 2] = 1
+            for direction, (idx, wx, wy) in walkers.items():
+                keep = hits[idx] == 0
+                walkers[direction] = (idx[keep], wx[keep], wy[keep])
+        return colour, hits > 0
 
 
 def erase_stream(
@@ -238,57 +296,6 @@ def _flow_at(flow: FloatArray, xs: FloatArray, ys: FloatArray, grid: FlowGrid) -
     u = (xs + 0.5) * grid.sx - 0.5
     v = (ys + 0.5) * grid.sy - 0.5
     return sample(flow, u.astype(np.float32), v.astype(np.float32), linear=True)
-
-
-def _propagate(
-    frames: dict[int, _Frame], t: int, px: FloatArray, py: FloatArray, grid: FlowGrid
-) -> tuple[FloatArray, BoolArray]:
-    """Colour of each hole point from the nearest frame that shows its background."""
-    n = px.shape[0]
-    colour = np.zeros((n, 3), dtype=np.float32)
-    filled = np.zeros(n, dtype=bool)
-    # One walker per direction; a walker dies when it leaves the frame or the window.
-    walkers = {
-        +1: (px.copy(), py.copy(), np.ones(n, dtype=bool)),
-        -1: (px.copy(), py.copy(), np.ones(n, dtype=bool)),
-    }
-    step = 0
-    while not filled.all():
-        step += 1
-        hits: dict[int, tuple[NDArray[np.intp], FloatArray]] = {}
-        for direction, (wx, wy, alive) in walkers.items():
-            src = frames.get(t + direction * (step - 1))
-            dst = frames.get(t + direction * step)
-            flow = None if src is None else (src.to_next if direction > 0 else src.to_prev)
-            idx = np.flatnonzero(alive & ~filled)
-            if dst is None or flow is None:
-                alive[:] = False
-                continue
-            if idx.size == 0:
-                continue
-            d = _flow_at(flow, wx[idx], wy[idx], grid)
-            wx[idx] += d[:, 0]
-            wy[idx] += d[:, 1]
-            inb = _inside(wx[idx], wy[idx], grid)
-            alive[idx[~inb]] = False
-            idx = idx[inb]
-            xi = np.rint(wx[idx]).astype(np.intp)
-            yi = np.rint(wy[idx]).astype(np.intp)
-            seen = ~dst.hole[yi, xi]
-            got = idx[seen]
-            hits[direction] = (got, sample(dst.rgb, wx[got], wy[got], linear=True))
-        if not any(alive.any() for _, _, alive in walkers.values()) and not hits:
-            break
-        both = np.zeros(n, dtype=np.int8)
-        for got, col in hits.values():
-            colour[got] += col
-            both[got] += 1
-        two = both == 2
-        colour[two] *= 0.5
-        filled |= both > 0
-        if not any((alive & ~filled).any() for _, _, alive in walkers.values()):
-            break
-    return colour, filled
 
 
 def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
