@@ -1,0 +1,90 @@
+"""The FastStream Kafka broker every service uses, and the way its workers subscribe.
+
+Delivery is at-least-once end to end:
+
+- producers wait for all in-sync replicas (``acks="all"``) and are idempotent, so a retried
+  send neither loses an event nor writes it twice;
+- consumers commit an offset only after the handler has finished (never on receipt), so a
+  worker that dies mid-job gets the job again. Consumers drop repeats by ``event_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from tapmask_runtime.settings import KafkaSettings
+
+# Commit after the handler returns (no auto-commit). An exception the handler lets escape commits
+# too (for Kafka, FastStream's ACK and REJECT_ON_ERROR are the same) rather than rewinding: a
+# rewind would replay a poison message forever and block its partition. So a handler turns
+# failures into a retry or a job-failed event itself; only a crash (no commit) redelivers.
+WORKER_ACK_POLICY = AckPolicy.ACK
+
+
+def make_security(settings: KafkaSettings) -> BaseSecurity | None:
+    ssl = settings.security_protocol in ("SSL", "SASL_SSL")
+    if not settings.uses_sasl:
+        return BaseSecurity(use_ssl=True) if ssl else None
+    if settings.sasl_username is None or settings.sasl_password is None:
+        raise ValueError(
+            f"Kafka security_protocol {settings.security_protocol} needs "
+            "TAPMASK_KAFKA__SASL_USERNAME and TAPMASK_KAFKA__SASL_PASSWORD"
+        )
+    kind = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }[settings.sasl_mechanism]
+    return kind(
+        username=settings.sasl_username,
+        password=settings.sasl_password.get_secret_value(),
+        use_ssl=ssl,
+    )
+
+
+def make_broker(settings: KafkaSettings, **extra: Any) -> KafkaBroker:
+    """A broker (not yet connected) with durable, idempotent producers and commit-after-work
+    consumers. ``extra`` goes to ``KafkaBroker`` (e.g. ``logger=``, ``middlewares=``)."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=settings.client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+        security=make_security(settings),
+        acks="all",
+        enable_idempotence=True,
+        ack_policy=WORKER_ACK_POLICY,
+        **extra,
+    )
+
+
+def worker_subscriber(
+    registrar: KafkaBroker | KafkaRouter,
+    topic: str,
+    *,
+    group_id: str,
+    settings: KafkaSettings,
+    **extra: Any,
+) -> Any:
+    """Subscribe a worker's handler to ``topic`` in consumer group ``group_id``.
+
+    Offsets are committed after the handler finishes (``WORKER_ACK_POLICY``); a new group
+    starts from the earliest event so no job created before the first deploy is missed.
+    Use it as a decorator::
+
+        @worker_subscriber(router, topics.JOB_CREATED, group_id="tapmask-tracker", settings=s)
+        async def on_job_created(event: JobCreated) -> None: ...
+    """
+    return registrar.subscriber(
+        topic,
+        group_id=group_id,
+        ack_policy=WORKER_ACK_POLICY,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        # One job at a time per worker: jobs are long and heavy; scale out with replicas.
+        max_poll_records=1,
+        **extra,
+    )

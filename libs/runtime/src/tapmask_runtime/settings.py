@@ -1,0 +1,87 @@
+"""Settings groups the services share, nested in each service's own ``BaseSettings``.
+
+A service declares, for instance::
+
+    class Settings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="TAPMASK_", env_nested_delimiter="__")
+        kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+        s3: S3Settings = Field(default_factory=S3Settings)
+
+and reads ``TAPMASK_KAFKA__BOOTSTRAP_SERVERS``, ``TAPMASK_S3__ENDPOINT_URL`` and so on. Defaults
+match the local stack (``make infra-up``); production sets the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+
+def _empty_is_none(value: object) -> object:
+    # An env var set to "" means "not set" (e.g. TAPMASK_S3__ENDPOINT_URL= for AWS itself).
+    return None if value == "" else value
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated host:port list of brokers."""
+    client_id: str = "tapmask"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """SASL_SSL for most managed Kafka (Confluent Cloud, MSK with SASL/SCRAM)."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout_ms: int = Field(default=30_000, gt=0)
+    max_poll_interval_ms: int = Field(default=30 * 60_000, gt=0)
+    """Longest a handler may run before the group gives its partitions away. Tracking a long
+    video on a CPU takes minutes, far above Kafka's 5-minute default."""
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL")
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str | None = "http://127.0.0.1:8333"
+    """The S3 API the services talk to; empty/None means AWS S3 itself."""
+    public_endpoint_url: str | None = None
+    """The endpoint presigned URLs point at, i.e. the one a browser reaches (default:
+    endpoint_url). Differs when services reach S3 by an internal name (docker compose, k8s)."""
+    region: str = "us-east-1"
+    access_key: str | None = None
+    """None: boto3's default chain (env, instance profile, IRSA...)."""
+    secret_key: SecretStr | None = None
+    bucket: str = "tapmask"
+    path_style: bool | None = None
+    """Bucket in the path, not the host name. None: on for custom endpoints (SeaweedFS,
+    MinIO), off for AWS."""
+
+    _none_if_empty = field_validator(
+        "endpoint_url", "public_endpoint_url", "access_key", mode="before"
+    )(_empty_is_none)
+
+    @property
+    def addressing_style(self) -> Literal["path", "virtual"]:
+        path = self.path_style if self.path_style is not None else self.endpoint_url is not None
+        return "path" if path else "virtual"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql://tapmask:tapmask@127.0.0.1:5433/tapmask"
+    """asyncpg DSN (postgresql://user:password@host:port/database?sslmode=...)."""
+    min_connections: int = Field(default=1, ge=0)
+    max_connections: int = Field(default=10, ge=1)
+
+
+class MetricsSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int | None = None
+    """Where a worker serves /metrics for Prometheus; None: not served (HTTP services
+    expose /metrics on their own port instead)."""
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_lines: bool = True
+    """One JSON object per line (for log shippers); False: plain text for a terminal."""

@@ -1,0 +1,775 @@
+"""The harness both workers (tracker, renderer) run their stage in.
+
+One Kafka message = one job stage. The harness gives the stage at-least-once
+delivery without getting thrown out of its consumer group on long jobs:
+
+* FastStream subscriber with ``AckPolicy.MANUAL`` (its default, ACK_FIRST, is
+  at-most-once) and aiokafka auto-commit off; the offset of a message is committed
+  explicitly, only after the stage's output and next event are published.
+* While a job runs, every assigned partition is *paused* and the job runs as a
+  background task (blocking work in a thread): FastStream keeps calling
+  ``getone()``, which counts as polling, so ``max.poll.interval.ms`` never expires
+  however long the job takes, and nothing new is delivered meanwhile.
+* A failure is retried by re-publishing the event with ``attempt + 1`` after an
+  exponential backoff (the retry lives in Kafka, so it survives a crash); after
+  ``max_attempts`` - or at once for a ``PermanentJobError`` or a message that is
+  not a valid event - the original bytes go to the dead-letter topic with reason
+  headers and a ``JobFailed`` is published.
+* SIGTERM (FastStream's shutdown hook): stop taking work, let the current job
+  finish within a grace period, else abandon it uncommitted for another worker.
+* Progress is throttled: an event when the percent moved by a step, and at least
+  one per ``progress_interval_s`` while the job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from tapmask_schemas import Event, JobFailed, JobProgress, JobStatus, Stage
+from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, key_for
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+log = logging.getLogger("tapmask.worker")
+
+#: The job a log line belongs to; copied into worker threads by ``asyncio.to_thread``.
+current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tapmask_job_id", default=None
+)
+
+_EVENT_ID_NAMESPACE = uuid.UUID("6c1f0c52-5d8e-4a86-9b0e-7d3f4e2a9c11")
+
+
+def stable_event_id(job_id: uuid.UUID, event_type: str) -> uuid.UUID:
+    """The event id of a stage's *result* event: the same on every redelivery, so a
+    re-published result is a duplicate that consumers drop by ``event_id``."""
+    return uuid.uuid5(_EVENT_ID_NAMESPACE, f"{job_id}/{event_type}")
+
+
+class JobIdLogFilter(logging.Filter):
+    """Adds ``job_id`` (from ``current_job_id``) to every record, for JSON logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "job_id"):
+            record.job_id = current_job_id.get()
+        return True
+
+
+class KafkaConnection(BaseModel):
+    """Where Kafka is (env ``TAPMASK_KAFKA__<NAME>``)."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "tapmask-worker"
+
+
+class S3Connection(BaseModel):
+    """Where the object store is (env ``TAPMASK_S3__<NAME>``); endpoint None means AWS."""
+
+    endpoint_url: str | None = "http://127.0.0.1:8333"
+    region: str = "us-east-1"
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    bucket: str = "tapmask"
+
+
+def make_kafka_broker(kafka: KafkaConnection, **kw: Any) -> KafkaBroker:
+    """A FastStream broker whose producer waits for all in-sync replicas and is
+    idempotent (aiokafka's defaults, acks=1 without idempotence, can lose or duplicate)."""
+    from faststream.kafka import KafkaBroker
+
+    return KafkaBroker(
+        kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        acks="all",
+        enable_idempotence=True,
+        **kw,
+    )
+
+
+def make_s3_client(s3: S3Connection) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key.get_secret_value() if s3.secret_key else None,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+    )
+
+
+class WorkerSettings(BaseModel):
+    """Consumer and retry knobs of a worker (env ``TAPMASK_WORKER__<NAME>``)."""
+
+    group_id: str = Field(default="", description="Consumer group; empty: the service's.")
+    max_attempts: int = Field(default=3, ge=1, description="Tries before dead-letter.")
+    backoff_initial_s: float = Field(default=1.0, ge=0, description="First retry delay.")
+    backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry delay.")
+    shutdown_grace_s: float = Field(
+        default=25.0, ge=0, description="SIGTERM: how long the current job may still run."
+    )
+    # Jobs run with partitions paused while getone() keeps polling, so this only
+    # bounds a stuck event loop, not the job length.
+    max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
+    # Short enough that a SIGKILLed worker's partitions move on quickly; the broker's
+    # group.min.session.timeout.ms (6 s by default) is the floor.
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    progress_interval_s: float = Field(
+        default=1.0, gt=0, description="At least one progress event this often."
+    )
+    progress_step_percent: float = Field(
+        default=2.0, gt=0, description="A progress event as soon as percent moved this much."
+    )
+    metrics_port: int | None = Field(default=None, description="Prometheus port; None: off.")
+    lag_interval_s: float = Field(default=10.0, gt=0, description="Consumer lag refresh.")
+
+
+class PermanentJobError(Exception):
+    """A failure no retry can fix (bad input); the message is shown to the user."""
+
+
+class JobAbandoned(Exception):
+    """Raised into a job's progress callback when the worker is shutting down."""
+
+
+class ObjectMissingError(LookupError):
+    """The object to download does not exist (expired, deleted or never uploaded)."""
+
+
+class ObjectStore(Protocol):
+    """The object storage a worker reads inputs from and writes outputs to."""
+
+    async def download(self, key: str, path: Path) -> None: ...
+
+    async def upload(self, path: Path, key: str, metadata: dict[str, str]) -> None: ...
+
+    async def metadata(self, key: str) -> dict[str, str] | None:
+        """The object's user metadata, or None when it does not exist."""
+        ...
+
+
+def _is_missing(exc: Any) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+
+
+class S3ObjectStore:
+    """``ObjectStore`` over a boto3 S3 client: streaming, multipart transfers."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    async def download(self, key: str, path: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            # download_file streams to disk in chunks: never the whole object in memory.
+            await asyncio.to_thread(self._client.download_file, self._bucket, key, str(path))
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissingError(f"s3://{self._bucket}/{key} does not exist") from exc
+            raise
+
+    async def upload(self, path: Path, key: str, metadata: dict[str, str]) -> None:
+        # upload_file switches to multipart above its threshold; the object appears
+        # atomically when the upload completes, so a crash never leaves half an output.
+        await asyncio.to_thread(
+            self._client.upload_file,
+            str(path),
+            self._bucket,
+            key,
+            ExtraArgs={"Metadata": metadata},
+        )
+
+    async def metadata(self, key: str) -> dict[str, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = await asyncio.to_thread(self._client.head_object, Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+
+
+@dataclass
+class WorkerMetrics:
+    """Prometheus metrics of one worker service (its own registry, no globals)."""
+
+    service: str
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.jobs = Counter(
+            "tapmask_worker_jobs",
+            "Job stages handled, by outcome",
+            ["service", "outcome"],
+            registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "tapmask_worker_jobs_in_progress",
+            "Job stages running now",
+            ["service"],
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "tapmask_worker_stage_duration_seconds",
+            "Duration of each step of a job stage",
+            ["service", "stage"],
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "tapmask_worker_consumer_lag",
+            "Messages not yet committed by this worker's group, per partition",
+            ["service", "topic", "partition"],
+            registry=self.registry,
+        )
+
+    def count(self, outcome: str) -> None:
+        self.jobs.labels(self.service, outcome).inc()
+
+    def value(self, outcome: str) -> float:
+        """Current count of an outcome (for tests and health output)."""
+        return float(self.jobs.labels(self.service, outcome)._value.get())
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Any:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(self.service, stage).observe(time.monotonic() - start)
+
+
+PublishProgress = Callable[[JobProgress], Awaitable[None]]
+
+
+class ProgressReporter:
+    """Thread-safe progress sink for a pipeline, publishing throttled ``JobProgress``.
+
+    ``update()`` may be called from any thread as often as a pipeline likes. An event
+    goes out when the percent moved by ``step`` or the stage changed (every stage a
+    job passes through is reported, however short), and the latest state is re-sent
+    every ``interval`` so a client sees the job is alive.
+    """
+
+    def __init__(
+        self,
+        job_id: uuid.UUID,
+        publish: PublishProgress,
+        *,
+        interval_s: float,
+        step_percent: float,
+        abandon: threading.Event,
+    ) -> None:
+        self._job_id = job_id
+        self._publish = publish
+        self._interval = interval_s
+        self._step = step_percent
+        self._abandon = abandon
+        self._lock = threading.Lock()
+        # States not yet published: the last of each stage passed through, in order.
+        self._pending: list[tuple[Stage, float, str]] = []
+        self._latest: tuple[Stage, float, str] | None = None
+        self._stage_started: tuple[Stage, float, float] | None = None  # stage, t0, percent0
+        self._sent: tuple[Stage, float] | None = None
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._span_end: float | None = None
+
+    def update(self, stage: Stage, percent: float, message: str = "") -> None:
+        """Record progress (percent of the whole job). Raises ``JobAbandoned`` on shutdown."""
+        if self._abandon.is_set():
+            raise JobAbandoned("the worker is shutting down")
+        state = (stage, min(max(percent, 0.0), 100.0), message)
+        with self._lock:
+            if self._stage_started is None or self._stage_started[0] != stage:
+                self._stage_started = (stage, time.monotonic(), state[1])
+            if self._pending and self._pending[-1][0] == stage:
+                self._pending[-1] = state
+            else:
+                self._pending.append(state)
+            self._latest = state
+            due = (
+                len(self._pending) > 1
+                or self._sent is None
+                or self._sent[0] != stage
+                or state[1] - self._sent[1] >= self._step
+            )
+        if due:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _eta(self, stage: Stage, percent: float) -> float | None:
+        with self._lock:
+            started = self._stage_started
+        span_end = self._span_end
+        if started is None or started[0] != stage or span_end is None:
+            return None
+        done = percent - started[2]
+        if done <= 0.5:
+            return None
+        elapsed = time.monotonic() - started[1]
+        return round(max(0.0, elapsed / done * (span_end - percent)), 1)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                self._wake.clear()
+                await self.flush()
+            except TimeoutError:
+                await self.flush(resend=True)
+
+    async def flush(self, resend: bool = False) -> None:
+        """Publish pending states; with ``resend``, the latest one even if already sent."""
+        with self._lock:
+            states, self._pending = self._pending, []
+            if not states and resend and self._latest is not None:
+                states = [self._latest]
+        for stage, percent, message in states:
+            event = JobProgress(
+                job_id=self._job_id,
+                status=JobStatus.PROCESSING,
+                stage=stage,
+                percent=round(percent, 2),
+                message=message,
+                eta_seconds=self._eta(stage, percent),
+            )
+            with self._lock:
+                self._sent = (stage, percent)
+            try:
+                await self._publish(event)
+            except Exception:  # progress is best effort: never fail a job over it
+                log.warning("could not publish progress", exc_info=True)
+
+    def start(self, span_end: float | None = None) -> None:
+        self._span_end = span_end
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the ticker and publish what is still pending."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+
+@dataclass
+class JobContext:
+    """What a stage handler gets besides its event."""
+
+    job_id: uuid.UUID
+    attempt: int
+    progress: ProgressReporter
+    metrics: WorkerMetrics
+    abandon: threading.Event
+
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run CPU-bound work in a thread (contextvars - the log job id - follow it)."""
+        return await asyncio.to_thread(fn, *args)
+
+
+E = TypeVar("E", bound=Event)
+StageHandler = Callable[[E, JobContext], Awaitable[None]]
+
+
+def _record(msg: KafkaMessage) -> ConsumerRecord[Any, Any]:
+    raw = msg.raw_message
+    if isinstance(raw, tuple):  # batch subscribers only; the harness never makes one
+        raise TypeError("StageWorker handles one record at a time")
+    return raw
+
+
+def _read_job_id(body: bytes) -> uuid.UUID | None:
+    """A job id from a message that failed validation, if one can be read at all."""
+    try:
+        data = json.loads(body)
+        return uuid.UUID(str(data["job_id"]))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+class _PauseWhileBusy(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions assigned while a job runs start paused (a rebalance resets pauses)."""
+
+    def __init__(self, worker: StageWorker[Any]) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        job = self._worker.running_record
+        if job is not None and job in revoked:
+            log.warning("partition %s of the running job was revoked; it will be redone", job)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._worker.consumer
+        if consumer is not None and self._worker.busy and assigned:
+            consumer.pause(*assigned)
+
+
+class StageWorker(Generic[E]):
+    """Consumes ``topic``, runs ``handle`` for each event, one job at a time."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        *,
+        service: str,
+        topic: str,
+        event_model: type[E],
+        failure_stage: Stage,
+        handle: StageHandler[E],
+        settings: WorkerSettings,
+        metrics: WorkerMetrics,
+        progress_span_end: float | None = None,
+    ) -> None:
+        self.service = service
+        self.topic = topic
+        self._model = event_model
+        self._failure_stage = failure_stage
+        self._handle = handle
+        self._settings = settings
+        self.metrics = metrics
+        self._span_end = progress_span_end
+        self._progress_pub: Any = broker.publisher(JOB_PROGRESS)
+        self._failed_pub: Any = broker.publisher(JOB_FAILED)
+        self._dead_pub: Any = broker.publisher(DEAD_LETTER)
+        self._retry_pub: Any = broker.publisher(topic)
+        self.subscriber = broker.subscriber(
+            topic,
+            group_id=settings.group_id or f"tapmask-{service}",
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            listener=_PauseWhileBusy(self),
+        )
+        self.subscriber(self._on_message)
+        self._task: asyncio.Task[None] | None = None
+        self._queued: set[asyncio.Task[None]] = set()
+        self._abandon = threading.Event()
+        self._draining = False
+        self.running_record: TopicPartition | None = None
+        # Event ids whose stage completed here (bounded): an in-process redelivery
+        # is committed and skipped instead of redone.
+        self._done: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._lag_task: asyncio.Task[None] | None = None
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        consumer = getattr(self.subscriber, "consumer", None)
+        return consumer if isinstance(consumer, AIOKafkaConsumer) else None
+
+    async def wait_idle(self) -> None:
+        """Until the current job and any queued behind it are over (tests, shutdown)."""
+        while True:
+            live = {t for t in (self._task, *self._queued) if t is not None and not t.done()}
+            if not live:
+                return
+            await asyncio.wait(live)
+
+    async def _after_current(self, msg: KafkaMessage) -> None:
+        while self.busy:
+            assert self._task is not None
+            await asyncio.wait({self._task})
+        if not self._draining:
+            await self._on_message(msg)
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def publish(self, publisher: Any, event: Event, **kw: Any) -> None:
+        await publisher.publish(event, key=key_for(event.job_id), **kw)
+
+    async def _publish_progress(self, event: JobProgress) -> None:
+        await self.publish(self._progress_pub, event)
+
+    # -- consuming ---------------------------------------------------------------------
+
+    async def _on_message(self, msg: KafkaMessage) -> None:
+        record = _record(msg)
+        consumer = msg.consumer if isinstance(msg.consumer, AIOKafkaConsumer) else None
+        tp = TopicPartition(record.topic, record.partition)
+        if self.busy or self._draining:
+            if consumer is None:
+                # In-memory test broker: no partitions to pause; queue behind the job
+                # (which may itself be publishing this message, as a retry).
+                later = asyncio.create_task(self._after_current(msg))
+                self._queued.add(later)
+                later.add_done_callback(self._queued.discard)
+                return
+            # Not now: rewind so the message is fetched again once resumed.
+            consumer.seek(tp, record.offset)
+            consumer.pause(tp)
+            return
+        if consumer is not None:
+            consumer.pause(*consumer.assignment())
+        self.running_record = tp
+        self._task = asyncio.create_task(self._run(msg, consumer, tp))
+
+    async def _run(
+        self, msg: KafkaMessage, consumer: AIOKafkaConsumer | None, tp: TopicPartition
+    ) -> None:
+        record = _record(msg)
+        commit = False
+        try:
+            commit = await self._process(bytes(msg.body or b""), msg)
+        except asyncio.CancelledError:
+            log.warning("job abandoned at shutdown; left uncommitted for another worker")
+            raise
+        except Exception:
+            # The harness itself failed (e.g. Kafka down while dead-lettering):
+            # rewind so the message is not skipped, and back off a little.
+            log.exception("could not settle message %s@%s; will retry it", tp, record.offset)
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    consumer.seek(tp, record.offset)
+            await asyncio.sleep(self._settings.backoff_initial_s)
+        finally:
+            current_job_id.set(None)
+            self.running_record = None
+            if commit:
+                await self._commit(msg, consumer, tp, record.offset)
+            if consumer is not None and not self._draining:
+                consumer.resume(*consumer.paused())
+
+    async def _commit(
+        self, msg: KafkaMessage, consumer: AIOKafkaConsumer | None, tp: TopicPartition, offset: int
+    ) -> None:
+        try:
+            if consumer is None:
+                await msg.ack()
+            else:
+                await consumer.commit({tp: offset + 1})
+            self.metrics.count("committed")
+        except (KafkaError, AssertionError, ValueError) as exc:
+            # Lost the partition in a rebalance: whoever owns it now redoes the
+            # stage, and the deterministic output key makes that harmless.
+            log.warning("commit of %s@%s failed (%s); it will be redelivered", tp, offset, exc)
+
+    async def _process(self, body: bytes, msg: KafkaMessage) -> bool:
+        """Run one message; True when its offset may be committed."""
+        try:
+            event = self._model.model_validate_json(body)
+        except ValidationError as exc:
+            job_id = _read_job_id(body)
+            current_job_id.set(str(job_id) if job_id else None)
+            reason = f"not a valid {self._model.__name__} event: {exc.errors()[0]['msg']}"
+            log.error("poison message dead-lettered: %s", reason)
+            await self._dead_letter(body, msg, reason, attempts=0)
+            if job_id is not None:
+                await self._fail(job_id, "The job's request could not be read.")
+            self.metrics.count("poison")
+            return True
+
+        current_job_id.set(str(event.job_id))
+        if event.event_id in self._done:
+            log.info("duplicate event %s dropped", event.event_id)
+            self.metrics.count("duplicate")
+            return True
+
+        attempt: int = getattr(event, "attempt", 1)
+        abandon = self._abandon
+        reporter = ProgressReporter(
+            event.job_id,
+            self._publish_progress,
+            interval_s=self._settings.progress_interval_s,
+            step_percent=self._settings.progress_step_percent,
+            abandon=abandon,
+        )
+        ctx = JobContext(event.job_id, attempt, reporter, self.metrics, abandon)
+        self.metrics.in_progress.labels(self.service).inc()
+        reporter.start(self._span_end)
+        try:
+            with self.metrics.timed("total"):
+                await self._handle(event, ctx)
+        except JobAbandoned:
+            log.warning("job abandoned at shutdown; left uncommitted for another worker")
+            self.metrics.count("abandoned")
+            return False
+        except PermanentJobError as exc:
+            log.error("job failed for good: %s", exc)
+            await self._give_up(body, msg, event, str(exc), attempt)
+            return True
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if attempt >= self._settings.max_attempts:
+                log.exception("attempt %d failed, giving up: %s", attempt, reason)
+                await self._give_up(
+                    body,
+                    msg,
+                    event,
+                    f"Processing failed after {attempt} attempts.",
+                    attempt,
+                    detail=reason,
+                )
+                return True
+            delay = min(
+                self._settings.backoff_initial_s * 2 ** (attempt - 1), self._settings.backoff_max_s
+            )
+            log.warning("attempt %d failed (%s); retrying in %.1f s", attempt, reason, delay)
+            self.metrics.count("retried")
+            await asyncio.sleep(delay)
+            retry = event.model_copy(update={"attempt": attempt + 1, "event_id": uuid.uuid4()})
+            await self.publish(self._retry_pub, retry)
+            return True
+        finally:
+            await reporter.stop()
+            self.metrics.in_progress.labels(self.service).dec()
+        self._done[event.event_id] = None
+        while len(self._done) > 10_000:
+            self._done.popitem(last=False)
+        self.metrics.count("completed")
+        return True
+
+    async def _give_up(
+        self,
+        body: bytes,
+        msg: KafkaMessage,
+        event: E,
+        reason: str,
+        attempt: int,
+        detail: str | None = None,
+    ) -> None:
+        await self._dead_letter(body, msg, detail or reason, attempts=attempt)
+        await self._fail(event.job_id, reason)
+        self.metrics.count("failed")
+
+    async def _dead_letter(
+        self, body: bytes, msg: KafkaMessage, reason: str, attempts: int
+    ) -> None:
+        record = _record(msg)
+        headers = {
+            "x-reason": reason[:1000],
+            "x-service": self.service,
+            "x-original-topic": str(record.topic),
+            "x-original-partition": str(record.partition),
+            "x-original-offset": str(record.offset),
+            "x-attempts": str(attempts),
+        }
+        await self._dead_pub.publish(body, key=record.key or None, headers=headers)
+        self.metrics.count("dead_lettered")
+
+    async def _fail(self, job_id: uuid.UUID, reason: str) -> None:
+        failed = JobFailed(
+            event_id=stable_event_id(job_id, f"job-failed/{self._failure_stage}"),
+            job_id=job_id,
+            stage=self._failure_stage,
+            reason=reason,
+            retryable=False,
+        )
+        await self.publish(self._failed_pub, failed)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start_background(self) -> None:
+        """Start the consumer-lag sampler (call after the broker started)."""
+        self._lag_task = asyncio.create_task(self._sample_lag())
+
+    async def _sample_lag(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.lag_interval_s)
+            consumer = self.consumer
+            if consumer is None:
+                continue
+            try:
+                assigned = list(consumer.assignment())
+                ends = await consumer.end_offsets(assigned)
+                for tp in assigned:
+                    committed = await consumer.committed(tp) or 0
+                    self.metrics.lag.labels(self.service, tp.topic, str(tp.partition)).set(
+                        max(0, ends.get(tp, 0) - committed)
+                    )
+            except Exception:
+                log.debug("consumer lag sample failed", exc_info=True)
+
+    async def shutdown(self) -> None:
+        """SIGTERM: take no more work; finish the job within the grace, else abandon it."""
+        self._draining = True
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+        if not self.busy or self._task is None:
+            return
+        log.info(
+            "shutting down: waiting up to %.0f s for the running job",
+            self._settings.shutdown_grace_s,
+        )
+        done, _ = await asyncio.wait({self._task}, timeout=self._settings.shutdown_grace_s)
+        if done:
+            return
+        # Pipelines notice at their next progress callback; the offset stays uncommitted.
+        self._abandon.set()
+        done, _ = await asyncio.wait({self._task}, timeout=5)
+        if not done:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: time, level, service, logger, message, job_id, error."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": self._service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        job_id = getattr(record, "job_id", None) or current_job_id.get()
+        if job_id:
+            line["job_id"] = str(job_id)
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_worker_logging(service: str, level: str = "INFO") -> None:
+    """JSON-lines logs on stderr, every line tagged with the running job's id."""
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLineFormatter(service))
+    handler.addFilter(JobIdLogFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.Formatter.converter = time.gmtime
