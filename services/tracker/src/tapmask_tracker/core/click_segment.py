@@ -114,9 +114,13 @@ def segment_from_clicks(
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     longer = max(rgb.shape[:2])
     best: Mask | None = None
+    # A result hardly bigger than the hard discs under the clicks means GrabCut found no
+    # colour boundary in that square: try a larger one.
+    radius = click_disc_radius(rgb.shape)
+    trivial = 4 * len(positives) * np.pi * radius**2
     for scale in _SCALES:
         mask, touch = _grabcut_in_square(bgr, positives, negatives, round(longer * scale))
-        if mask.any():
+        if mask.sum() > trivial:
             best = mask
             if touch <= _MAX_BORDER_TOUCH:
                 break

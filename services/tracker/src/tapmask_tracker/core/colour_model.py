@@ -2,45 +2,59 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from tapmask_tracker.core.tracking import Frame, Mask
 
-_BINS = 16
-_RANGES = [0, 256, 0, 256, 0, 256]
+# 16 levels per channel (4096 colours): coarse enough to generalise over shading.
+_SHIFT = 4
+_LEVELS = 256 >> _SHIFT
+# Histogram mass (of 1) below which a colour is too rare to call either way.
+_RARE = 0.0005
+
+Histogram = npt.NDArray[np.float32]
 
 
-def _histogram(rgb: Frame, mask: Mask) -> npt.NDArray[np.float32]:
-    hist = cv2.calcHist([rgb], [0, 1, 2], mask.astype(np.uint8), [_BINS] * 3, _RANGES).astype(
-        np.float32
-    )
-    total = float(hist.sum())
+def colour_index(rgb: Frame) -> npt.NDArray[np.intp]:
+    """Per-pixel histogram bin of each colour (numpy, not cv2.calcBackProject, whose
+    3-D bin layout did not match cv2.calcHist's in the OpenCV 5 build here)."""
+    q = (rgb >> _SHIFT).astype(np.intp)
+    index: npt.NDArray[np.intp] = (q[..., 0] * _LEVELS + q[..., 1]) * _LEVELS + q[..., 2]
+    return index
+
+
+def _histogram(index: npt.NDArray[np.intp], mask: Mask) -> Histogram:
+    counts = np.bincount(index[mask], minlength=_LEVELS**3).astype(np.float32)
+    total = float(counts.sum())
     if total > 0:
-        hist /= total
-    return hist
+        counts /= total
+    return counts
 
 
 class ColourModel:
     """Object and surroundings colour histograms, blended slowly with new evidence."""
 
     def __init__(self, rgb: Frame, mask: Mask, ring: Mask) -> None:
-        self.fg = _histogram(rgb, mask)
-        self.bg = _histogram(rgb, ring)
+        index = colour_index(rgb)
+        self.fg = _histogram(index, mask)
+        self.bg = _histogram(index, ring)
 
     def update(self, rgb: Frame, mask: Mask, ring: Mask, rate: float = 0.1) -> None:
         """Blend in this frame's statistics (slowly, so that a bad frame can't take over)."""
+        index = colour_index(rgb)
         if mask.any():
-            self.fg = (1 - rate) * self.fg + rate * _histogram(rgb, mask)
+            self.fg = (1 - rate) * self.fg + rate * _histogram(index, mask)
         if ring.any():
-            self.bg = (1 - rate) * self.bg + rate * _histogram(rgb, ring)
+            self.bg = (1 - rate) * self.bg + rate * _histogram(index, ring)
 
     def probability(self, rgb: Frame) -> npt.NDArray[np.float32]:
-        """Per-pixel P(object | colour) in [0, 1]; 0.5 where neither model has seen it."""
-        eps = 1e-6
-        posterior = (self.fg + eps) / (self.fg + self.bg + 2 * eps)
-        # Back-projection writes the image's depth (uint8): scale to 0..255 and back.
-        prob = cv2.calcBackProject([rgb], [0, 1, 2], posterior * 255.0, _RANGES, scale=1.0)
-        result: npt.NDArray[np.float32] = prob.astype(np.float32) / 255.0
+        """Per-pixel P(object | colour) in [0, 1].
+
+        ``_RARE`` in the denominator keeps colours the object has hardly shown (an
+        occluder's, bled in for a frame) from counting as object just because the
+        surroundings never showed them either.
+        """
+        posterior = (self.fg / (self.fg + self.bg + _RARE)).astype(np.float32)
+        result: npt.NDArray[np.float32] = posterior[colour_index(rgb)]
         return result

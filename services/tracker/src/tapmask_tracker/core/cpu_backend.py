@@ -56,6 +56,12 @@ _LOST_AREA = 0.3
 _HOLD_FRAMES = 30
 # Growth over the usual area beyond which a refined mask is taken for a leak.
 _MAX_GROWTH = 1.4
+# Prior P(object) of a pixel inside the flow-carried mask.
+_PRIOR_INSIDE = 0.85
+# Motion may join differently coloured parts to the clicked one, up to this many times
+# its area, where colour gives at least this P(object).
+_MAX_MOTION_GROWTH = 4
+_GROW_MIN_PROB = 0.2
 
 
 def _disc(radius: int) -> npt.NDArray[np.uint8]:
@@ -188,9 +194,13 @@ class CpuTracker:
         seed = segment_from_clicks(small, pos, neg)
         if later:
             moving = motion_coherent_region(gray, later, seed, flow)
-            grown = component_at(moving | seed, pos)
+            # Flow is smooth across edges, so motion alone spills into the background:
+            # keep only moving pixels whose colour is not clearly the surroundings'.
+            ring = _ring(seed, self._px(small, 0.01), self._px(small, 0.06))
+            plausible = ColourModel(small, seed, ring).probability(small) > _GROW_MIN_PROB
+            grown = component_at((moving & plausible) | seed, pos)
             # Motion that spreads far beyond the seed is the camera or a crowd, not it.
-            if grown.sum() <= 6 * max(1, int(seed.sum())):
+            if grown.sum() <= _MAX_MOTION_GROWTH * max(1, int(seed.sum())):
                 seed = grown
         area = float(seed.sum())
         ring = _ring(seed, self._px(small, 0.01), self._px(small, 0.06))
@@ -210,17 +220,19 @@ class CpuTracker:
             return
         warped = warp_mask(obj.soft, backward)
         # Bayesian fusion: the flow-carried mask is the prior, colour the likelihood.
-        # The prior is soft near the edge (blurred), so colour decides there, while the
-        # core survives unless colour strongly disagrees.
-        blur = 2 * self._px(small, 0.012) + 1
-        prior = np.clip(cv2.GaussianBlur(warped, (blur, blur), 0), 0.02, 0.98)
+        # Inside the carried mask the prior favours the object (colour must clearly say
+        # background to drop a pixel); in a thin band around it the prior is neutral, so
+        # colour alone decides whether the object grew there. Biased to keep: a mask a
+        # bit too big costs little, a missed edge leaks the object.
+        core = warped > 0.5
+        band = _dilate(core, self._px(small, 0.01))
+        prior = np.where(core, _PRIOR_INSIDE, np.where(band, 0.5, 0.02)).astype(np.float32)
         prob = np.clip(obj.colour.probability(small), 0.02, 0.98)
         score = prior * prob / (prior * prob + (1 - prior) * (1 - prob))
-        core = warped > 0.5
         # Opening cuts thin bridges along which flow drags the mask into background
         # of the object's colour; then keep the piece carrying most of the prediction.
         opened = cv2.morphologyEx(
-            (score > 0.5).astype(np.uint8), cv2.MORPH_OPEN, _disc(self._px(small, 0.01))
+            (score > 0.5).astype(np.uint8), cv2.MORPH_OPEN, _disc(self._px(small, 0.005))
         ).astype(bool)
         mask = _main_component(opened, core)
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
@@ -235,14 +247,17 @@ class CpuTracker:
         obj.areas.append(area)
         obj.soft = mask.astype(np.float32)
         obj.last_good = mask
-        ring = _ring(mask, self._px(small, 0.015), self._px(small, 0.06))
-        obj.colour.update(small, mask, ring)
+        # Learn colours only from frames where the object looks whole: a partly occluded
+        # one would teach the model the occluder's colours.
+        if 0.8 * usual <= area <= 1.25 * usual:
+            ring = _ring(mask, self._px(small, 0.015), self._px(small, 0.06))
+            obj.colour.update(small, mask, ring)
 
     def _lost(self, obj: _Object, small: Frame, prob: npt.NDArray[np.float32]) -> None:
         """Hold the last good mask and look for the object again near it, by colour."""
         obj.lost_for += 1
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
-        search = _dilate(obj.last_good, self._px(small, 0.08 + 0.01 * obj.lost_for))
+        search = _dilate(obj.last_good, self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for)))
         found = (prob > 0.6) & search
         found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disc(2)).astype(bool)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8))
