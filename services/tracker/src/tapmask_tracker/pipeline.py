@@ -1,0 +1,85 @@
+"""Track prompted objects through a video file in-process: decode -> tracker -> masks.
+
+The CLI and the tracker service both call these. Frames are decoded lazily (downscaled
+by swscale to the tracker's working size when it has one, with prompts scaled to match)
+and masks come back one per frame at the video's own size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from tapmask_media.decode import iter_rgb_frames, prefetch, scaled_size
+from tapmask_media.probe import ProbeLimits, VideoInfo, probe
+from tapmask_tracker.core.tracking import (
+    Prompt,
+    Tracker,
+    TrackingError,
+    check_prompt_in_frame,
+    validate_prompts,
+)
+
+Mask = npt.NDArray[np.bool_]
+Progress = Callable[[int, int], None]
+
+
+def check_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> None:
+    """Reject prompts outside the frame or past the last frame, before any decoding."""
+    validate_prompts(prompts)
+    for p in prompts:
+        check_prompt_in_frame(p, info.width, info.height)
+        if p.frame >= info.frame_count:
+            raise TrackingError(
+                f"click on frame {p.frame}, but the video has {info.frame_count} frames "
+                f"(0..{info.frame_count - 1})"
+            )
+
+
+def iter_video_masks(
+    input_path: Path,
+    tracker: Tracker,
+    prompts: Sequence[Prompt],
+    info: VideoInfo | None = None,
+    limits: ProbeLimits | None = None,
+) -> Iterator[Mask]:
+    """One bool mask per frame of ``input_path`` at the video's size, lazily."""
+    info = info or probe(input_path, limits)
+    check_prompts(prompts, info)
+    w, h = scaled_size(info.width, info.height, tracker.max_side)
+    sx, sy = w / info.width, h / info.height
+    scaled = [replace(p, x=p.x * sx, y=p.y * sy) for p in prompts]
+    frames = prefetch(iter_rgb_frames(input_path, tracker.max_side, limits), depth=4)
+    for mask in tracker.track(frames, scaled):
+        if mask.shape != (info.height, info.width):
+            up = cv2.resize(
+                mask.astype(np.uint8) * 255,
+                (info.width, info.height),
+                interpolation=cv2.INTER_LINEAR,
+            )
+            mask = np.asarray(up) > 127
+        yield mask
+
+
+def track_video(
+    input_path: Path,
+    tracker: Tracker,
+    prompts: Sequence[Prompt],
+    mask_sink: Callable[[Mask], object],
+    progress: Progress | None = None,
+    limits: ProbeLimits | None = None,
+) -> int:
+    """Track through the whole video, handing each mask to ``mask_sink`` (e.g. a
+    ``MaskWriter.write``). Returns the number of masks."""
+    info = probe(input_path, limits)
+    count = 0
+    for count, mask in enumerate(iter_video_masks(input_path, tracker, prompts, info, limits), 1):
+        mask_sink(mask)
+        if progress is not None:
+            progress(count, info.frame_count)
+    return count
