@@ -31,6 +31,7 @@ from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
 from tapmask_gateway.settings import Settings
+from tapmask_runtime.logging import configure_logging
 
 log = logging.getLogger("tapmask_gateway")
 
@@ -61,7 +62,7 @@ def create_app(settings: Settings) -> Litestar:
             gw.broker = make_broker(settings.kafka)
             if settings.run_background:
                 register_projector(
-                    gw.broker, gw.pool, settings.kafka.projector_group_id, gw.metrics.on_change
+                    gw.broker, gw.pool, settings.projector_group_id, gw.metrics.on_change
                 )
             await gw.broker.start()
             gw.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
@@ -128,10 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--videos-per-month", type=int, default=None)
     args = parser.parse_args(argv)
 
-    from tapmask_gateway import logs
-
     settings = Settings()
-    logs.configure(settings.log_level)
+    configure_logging("tapmask-gateway", settings.log)
     if args.command == "create-api-key":
         print(asyncio.run(_create_api_key(settings, args.name, args.videos_per_month)))
         return

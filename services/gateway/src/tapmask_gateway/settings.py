@@ -11,34 +11,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tapmask_runtime.settings import DatabaseSettings, KafkaSettings, LogSettings, S3Settings
+
 # Where a source checkout keeps the web build; an installed wheel simply won't find it.
 _REPO_WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
-
-
-class KafkaSettings(BaseModel):
-    bootstrap_servers: str = "127.0.0.1:9092"
-    """Comma-separated host:port list of Kafka brokers."""
-    client_id: str = "tapmask-gateway"
-    projector_group_id: str = "tapmask-gateway-projector"
-    """Consumer group of the job-state projector (one group for all gateway replicas)."""
-
-
-class S3Settings(BaseModel):
-    endpoint_url: str | None = "http://127.0.0.1:8333"
-    """Endpoint the gateway talks to (None: AWS)."""
-    public_endpoint_url: str | None = None
-    """Endpoint presigned URLs point at: the one a browser can reach (default: endpoint_url)."""
-    region: str = "us-east-1"
-    access_key: str | None = None
-    secret_key: SecretStr | None = None
-    bucket: str = "tapmask"
-
-
-class DatabaseSettings(BaseModel):
-    url: str = "postgresql://tapmask:tapmask@127.0.0.1:5433/tapmask"
-    """asyncpg DSN; extra query parameters (e.g. search_path) become server settings."""
-    min_connections: int = 1
-    max_connections: int = 10
 
 
 class VideoLimits(BaseModel):
@@ -74,7 +50,9 @@ class Settings(BaseSettings):
     port: int = 8000
     token_secret: SecretStr = SecretStr("dev-only-change-me")
     """HMAC key of job access tokens; the notifier must share it."""
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="tapmask-gateway"))
+    projector_group_id: str = "tapmask-gateway-projector"
+    """Consumer group of the job-state projector (one group shared by all gateway replicas)."""
     s3: S3Settings = Field(default_factory=S3Settings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     limits: VideoLimits = Field(default_factory=VideoLimits)
@@ -92,4 +70,4 @@ class Settings(BaseSettings):
     """Run the outbox relay, event projector and cleanup in this process."""
     relay_interval_s: float = 0.5
     cleanup_interval_s: float = 300.0
-    log_level: str = "INFO"
+    log: LogSettings = Field(default_factory=LogSettings)

@@ -1,20 +1,12 @@
-"""The Kafka broker of the gateway: publishing (the outbox relay) and the projector."""
+"""The gateway's Kafka broker: the shared one (acks=all, idempotent producer)."""
 
 from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from tapmask_gateway.settings import KafkaSettings
+from tapmask_runtime.kafka import make_broker as _make_broker
+from tapmask_runtime.settings import KafkaSettings
 
 
 def make_broker(settings: KafkaSettings) -> KafkaBroker:
-    # acks=all + idempotence: a JobCreated the relay marks sent is on every in-sync
-    # replica and is never written twice by a producer retry.
-    return KafkaBroker(
-        settings.bootstrap_servers,
-        client_id=settings.client_id,
-        acks="all",
-        enable_idempotence=True,
-        request_timeout_ms=10_000,
-        logger=None,
-    )
+    return _make_broker(settings, logger=None)

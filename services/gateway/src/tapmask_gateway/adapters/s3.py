@@ -9,34 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tapmask_gateway.settings import S3Settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
-
-def _client(settings: S3Settings, endpoint: str | None, timeout_s: float) -> S3Client:
-    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=settings.region,
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=secret,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            connect_timeout=timeout_s,
-            read_timeout=max(timeout_s, 30.0),
-            retries={"max_attempts": 3, "mode": "standard"},
-        ),
-    )
+from tapmask_runtime.s3 import make_s3_client
+from tapmask_runtime.settings import S3Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +26,8 @@ class PresignedPost:
 class ObjectStore:
     def __init__(self, settings: S3Settings) -> None:
         self.bucket = settings.bucket
-        self.client = _client(settings, settings.endpoint_url, 3.0)
-        self.public = _client(settings, settings.public_endpoint_url or settings.endpoint_url, 3.0)
+        self.client = make_s3_client(settings)
+        self.public = make_s3_client(settings, public=True)
 
     def presign_upload(
         self, key: str, content_type: str, size: int, expires_in: int
