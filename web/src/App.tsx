@@ -53,10 +53,16 @@ export function App() {
   // Bumped on every new upload or reset, so a stale upload's callbacks change nothing.
   const uploadGen = useRef(0);
   const stopWatching = useRef<(() => void) | null>(null);
+  const jobSection = useRef<HTMLElement>(null);
 
   // Free the object URL of the previous file.
   useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
   useEffect(() => () => stopWatching.current?.(), []);
+  const jobId = job?.ref.jobId;
+  // Bring the progress into view once a job starts; it appears below the fold.
+  useEffect(() => {
+    if (jobId) jobSection.current?.scrollIntoView({ behavior: "smooth", block: "start" });
+  }, [jobId]);
 
   const reset = useCallback(() => {
     uploadGen.current += 1;
@@ -232,7 +238,7 @@ export function App() {
       )}
 
       {job && (
-        <section className="step">
+        <section className="step" ref={jobSection}>
           <h2>
             <span className="num">4</span> Progress
           </h2>

@@ -36,7 +36,8 @@ export function FramePicker({ src, points, onPointsChange, onVideoSize, disabled
     if (!ctx) return;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    if (!size) return;
+    // The element has no size while hidden or before layout: nothing to draw yet.
+    if (!size || w === 0 || h === 0) return;
     points.forEach((p, i) => {
       const at = videoToElement(p, { width: w, height: h }, size);
       const positive = p.positive !== false;
@@ -88,6 +89,7 @@ export function FramePicker({ src, points, onPointsChange, onVideoSize, disabled
     const v = video.current;
     if (!v || !size || disabled) return;
     const rect = v.getBoundingClientRect();
+    if (rect.width === 0 || rect.height === 0) return;
     const hit = points.findIndex((p) => {
       const at = videoToElement(p, { width: rect.width, height: rect.height }, size);
       return Math.hypot(at.x - (e.clientX - rect.left), at.y - (e.clientY - rect.top)) <= HIT_RADIUS;
