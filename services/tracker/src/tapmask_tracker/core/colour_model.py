@@ -32,13 +32,24 @@ def _histogram(index: npt.NDArray[np.intp], mask: Mask) -> Histogram:
     return counts
 
 
+def _background(index: npt.NDArray[np.intp], mask: Mask, ring: Mask) -> Histogram:
+    """Half the ring right around the object, half the rest of the frame: the ring is
+    what the mask edge competes with, the rest keeps colours seen elsewhere (a white
+    banner behind a white shirt) from looking like the object."""
+    rest = ~(mask | ring)
+    if not rest.any():
+        return _histogram(index, ring)
+    mixed: Histogram = 0.5 * _histogram(index, ring) + 0.5 * _histogram(index, rest)
+    return mixed
+
+
 class ColourModel:
     """Object and surroundings colour histograms, blended slowly with new evidence."""
 
     def __init__(self, rgb: Frame, mask: Mask, ring: Mask) -> None:
         index = colour_index(rgb)
         self.fg = _histogram(index, mask)
-        self.bg = _histogram(index, ring)
+        self.bg = _background(index, mask, ring)
 
     def update(self, rgb: Frame, mask: Mask, ring: Mask, rate: float = 0.1) -> None:
         """Blend in this frame's statistics (slowly, so that a bad frame can't take over)."""
@@ -46,7 +57,7 @@ class ColourModel:
         if mask.any():
             self.fg = (1 - rate) * self.fg + rate * _histogram(index, mask)
         if ring.any():
-            self.bg = (1 - rate) * self.bg + rate * _histogram(index, ring)
+            self.bg = (1 - rate) * self.bg + rate * _background(index, mask, ring)
 
     def probability(self, rgb: Frame) -> npt.NDArray[np.float32]:
         """Per-pixel P(object | colour) in [0, 1].

@@ -57,7 +57,7 @@ _HOLD_FRAMES = 30
 # Growth over the usual area beyond which a refined mask is taken for a leak.
 _MAX_GROWTH = 1.4
 # Prior P(object) of a pixel inside the flow-carried mask.
-_PRIOR_INSIDE = 0.85
+_PRIOR_INSIDE = 0.95
 # Motion may join differently coloured parts to the clicked one, up to this many times
 # its area, where colour gives at least this P(object).
 _MAX_MOTION_GROWTH = 4
