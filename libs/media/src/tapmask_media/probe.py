@@ -224,7 +224,8 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
             ) from exc
         if count == 0 or first is None:
             raise TruncatedFileError(f"{path}: the video stream holds no decodable frame")
-        if declared and count < declared:
+        # Only MP4/MOV count samples exactly (AVI counts time ticks, Matroska guesses).
+        if declared and count < declared and container.format.name.startswith("mov"):
             raise TruncatedFileError(
                 f"{path}: the file is truncated: {count} of {declared} announced frames present"
             )

@@ -1,0 +1,100 @@
+"""Probing real clips and hostile files: what a user or the gateway sees."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tapmask_media.errors import (
+    EmptyFileError,
+    MediaLimitError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TruncatedFileError,
+    UnsupportedFormatError,
+)
+from tapmask_media.probe import ProbeLimits, probe, probe_in_subprocess
+
+VIDEOS = Path(__file__).resolve().parents[3] / ".." / "shared" / "testdata" / "videos"
+MANIFEST = json.loads((VIDEOS / "manifest.json").read_text())["videos"]
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_probe_matches_manifest(name: str) -> None:
+    expected = MANIFEST[name]
+    info = probe(VIDEOS / name)
+    assert [info.width, info.height] == expected["size"]
+    assert info.frame_count == expected["frames"]
+    assert info.fps == Fraction(expected["fps"])
+    assert info.has_audio is expected["audio"]
+    assert info.video_codec == "h264"
+    # Duration is frames / fps for these constant-rate clips, within one frame.
+    assert abs(info.duration_s - expected["frames"] / Fraction(expected["fps"])) < 1 / float(
+        Fraction(expected["fps"])
+    )
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate = 48000
+            frame.pts = i * 1024
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(EmptyFileError, match="empty"):
+        probe(tmp_path / "empty.mp4")
+
+
+def test_text_renamed_mp4(tmp_path: Path) -> None:
+    (tmp_path / "notes.mp4").write_text("shopping list: eggs, milk\n" * 20)
+    with pytest.raises(NotAVideoError, match="not a video file"):
+        probe(tmp_path / "notes.mp4")
+
+
+@pytest.mark.parametrize("keep", [3000, 600_000])
+def test_truncated_mp4(tmp_path: Path, keep: int) -> None:
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((VIDEOS / "01_dog.mp4").read_bytes()[:keep])
+    with pytest.raises(TruncatedFileError, match="truncated"):
+        probe(cut)
+
+
+def test_audio_only_has_no_video_stream(tmp_path: Path) -> None:
+    with pytest.raises(NoVideoStreamError, match="no video stream"):
+        probe(_audio_only(tmp_path / "voice.mp4"))
+
+
+def test_playlist_formats_are_refused(tmp_path: Path) -> None:
+    # An HLS playlist pointing elsewhere must never be followed.
+    m3u8 = tmp_path / "list.mp4"
+    m3u8.write_text("#EXTM3U\n#EXTINF:10,\nhttp://127.0.0.1:9/x.ts\n")
+    with pytest.raises((NotAVideoError, UnsupportedFormatError)):
+        probe(m3u8)
+
+
+def test_pixel_limit(tmp_path: Path) -> None:
+    with pytest.raises(MediaLimitError, match="pixels"):
+        probe(VIDEOS / "bedroom.mp4", ProbeLimits(max_pixels=640 * 480))
+
+
+def test_probe_in_subprocess_returns_info_and_errors(tmp_path: Path) -> None:
+    info = probe_in_subprocess(VIDEOS / "bedroom.mp4", timeout=60)
+    assert (info.width, info.height, info.frame_count) == (960, 540, 200)
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video at all\n" * 10)
+    with pytest.raises(NotAVideoError):
+        probe_in_subprocess(notes, timeout=60)
