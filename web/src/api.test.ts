@@ -175,6 +175,9 @@ describe("eventsUrlWithToken", () => {
     expect(eventsUrlWithToken("/api/jobs/j1/events", "a+b/c=")).toBe("/api/jobs/j1/events?token=a%2Bb%2Fc%3D");
     expect(eventsUrlWithToken("/api/jobs/j1/events?x=1", "t")).toBe("/api/jobs/j1/events?x=1&token=t");
   });
+  it("keeps a URL that already carries the token (the gateway's events_url does)", () => {
+    expect(eventsUrlWithToken("/api/jobs/j1/events?token=abc", "abc")).toBe("/api/jobs/j1/events?token=abc");
+  });
 });
 
 /** Records what the page does with XMLHttpRequest; the test plays the server. */

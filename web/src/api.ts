@@ -60,21 +60,26 @@ export interface CreateJobResponse {
   job_id: string;
   status: JobStatus;
   access_token: string;
+  /** Server-Sent Events of the job; the gateway includes `?token=`. */
   events_url: string;
+  status_url?: string;
 }
 
 /** GET /api/jobs/{id}: only the fields the page reads are typed; others pass through. */
 export interface JobView {
   job_id?: string;
   status: JobStatus;
-  stage?: Stage | null;
+  stage?: Stage | string | null;
   percent?: number | null;
   error?: string | null;
+  download_url?: string | null;
   [extra: string]: unknown;
 }
 
 export interface DownloadResponse {
+  /** Presigned GET of the result video. */
   url: string;
+  expires_in?: number;
 }
 
 /** Litestar's error body. `extra` holds validation details when there are any. */
@@ -228,8 +233,13 @@ export function getDownloadUrl(jobId: string, token: string): Promise<DownloadRe
   );
 }
 
-/** EventSource cannot send headers, so the token rides in the query string. */
+/**
+ * EventSource cannot send headers, so the token rides in the query string.
+ * The gateway's events_url already carries it; a second `token` would make the
+ * query ambiguous, so it is added only when missing.
+ */
 export function eventsUrlWithToken(eventsUrl: string, token: string): string {
+  if (/[?&]token=/.test(eventsUrl)) return eventsUrl;
   const sep = eventsUrl.includes("?") ? "&" : "?";
   return `${eventsUrl}${sep}token=${encodeURIComponent(token)}`;
 }
@@ -262,7 +272,9 @@ export function uploadFile(
         reject(new ApiError(xhr.status, errorMessage(xhr.status, xhr.responseText ?? "", "Upload failed")));
       }
     };
-    xhr.onerror = () => reject(new ApiError(0, "Upload failed: the storage server could not be reached"));
+    xhr.onerror = () => reject(
+        new ApiError(0, "Upload failed: the storage server could not be reached (or it refused this page's origin: CORS)"),
+      );
     xhr.onabort = () => reject(new ApiError(0, "Upload cancelled"));
 
     if (isPresignedPost(presign)) {

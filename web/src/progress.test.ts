@@ -98,16 +98,20 @@ describe("buildJobRequest", () => {
     { x: 10, y: 20, frame: 0, positive: true },
   ];
 
-  it("uses the first positive point as the click and sends all points", () => {
+  it("uses the first positive point as the click and sends the others as points", () => {
     expect(buildJobRequest("uploads/a.mp4", points, "privacy", "fill")).toEqual({
       upload_key: "uploads/a.mp4",
       click_x: 10,
       click_y: 20,
       frame: 0,
-      points,
+      points: [points[0]],
       processing_mode: "privacy",
       effect: "fill",
     });
+  });
+
+  it("sends no points list for a single click", () => {
+    expect(buildJobRequest("k", [points[1]!], "privacy", "blur")).not.toHaveProperty("points");
   });
 
   it("sends no effect for the magic eraser", () => {
