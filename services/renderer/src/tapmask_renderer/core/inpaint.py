@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tapmask_renderer.core.flow import BackgroundFlow, FlowGrid, sample
+from tapmask_renderer.core.flow import BackgroundFlow, FlowGrid, Motion, sample
 
 __all__ = ["DEFAULT_WINDOW", "erase_stream"]
 
@@ -72,8 +72,8 @@ class _Frame:
     # Computed on first use: frames far from any hole never pay for flow.
     grey: ByteArray | None = None
     small_hole: BoolArray | None = None
-    to_next: FloatArray | None = None
-    to_prev: FloatArray | None = None
+    to_next: Motion | None = None
+    to_prev: Motion | None = None
 
 
 @dataclass(slots=True)
@@ -140,7 +140,7 @@ class _Eraser:
             frame.small_hole = self.grid.to_small_mask(frame.hole, FLOW_HOLE_MARGIN)
         return frame.grey, frame.small_hole
 
-    def flow_from(self, index: int, direction: int) -> FloatArray | None:
+    def flow_from(self, index: int, direction: int) -> Motion | None:
         """Completed flow from frame `index` to its neighbour in `direction`, if held."""
         src = self.frames.get(index)
         dst = self.frames.get(index + direction)
@@ -172,8 +172,7 @@ class _Eraser:
 
         to_prev = self.flow_from(t, -1) if self.previous is not None else None
         if self.previous is not None and to_prev is not None:
-            d = _flow_at(to_prev, px, py, self.grid)
-            qx, qy = px + d[:, 0], py + d[:, 1]
+            qx, qy = to_prev.move(px, py)
             prev_ok = _inside(qx, qy, self.grid)
             prev_colour = sample(self.previous, qx, qy, linear=True)
             agree = filled & prev_ok & (np.abs(colour - prev_colour).mean(axis=1) < AGREE_LEVEL)
@@ -217,9 +216,7 @@ class _Eraser:
                     walkers[direction] = (idx[:0], wx[:0], wy[:0])
                     continue
                 dst = self.frames[t + direction * step]
-                d = _flow_at(flow, wx, wy, self.grid)
-                wx = wx + d[:, 0]
-                wy = wy + d[:, 1]
+                wx, wy = flow.move(wx, wy)
                 inb = _inside(wx, wy, self.grid)
                 idx, wx, wy = idx[inb], wx[inb], wy[inb]
                 seen = ~dst.hole[np.rint(wy).astype(np.intp), np.rint(wx).astype(np.intp)]
@@ -289,13 +286,6 @@ def _inside(xs: FloatArray, ys: FloatArray, grid: FlowGrid) -> BoolArray:
     return np.asarray(
         (xs >= 0) & (ys >= 0) & (xs <= grid.width - 1) & (ys <= grid.height - 1), dtype=bool
     )
-
-
-def _flow_at(flow: FloatArray, xs: FloatArray, ys: FloatArray, grid: FlowGrid) -> FloatArray:
-    """Flow (full-resolution pixels) at full-resolution points, from the small grid."""
-    u = (xs + 0.5) * grid.sx - 0.5
-    v = (ys + 0.5) * grid.sy - 0.5
-    return sample(flow, u.astype(np.float32), v.astype(np.float32), linear=True)
 
 
 def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
