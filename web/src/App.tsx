@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import {
+  ApiError,
   createJob,
   getDownloadUrl,
   guessContentType,
@@ -24,7 +25,7 @@ type Upload =
   | { phase: "idle" }
   | { phase: "uploading"; fraction: number }
   | { phase: "done"; key: string }
-  | { phase: "error"; message: string };
+  | { phase: "error"; message: string; retryable: boolean };
 
 interface Job {
   ref: JobRef;
@@ -96,7 +97,9 @@ export function App() {
       await handle.done;
       if (current()) setUpload({ phase: "done", key: presign.upload_key });
     } catch (err) {
-      if (current()) setUpload({ phase: "error", message: message(err) });
+      // A 4xx (wrong type, too big) will fail the same way again; a network error or 5xx may not.
+      const status = err instanceof ApiError ? err.status : 0;
+      if (current()) setUpload({ phase: "error", message: message(err), retryable: status === 0 || status >= 500 });
     }
   }, []);
 
@@ -142,6 +145,8 @@ export function App() {
   const hasPositive = points.some((p) => p.positive !== false);
   const locked = job !== null;
   const canStart = upload.phase === "done" && hasPositive && !starting && !locked;
+  // A file the gateway refused outright is not worth clicking on.
+  const showSteps = preview !== null && !(upload.phase === "error" && !upload.retryable);
 
   return (
     <main>
@@ -183,16 +188,18 @@ export function App() {
             {upload.phase === "error" && (
               <p className="error">
                 {upload.message}{" "}
-                <button type="button" onClick={() => void startUpload(file)}>
-                  Retry
-                </button>
+                {upload.retryable && (
+                  <button type="button" onClick={() => void startUpload(file)}>
+                    Retry
+                  </button>
+                )}
               </p>
             )}
           </div>
         )}
       </section>
 
-      {preview && (
+      {showSteps && preview && (
         <section className="step">
           <h2>
             <span className="num">2</span> Click on the object
@@ -205,7 +212,7 @@ export function App() {
         </section>
       )}
 
-      {preview && (
+      {showSteps && (
         <section className="step">
           <h2>
             <span className="num">3</span> Choose what to do
