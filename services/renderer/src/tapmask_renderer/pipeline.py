@@ -161,7 +161,8 @@ def _erase(
             new: npt.NDArray[np.uint8] = conv.to_ndarray()  # type: ignore[assignment]
             planes[:h][changed] = new[:h][changed]
             c_changed = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3)).reshape(-1, w)
-            planes[h:][c_changed] = new[h:][c_changed]
+            for lo in (h, h + h // 4):  # U then V, each packed as H/4 rows of W
+                planes[lo : lo + h // 4][c_changed] = new[lo : lo + h // 4][c_changed]
         writer.write(_out_frame(planes, src))
         if progress is not None:
             progress(index + 1, info.frame_count)
