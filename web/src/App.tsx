@@ -2,7 +2,6 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import {
   ApiError,
   createJob,
-  getDownloadUrl,
   guessContentType,
   presignUpload,
   uploadFile,
@@ -16,9 +15,8 @@ import { FramePicker } from "./components/FramePicker";
 import { JobPanel } from "./components/JobPanel";
 import { ModePicker } from "./components/ModePicker";
 import { ProgressBar } from "./components/ProgressBar";
-import type { Size } from "./geometry";
 import { buildJobRequest } from "./jobRequest";
-import { watchJob, type JobRef } from "./jobWatch";
+import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
 import { formatBytes, INITIAL_PROGRESS, mergeProgress, type Progress } from "./progress";
 
 type Upload =
@@ -41,7 +39,6 @@ export function App() {
   const [preview, setPreview] = useState<string | null>(null);
   const [upload, setUpload] = useState<Upload>({ phase: "idle" });
   const [points, setPoints] = useState<ClickPoint[]>([]);
-  const [, setVideoSize] = useState<Size | null>(null);
   const [mode, setMode] = useState<ProcessingMode>("privacy");
   const [effect, setEffect] = useState<Effect>("blur");
   const [job, setJob] = useState<Job | null>(null);
@@ -54,6 +51,8 @@ export function App() {
   // Bumped on every new upload or reset, so a stale upload's callbacks change nothing.
   const uploadGen = useRef(0);
   const stopWatching = useRef<(() => void) | null>(null);
+  // The job on screen; answers about any other (after "start over") are dropped.
+  const activeJob = useRef<string | null>(null);
   const jobSection = useRef<HTMLElement>(null);
 
   // Free the object URL of the previous file.
@@ -71,11 +70,11 @@ export function App() {
     uploadHandle.current = null;
     stopWatching.current?.();
     stopWatching.current = null;
+    activeJob.current = null;
     setFile(null);
     setPreview(null);
     setUpload({ phase: "idle" });
     setPoints([]);
-    setVideoSize(null);
     setJob(null);
     setStartError(null);
     setWatchError(null);
@@ -112,10 +111,10 @@ export function App() {
 
   const onCompleted = useCallback(async (ref: JobRef) => {
     try {
-      const { url } = await getDownloadUrl(ref.jobId, ref.token);
-      setResultUrl(url);
+      const url = await waitForDownloadUrl(ref);
+      if (activeJob.current === ref.jobId) setResultUrl(url);
     } catch (err) {
-      setResultError(message(err));
+      if (activeJob.current === ref.jobId) setResultError(message(err));
     }
   }, []);
 
@@ -126,6 +125,7 @@ export function App() {
     try {
       const created = await createJob(buildJobRequest(upload.key, points, mode, effect));
       const ref: JobRef = { jobId: created.job_id, token: created.access_token, eventsUrl: created.events_url };
+      activeJob.current = ref.jobId;
       setJob({ ref, progress: mergeProgress(INITIAL_PROGRESS, { status: created.status }) });
       stopWatching.current = watchJob(
         ref,
@@ -208,7 +208,7 @@ export function App() {
             Click on the object to follow. Shift-click marks a spot that is <em>not</em> the object. Click a marker to
             remove it.
           </p>
-          <FramePicker src={preview} points={points} onPointsChange={setPoints} onVideoSize={setVideoSize} disabled={locked} />
+          <FramePicker src={preview} points={points} onPointsChange={setPoints} disabled={locked} />
         </section>
       )}
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { watchJob } from "./jobWatch";
+import { waitForDownloadUrl, watchJob } from "./jobWatch";
 import type { Progress } from "./progress";
 
 /** Stands in for the browser's EventSource; the test plays the notifier. */
@@ -113,5 +113,38 @@ describe("watchJob", () => {
     watchJob(job, () => {}, (m) => errors.push(m));
     FakeEventSource.instances[0]!.fail(2);
     await vi.waitFor(() => expect(errors).toEqual(["Job not found"]));
+  });
+});
+
+describe("waitForDownloadUrl", () => {
+  const problem = (status: number, detail: string) =>
+    new Response(JSON.stringify({ status_code: status, detail }), { status });
+
+  it("retries while the gateway has not yet seen the job complete (409)", async () => {
+    const fetchFn = vi
+      .fn<typeof fetch>()
+      .mockResolvedValueOnce(problem(409, "the job is processing (uploading)"))
+      .mockResolvedValueOnce(problem(409, "the job is processing (uploading)"))
+      .mockResolvedValueOnce(new Response(JSON.stringify({ url: "http://s3/out.mp4", expires_in: 3600 })));
+    vi.stubGlobal("fetch", fetchFn);
+
+    await expect(waitForDownloadUrl(job, { delayMs: 1 })).resolves.toBe("http://s3/out.mp4");
+    expect(fetchFn).toHaveBeenCalledTimes(3);
+  });
+
+  it("gives up after the last attempt with the gateway's reason", async () => {
+    const fetchFn = vi.fn<typeof fetch>().mockImplementation(async () => problem(409, "the job is processing (rendering)"));
+    vi.stubGlobal("fetch", fetchFn);
+
+    await expect(waitForDownloadUrl(job, { attempts: 3, delayMs: 1 })).rejects.toThrow("the job is processing (rendering)");
+    expect(fetchFn).toHaveBeenCalledTimes(3);
+  });
+
+  it("does not retry other errors", async () => {
+    const fetchFn = vi.fn<typeof fetch>().mockResolvedValue(problem(410, "the result has expired and was deleted"));
+    vi.stubGlobal("fetch", fetchFn);
+
+    await expect(waitForDownloadUrl(job, { delayMs: 1 })).rejects.toMatchObject({ status: 410 });
+    expect(fetchFn).toHaveBeenCalledOnce();
   });
 });

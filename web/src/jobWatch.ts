@@ -3,7 +3,7 @@
  * GET /api/jobs/{id} when the event stream keeps failing (e.g. the notifier is down).
  */
 
-import { ApiError, eventsUrlWithToken, getJob } from "./api";
+import { ApiError, eventsUrlWithToken, getDownloadUrl, getJob } from "./api";
 import { fromJobView, isFinal, parseEventData, type Progress } from "./progress";
 
 /** Event names the notifier might use; unnamed events arrive as "message". */
@@ -87,4 +87,27 @@ export function watchJob(
   };
 
   return stop;
+}
+
+export interface DownloadRetry {
+  attempts?: number;
+  delayMs?: number;
+}
+
+/**
+ * The result's URL once the gateway agrees the job is completed. The notifier
+ * can announce `completed` a moment before the gateway's own projection of the
+ * job does, and until then the gateway answers 409: so a 409 is retried a few times.
+ */
+export async function waitForDownloadUrl(job: Pick<JobRef, "jobId" | "token">, retry: DownloadRetry = {}): Promise<string> {
+  const attempts = retry.attempts ?? 8;
+  const delayMs = retry.delayMs ?? 750;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await getDownloadUrl(job.jobId, job.token)).url;
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409 || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delayMs * Math.min(attempt, 4)));
+    }
+  }
 }

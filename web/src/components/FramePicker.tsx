@@ -6,7 +6,6 @@ interface Props {
   src: string;
   points: ClickPoint[];
   onPointsChange: (points: ClickPoint[]) => void;
-  onVideoSize: (size: Size) => void;
   disabled?: boolean;
 }
 
@@ -17,7 +16,7 @@ const HIT_RADIUS = 12;
  * The video's first frame (a paused <video>) under a canvas that takes clicks
  * and draws the markers. Points are kept in decoded-frame pixels.
  */
-export function FramePicker({ src, points, onPointsChange, onVideoSize, disabled = false }: Props) {
+export function FramePicker({ src, points, onPointsChange, disabled = false }: Props) {
   const video = useRef<HTMLVideoElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [size, setSize] = useState<Size | null>(null);
@@ -80,9 +79,7 @@ export function FramePicker({ src, points, onPointsChange, onVideoSize, disabled
     }
     v.pause();
     v.currentTime = 0;
-    const s = { width: v.videoWidth, height: v.videoHeight };
-    setSize(s);
-    onVideoSize(s);
+    setSize({ width: v.videoWidth, height: v.videoHeight });
   };
 
   const onClick = (e: MouseEvent<HTMLCanvasElement>) => {
