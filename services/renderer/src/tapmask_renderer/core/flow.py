@@ -29,10 +29,16 @@ MIN_TRACKS = 24
 SAMPLE_STEP = 8
 """Spacing, in small-grid pixels, of the flow samples a homography is fitted to."""
 MIN_SAMPLES = 12
-RANSAC_THRESHOLD = 1.0
+RANSAC_THRESHOLD = 0.25
 """Small-grid pixels; DIS is accurate to a few tenths on textured background."""
 RESIDUAL_NOISE = 1.0
 """Small-grid pixels of flow left unexplained by the homography that count as noise."""
+MAX_LAYERS = 3
+LAYER_SHARE = 0.1
+"""Smallest share of tracks a further planar layer must explain to count."""
+LAYERED_INLIERS = 0.6
+"""Share of tracks the layers together must explain, else the background is not rigid
+planes and dense flow is used."""
 GLOBAL_INLIERS = 0.8
 """Share of tracked background corners the homography must explain for the camera motion to
 count as global (then the hole's flow is the homography's, exactly)."""
@@ -105,17 +111,19 @@ class BackgroundFlow:
 
     def between(self, src: ByteArray, dst: ByteArray, src_hole: BoolArray) -> Motion:
         """Background motion from `src` to `dst` (small grey frames)."""
-        homography, share = global_motion(src, dst, src_hole)
-        if homography is not None and share >= GLOBAL_INLIERS:
-            return Motion(self._grid, _to_full(homography, self._grid), None)
+        layers = planar_layers(src, dst, src_hole)
+        if layers is not None:
+            homographies, labels = layers
+            full = tuple(_to_full(h, self._grid) for h in homographies)
+            return Motion(self._grid, full, labels, None)
         # An output buffer (not None) only because the OpenCV stubs require one.
         out = np.zeros((*src.shape, 2), dtype=np.float32)
         flow = np.asarray(self._dis.calc(src, dst, out), dtype=np.float32)
         if src_hole.any():
-            flow = complete_flow(flow, src_hole, homography)
+            flow = complete_flow(flow, src_hole)
         flow[..., 0] /= self._grid.sx
         flow[..., 1] /= self._grid.sy
-        return Motion(self._grid, None, flow)
+        return Motion(self._grid, (), None, flow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,48 +131,94 @@ class Motion:
     """Where background points of one frame are in a neighbouring frame."""
 
     grid: FlowGrid
-    homography: NDArray[np.float64] | None
-    """Full-resolution homography, when the motion is global."""
+    homographies: tuple[NDArray[np.float64], ...]
+    """Full-resolution homographies of the background's planar layers (one: global)."""
+    labels: NDArray[np.int8] | None
+    """With several layers: which layer each small-grid pixel belongs to."""
     field: FloatArray | None
-    """Otherwise a dense flow on the small grid, in full-resolution pixels."""
+    """Without layers: a dense flow on the small grid, in full-resolution pixels."""
 
     def move(self, xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Full-resolution points (xs, ys) carried into the neighbouring frame."""
-        if self.homography is not None:
-            h = self.homography
-            z = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
-            nx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / z
-            ny = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / z
-            return nx.astype(np.float32), ny.astype(np.float32)
-        assert self.field is not None
         u = (xs + 0.5) * self.grid.sx - 0.5
         v = (ys + 0.5) * self.grid.sy - 0.5
-        d = sample(self.field, u.astype(np.float32), v.astype(np.float32), linear=True)
-        return xs + d[:, 0], ys + d[:, 1]
+        if self.field is not None:
+            d = sample(self.field, u.astype(np.float32), v.astype(np.float32), linear=True)
+            return xs + d[:, 0], ys + d[:, 1]
+        if self.labels is None:
+            return _apply(self.homographies[0], xs, ys)
+        h, w = self.labels.shape
+        ui = np.clip(np.rint(u), 0, w - 1).astype(np.intp)
+        vi = np.clip(np.rint(v), 0, h - 1).astype(np.intp)
+        layer = self.labels[vi, ui]
+        nx, ny = xs.copy(), ys.copy()
+        for k, homography in enumerate(self.homographies):
+            on = layer == k
+            nx[on], ny[on] = _apply(homography, xs[on], ys[on])
+        return nx, ny
 
 
-def global_motion(
+def _apply(h: NDArray[np.float64], xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray]:
+    z = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
+    nx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / z
+    ny = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / z
+    return nx.astype(np.float32), ny.astype(np.float32)
+
+
+def planar_layers(
     src: ByteArray, dst: ByteArray, src_hole: BoolArray
-) -> tuple[NDArray[np.float64] | None, float]:
-    """Homography (small grid) from `src` to `dst` and the share of corners it explains."""
+) -> tuple[list[NDArray[np.float64]], NDArray[np.int8] | None] | None:
+    """The background as up to `MAX_LAYERS` planes, each moving by its own homography.
+
+    Corners outside the hole are tracked (pyramidal Lucas-Kanade, sub-pixel) and
+    homographies fitted one after another by RANSAC to the tracks the previous ones
+    leave unexplained. One layer explaining `GLOBAL_INLIERS` of the tracks is a global
+    camera motion (labels None). Otherwise each small-grid pixel takes the layer of its
+    nearest explained track, which is how the hole, where nothing can be tracked, gets
+    its layers. None when the layers explain too little (non-rigid background).
+    """
     allowed = np.where(src_hole, 0, 255).astype(np.uint8)
     corners = cv2.goodFeaturesToTrack(src, MAX_CORNERS, 0.01, 5, mask=allowed)
     if corners is None or len(corners) < MIN_TRACKS:
-        return None, 0.0
+        return None
     start = np.asarray(corners, dtype=np.float32).reshape(-1, 1, 2)
-    end, status, _ = cv2.calcOpticalFlowPyrLK(
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(
         src, dst, start, np.zeros_like(start), winSize=(21, 21), maxLevel=3
     )
-    ok = np.asarray(status).ravel() == 1
-    if int(ok.sum()) < MIN_TRACKS:
-        return None, 0.0
-    homography, inliers = cv2.findHomography(
-        start[ok], np.asarray(end)[ok], cv2.RANSAC, RANSAC_THRESHOLD
+    end = np.asarray(moved, dtype=np.float32)
+    # Lost tracks stay in the count: they are often where a model fails.
+    total = len(start)
+    left = np.flatnonzero(np.asarray(status).ravel() == 1)
+    layer_of = np.full(total, -1, dtype=np.int8)
+    homographies: list[NDArray[np.float64]] = []
+    while len(homographies) < MAX_LAYERS and len(left) >= MIN_TRACKS:
+        fitted, inliers = cv2.findHomography(start[left], end[left], cv2.RANSAC, RANSAC_THRESHOLD)
+        if fitted is None:
+            break
+        fits = np.asarray(inliers).ravel() == 1
+        if int(fits.sum()) < max(MIN_TRACKS, LAYER_SHARE * total):
+            break
+        layer_of[left[fits]] = len(homographies)
+        homographies.append(np.asarray(fitted, dtype=np.float64))
+        left = left[~fits]
+    explained = float(np.mean(layer_of >= 0))
+    if not homographies or explained < LAYERED_INLIERS:
+        return None
+    if float(np.mean(layer_of == 0)) >= GLOBAL_INLIERS or len(homographies) == 1:
+        return homographies[:1], None
+    # Nearest explained track, via a distance transform labelling each seed pixel.
+    h, w = src_hole.shape
+    seeds = np.full((h, w), 255, dtype=np.uint8)
+    pts = np.rint(start[layer_of >= 0, 0]).astype(np.intp)
+    xs, ys = np.clip(pts[:, 0], 0, w - 1), np.clip(pts[:, 1], 0, h - 1)
+    seeds[ys, xs] = 0
+    _, nearest = cv2.distanceTransformWithLabels(
+        seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
-    if homography is None:
-        return None, 0.0
-    # Lost tracks count against the model: they are often where it fails.
-    return np.asarray(homography, dtype=np.float64), float(np.sum(inliers)) / len(start)
+    nearest = np.asarray(nearest)
+    lookup = np.zeros(int(nearest.max()) + 1, dtype=np.int8)
+    lookup[nearest[ys, xs]] = layer_of[layer_of >= 0]
+    return homographies, lookup[nearest]
 
 
 def _to_full(homography: NDArray[np.float64], grid: FlowGrid) -> NDArray[np.float64]:
@@ -176,12 +230,10 @@ def _to_full(homography: NDArray[np.float64], grid: FlowGrid) -> NDArray[np.floa
     return np.asarray(np.linalg.inv(scale) @ homography @ scale, dtype=np.float64)
 
 
-def complete_flow(
-    flow: FloatArray, hole: BoolArray, homography: NDArray[np.float64] | None = None
-) -> FloatArray:
+def complete_flow(flow: FloatArray, hole: BoolArray) -> FloatArray:
     """Replace the flow inside `hole` by the background motion predicted from around it.
 
-    A homography (given, or fitted with RANSAC to the flow outside the hole) predicts the
+    A homography fitted with RANSAC to the flow outside the hole predicts the
     hole's flow without DIS noise. What it does not explain (parallax, a second plane) is
     diffused in from a band around the hole; residuals under `RESIDUAL_NOISE` are taken
     as flow noise and not diffused.
@@ -194,7 +246,8 @@ def complete_flow(
     keep = ~hole[ys, xs]
     src = np.stack([xs[keep], ys[keep]], axis=1).astype(np.float32)
     predicted: FloatArray | None = None
-    if homography is None and src.shape[0] >= MIN_SAMPLES:
+    homography: NDArray[np.float64] | None = None
+    if src.shape[0] >= MIN_SAMPLES:
         dst = src + flow[ys[keep], xs[keep]]
         fitted, _ = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_THRESHOLD)
         homography = None if fitted is None else np.asarray(fitted, dtype=np.float64)
