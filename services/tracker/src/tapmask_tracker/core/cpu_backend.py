@@ -24,12 +24,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.click_segment import component_at, segment_from_clicks
+from tapmask_tracker.core.click_segment import segment_from_clicks
 from tapmask_tracker.core.colour_model import ColourModel
 from tapmask_tracker.core.motion import (
     FlowEngine,
     Gray,
     motion_coherent_region,
+    moves_with_camera,
     new_flow,
     warp_mask,
 )
@@ -56,12 +57,16 @@ _LOST_AREA = 0.3
 _HOLD_FRAMES = 30
 # Growth over the usual area beyond which a refined mask is taken for a leak.
 _MAX_GROWTH = 1.4
+_MAX_TOTAL_GROWTH = 2.0
 # Prior P(object) of a pixel inside the flow-carried mask.
 _PRIOR_INSIDE = 0.95
 # Motion may join differently coloured parts to the clicked one, up to this many times
 # its area, where colour gives at least this P(object).
 _MAX_MOTION_GROWTH = 4
-_GROW_MIN_PROB = 0.2
+_GROW_MIN_PROB = 0.35
+# Every this many frames, motion may add up to this share of a tracked mask's area.
+_REGROW_EVERY = 5
+_MAX_REGROWTH = 2.5
 
 
 def _disc(radius: int) -> npt.NDArray[np.uint8]:
@@ -97,7 +102,7 @@ class _Object:
 class CpuTracker:
     """Weight-free tracker (see the module docstring). Instances are reusable."""
 
-    def __init__(self, max_side: int = 480, margin: float = 0.012) -> None:
+    def __init__(self, max_side: int = 480, margin: float = 0.02) -> None:
         self.max_side: int | None = max_side
         self._work_side = max_side
         self._margin = margin
@@ -141,11 +146,13 @@ class CpuTracker:
             assert size is not None
             scale = small.shape[1] / size[0]
             backward = flow.calc(gray, prev_gray) if prev_gray is not None else None
+            later = [g for _, _, g in list(window)[1:]]
             for obj in objects.values():
                 self._propagate(obj, small, backward)
+                if index % _REGROW_EVERY == 0:
+                    self._regrow(obj, small, gray, later, flow)
             here = [p for p in prompts if p.frame == index]
             for object_id in sorted({p.object_id for p in here if p.positive}):
-                later = [g for _, _, g in list(window)[1:]]
                 objects[object_id] = self._start(
                     small, gray, later, prompts, object_id, index, scale, flow
                 )
@@ -193,12 +200,7 @@ class CpuTracker:
         ]
         seed = segment_from_clicks(small, pos, neg)
         if later:
-            moving = motion_coherent_region(gray, later, seed, flow)
-            # Flow is smooth across edges, so motion alone spills into the background:
-            # keep only moving pixels whose colour is not clearly the surroundings'.
-            ring = _ring(seed, self._px(small, 0.01), self._px(small, 0.06))
-            plausible = ColourModel(small, seed, ring).probability(small) > _GROW_MIN_PROB
-            grown = component_at((moving & plausible) | seed, pos)
+            grown = self._grow_by_motion(small, gray, later, seed, flow)
             # Motion that spreads far beyond the seed is the camera or a crowd, not it.
             if grown.sum() <= _MAX_MOTION_GROWTH * max(1, int(seed.sum())):
                 seed = grown
@@ -212,6 +214,37 @@ class CpuTracker:
         )
         obj.areas.append(area)
         return obj
+
+    def _grow_by_motion(
+        self, small: Frame, gray: Gray, later: list[Gray], mask: Mask, flow: FlowEngine
+    ) -> Mask:
+        """``mask`` plus the connected pixels that move with it over ``later`` frames."""
+        moving = motion_coherent_region(gray, later, mask, flow)
+        # Flow is smooth across edges, so motion alone spills into the background:
+        # keep only moving pixels whose colour is not clearly the surroundings'.
+        ring = _ring(mask, self._px(small, 0.01), self._px(small, 0.06))
+        plausible = ColourModel(small, mask, ring).probability(small) > _GROW_MIN_PROB
+        # Closing joins limbs that flow splits from the body by a pixel or two.
+        joined = cv2.morphologyEx(
+            ((moving & plausible) | mask).astype(np.uint8),
+            cv2.MORPH_CLOSE,
+            _disc(self._px(small, 0.01)),
+        ).astype(bool)
+        return _main_component(joined, mask) | mask
+
+    def _regrow(
+        self, obj: _Object, small: Frame, gray: Gray, later: list[Gray], flow: FlowEngine
+    ) -> None:
+        """Now and then, let motion add parts the mask has missed (a leg that moved)."""
+        if obj.lost_for or len(later) < 2 or not obj.last_good.any():
+            return
+        current = obj.last_good
+        near = _dilate(current, self._px(small, 0.05))
+        grown = self._grow_by_motion(small, gray, later, current, flow) & near
+        if grown.sum() <= _MAX_REGROWTH * current.sum():
+            obj.soft = grown.astype(np.float32)
+            obj.last_good = grown
+            obj.ref_area = max(obj.ref_area, float(grown.sum()))
 
     def _propagate(
         self, obj: _Object, small: Frame, backward: npt.NDArray[np.float32] | None
@@ -229,6 +262,8 @@ class CpuTracker:
         prior = np.where(core, _PRIOR_INSIDE, np.where(band, 0.5, 0.02)).astype(np.float32)
         prob = np.clip(obj.colour.probability(small), 0.02, 0.98)
         score = prior * prob / (prior * prob + (1 - prior) * (1 - prob))
+        # Background the mask was dragged onto moves with the camera, not the object.
+        score[moves_with_camera(backward, core, score > 0.5)] = 0.0
         # Opening cuts thin bridges along which flow drags the mask into background
         # of the object's colour; then keep the piece carrying most of the prediction.
         opened = cv2.morphologyEx(
@@ -236,7 +271,8 @@ class CpuTracker:
         ).astype(bool)
         mask = _main_component(opened, core)
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
-        if mask.sum() > _MAX_GROWTH * usual:
+        # Leaks creep in a little per frame, so cap against the first frame's area too.
+        if mask.sum() > min(_MAX_GROWTH * usual, _MAX_TOTAL_GROWTH * obj.ref_area):
             # Growing fast is leaking, not the object: stay within the carried mask.
             mask &= core
         area = float(mask.sum())

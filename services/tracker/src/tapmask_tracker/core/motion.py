@@ -14,7 +14,7 @@ Gray = npt.NDArray[np.uint8]
 Flow = npt.NDArray[np.float32]
 
 # Grid step (px) of the flow samples the camera-motion homography is fitted on.
-_FIT_STEP = 6
+_FIT_STEP = 10
 
 
 class FlowEngine:
@@ -51,17 +51,24 @@ def warp_mask(prev: npt.NDArray[np.float32], backward_flow: Flow) -> npt.NDArray
     return result
 
 
-def _camera_flow(flow: Flow) -> Flow | None:
-    """Flow explained by a homography (the camera's motion), or None if it can't be fit."""
+def _fit_camera(flow: Flow) -> npt.NDArray[np.float64] | None:
+    """Homography of the camera's motion, fit (RANSAC) to a grid of flow samples."""
     h, w = flow.shape[:2]
     ys, xs = np.mgrid[0:h:_FIT_STEP, 0:w:_FIT_STEP].astype(np.float32)
     src = np.stack([xs.ravel(), ys.ravel()], axis=1)
-    dst = src + flow[::_FIT_STEP, ::_FIT_STEP].reshape(-1, 2)
     if len(src) < 8:
         return None
+    dst = src + flow[::_FIT_STEP, ::_FIT_STEP].reshape(-1, 2)
     homography, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+    return None if homography is None else np.asarray(homography, dtype=np.float64)
+
+
+def camera_flow(flow: Flow) -> Flow | None:
+    """Flow explained by a homography (the camera's motion), or None if it can't be fit."""
+    homography = _fit_camera(flow)
     if homography is None:
         return None
+    h, w = flow.shape[:2]
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
     grid = np.stack([gx, gy], axis=2)
     moved = cv2.perspectiveTransform(grid.reshape(1, -1, 2), homography).reshape(h, w, 2)
@@ -82,7 +89,7 @@ def motion_coherent_region(
         return np.zeros(first.shape, dtype=bool)
     for step, frame in enumerate(later, start=1):
         forward = flow.calc(first, frame)
-        camera = _camera_flow(forward)
+        camera = camera_flow(forward)
         if camera is None:
             continue
         seed_motion = np.median(forward[seed], axis=0)
@@ -95,3 +102,26 @@ def motion_coherent_region(
     needed = max(2, (len(later) + 1) // 2)
     region: Mask = votes >= needed
     return region
+
+
+def moves_with_camera(flow: Flow, core: Mask, region: Mask) -> Mask:
+    """Pixels of ``region`` whose motion the camera explains much better than the
+    object's own (``core``'s median motion): background the mask has been dragged onto.
+    Empty when object and camera move alike (then motion cannot tell them apart)."""
+    foreign = np.zeros(flow.shape[:2], dtype=bool)
+    if not core.any() or not region.any():
+        return foreign
+    homography = _fit_camera(flow)
+    if homography is None:
+        return foreign
+    ys, xs = np.nonzero(region)
+    points = np.stack([xs, ys], axis=1).astype(np.float32)
+    moved = cv2.perspectiveTransform(points[None], homography)[0]
+    here = flow[ys, xs]
+    camera = moved - points
+    own = np.median(flow[core], axis=0)
+    to_object = ((here - own) ** 2).sum(axis=1)
+    to_camera = ((here - camera) ** 2).sum(axis=1)
+    # Squared distances: to_camera < (0.5 * to_object)**2 ... in squares, and > 1 px.
+    foreign[ys, xs] = (to_camera < 0.25 * to_object) & (to_object > 1.0)
+    return foreign

@@ -1,0 +1,104 @@
+"""Synthetic clips with exact ground truth, and the DAVIS tennis sequence, for tracker tests
+and bench/bench_tracking.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+DAVIS = Path(__file__).resolve().parents[3] / ".." / "shared" / "testdata" / "davis-tennis"
+
+
+@dataclass
+class Clip:
+    frames: list[npt.NDArray[np.uint8]]
+    masks: list[npt.NDArray[np.bool_]]  # exact visible object pixels per frame
+    click: tuple[float, float]  # a point inside the object on frame 0
+    occluded: list[int]  # frames where the occluder hides most of the object
+
+
+def _texture(
+    rng: np.random.Generator, h: int, w: int, base: tuple[int, int, int]
+) -> npt.NDArray[np.uint8]:
+    """Base colour plus blurred noise: texture for the flow to lock onto."""
+    noise = rng.normal(0, 28, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
+    noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(np.array(base, np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def make_clip(
+    n: int = 40, size: tuple[int, int] = (240, 180), seed: int = 0, occlude: bool = True
+) -> Clip:
+    """A textured ellipse moving across a textured background; a grey bar passes over it
+    around the middle of the clip (a brief, nearly full occlusion)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    background = _texture(rng, h * 2, w * 2, (70, 110, 60))
+    skin = _texture(rng, h, w, (200, 80, 60))
+    frames, masks, occluded = [], [], []
+    for t in range(n):
+        # Slow camera pan, object moves faster on an arc.
+        ox, oy = int(t * 1.5), int(t * 0.5)
+        frame = background[oy : oy + h, ox : ox + w].copy()
+        # Speeds do not depend on n: a shorter clip is the same motion, cut short.
+        cx = int(0.25 * w + t * 0.0125 * w)
+        cy = int(0.5 * h + 0.15 * h * np.sin(t / 40 * np.pi * 2))
+        obj = np.zeros((h, w), np.uint8)
+        cv2.ellipse(obj, (cx, cy), (int(0.1 * w), int(0.16 * h)), t * 2.0, 0, 360, 1, -1)
+        mask = obj.astype(bool)
+        frame[mask] = np.roll(skin, (cy, cx), axis=(0, 1))[mask]
+        if occlude:
+            bar_x = int(w * 1.2 - t * 0.088 * w)
+            bar = np.zeros((h, w), bool)
+            bar[:, max(0, bar_x) : max(0, bar_x + int(0.22 * w))] = True
+            frame[bar] = (128, 128, 140)
+            if mask.sum() and (mask & bar).sum() > 0.7 * mask.sum():
+                occluded.append(t)
+            mask = mask & ~bar
+        frames.append(frame)
+        masks.append(mask)
+    first = masks[0].astype(np.uint8)
+    dist = cv2.distanceTransform(first, cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return Clip(frames, masks, (float(x), float(y)), occluded)
+
+
+def iou(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_]) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0
+
+
+def recall(pred: npt.NDArray[np.bool_], truth: npt.NDArray[np.bool_]) -> float:
+    """Share of the true object the mask covers (what a blur must not miss)."""
+    return float((pred & truth).sum() / truth.sum()) if truth.sum() else 1.0
+
+
+def fixed_disc(
+    shape: tuple[int, int], click: tuple[float, float], area: int
+) -> npt.NDArray[np.bool_]:
+    """The trivial tracker: a disc of the object's first-frame area, never moving."""
+    disc = np.zeros(shape, np.uint8)
+    cv2.circle(disc, (int(click[0]), int(click[1])), int(np.sqrt(area / np.pi)), 1, -1)
+    return disc.astype(bool)
+
+
+def load_davis() -> tuple[list[npt.NDArray[np.uint8]], list[npt.NDArray[np.bool_]]]:
+    """The 70 DAVIS tennis frames (RGB) and ground-truth masks (the player and shadow)."""
+    frame_paths = sorted((DAVIS / "frames").glob("*.png"))
+    assert frame_paths, f"DAVIS tennis frames missing under {DAVIS}"
+    frames = [np.ascontiguousarray(cv2.imread(str(p))[:, :, ::-1]) for p in frame_paths]
+    masks = [
+        cv2.imread(str(DAVIS / "masks" / p.name), cv2.IMREAD_GRAYSCALE) > 127 for p in frame_paths
+    ]
+    return frames, masks
+
+
+def center_click(mask: npt.NDArray[np.bool_]) -> tuple[float, float]:
+    """The point deepest inside ``mask`` (its distance-transform maximum)."""
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return float(x), float(y)
