@@ -14,6 +14,8 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.schemas.topic import Topic
+from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from tapmask_runtime.settings import KafkaSettings
@@ -61,14 +63,23 @@ def make_broker(settings: KafkaSettings, **extra: Any) -> KafkaBroker:
     )
 
 
+def declared_topic(name: str, settings: KafkaSettings) -> Topic:
+    """A topic FastStream creates on subscribe if missing, with our partitions and replication
+    (FastStream's own default is a single partition, which caps a group at one consumer)."""
+    return Topic(
+        name,
+        num_partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+    )
+
+
 def worker_subscriber(
     registrar: KafkaBroker | KafkaRouter,
     topic: str,
     *,
     group_id: str,
     settings: KafkaSettings,
-    **extra: Any,
-) -> Any:
+) -> DefaultSubscriber:
     """Subscribe a worker's handler to ``topic`` in consumer group ``group_id``.
 
     Offsets are committed after the handler finishes (``WORKER_ACK_POLICY``); a new group
@@ -79,12 +90,11 @@ def worker_subscriber(
         async def on_job_created(event: JobCreated) -> None: ...
     """
     return registrar.subscriber(
-        topic,
+        declared_topic(topic, settings),
         group_id=group_id,
         ack_policy=WORKER_ACK_POLICY,
         auto_offset_reset="earliest",
         max_poll_interval_ms=settings.max_poll_interval_ms,
         # One job at a time per worker: jobs are long and heavy; scale out with replicas.
         max_poll_records=1,
-        **extra,
     )

@@ -37,6 +37,11 @@ class KafkaSettings(BaseModel):
     """Longest a handler may run before the group gives its partitions away. Tracking a long
     video on a CPU takes minutes, far above Kafka's 5-minute default."""
 
+    topic_partitions: int = Field(default=6, ge=1)
+    """Partitions of the topics TapMask creates: the most consumers one group can spread over."""
+    topic_replication_factor: int = Field(default=1, ge=1)
+    """1 for a single local broker; 3 on a production cluster."""
+
     @property
     def uses_sasl(self) -> bool:
         return self.security_protocol.startswith("SASL")
