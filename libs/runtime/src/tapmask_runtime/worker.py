@@ -302,6 +302,7 @@ class ProgressReporter:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._span_end: float | None = None
+        self._stopping = False
 
     def update(self, stage: Stage, percent: float, message: str = "") -> None:
         """Record progress (percent of the whole job). Raises ``JobAbandoned`` on shutdown."""
@@ -338,13 +339,14 @@ class ProgressReporter:
         return round(max(0.0, elapsed / done * (span_end - percent)), 1)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-                self._wake.clear()
-                await self.flush()
             except TimeoutError:
                 await self.flush(resend=True)
+            else:
+                self._wake.clear()
+                await self.flush()
 
     async def flush(self, resend: bool = False) -> None:
         """Publish pending states; with ``resend``, the latest one even if already sent."""
@@ -374,10 +376,11 @@ class ProgressReporter:
 
     async def stop(self) -> None:
         """Stop the ticker and publish what is still pending."""
+        # Not cancel(): a cancel inside flush() would drop states it already took.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         await self.flush()
 

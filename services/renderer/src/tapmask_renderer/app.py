@@ -1,0 +1,104 @@
+"""The renderer service: a FastStream app consuming masks-ready, publishing video-ready.
+
+tapmask-renderer           # reads TAPMASK_* settings (see settings.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from prometheus_client import start_http_server
+
+from tapmask_renderer.handlers import RenderFn, RenderStage
+from tapmask_renderer.settings import Settings
+from tapmask_runtime.worker import (
+    ObjectStore,
+    S3ObjectStore,
+    StageWorker,
+    WorkerMetrics,
+    configure_worker_logging,
+    make_kafka_broker,
+    make_s3_client,
+)
+from tapmask_schemas import JobProgress, MasksReady, Stage, VideoReady
+from tapmask_schemas.topics import JOB_PROGRESS, MASKS_READY, VIDEO_READY
+
+
+@dataclass
+class RendererService:
+    """Everything ``create_app`` wires, reachable for tests."""
+
+    app: FastStream
+    broker: KafkaBroker
+    worker: StageWorker[MasksReady]
+    stage: RenderStage
+    metrics: WorkerMetrics
+
+
+def build_service(
+    settings: Settings,
+    *,
+    broker: KafkaBroker | None = None,
+    store: ObjectStore | None = None,
+    render: RenderFn | None = None,
+) -> RendererService:
+    """Wire the renderer; real Kafka/S3/pipeline unless fakes are handed in."""
+    broker = broker or make_kafka_broker(settings.kafka)
+    metrics = WorkerMetrics("renderer")
+    video_ready = broker.publisher(
+        VIDEO_READY, title="video-ready", description="A job's result video is stored in S3."
+    )
+    completed = broker.publisher(JOB_PROGRESS)
+    store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
+    if render is None:
+        from tapmask_renderer.rendering import render_to_file
+
+        render = render_to_file
+
+    async def publish(event: VideoReady | JobProgress) -> None:
+        await worker.publish(video_ready if isinstance(event, VideoReady) else completed, event)
+
+    stage = RenderStage(store, render, publish, settings.work_dir)
+    worker = StageWorker(
+        broker,
+        service="renderer",
+        topic=MASKS_READY,
+        event_model=MasksReady,
+        failure_stage=Stage.RENDERING,
+        handle=stage,
+        settings=settings.worker,
+        metrics=metrics,
+        progress_span_end=97.0,
+    )
+
+    async def startup() -> None:
+        if settings.worker.metrics_port is not None:
+            start_http_server(settings.worker.metrics_port, registry=metrics.registry)
+
+    async def after_startup() -> None:
+        await worker.start_background()
+
+    app = FastStream(
+        broker,
+        on_startup=[startup],
+        after_startup=[after_startup],
+        on_shutdown=[worker.shutdown],
+    )
+    return RendererService(app, broker, worker, stage, metrics)
+
+
+def create_app(settings: Settings) -> FastStream:
+    return build_service(settings).app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_worker_logging("renderer", settings.log_level)
+    asyncio.run(create_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The tracker service: a FastStream app consuming job-created, publishing masks-ready.
+
+tapmask-tracker            # reads TAPMASK_* settings (see settings.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from prometheus_client import start_http_server
+
+from tapmask_runtime.worker import (
+    ObjectStore,
+    S3ObjectStore,
+    StageWorker,
+    WorkerMetrics,
+    configure_worker_logging,
+    make_kafka_broker,
+    make_s3_client,
+)
+from tapmask_schemas import ClickPoint, JobCreated, MasksReady, Stage
+from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
+from tapmask_tracker.handlers import TrackFn, TrackStage
+from tapmask_tracker.settings import Settings
+
+log = logging.getLogger("tapmask.tracker")
+
+
+@dataclass
+class TrackerService:
+    """Everything ``create_app`` wires, reachable for tests."""
+
+    app: FastStream
+    broker: KafkaBroker
+    worker: StageWorker[JobCreated]
+    stage: TrackStage
+    metrics: WorkerMetrics
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _ensure_checkpoint(settings: Settings) -> Path | None:
+    """The SAM 2 checkpoint path, downloaded from the models bucket when a key is set."""
+    opts = settings.tracker
+    if opts.sam2_checkpoint_key is None:
+        return opts.sam2_checkpoint
+    target = (
+        opts.sam2_checkpoint
+        or Path.home() / ".cache" / "tapmask" / Path(opts.sam2_checkpoint_key).name
+    )
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(target.suffix + ".part")
+        log.info(
+            "downloading SAM 2 checkpoint s3://%s/%s", opts.models_bucket, opts.sam2_checkpoint_key
+        )
+        make_s3_client(settings.s3).download_file(
+            opts.models_bucket, opts.sam2_checkpoint_key, str(partial)
+        )
+        partial.replace(target)  # atomic: a half download is never mistaken for a checkpoint
+    return target
+
+
+def _real_track(settings: Settings) -> tuple[TrackFn, str]:
+    from tapmask_tracker.core import build_tracker
+    from tapmask_tracker.masking import track_to_file
+
+    tracker = build_tracker(
+        settings.tracker.backend,
+        sam2_checkpoint=_ensure_checkpoint(settings),
+        sam2_config=settings.tracker.sam2_config,
+        device=settings.tracker.device,
+    )
+    backend = "sam2" if type(tracker).__name__.lower().startswith("sam2") else "cpu"
+
+    def track(video: Path, masks: Path, points: Sequence[ClickPoint], progress: Any) -> Any:
+        return track_to_file(video, masks, tracker, points, progress)
+
+    return track, backend
+
+
+def build_service(
+    settings: Settings,
+    *,
+    broker: KafkaBroker | None = None,
+    store: ObjectStore | None = None,
+    track: TrackFn | None = None,
+    backend_name: str = "cpu",
+) -> TrackerService:
+    """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in."""
+    broker = broker or make_kafka_broker(settings.kafka)
+    metrics = WorkerMetrics("tracker")
+    masks_ready = broker.publisher(
+        MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."
+    )
+    store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
+
+    async def publish(event: MasksReady) -> None:
+        await worker.publish(masks_ready, event)
+
+    def not_ready(*_: Any) -> Any:
+        raise RuntimeError("the tracker is not loaded yet")
+
+    stage = TrackStage(store, track or not_ready, publish, backend_name, settings.work_dir)
+
+    worker = StageWorker(
+        broker,
+        service="tracker",
+        topic=JOB_CREATED,
+        event_model=JobCreated,
+        failure_stage=Stage.TRACKING,
+        handle=stage,
+        settings=settings.worker,
+        metrics=metrics,
+        progress_span_end=50.0,
+    )
+
+    async def startup() -> None:
+        if track is None:
+            # Model loading (maybe a checkpoint download) happens before consuming.
+            real, backend = await asyncio.to_thread(_real_track, settings)
+            stage.use(real, backend)
+            log.info("tracker backend: %s", backend)
+        if settings.worker.metrics_port is not None:
+            start_http_server(settings.worker.metrics_port, registry=metrics.registry)
+
+    async def after_startup() -> None:
+        await worker.start_background()
+
+    app = FastStream(
+        broker,
+        on_startup=[startup],
+        after_startup=[after_startup],
+        on_shutdown=[worker.shutdown],
+    )
+    return TrackerService(app, broker, worker, stage, metrics)
+
+
+def create_app(settings: Settings) -> FastStream:
+    return build_service(settings).app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_worker_logging("tracker", settings.log_level)
+    asyncio.run(create_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The tracker's job-created handler on FastStream's in-memory broker with a fake store."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from faststream.kafka import TestKafkaBroker
+
+from tapmask_runtime.worker import WorkerSettings
+from tapmask_schemas import JobCreated, ProcessingMode
+from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, JOB_PROGRESS, MASKS_READY
+from tapmask_tracker.app import build_service
+from tapmask_tracker.core import TrackingError
+from tapmask_tracker.masking import TrackResult
+from tapmask_tracker.settings import Settings
+
+FAST = WorkerSettings(
+    backoff_initial_s=0, progress_interval_s=0.05, metrics_port=None, max_attempts=3
+)
+
+
+class FakeTrack:
+    """Writes fake masks, reports progress per frame; can fail or be slow."""
+
+    def __init__(self, fail: list[Exception] | None = None, frames: int = 10, delay: float = 0):
+        self.calls = 0
+        self.fail = list(fail or [])
+        self.frames = frames
+        self.delay = delay
+
+    def __call__(self, video: Path, masks: Path, points: Any, progress: Any) -> TrackResult:
+        self.calls += 1
+        assert video.read_bytes() == b"video-bytes"
+        if self.fail:
+            raise self.fail.pop(0)
+        for i in range(1, self.frames + 1):
+            time.sleep(self.delay)
+            progress(i, self.frames)
+        masks.write_bytes(b"mask-bytes-%d" % self.calls)
+        return TrackResult(frames=self.frames, frames_with_object=self.frames - 1)
+
+
+def service(store: Any, track: Any, worker: WorkerSettings = FAST) -> Any:
+    return build_service(Settings(worker=worker), store=store, track=track)
+
+
+async def run_jobs(svc: Any, *messages: Any) -> None:
+    async with TestKafkaBroker(svc.broker) as br:
+        for m in messages:
+            await br.publish(m, JOB_CREATED)
+        await svc.worker.wait_idle()
+
+
+async def test_job_stores_masks_and_announces_them(store, observe_topics, make_job, decode):
+    job: JobCreated = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    track = FakeTrack()
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    key = f"masks/{job.job_id}.masks"
+    assert store.objects[key][0] == b"mask-bytes-1"
+    [ready] = decode(seen[MASKS_READY])
+    assert ready["job_id"] == str(job.job_id)
+    assert ready["masks_key"] == key
+    assert ready["upload_key"] == job.upload_key
+    assert (ready["mode"], ready["effect"]) == ("privacy", "pixelate")
+    assert ready["frames_with_object"] == 9
+    progress = decode(seen[JOB_PROGRESS])
+    stages = [p["stage"] for p in progress]
+    assert stages[0] == "downloading" and "tracking" in stages and "uploading" in stages
+    percents = [p["percent"] for p in progress]
+    assert percents == sorted(percents) and percents[-1] <= 50
+    assert all(p["status"] == "processing" for p in progress)
+    assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]
+    assert svc.metrics.value("completed") == 1 and svc.metrics.value("committed") == 1
+
+
+async def test_duplicate_message_gives_one_output_and_one_event(
+    store, observe_topics, make_job, decode
+):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    track = FakeTrack()
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job, job)
+
+    assert track.calls == 1
+    assert store.uploads[f"masks/{job.job_id}.masks"] == 1
+    assert len(decode(seen[MASKS_READY])) == 1
+    assert svc.metrics.value("duplicate") == 1
+
+
+async def test_redelivery_after_crash_reuses_stored_masks(store, observe_topics, make_job, decode):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    first = service(store, FakeTrack())
+    seen_first = observe_topics(first.broker)
+    await run_jobs(first, job)
+
+    # A new worker process (nothing in memory) gets the same message again.
+    track = FakeTrack()
+    second = service(store, track)
+    seen_second = observe_topics(second.broker)
+    await run_jobs(second, job)
+
+    assert track.calls == 0
+    assert store.uploads[f"masks/{job.job_id}.masks"] == 1
+    [a] = decode(seen_first[MASKS_READY])
+    [b] = decode(seen_second[MASKS_READY])
+    assert a["event_id"] == b["event_id"]  # consumers drop the repeat
+    assert b["frames_with_object"] == 9
+
+
+async def test_failing_job_is_retried_then_dead_lettered_and_failed(
+    store, observe_topics, make_job, decode
+):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    track = FakeTrack(fail=[RuntimeError("gpu fell over")] * 5)
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    assert track.calls == 3
+    attempts = [e["attempt"] for e in decode(seen[JOB_CREATED])]
+    assert attempts == [1, 2, 3]  # the retries went through Kafka with a counter
+    [dead] = seen[DEAD_LETTER]
+    assert JobCreated.model_validate_json(dead.body).attempt == 3
+    assert "gpu fell over" in dead.headers["x-reason"]
+    assert dead.headers["x-original-topic"] == JOB_CREATED
+    [failed] = decode(seen[JOB_FAILED])
+    assert failed["job_id"] == str(job.job_id)
+    assert failed["retryable"] is False and "3 attempts" in failed["reason"]
+    assert not seen[MASKS_READY]
+    assert svc.metrics.value("retried") == 2 and svc.metrics.value("failed") == 1
+
+
+async def test_retry_that_succeeds_completes_the_job(store, observe_topics, make_job, decode):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    track = FakeTrack(fail=[OSError("disk hiccup")])
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    assert track.calls == 2
+    assert len(decode(seen[MASKS_READY])) == 1
+    assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]
+
+
+async def test_bad_click_fails_at_once_with_a_reason(store, observe_topics, make_job, decode):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    track = FakeTrack(fail=[TrackingError("click (900, 10) is outside the 64x48 frame")])
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    assert track.calls == 1
+    [failed] = decode(seen[JOB_FAILED])
+    assert "outside the 64x48 frame" in failed["reason"]
+    assert failed["stage"] == "tracking"
+    assert len(seen[DEAD_LETTER]) == 1
+
+
+async def test_missing_upload_fails_with_a_reason(store, observe_topics, make_job, decode):
+    job = make_job()
+    svc = service(store, FakeTrack())
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    [failed] = decode(seen[JOB_FAILED])
+    assert "no longer available" in failed["reason"]
+
+
+async def test_poison_messages_are_dead_lettered_and_the_next_job_flows(
+    store, observe_topics, make_job, decode
+):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    svc = service(store, FakeTrack())
+    seen = observe_topics(svc.broker)
+    readable_id = make_job().job_id
+    bad_event = json.dumps(
+        {"job_id": str(readable_id), "event_type": "job-created", "mode": "paint"}
+    )
+
+    await run_jobs(svc, b"\x00not json at all", bad_event.encode(), job)
+
+    dead = seen[DEAD_LETTER]
+    assert [d.body for d in dead] == [b"\x00not json at all", bad_event.encode()]
+    assert all("not a valid JobCreated" in d.headers["x-reason"] for d in dead)
+    # The one with a readable job id is failed for the user; the other has no job.
+    [failed] = decode(seen[JOB_FAILED])
+    assert failed["job_id"] == str(readable_id)
+    [ready] = decode(seen[MASKS_READY])
+    assert ready["job_id"] == str(job.job_id)
+
+
+async def test_progress_is_throttled_but_regular(store, observe_topics, make_job, decode):
+    job = make_job(mode=ProcessingMode.MAGIC_ERASER)
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    # 2000 callbacks in a burst, then a slow tail with no callbacks for 0.5 s.
+    svc = service(
+        store,
+        FakeTrack(frames=2000),
+        WorkerSettings(backoff_initial_s=0, progress_interval_s=0.1, progress_step_percent=5),
+    )
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    tracking = [p for p in decode(seen[JOB_PROGRESS]) if p["stage"] == "tracking"]
+    assert 2 <= len(tracking) < 60  # far fewer events than callbacks
+    assert max(p["percent"] for p in tracking) >= 28  # magic_eraser: tracking ends at 28 %
+
+
+async def test_quiet_pipeline_still_reports_every_interval(store, observe_topics, make_job, decode):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    svc = service(
+        store,
+        FakeTrack(frames=2, delay=0.6),
+        WorkerSettings(backoff_initial_s=0, progress_interval_s=0.1),
+    )
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    # ~1.2 s with only two callbacks: the 0.1 s interval keeps events coming.
+    assert len(decode(seen[JOB_PROGRESS])) >= 8
+
+
+async def test_shutdown_abandons_a_long_job_uncommitted(store, observe_topics, make_job, decode):
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    track = FakeTrack(frames=400, delay=0.02)
+    svc = service(store, track, WorkerSettings(backoff_initial_s=0, shutdown_grace_s=0.2))
+    seen = observe_topics(svc.broker)
+    started = threading.Event()
+    original = track.__call__
+
+    def tracking(*args: Any) -> TrackResult:
+        started.set()
+        return original(*args)
+
+    svc.stage.use(tracking, "cpu")
+    async with TestKafkaBroker(svc.broker) as br:
+        await br.publish(job, JOB_CREATED)
+        t0 = time.monotonic()
+        await svc.worker.shutdown()
+        elapsed = time.monotonic() - t0
+    assert started.is_set()
+    assert elapsed < 3  # grace, then the pipeline stops at its next progress callback
+    assert not seen[MASKS_READY] and not seen[JOB_FAILED]
+    assert svc.metrics.value("abandoned") == 1 and svc.metrics.value("committed") == 0
