@@ -53,8 +53,8 @@ def test_davis_tennis_quality_floor(
     base_ious, _ = _scores([disc] * len(truth), truth)
     # Floors sit a margin below what the tracker measures (see bench/bench_tracking.py);
     # the click alone gives the player's torso, the GT also holds limbs and shadow.
-    assert np.mean(ious) >= 0.14, np.round(ious, 2)
-    assert np.mean(recalls) >= 0.15, np.round(recalls, 2)
+    assert np.mean(ious) >= 0.22, np.round(ious, 2)
+    assert np.mean(recalls) >= 0.26, np.round(recalls, 2)
     assert min(recalls) > 0.05, "the player was lost on some frame"
     assert np.mean(ious) > np.mean(base_ious)
 
