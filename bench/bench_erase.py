@@ -78,6 +78,28 @@ def synthetic_clip(
     return out
 
 
+def parallax_clip(width: int, height: int, frames: int, seed: int = 0) -> Clip:
+    """Two background planes: the far (top) half slides 1 px per frame, the near half 3 px."""
+    far = textured_background(width + 4 * frames, height, seed)
+    near = textured_background(width + 4 * frames, height, seed + 1)
+    texture = textured_background(width, height, seed + 2)
+    axes = (width // 10, height // 6)
+    out: Clip = []
+    for i in range(frames):
+        clean = np.ascontiguousarray(
+            np.vstack(
+                [far[: height // 2, i : i + width], near[height // 2 :, 3 * i : 3 * i + width]]
+            )
+        )
+        cx = int(width * (0.25 + 0.5 * i / max(1, frames - 1)))
+        mask = np.zeros((height, width), dtype=np.uint8)
+        cv2.ellipse(mask, (cx, height // 2), axes, 0, 0, 360, 1, -1)
+        frame = clean.copy()
+        frame[mask > 0] = texture[mask > 0]
+        out.append((np.asarray(frame, np.uint8), mask > 0, np.asarray(clean, np.uint8)))
+    return out
+
+
 def spatial_baseline(
     items: Iterator[tuple[NDArray[np.uint8], NDArray[np.bool_]]],
 ) -> Iterator[NDArray[np.uint8]]:
@@ -155,8 +177,12 @@ def main() -> None:
 
     result: dict[str, object] = {"cv2_threads": cv2.getNumThreads()}
     quality: dict[str, dict[str, float]] = {}
-    for name, pan in (("static_camera", (0.0, 0.0)), ("panning_camera", (3.0, 1.0))):
-        clip = synthetic_clip(640, 360, args.frames, pan)
+    clips = {
+        "static_camera": synthetic_clip(640, 360, args.frames, (0.0, 0.0)),
+        "panning_camera": synthetic_clip(640, 360, args.frames, (3.0, 1.0)),
+        "two_plane_parallax": parallax_clip(640, 360, args.frames),
+    }
+    for name, clip in clips.items():
         ours, _ = run("erase", clip)
         base, _ = run("spatial", clip)
         quality[name] = {
