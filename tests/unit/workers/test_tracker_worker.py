@@ -18,9 +18,7 @@ from tapmask_tracker.core import TrackingError
 from tapmask_tracker.masking import TrackResult
 from tapmask_tracker.settings import Settings
 
-FAST = WorkerSettings(
-    backoff_initial_s=0, progress_interval_s=0.05, metrics_port=None, max_attempts=3
-)
+FAST = WorkerSettings(backoff_initial_s=0, progress_interval_s=0.05, max_attempts=3)
 
 
 class FakeTrack:

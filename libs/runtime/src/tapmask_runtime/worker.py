@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import threading
@@ -42,8 +41,11 @@ from aiokafka.errors import KafkaError
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from tapmask_runtime.kafka import declared_topic
+from tapmask_runtime.logging import job_context
+from tapmask_runtime.settings import KafkaSettings
 from tapmask_schemas import Event, JobFailed, JobProgress, JobStatus, Stage
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, key_for
 
@@ -52,11 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tapmask.worker")
 
-#: The job a log line belongs to; copied into worker threads by ``asyncio.to_thread``.
-current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "tapmask_job_id", default=None
-)
-
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1f0c52-5d8e-4a86-9b0e-7d3f4e2a9c11")
 
 
@@ -64,60 +61,6 @@ def stable_event_id(job_id: uuid.UUID, event_type: str) -> uuid.UUID:
     """The event id of a stage's *result* event: the same on every redelivery, so a
     re-published result is a duplicate that consumers drop by ``event_id``."""
     return uuid.uuid5(_EVENT_ID_NAMESPACE, f"{job_id}/{event_type}")
-
-
-class JobIdLogFilter(logging.Filter):
-    """Adds ``job_id`` (from ``current_job_id``) to every record, for JSON logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "job_id"):
-            record.job_id = current_job_id.get()
-        return True
-
-
-class KafkaConnection(BaseModel):
-    """Where Kafka is (env ``TAPMASK_KAFKA__<NAME>``)."""
-
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "tapmask-worker"
-
-
-class S3Connection(BaseModel):
-    """Where the object store is (env ``TAPMASK_S3__<NAME>``); endpoint None means AWS."""
-
-    endpoint_url: str | None = "http://127.0.0.1:8333"
-    region: str = "us-east-1"
-    access_key: str | None = None
-    secret_key: SecretStr | None = None
-    bucket: str = "tapmask"
-
-
-def make_kafka_broker(kafka: KafkaConnection, **kw: Any) -> KafkaBroker:
-    """A FastStream broker whose producer waits for all in-sync replicas and is
-    idempotent (aiokafka's defaults, acks=1 without idempotence, can lose or duplicate)."""
-    from faststream.kafka import KafkaBroker
-
-    return KafkaBroker(
-        kafka.bootstrap_servers,
-        client_id=kafka.client_id,
-        acks="all",
-        enable_idempotence=True,
-        **kw,
-    )
-
-
-def make_s3_client(s3: S3Connection) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key.get_secret_value() if s3.secret_key else None,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-    )
 
 
 class WorkerSettings(BaseModel):
@@ -130,9 +73,8 @@ class WorkerSettings(BaseModel):
     shutdown_grace_s: float = Field(
         default=25.0, ge=0, description="SIGTERM: how long the current job may still run."
     )
-    # Jobs run with partitions paused while getone() keeps polling, so this only
-    # bounds a stuck event loop, not the job length.
-    max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
+    # max.poll.interval.ms comes from KafkaSettings: jobs run with partitions paused
+    # while getone() keeps polling, so it only bounds a stuck event loop, not a job.
     # Short enough that a SIGKILLed worker's partitions move on quickly; the broker's
     # group.min.session.timeout.ms (6 s by default) is the floor.
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
@@ -143,7 +85,6 @@ class WorkerSettings(BaseModel):
     progress_step_percent: float = Field(
         default=2.0, gt=0, description="A progress event as soon as percent moved this much."
     )
-    metrics_port: int | None = Field(default=None, description="Prometheus port; None: off.")
     lag_interval_s: float = Field(default=10.0, gt=0, description="Consumer lag refresh.")
 
 
@@ -450,6 +391,7 @@ class StageWorker(Generic[E]):
         failure_stage: Stage,
         handle: StageHandler[E],
         settings: WorkerSettings,
+        kafka: KafkaSettings,
         metrics: WorkerMetrics,
         progress_span_end: float | None = None,
     ) -> None:
@@ -466,11 +408,11 @@ class StageWorker(Generic[E]):
         self._dead_pub: Any = broker.publisher(DEAD_LETTER)
         self._retry_pub: Any = broker.publisher(topic)
         self.subscriber = broker.subscriber(
-            topic,
+            declared_topic(topic, kafka),
             group_id=settings.group_id or f"tapmask-{service}",
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
-            max_poll_interval_ms=settings.max_poll_interval_ms,
+            max_poll_interval_ms=kafka.max_poll_interval_ms,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             listener=_PauseWhileBusy(self),
@@ -562,7 +504,6 @@ class StageWorker(Generic[E]):
                     consumer.seek(tp, record.offset)
             await asyncio.sleep(self._settings.backoff_initial_s)
         finally:
-            current_job_id.set(None)
             self.running_record = None
             if commit:
                 await self._commit(msg, consumer, tp, record.offset)
@@ -589,16 +530,18 @@ class StageWorker(Generic[E]):
             event = self._model.model_validate_json(body)
         except ValidationError as exc:
             job_id = _read_job_id(body)
-            current_job_id.set(str(job_id) if job_id else None)
             reason = f"not a valid {self._model.__name__} event: {exc.errors()[0]['msg']}"
-            log.error("poison message dead-lettered: %s", reason)
+            with job_context(str(job_id or "")):
+                log.error("poison message dead-lettered: %s", reason)
             await self._dead_letter(body, msg, reason, attempts=0)
             if job_id is not None:
                 await self._fail(job_id, "The job's request could not be read.")
             self.metrics.count("poison")
             return True
+        with job_context(event.job_id):
+            return await self._process_event(event, body, msg)
 
-        current_job_id.set(str(event.job_id))
+    async def _process_event(self, event: E, body: bytes, msg: KafkaMessage) -> bool:
         if event.event_id in self._done:
             log.info("duplicate event %s dropped", event.event_id)
             self.metrics.count("duplicate")
@@ -740,39 +683,3 @@ class StageWorker(Generic[E]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-
-
-class JsonLineFormatter(logging.Formatter):
-    """One JSON object per line: time, level, service, logger, message, job_id, error."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self._service = service
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "service": self._service,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        job_id = getattr(record, "job_id", None) or current_job_id.get()
-        if job_id:
-            line["job_id"] = str(job_id)
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
-
-
-def configure_worker_logging(service: str, level: str = "INFO") -> None:
-    """JSON-lines logs on stderr, every line tagged with the running job's id."""
-    import sys
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLineFormatter(service))
-    handler.addFilter(JobIdLogFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.Formatter.converter = time.gmtime

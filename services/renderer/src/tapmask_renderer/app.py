@@ -10,18 +10,18 @@ from dataclasses import dataclass
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from prometheus_client import start_http_server
 
 from tapmask_renderer.handlers import RenderFn, RenderStage
 from tapmask_renderer.settings import Settings
+from tapmask_runtime.kafka import make_broker
+from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.metrics import serve_metrics
+from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.worker import (
     ObjectStore,
     S3ObjectStore,
     StageWorker,
     WorkerMetrics,
-    configure_worker_logging,
-    make_kafka_broker,
-    make_s3_client,
 )
 from tapmask_schemas import JobProgress, MasksReady, Stage, VideoReady
 from tapmask_schemas.topics import JOB_PROGRESS, MASKS_READY, VIDEO_READY
@@ -46,7 +46,7 @@ def build_service(
     render: RenderFn | None = None,
 ) -> RendererService:
     """Wire the renderer; real Kafka/S3/pipeline unless fakes are handed in."""
-    broker = broker or make_kafka_broker(settings.kafka)
+    broker = broker or make_broker(settings.kafka)
     metrics = WorkerMetrics("renderer")
     video_ready = broker.publisher(
         VIDEO_READY, title="video-ready", description="A job's result video is stored in S3."
@@ -70,13 +70,13 @@ def build_service(
         failure_stage=Stage.RENDERING,
         handle=stage,
         settings=settings.worker,
+        kafka=settings.kafka,
         metrics=metrics,
         progress_span_end=97.0,
     )
 
     async def startup() -> None:
-        if settings.worker.metrics_port is not None:
-            start_http_server(settings.worker.metrics_port, registry=metrics.registry)
+        serve_metrics(metrics.registry, settings.metrics)
 
     async def after_startup() -> None:
         await worker.start_background()
@@ -96,7 +96,7 @@ def create_app(settings: Settings) -> FastStream:
 
 def main() -> None:
     settings = Settings()
-    configure_worker_logging("renderer", settings.log_level)
+    configure_logging("renderer", settings.log)
     asyncio.run(create_app(settings).run())
 
 

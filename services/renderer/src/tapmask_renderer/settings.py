@@ -1,7 +1,7 @@
 """Renderer configuration: ``TAPMASK_`` environment variables, built once in ``main()``.
 
 Nested groups use ``__``: TAPMASK_KAFKA__BOOTSTRAP_SERVERS, TAPMASK_S3__ENDPOINT_URL,
-TAPMASK_WORKER__MAX_ATTEMPTS, TAPMASK_WORKER__METRICS_PORT.
+TAPMASK_WORKER__MAX_ATTEMPTS, TAPMASK_METRICS__PORT.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tapmask_runtime.worker import KafkaConnection, S3Connection, WorkerSettings
+from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
+from tapmask_runtime.worker import WorkerSettings
 
 
 class Settings(BaseSettings):
@@ -19,11 +20,13 @@ class Settings(BaseSettings):
         env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
     )
 
-    kafka: KafkaConnection = Field(
-        default_factory=lambda: KafkaConnection(client_id="tapmask-renderer")
+    kafka: KafkaSettings = Field(
+        default_factory=lambda: KafkaSettings(client_id="tapmask-renderer")
     )
-    s3: S3Connection = Field(default_factory=S3Connection)
-    worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings(metrics_port=9102))
+    s3: S3Settings = Field(default_factory=S3Settings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings(port=9102))
+    """Prometheus /metrics (TAPMASK_METRICS__PORT; unset it with an empty value)."""
+    log: LogSettings = Field(default_factory=LogSettings)
     work_dir: Path | None = None
     """Where inputs and the output are staged (None: the system temp dir)."""
-    log_level: str = "INFO"

@@ -14,16 +14,16 @@ from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from prometheus_client import start_http_server
 
+from tapmask_runtime.kafka import make_broker
+from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.metrics import serve_metrics
+from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.worker import (
     ObjectStore,
     S3ObjectStore,
     StageWorker,
     WorkerMetrics,
-    configure_worker_logging,
-    make_kafka_broker,
-    make_s3_client,
 )
 from tapmask_schemas import ClickPoint, JobCreated, MasksReady, Stage
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
@@ -94,7 +94,7 @@ def build_service(
     backend_name: str = "cpu",
 ) -> TrackerService:
     """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in."""
-    broker = broker or make_kafka_broker(settings.kafka)
+    broker = broker or make_broker(settings.kafka)
     metrics = WorkerMetrics("tracker")
     masks_ready = broker.publisher(
         MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."
@@ -117,6 +117,7 @@ def build_service(
         failure_stage=Stage.TRACKING,
         handle=stage,
         settings=settings.worker,
+        kafka=settings.kafka,
         metrics=metrics,
         progress_span_end=50.0,
     )
@@ -127,8 +128,7 @@ def build_service(
             real, backend = await asyncio.to_thread(_real_track, settings)
             stage.use(real, backend)
             log.info("tracker backend: %s", backend)
-        if settings.worker.metrics_port is not None:
-            start_http_server(settings.worker.metrics_port, registry=metrics.registry)
+        serve_metrics(metrics.registry, settings.metrics)
 
     async def after_startup() -> None:
         await worker.start_background()
@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> FastStream:
 
 def main() -> None:
     settings = Settings()
-    configure_worker_logging("tracker", settings.log_level)
+    configure_logging("tracker", settings.log)
     asyncio.run(create_app(settings).run())
 
 

@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tapmask_runtime.worker import KafkaConnection, S3Connection, WorkerSettings
+from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
+from tapmask_runtime.worker import WorkerSettings
 
 
 class TrackerOptions(BaseModel):
@@ -34,12 +35,12 @@ class Settings(BaseSettings):
         env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
     )
 
-    kafka: KafkaConnection = Field(
-        default_factory=lambda: KafkaConnection(client_id="tapmask-tracker")
-    )
-    s3: S3Connection = Field(default_factory=S3Connection)
-    worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings(metrics_port=9101))
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="tapmask-tracker"))
+    s3: S3Settings = Field(default_factory=S3Settings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings(port=9101))
+    """Prometheus /metrics (TAPMASK_METRICS__PORT; unset it with an empty value)."""
+    log: LogSettings = Field(default_factory=LogSettings)
     tracker: TrackerOptions = Field(default_factory=TrackerOptions)
     work_dir: Path | None = None
     """Where inputs and masks are staged (None: the system temp dir)."""
-    log_level: str = "INFO"
