@@ -6,9 +6,10 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 
-from tapmask_gateway.context import Client
+from tapmask_gateway.context import Client, Gateway
 
 
 class Problem(HTTPException):
@@ -19,6 +20,8 @@ class Problem(HTTPException):
 
 
 AnyRequest = Request[Any, Any, State]
+# Injected by name (see create_app): the one Gateway of the app.
+GatewayDep = NamedDependency[Gateway]
 
 
 def client_of(request: AnyRequest) -> Client:

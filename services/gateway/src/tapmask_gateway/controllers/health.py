@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers.deps import GatewayDep
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -39,7 +40,7 @@ async def _run(check: Callable[[Gateway], Awaitable[None]], gw: Gateway) -> str:
 
 
 @get("/api/health", tags=["health"], summary="Kafka, PostgreSQL and S3 reachable?")
-async def health(gw: Gateway) -> Response[dict[str, object]]:
+async def health(gw: GatewayDep) -> Response[dict[str, object]]:
     names = ("kafka", "postgres", "s3")
     results = await asyncio.gather(*(_run(c, gw) for c in (_kafka, _postgres, _s3)))
     checks = dict(zip(names, results, strict=True))
@@ -51,7 +52,7 @@ async def health(gw: Gateway) -> Response[dict[str, object]]:
 
 
 @get("/metrics", include_in_schema=False)
-async def metrics(gw: Gateway) -> Response[bytes]:
+async def metrics(gw: GatewayDep) -> Response[bytes]:
     try:
         counts = await db.jobs_by_status(gw.db)
         for state in ("pending", "processing", "completed", "failed", "expired"):

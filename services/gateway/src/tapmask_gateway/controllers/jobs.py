@@ -10,13 +10,14 @@ from uuid import UUID, uuid4
 import anyio.to_thread
 import httpx
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.probe import ProbeRejected, probe_upload
 from tapmask_gateway.context import Gateway
-from tapmask_gateway.controllers.deps import AnyRequest, Problem, client_of
+from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
 from tapmask_gateway.domain.jobs import stage_durations
 from tapmask_gateway.domain.quotas import Tier, check_quota, month_of
 from tapmask_gateway.domain.tokens import bearer_token, job_token, token_hash, token_matches
@@ -99,7 +100,7 @@ class JobController(Controller):
 
     @post("/", status_code=201, summary="Start a job on an uploaded video")
     async def create(
-        self, data: CreateJobRequest, gw: Gateway, request: AnyRequest
+        self, data: JSONBody[CreateJobRequest], gw: GatewayDep, request: AnyRequest
     ) -> CreateJobResponse:
         client = client_of(request)
         settings = gw.settings
@@ -233,7 +234,11 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}", summary="A job's state")
     async def read(
-        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: str | None = None
+        self,
+        job_id: FromPath[UUID],
+        gw: GatewayDep,
+        request: AnyRequest,
+        token: FromQuery[str | None] = None,
     ) -> JobView:
         job = await _authorized_job(gw, job_id, request, token)
         state = job.state
@@ -257,7 +262,11 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}/download", summary="A presigned URL of the result (1 hour)")
     async def download(
-        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: str | None = None
+        self,
+        job_id: FromPath[UUID],
+        gw: GatewayDep,
+        request: AnyRequest,
+        token: FromQuery[str | None] = None,
     ) -> DownloadView:
         job = await _authorized_job(gw, job_id, request, token)
         state = job.state
@@ -277,7 +286,11 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}/events", summary="Server-Sent Events of the job (from the notifier)")
     async def events(
-        self, job_id: UUID, gw: Gateway, request: AnyRequest, token: str | None = None
+        self,
+        job_id: FromPath[UUID],
+        gw: GatewayDep,
+        request: AnyRequest,
+        token: FromQuery[str | None] = None,
     ) -> Response[bytes] | Stream:
         """Forwarded to the notifier, so the browser stays on one origin."""
         presented = bearer_token(request.headers.get("authorization"), token)

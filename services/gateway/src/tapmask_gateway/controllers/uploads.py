@@ -7,11 +7,11 @@ from uuid import uuid4
 
 import anyio.to_thread
 from litestar import Controller, post
+from litestar.params import JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.context import Gateway
-from tapmask_gateway.controllers.deps import AnyRequest, Problem, client_of
+from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
 from tapmask_gateway.domain.quotas import Tier
 from tapmask_gateway.domain.uploads import UploadRejected, check_upload, upload_key
 
@@ -38,7 +38,7 @@ class UploadController(Controller):
 
     @post("/presigned", status_code=200, summary="Get a presigned upload for one video")
     async def presign(
-        self, data: PresignRequest, gw: Gateway, request: AnyRequest
+        self, data: JSONBody[PresignRequest], gw: GatewayDep, request: AnyRequest
     ) -> PresignResponse:
         """The store refuses a body of another size, type or key (a POST policy pins all three)."""
         client = client_of(request)

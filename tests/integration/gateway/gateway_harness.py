@@ -1,0 +1,156 @@
+"""Helpers of the gateway integration tests: a gateway on a free port, test clips, uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import av
+import httpx
+import numpy as np
+import uvicorn
+
+from tapmask_gateway.app import create_app
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+VIDEOS = REPO.parent / "shared" / "testdata" / "videos"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def random_ip() -> str:
+    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+@dataclass
+class Served:
+    url: str
+    gw: Gateway
+    settings: Settings
+    ip: str = field(default_factory=random_ip)
+
+    def client(self, ip: str | None = None, **headers: str) -> httpx.AsyncClient:
+        """An HTTP client that the gateway counts as `ip` (a fresh address by default)."""
+        return httpx.AsyncClient(
+            base_url=self.url,
+            headers={"X-Forwarded-For": ip or random_ip(), **headers},
+            timeout=60,
+        )
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Served]:
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            # As in main(): uvicorn must not rewrite the peer from X-Forwarded-For itself
+            # (by default it trusts 127.0.0.1); the gateway judges that header alone.
+            proxy_headers=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(600):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+            raise RuntimeError("the gateway did not start (see the log above)")
+        await asyncio.sleep(0.05)
+    else:
+        raise TimeoutError("the gateway did not start within 30 s")
+    try:
+        yield Served(f"http://127.0.0.1:{port}", app.state.gateway, settings)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def new_schema(postgres_dsn: str) -> str:
+    """A fresh, empty schema; returns the DSN that puts the gateway's tables in it."""
+    schema = f"gw_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    sep = "&" if "?" in postgres_dsn else "?"
+    return f"{postgres_dsn}{sep}search_path={schema}"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 30) -> Any:
+    """Poll until `check` returns something truthy."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.1)
+
+
+def write_clip(
+    path: Path, *, width: int = 64, height: int = 48, frames: int = 20, fps: int = 10
+) -> Path:
+    """A small H.264 MP4 with a bright square moving over a dark background.
+
+    The index (moov) comes first, as phones and web exports write it, so a cut-off
+    copy still announces the frames it lost.
+    """
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            img = np.full((height, width, 3), 30, np.uint8)
+            x = (i * 2) % max(1, width - 16)
+            img[16:32, x : x + 16] = 220
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+async def upload(client: httpx.AsyncClient, path: Path, content_type: str = "video/mp4") -> str:
+    """Presign, then POST the file to the store as a browser would; returns the upload key."""
+    data = await asyncio.to_thread(path.read_bytes)
+    presign = await client.post(
+        "/api/upload/presigned",
+        json={"filename": path.name, "content_type": content_type, "size": len(data)},
+    )
+    assert presign.status_code == 200, presign.text
+    body = presign.json()
+    async with httpx.AsyncClient(timeout=60) as store:
+        sent = await store.post(
+            body["url"], data=body["fields"], files={"file": (path.name, data, content_type)}
+        )
+    assert sent.status_code in (200, 201, 204), sent.text
+    return str(body["upload_key"])
+
+
+async def create_job(
+    client: httpx.AsyncClient, key: str, x: float = 20, y: float = 20, **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        "/api/jobs",
+        json={"upload_key": key, "click_x": x, "click_y": y, "processing_mode": "privacy"} | extra,
+    )

@@ -1,0 +1,349 @@
+"""The gateway against real Kafka, PostgreSQL and S3: uploads, job creation, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from gateway_harness import VIDEOS, Served, create_job, eventually, running_gateway, upload
+
+from tapmask_gateway.settings import Settings, VideoLimits
+from tapmask_schemas import JobCreated, parse_event, topics
+
+pytestmark = pytest.mark.integration
+
+
+async def next_job_created(
+    bootstrap: str, job_id: UUID, timeout_s: float = 30
+) -> tuple[Any, bytes]:
+    """The JobCreated of `job_id` as it is on Kafka (value and key)."""
+    consumer = AIOKafkaConsumer(
+        topics.JOB_CREATED,
+        bootstrap_servers=bootstrap,
+        group_id=f"gw-test-reader-{uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for record in consumer:
+                event = parse_event(record.value)
+                if event.job_id == job_id:
+                    return event, record.key
+    finally:
+        await consumer.stop()
+    raise AssertionError("unreachable")
+
+
+async def test_a_real_clip_becomes_a_job_and_its_event_reaches_kafka(
+    gateway: Served, kafka_bootstrap: str
+) -> None:
+    clip = VIDEOS / "04_coffee.mp4"
+    async with gateway.client() as client:
+        key = await upload(client, clip)
+        assert key.startswith("uploads/") and key.endswith(".mp4")
+        created = await create_job(client, key, 880, 507, effect="pixelate")
+        assert created.status_code == 201, created.text
+        body = created.json()
+        job_id = UUID(body["job_id"])
+        assert body["status"] == "pending"
+        assert body["events_url"] == f"/api/jobs/{job_id}/events?token={body['access_token']}"
+
+        event, kafka_key = await next_job_created(kafka_bootstrap, job_id)
+        assert isinstance(event, JobCreated)
+        assert kafka_key == str(job_id).encode()
+        assert event.upload_key == key
+        assert event.mode == "privacy" and event.effect == "pixelate"
+        assert (event.points[0].x, event.points[0].y, event.points[0].frame) == (880, 507, 0)
+        assert (event.video.width, event.video.height) == (1280, 720)
+        assert event.video.frame_count == 287  # as the manifest says
+        assert event.video.has_audio
+
+        got = await client.get(
+            f"/api/jobs/{job_id}", headers={"Authorization": f"Bearer {body['access_token']}"}
+        )
+        assert got.status_code == 200, got.text
+        job = got.json()
+        assert (job["status"], job["stage"], job["percent"]) == ("pending", "queued", 0)
+        assert job["video"]["frame_count"] == 287
+        assert job["download_url"] is None
+        # The same row as stored, and the outbox row went out.
+        row = await gateway.gw.db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+        assert row["upload_key"] == key and row["mode"] == "privacy" and row["tier"] == "free"
+        # The relay marks the outbox row sent once Kafka acknowledged it.
+        await eventually(
+            lambda: gateway.gw.db.fetchval(
+                "SELECT sent_at IS NOT NULL FROM outbox WHERE payload->>'job_id' = $1", str(job_id)
+            )
+        )
+
+        # One upload, one job: it cannot be used again.
+        again = await create_job(client, key, 880, 507)
+        assert again.status_code == 409
+        assert "already used" in again.json()["detail"]
+
+
+async def test_the_store_refuses_a_body_other_than_the_presigned_one(gateway: Served) -> None:
+    async with gateway.client() as client:
+        presign = await client.post(
+            "/api/upload/presigned",
+            json={"filename": "a.mp4", "content_type": "video/mp4", "size": 1000},
+        )
+        assert presign.status_code == 200
+        body = presign.json()
+        assert body["expires_in"] <= 900
+        fields = body["fields"]
+        async with httpx.AsyncClient() as store:
+            bigger = await store.post(
+                body["url"], data=fields, files={"file": ("a.mp4", b"x" * 1001, "video/mp4")}
+            )
+            assert bigger.status_code == 400 and "EntityTooLarge" in bigger.text
+            other_key = await store.post(
+                body["url"],
+                data=fields | {"key": "outputs/someone-elses.mp4"},
+                files={"file": ("a.mp4", b"x" * 1000, "video/mp4")},
+            )
+            assert other_key.status_code == 403
+            html = await store.post(
+                body["url"],
+                data=fields | {"Content-Type": "text/html"},
+                files={"file": ("a.mp4", b"x" * 1000, "text/html")},
+            )
+            assert html.status_code == 403
+        assert gateway.gw.s3.object_size(body["upload_key"]) is None
+        assert gateway.gw.s3.object_size("outputs/someone-elses.mp4") is None
+
+
+@pytest.mark.parametrize(
+    ("request_body", "status", "message"),
+    [
+        ({"filename": "notes.txt", "content_type": "text/plain", "size": 10}, 415, "'.txt'"),
+        ({"filename": "a.mp4", "content_type": "video/mp4", "size": 10**12}, 413, "the limit"),
+        (
+            {"filename": "a.mp4", "content_type": "video/mp4", "size": 10, "key": "x"},
+            400,
+            "key",
+        ),
+    ],
+)
+async def test_bad_upload_requests_are_refused_up_front(
+    gateway: Served, request_body: dict[str, Any], status: int, message: str
+) -> None:
+    async with gateway.client() as client:
+        got = await client.post("/api/upload/presigned", json=request_body)
+    assert got.status_code == status, got.text
+    assert message in got.text
+
+
+async def test_each_bad_job_request_gets_a_4xx_naming_the_problem(
+    gateway: Served, clips: dict[str, Path]
+) -> None:
+    async with gateway.client() as client:
+        good = await upload(client, clips["small"])
+
+        unknown_field = await create_job(client, good, status="completed")
+        assert unknown_field.status_code == 400 and "status" in unknown_field.text
+
+        bad_mode = await create_job(client, good, processing_mode="sharpen")
+        assert bad_mode.status_code == 400 and "processing_mode" in bad_mode.text
+
+        missing = await create_job(client, f"uploads/{uuid4()}.mp4")
+        assert missing.status_code == 404 and "no upload" in missing.json()["detail"]
+
+        outside = await create_job(client, good, 64, 10)
+        assert outside.status_code == 422
+        assert outside.json()["detail"] == "click (64, 10) is outside the 64x48 frame"
+        late = await create_job(client, good, 10, 10, frame=20)
+        assert late.status_code == 422 and "past the end of the video (20 frames)" in late.text
+
+        text = await create_job(client, await upload(client, clips["text"]))
+        assert text.status_code == 422 and "not a video file" in text.json()["detail"]
+
+        truncated = await create_job(client, await upload(client, clips["truncated"]))
+        assert truncated.status_code == 422 and "truncated" in truncated.json()["detail"]
+        assert str(Path("/tmp")) not in truncated.json()["detail"]  # no server paths leak
+
+        # Presigned but never sent.
+        presign = await client.post(
+            "/api/upload/presigned",
+            json={"filename": "a.mp4", "content_type": "video/mp4", "size": 1234},
+        )
+        never_sent = await create_job(client, presign.json()["upload_key"])
+        assert never_sent.status_code == 409 and "not been uploaded" in never_sent.text
+
+        # Another client's upload is not yours to use.
+        async with gateway.client() as other:
+            stolen = await create_job(other, good)
+        assert stolen.status_code == 404
+
+        # A store that let a different size through is caught at job creation.
+        data = clips["small"].read_bytes()
+        presign = await client.post(
+            "/api/upload/presigned",
+            json={"filename": "a.mp4", "content_type": "video/mp4", "size": len(data) + 10},
+        )
+        key = presign.json()["upload_key"]
+        gateway.gw.s3.client.put_object(Bucket=gateway.gw.s3.bucket, Key=key, Body=data)
+        mismatch = await create_job(client, key)
+        assert mismatch.status_code == 422
+        assert mismatch.json()["detail"] == (
+            f"the upload is {len(data)} bytes but {len(data) + 10} were announced"
+        )
+
+        # And after all that, the good upload still makes a job.
+        ok = await create_job(client, good)
+        assert ok.status_code == 201, ok.text
+
+
+async def test_lowered_limits_refuse_long_and_big_videos(
+    make_settings: Callable[..., Settings], clips: dict[str, Path]
+) -> None:
+    limits = VideoLimits(max_duration_s=3.0, max_pixels=60 * 40, max_upload_bytes=50_000)
+    small_limits = VideoLimits(max_duration_s=3.0, max_upload_bytes=50_000)
+    strict = make_settings(limits=limits, run_background=False)
+    async with running_gateway(strict) as served, served.client() as client:
+        too_big_pixels = await create_job(client, await upload(client, clips["small"]))
+        assert too_big_pixels.status_code == 422
+        assert "64x48 pixels per frame is more than the 2400 allowed" in too_big_pixels.text
+
+        too_big_file = await client.post(
+            "/api/upload/presigned",
+            json={"filename": "a.mp4", "content_type": "video/mp4", "size": 50_001},
+        )
+        assert too_big_file.status_code == 413
+        assert "50001 bytes; the limit is 50000" in too_big_file.text
+    short = make_settings(limits=small_limits, run_background=False)
+    async with running_gateway(short) as served, served.client() as client:
+        too_long = await create_job(client, await upload(client, clips["long"]))
+        assert too_long.status_code == 422
+        assert "4 s long, more than the 3 s allowed" in too_long.json()["detail"]
+        fine = await create_job(client, await upload(client, clips["small"]))
+        assert fine.status_code == 201
+
+
+async def test_a_job_id_alone_opens_nothing(gateway: Served, clips: dict[str, Path]) -> None:
+    async with gateway.client() as alice, gateway.client() as bob:
+        a = (await create_job(alice, await upload(alice, clips["small"]))).json()
+        b = (await create_job(bob, await upload(bob, clips["small"]))).json()
+        url_a = f"/api/jobs/{a['job_id']}"
+        assert (await bob.get(url_a)).status_code == 404
+        assert (await bob.get(url_a, params={"token": b["access_token"]})).status_code == 404
+        wrong = await bob.get(url_a, headers={"Authorization": f"Bearer {b['access_token']}"})
+        assert wrong.status_code == 404
+        nobody = await bob.get(f"/api/jobs/{uuid4()}", params={"token": b["access_token"]})
+        assert nobody.json()["detail"] == wrong.json()["detail"]  # indistinguishable
+        assert (
+            await bob.get(f"{url_a}/download", params={"token": b["access_token"]})
+        ).status_code == 404
+        assert (
+            await bob.get(f"{url_a}/events", params={"token": b["access_token"]})
+        ).status_code == 404
+        own = await alice.get(url_a, params={"token": a["access_token"]})
+        assert own.status_code == 200 and own.json()["job_id"] == a["job_id"]
+        early = await alice.get(f"{url_a}/download", params={"token": a["access_token"]})
+        assert early.status_code == 409 and "once it is completed" in early.text
+
+
+async def test_the_monthly_quota_answers_429_with_retry_after(
+    make_settings: Callable[..., Settings], clips: dict[str, Path]
+) -> None:
+    settings = make_settings(run_background=False)
+    settings.quotas.free_videos_per_month = 2
+    async with running_gateway(settings) as served, served.client() as client:
+        for _ in range(2):
+            assert (
+                await create_job(client, await upload(client, clips["small"]))
+            ).status_code == 201
+        over = await create_job(client, await upload(client, clips["small"]))
+        assert over.status_code == 429
+        assert "2 of 2 videos this month" in over.json()["detail"]
+        retry_after = int(over.headers["Retry-After"])
+        assert 0 < retry_after <= 31 * 24 * 3600
+        # Another address still has its own quota.
+        async with served.client() as other:
+            assert (await create_job(other, await upload(other, clips["small"]))).status_code == 201
+        # A pro API key has its own, higher quota.
+        from tapmask_gateway.app import _create_api_key
+
+        key = await _create_api_key(settings, "test customer", 3)
+        async with served.client(ip=client.headers["X-Forwarded-For"], **{"X-API-Key": key}) as pro:
+            for _ in range(3):
+                created = await create_job(pro, await upload(pro, clips["small"]))
+                assert created.status_code == 201, created.text
+            over = await create_job(pro, await upload(pro, clips["small"]))
+            assert over.status_code == 429 and "3 of 3" in over.text
+        async with served.client(**{"X-API-Key": "tmk_made_up"}) as forged:
+            assert (await forged.get("/api/health")).status_code == 401
+
+
+async def test_rotating_x_forwarded_for_from_an_untrusted_peer_still_gets_429(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(run_background=False, trusted_proxies=[])
+    settings.quotas.free_requests_per_minute = 5
+    settings.quotas.free_burst = 5
+    async with running_gateway(settings) as served, httpx.AsyncClient(base_url=served.url) as c:
+        codes = []
+        for i in range(8):
+            got = await c.get(f"/api/jobs/{uuid4()}", headers={"X-Forwarded-For": f"1.2.3.{i}"})
+            codes.append(got.status_code)
+        assert codes == [404] * 5 + [429] * 3
+        assert int(got.headers["Retry-After"]) >= 1
+        assert "too many requests" in got.json()["detail"]
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_rate(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(run_background=False, trusted_proxies=["127.0.0.1"])
+    settings.quotas.free_requests_per_minute = 5
+    settings.quotas.free_burst = 5
+    async with running_gateway(settings) as served, httpx.AsyncClient(base_url=served.url) as c:
+        for i in range(8):
+            got = await c.get(f"/api/jobs/{uuid4()}", headers={"X-Forwarded-For": f"1.2.3.{i}"})
+            assert got.status_code == 404
+        same = [
+            (
+                await c.get(f"/api/jobs/{uuid4()}", headers={"X-Forwarded-For": "1.2.3.99"})
+            ).status_code
+            for _ in range(6)
+        ]
+        assert same == [404] * 5 + [429]
+
+
+async def test_health_checks_each_dependency_for_real(
+    gateway: Served, make_settings: Callable[..., Settings]
+) -> None:
+    async with gateway.client() as client:
+        ok = await client.get("/api/health")
+    assert ok.status_code == 200
+    assert ok.json() == {"status": "ok", "checks": {"kafka": "ok", "postgres": "ok", "s3": "ok"}}
+
+    settings = make_settings(run_background=False)
+    settings.s3 = settings.s3.model_copy(update={"bucket": f"no-such-bucket-{uuid4().hex[:8]}"})
+    async with running_gateway(settings) as served, served.client() as client:
+        down = await client.get("/api/health")
+    assert down.status_code == 503
+    assert down.json()["down"] == ["s3"]
+    assert down.json()["checks"]["kafka"] == "ok"
+
+
+async def test_metrics_and_openapi_are_served(gateway: Served) -> None:
+    async with gateway.client() as client:
+        metrics = await client.get("/metrics")
+        schema = await client.get("/schema/openapi.json")
+        page = await client.get("/")
+    assert metrics.status_code == 200
+    assert 'tapmask_gateway_jobs{state="pending"}' in metrics.text
+    assert "tapmask_gateway_stage_duration_seconds" in metrics.text
+    paths = json.loads(schema.text)["paths"]
+    assert {"/api/upload/presigned", "/api/jobs", "/api/jobs/{job_id}", "/api/health"} <= set(paths)
+    assert page.status_code == 200 and "web frontend has not been built" in page.text
