@@ -1,0 +1,23 @@
+# TapMask tracker. Build from the repository root:
+#   docker build -f deploy/docker/tracker.Dockerfile .                       # CPU tracker only
+#   docker build -f deploy/docker/tracker.Dockerfile --build-arg EXTRAS=sam2 .  # + SAM 2 (GPU)
+# Only this image carries torch and SAM 2 (EXTRAS=sam2); the SAM 2 weights are mounted at run
+# time (TAPMASK_TRACKER__...), not baked in.
+FROM python:3.11-slim AS build
+COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /usr/local/bin/uv
+# The venv is built where it will run (/app/.venv): its scripts hard-code that path.
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+ARG EXTRAS=""
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package tapmask-tracker \
+        $([ -n "$EXTRAS" ] && echo "--extra $EXTRAS")
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 tapmask
+COPY --from=build /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
+USER tapmask
+CMD ["tapmask-tracker"]
