@@ -134,6 +134,7 @@ async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(
 
         metrics = (await client.get("/metrics")).text
         assert 'tapmask_gateway_stage_duration_seconds_count{stage="tracking"} 1.0' in metrics
+        assert 'tapmask_gateway_consumer_lag{topic="tapmask.job-progress"} 0.0' in metrics
 
 
 async def test_cleanup_deletes_expired_files_and_marks_the_job(

@@ -30,7 +30,7 @@ from tapmask_gateway.controllers.jobs import JobController
 from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
-from tapmask_gateway.settings import Settings
+from tapmask_gateway.settings import DEV_SECRET, Settings
 from tapmask_runtime.logging import configure_logging
 
 log = logging.getLogger("tapmask_gateway")
@@ -53,6 +53,8 @@ def create_app(settings: Settings) -> Litestar:
                 log.info("applied migrations %s", applied)
             gw.store = ObjectStore(settings.s3)
             quotas = settings.quotas
+            if settings.token_secret.get_secret_value() == DEV_SECRET:
+                log.warning("TAPMASK_TOKEN_SECRET is the development default: set it in production")
             gw.lifecycle = await anyio.to_thread.run_sync(
                 gw.store.put_lifecycle,
                 math.ceil(quotas.free_retention_hours / 24),
@@ -61,7 +63,7 @@ def create_app(settings: Settings) -> Litestar:
             log.info("bucket lifecycle: %s", gw.lifecycle)
             gw.broker = make_broker(settings.kafka)
             if settings.run_background:
-                register_projector(
+                gw.projector = register_projector(
                     gw.broker, gw.pool, settings.projector_group_id, gw.metrics.on_change
                 )
             await gw.broker.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tapmask_gateway.domain.clients import Network, parse_networks
 from tapmask_gateway.domain.quotas import RateLimiter, Tier
@@ -49,6 +49,7 @@ class Gateway:
         self.broker: KafkaBroker | None = None
         self.http: httpx.AsyncClient | None = None
         self.lifecycle = "not tried"
+        self.projector: Any = None  # the FastStream subscriber, for its consumer lag
         # API key hash -> (key or None, when looked up): spares a query per request.
         self.key_cache: dict[str, tuple[ApiKey | None, float]] = {}
 

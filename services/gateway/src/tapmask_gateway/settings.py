@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tapmask_runtime.settings import DatabaseSettings, KafkaSettings, LogSettings, S3Settings
 
 # Where a source checkout keeps the web build; an installed wheel simply won't find it.
+DEV_SECRET = "dev-only-change-me"
 _REPO_WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
 
 
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    token_secret: SecretStr = SecretStr("dev-only-change-me")
+    token_secret: SecretStr = SecretStr(DEV_SECRET)
     """HMAC key of job access tokens; the notifier must share it."""
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="tapmask-gateway"))
     projector_group_id: str = "tapmask-gateway-projector"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from faststream import AckPolicy
@@ -19,7 +19,8 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.domain.jobs import JobState, apply_event, stage_durations
+from tapmask_gateway.domain.jobs import JobState, apply_event
+from tapmask_runtime.logging import job_context
 from tapmask_schemas import parse_event, topics
 from tapmask_schemas.events import Event
 
@@ -59,13 +60,16 @@ def register_projector(
     pool: asyncpg.Pool,
     group_id: str,
     on_change: OnChange | None = None,
-) -> None:
-    @broker.subscriber(
+) -> Any:
+    """Subscribe the projector; returns the subscriber (its consumer gives the lag)."""
+    subscriber = broker.subscriber(
         *PROJECTED_TOPICS,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
+
+    @subscriber
     async def on_event(message: KafkaMessage) -> None:
         try:
             event = parse_event(message.body)
@@ -73,8 +77,22 @@ def register_projector(
             # Not ours to dead-letter (the workers own their topics): skip it, loudly.
             log.error("skipping a message that is not a TapMask event: %s", exc.errors()[:1])
             return
-        await project(pool, event, on_change)
+        with job_context(event.job_id):
+            await project(pool, event, on_change)
+
+    return subscriber
 
 
-def durations_now(state: JobState) -> dict[str, float]:
-    return stage_durations(state, datetime.now(UTC))
+async def consumer_lag(subscriber: Any) -> dict[str, int]:
+    """Events on Kafka the projector has not read yet, per topic (empty before assignment)."""
+    consumer = getattr(subscriber, "consumer", None)
+    if consumer is None:
+        return {}
+    lag: dict[str, int] = {}
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        position = await consumer.position(tp)
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
+    return lag

@@ -10,6 +10,7 @@ from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tapmask_gateway.adapters import db
+from tapmask_gateway.adapters.projector import consumer_lag
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.deps import GatewayDep
 
@@ -59,6 +60,8 @@ async def metrics(gw: GatewayDep) -> Response[bytes]:
             gw.metrics.jobs.labels(state).set(counts.get(state, 0))
         pending = await gw.db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         gw.metrics.outbox_pending.set(int(pending or 0))
+        for topic, lag in (await consumer_lag(gw.projector)).items():
+            gw.metrics.consumer_lag.labels(topic).set(lag)
     except Exception:  # metrics must still be served when the database is down
         pass
     return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
