@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from tapmask_renderer.core import inpaint
 from tapmask_renderer.core.inpaint import DEFAULT_WINDOW, MASK_DILATION_PX, erase_stream
 
 Frame = NDArray[np.uint8]
@@ -184,6 +185,31 @@ def test_object_that_never_moves_gets_a_stable_guess() -> None:
     assert _flicker(clip, outputs) < 0.5
     for (_, mask, _), out in zip(clip, outputs, strict=True):
         assert not np.array_equal(out[mask], clip[0][0][mask])
+
+
+@pytest.mark.parametrize("max_pixels", [None, 500])
+def test_never_seen_background_is_guessed_from_its_surroundings(
+    max_pixels: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A smooth gradient behind an object that never moves: only a spatial fill can help,
+    # at full resolution or (large holes) at reduced resolution.
+    if max_pixels is not None:
+        monkeypatch.setattr(inpaint, "SPATIAL_MAX_PIXELS", max_pixels)
+    gx, gy = np.meshgrid(np.linspace(0, 255, WIDTH), np.linspace(255, 0, HEIGHT))
+    clean = np.stack([gx, gy, (gx + gy) / 2], axis=-1).astype(np.uint8)
+    mask = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    mask[50:110, 100:160] = True
+    frame = clean.copy()
+    frame[mask] = (255, 0, 255)
+    clip: Clip = [(frame, mask, clean)] * 3
+    outputs = _erase(clip)
+    grey = [np.where(_dilated(mask)[..., None], np.uint8(128), frame) for _ in clip]
+    naive = _hole_psnr(clip, grey)
+    ours = _hole_psnr(clip, outputs)
+    assert naive < 21, f"a flat grey fill reaches {naive:.1f} dB"
+    assert ours >= naive + 4, f"spatial fill {ours:.1f} dB, flat grey {naive:.1f} dB"
+    for out in outputs:
+        np.testing.assert_array_equal(out[~_dilated(mask)], frame[~_dilated(mask)])
 
 
 @pytest.mark.parametrize("window", [1, 8, None])

@@ -62,6 +62,8 @@ are taken to show the same background."""
 
 SPATIAL_RADIUS = 5
 SPATIAL_MARGIN = 16
+SPATIAL_MAX_PIXELS = 16_000
+"""Holes larger than this are spatially filled at reduced resolution (speed)."""
 
 
 @dataclass(slots=True)
@@ -289,7 +291,11 @@ def _inside(xs: FloatArray, ys: FloatArray, grid: FlowGrid) -> BoolArray:
 
 
 def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
-    """Telea inpainting of `left` in place, on its bounding box plus a margin only."""
+    """Telea inpainting of `left` in place, on its bounding box plus a margin only.
+
+    Large holes are filled at reduced resolution: Telea's cost grows with the hole's area
+    and its smooth result has no detail a full-resolution pass would keep.
+    """
     ys, xs = np.nonzero(left)
     h, w = left.shape
     y0 = max(0, int(ys.min()) - SPATIAL_MARGIN)
@@ -297,5 +303,15 @@ def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
     x0 = max(0, int(xs.min()) - SPATIAL_MARGIN)
     x1 = min(w, int(xs.max()) + SPATIAL_MARGIN + 1)
     crop = np.ascontiguousarray(out[y0:y1, x0:x1])
-    hole = left[y0:y1, x0:x1].astype(np.uint8)
-    out[y0:y1, x0:x1] = cv2.inpaint(crop, hole, SPATIAL_RADIUS, cv2.INPAINT_TELEA)
+    hole = left[y0:y1, x0:x1]
+    scale = min(1.0, float(np.sqrt(SPATIAL_MAX_PIXELS / ys.size)))
+    if scale > 0.9:
+        filled = cv2.inpaint(crop, hole.astype(np.uint8), SPATIAL_RADIUS, cv2.INPAINT_TELEA)
+    else:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA)
+        small = cv2.inpaint(small, small_hole, SPATIAL_RADIUS, cv2.INPAINT_TELEA)
+        filled = cv2.resize(small, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+    crop[hole] = np.asarray(filled, dtype=np.uint8)[hole]
+    out[y0:y1, x0:x1] = crop
