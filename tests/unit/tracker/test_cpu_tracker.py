@@ -52,10 +52,10 @@ def test_davis_tennis_quality_floor(
     disc = fixed_disc(truth[0].shape, (x, y), int(truth[0].sum()))
     base_ious, _ = _scores([disc] * len(truth), truth)
     # Floors sit a margin below what the tracker measures (see bench/bench_tracking.py);
-    # the click alone gives the player's torso, the GT also holds limbs and shadow.
-    assert np.mean(ious) >= 0.22, np.round(ious, 2)
-    assert np.mean(recalls) >= 0.26, np.round(recalls, 2)
-    assert min(recalls) > 0.05, "the player was lost on some frame"
+    # the ground truth also holds the player's long shadow, which no click reaches.
+    assert np.mean(ious) >= 0.32, np.round(ious, 2)
+    assert np.mean(recalls) >= 0.45, np.round(recalls, 2)
+    assert min(recalls) >= 0.25, "the player was lost on some frame"
     assert np.mean(ious) > np.mean(base_ious)
 
 

@@ -63,9 +63,9 @@ _PRIOR_INSIDE = 0.95
 # Motion may join differently coloured parts to the clicked one, up to this many times
 # its area, where colour gives at least this P(object).
 _MAX_MOTION_GROWTH = 4
-_GROW_MIN_PROB = 0.35
+_GROW_MIN_PROB = 0.1
 # Every this many frames, motion may add up to this share of a tracked mask's area.
-_REGROW_EVERY = 8
+_REGROW_EVERY = 6
 _MAX_REGROWTH = 2.5
 
 
