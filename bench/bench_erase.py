@@ -121,10 +121,12 @@ def hole_psnr(clip: Clip, outputs: list[NDArray[np.uint8]]) -> float:
     return float(10 * np.log10(255.0**2 / max(se / max(count, 1), 1e-12)))
 
 
-def run(method: str, clip: Clip) -> tuple[list[NDArray[np.uint8]], float]:
+def run(
+    method: str, clip: Clip, window: int | None = None
+) -> tuple[list[NDArray[np.uint8]], float]:
     pairs = ((f, m) for f, m, _ in clip)
     start = time.perf_counter()
-    gen = erase_stream(pairs) if method == "erase" else spatial_baseline(pairs)
+    gen = erase_stream(pairs, window=window) if method == "erase" else spatial_baseline(pairs)
     outputs = list(gen)
     return outputs, time.perf_counter() - start
 
@@ -190,6 +192,20 @@ def main() -> None:
             "spatial_baseline_psnr_db": round(hole_psnr(clip, base), 2),
         }
     result["hole_psnr"] = quality
+
+    # Window trade-off: a slow object (the clip is twice as long for the same path) needs
+    # a longer look-ahead before the background behind it shows.
+    slow = synthetic_clip(640, 360, 2 * args.frames, (1.0, 0.0), seed=3)
+    frame_mb = slow[0][0].nbytes / 1e6
+    result["window_tradeoff_640x360"] = {
+        str(w): {
+            "erase_psnr_db": round(hole_psnr(slow, outs), 2),
+            "fps": round(len(slow) / seconds, 2),
+            "frames_held_mb": round(w * frame_mb, 1),
+        }
+        for w in (4, 12, 24, 48)
+        for outs, seconds in [run("erase", slow, window=w)]
+    }
 
     clip = synthetic_clip(1280, 720, args.frames, (2.0, 0.5), seed=7)
     ours, t_ours = run("erase", clip)
