@@ -38,6 +38,7 @@ from tapmask_tracker.core.tracking import (
     Frame,
     Mask,
     Prompt,
+    TrackingError,
     check_all_prompts_used,
     check_frame,
     check_prompt_in_frame,
@@ -142,7 +143,7 @@ class CpuTracker:
                     for p in prompts:
                         check_prompt_in_frame(p, *size)
                 elif (frame.shape[1], frame.shape[0]) != size:
-                    raise ValueError(
+                    raise TrackingError(
                         f"frame {index + len(window)} is {frame.shape[1]}x{frame.shape[0]}, "
                         f"earlier frames were {size[0]}x{size[1]}"
                     )
@@ -154,7 +155,8 @@ class CpuTracker:
             frame, small, gray = window[0]
             assert size is not None
             scale = small.shape[1] / size[0]
-            backward = flow.calc(gray, prev_gray) if prev_gray is not None else None
+            # No object yet (first click on a later frame): no flow needed.
+            backward = flow.calc(gray, prev_gray) if objects and prev_gray is not None else None
             later = [g for _, _, g in list(window)[1:]]
             for obj in objects.values():
                 self._propagate(obj, small, backward)
