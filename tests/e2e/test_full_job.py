@@ -1,0 +1,344 @@
+"""A whole job through the running system, as a browser or API client sees it.
+
+The gateway, tracker, renderer and notifier run as their console scripts against the
+real Kafka, PostgreSQL and S3. The test only speaks HTTP to the gateway: presign, upload
+to the store, create the job, follow its Server-Sent Events to `completed`, download the
+result — then checks the video: same frames and audio, the clicked object hidden, the
+rest of the picture untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tapmask_media.probe import probe
+from tapmask_runtime.settings import S3Settings
+from tapmask_schemas import topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"
+BIN = Path(sys.executable).parent
+# The dog in 01_dog.mp4 (manifest: click [600, 427] at 1280x720), in a 640x360 excerpt.
+CLICK = (300, 213)
+FRAMES = 30
+JOB_TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def excerpt(src: Path, dst: Path, frames: int, width: int, height: int) -> Path:
+    """The first `frames` frames of a real clip, downscaled, with its audio: a short test."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        vin = inp.streams.video[0]
+        rate = vin.average_rate
+        assert rate is not None
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        aout = (
+            out.add_stream("aac", rate=ain.codec_context.sample_rate, layout=ain.layout.name)
+            if ain is not None
+            else None
+        )
+        for n, frame in enumerate(inp.decode(vin)):
+            if n >= frames:
+                break
+            small = frame.reformat(width=width, height=height, format="yuv420p")
+            small.pts, small.time_base = n, Fraction(1) / rate
+            for packet in vout.encode(small):
+                out.mux(packet)
+        for packet in vout.encode(None):
+            out.mux(packet)
+        if ain is not None and aout is not None:
+            inp.seek(0)
+            for audio in inp.decode(ain):
+                if audio.time is not None and audio.time >= frames / rate:
+                    break
+                audio.pts = None
+                for packet in aout.encode(audio):
+                    out.mux(packet)
+            for packet in aout.encode(None):
+                out.mux(packet)
+    return dst
+
+
+async def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
+    """Commit the topic's end offsets for a new consumer group, so the workers of this test
+    take only the jobs it creates (not the history other tests left on the topic)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # the topic may be brand new
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: offset for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class System:
+    gateway: str
+    logs: Path
+
+
+def _service_env(
+    kafka: str, dsn: str, s3: S3Settings, secret: str, ports: dict[str, int], run: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPMASK_")}
+    env.update(
+        {
+            "TAPMASK_KAFKA__BOOTSTRAP_SERVERS": kafka,
+            "TAPMASK_DATABASE__URL": dsn,
+            "TAPMASK_S3__ENDPOINT_URL": s3.endpoint_url or "",
+            "TAPMASK_S3__PUBLIC_ENDPOINT_URL": s3.public_endpoint_url or s3.endpoint_url or "",
+            "TAPMASK_S3__REGION": s3.region,
+            "TAPMASK_S3__ACCESS_KEY": s3.access_key or "",
+            "TAPMASK_S3__SECRET_KEY": s3.secret_key.get_secret_value() if s3.secret_key else "",
+            "TAPMASK_S3__BUCKET": s3.bucket,
+            "TAPMASK_TOKEN_SECRET": secret,
+            "TAPMASK_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
+            "TAPMASK_NOTIFIER_URL": f"http://127.0.0.1:{ports['notifier']}",
+            "TAPMASK_PROJECTOR_GROUP_ID": f"e2e-projector-{run}",
+            "TAPMASK_TRACKER__BACKEND": "cpu",
+            "TAPMASK_WORKER__MAX_ATTEMPTS": "2",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+async def system(
+    kafka_bootstrap: str,
+    postgres_dsn: str,
+    s3: S3Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[System]:
+    run = uuid.uuid4().hex[:8]
+    logs = tmp_path_factory.mktemp("services")
+    schema = f"e2e_{run}"
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    dsn = f"{postgres_dsn}{'&' if '?' in postgres_dsn else '?'}search_path={schema}"
+    ports = {name: free_port() for name in ("gateway", "notifier", "tracker", "renderer")}
+    groups = {"tracker": f"e2e-tracker-{run}", "renderer": f"e2e-renderer-{run}"}
+    await start_group_at_end(kafka_bootstrap, groups["tracker"], topics.JOB_CREATED)
+    await start_group_at_end(kafka_bootstrap, groups["renderer"], topics.MASKS_READY)
+    base = _service_env(kafka_bootstrap, dsn, s3, uuid.uuid4().hex, ports, run)
+    per_service = {
+        "gateway": {"TAPMASK_PORT": str(ports["gateway"])},
+        "notifier": {"TAPMASK_NOTIFIER__PORT": str(ports["notifier"])},
+        "tracker": {
+            "TAPMASK_METRICS__PORT": str(ports["tracker"]),
+            "TAPMASK_WORKER__GROUP_ID": groups["tracker"],
+        },
+        "renderer": {
+            "TAPMASK_METRICS__PORT": str(ports["renderer"]),
+            "TAPMASK_WORKER__GROUP_ID": groups["renderer"],
+        },
+    }
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, extra in per_service.items():
+            procs[name] = _spawn(name, base | extra, logs / f"{name}.log")
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(90):
+            while True:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        raise AssertionError(f"{name} exited: {_tail(logs / f'{name}.log')}")
+                try:
+                    if (await client.get(f"{gateway}/api/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.5)
+        yield System(gateway, logs)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"--- {name} log tail ---\n{_tail(logs / f'{name}.log')}")
+
+
+def _spawn(name: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """The service's console script, as `make up` starts it."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [str(BIN / f"tapmask-{name}")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clip")
+    return excerpt(VIDEOS / "01_dog.mp4", folder / "dog.mp4", FRAMES, 640, 360)
+
+
+async def sse_events(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
+    """Every SSE event of the stream until the server closes it (after the final one)."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as resp:
+        assert resp.status_code == 200, await resp.aread()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        async for line in resp.aiter_lines():
+            if not line:
+                if "data" in current:
+                    events.append(current)
+                    if current["data"].get("status") in ("completed", "failed"):
+                        break
+                current = {}
+            elif line.startswith(":"):
+                continue  # keep-alive comment
+            else:
+                field, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                current[field] = json.loads(value) if field == "data" else value
+    return events
+
+
+def frames_rgb(path: Path) -> Iterator[np.ndarray]:
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def detail(rgb: np.ndarray, box: tuple[slice, slice]) -> float:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return float(cv2.Laplacian(gray, cv2.CV_64F)[box].var())
+
+
+@pytest.mark.parametrize(("mode", "effect"), [("privacy", "blur"), ("magic_eraser", None)])
+async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
+    system: System, clip: Path, tmp_path: Path, mode: str, effect: str | None
+) -> None:
+    data = await asyncio.to_thread(clip.read_bytes)
+    async with httpx.AsyncClient(base_url=system.gateway, timeout=60) as api:
+        presign = await api.post(
+            "/api/upload/presigned",
+            json={"filename": "dog.mp4", "content_type": "video/mp4", "size": len(data)},
+        )
+        assert presign.status_code == 200, presign.text
+        target = presign.json()
+        async with httpx.AsyncClient(timeout=60) as store:
+            sent = await store.post(
+                target["url"], data=target["fields"], files={"file": ("dog.mp4", data, "video/mp4")}
+            )
+        assert sent.status_code in (200, 201, 204), sent.text
+
+        body: dict[str, Any] = {
+            "upload_key": target["upload_key"],
+            "click_x": CLICK[0],
+            "click_y": CLICK[1],
+            "processing_mode": mode,
+        }
+        if effect:
+            body["effect"] = effect
+        created = await api.post("/api/jobs", json=body)
+        assert created.status_code == 201, created.text
+        job = created.json()
+
+        async with asyncio.timeout(JOB_TIMEOUT_S):
+            events = await sse_events(api, job["events_url"])
+        statuses = [e["data"]["status"] for e in events]
+        assert statuses[-1] == "completed", (events[-3:], _tail(system.logs / "tracker.log"))
+        assert "failed" not in statuses
+        # Every update carries an SSE id (a leading snapshot of the current state may not).
+        assert all("id" in e for e in events[1:]), events
+        ids = [int(e["id"]) for e in events if "id" in e]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        percents = [float(e["data"]["percent"]) for e in events]
+        assert percents == sorted(percents) and percents[-1] == 100
+        stages = [e["data"]["stage"] for e in events]
+        assert "tracking" in stages and "rendering" in stages
+
+        auth = {"Authorization": f"Bearer {job['access_token']}"}
+        # The notifier may say "completed" a moment before the gateway's projection does.
+        async with asyncio.timeout(30):
+            while True:
+                link = await api.get(f"/api/jobs/{job['job_id']}/download", headers=auth)
+                if link.status_code != 409:
+                    break
+                await asyncio.sleep(0.2)
+        assert link.status_code == 200, link.text
+        async with httpx.AsyncClient(timeout=60) as browser:
+            result = await browser.get(link.json()["url"])
+        assert result.status_code == 200
+        out = tmp_path / "result.mp4"
+        out.write_bytes(result.content)
+        state = (await api.get(f"/api/jobs/{job['job_id']}", headers=auth)).json()
+        assert state["status"] == "completed" and state["percent"] == 100
+
+    src_info, out_info = probe(clip), probe(out)
+    assert (out_info.width, out_info.height) == (640, 360)
+    assert out_info.frame_count == src_info.frame_count == FRAMES
+    assert out_info.has_audio
+    assert abs(out_info.duration_s - src_info.duration_s) < 0.1
+
+    box = (slice(CLICK[1] - 20, CLICK[1] + 20), slice(CLICK[0] - 25, CLICK[0] + 25))
+    far = (slice(0, 100), slice(500, 640))  # sky and wall, far from the dog
+    for i, (a, b) in enumerate(zip(frames_rgb(clip), frames_rgb(out), strict=True)):
+        if i % 10:
+            continue
+        assert psnr(a[far], b[far]) > 30, f"frame {i}: the picture away from the dog changed"
+        if mode == "privacy":
+            assert detail(b, box) < 0.25 * detail(a, box), f"frame {i}: the dog is not blurred"
+        else:
+            moved = float(np.abs(a[box].astype(np.float64) - b[box]).mean())
+            assert moved > 15, f"frame {i}: the dog was not erased (mean change {moved:.1f})"
