@@ -235,6 +235,23 @@ def test_reads_at_most_a_window_ahead(window: int | None) -> None:
     assert produced == consumed == 500
 
 
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (8, 8), (24, 200), (200, 24), (40, 40)])
+@pytest.mark.parametrize("cover", ["all", "half"])
+def test_odd_sizes_and_whole_frame_masks(height: int, width: int, cover: str) -> None:
+    # Tiny or thin frames defeat optical flow (OpenCV's DIS crashes on some): still erase.
+    rng = np.random.default_rng(height * width)
+    mask = np.ones((height, width), dtype=bool)
+    if cover == "half":
+        mask[:, : (width + 1) // 2] = False
+    items = [(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), mask) for _ in range(4)]
+    outputs = list(erase_stream(iter(items), window=3))
+    assert len(outputs) == 4
+    for (frame, _), out in zip(items, outputs, strict=True):
+        assert out.shape == frame.shape and out.dtype == np.uint8
+        outside = ~_dilated(mask)
+        np.testing.assert_array_equal(out[outside], frame[outside])
+
+
 def _one(frame: NDArray[np.generic], mask: NDArray[np.generic]) -> list[Frame]:
     return list(erase_stream(iter([(frame, mask)])))
 

@@ -23,6 +23,9 @@ FloatArray = NDArray[np.float32]
 BoolArray = NDArray[np.bool_]
 ByteArray = NDArray[np.uint8]
 
+DIS_MIN_SIDE = 32
+"""OpenCV's DIS (5.0) refuses frames with a side under 12 pixels and crashes on some
+frames with a side under 32 (e.g. 24x200): smaller frames get no dense flow."""
 MAX_CORNERS = 400
 MIN_TRACKS = 24
 """Fewer tracked corners than this (flat scenes): no global model, dense flow only."""
@@ -71,8 +74,8 @@ class FlowGrid:
         return cls(
             width,
             height,
-            max(8, round(width * scale)),
-            max(8, round(height * scale)),
+            max(1, round(width * scale)),
+            max(1, round(height * scale)),
         )
 
     @property
@@ -122,6 +125,9 @@ class BackgroundFlow:
             homographies, labels = layers
             full = tuple(_to_full(h, self._grid) for h in homographies)
             return Motion(self._grid, full, labels, None)
+        if min(src.shape) < DIS_MIN_SIDE:
+            # Too small for dense flow: a still background.
+            return Motion(self._grid, (np.eye(3),), None, None)
         # An output buffer (not None) only because the OpenCV stubs require one.
         out = np.zeros((*src.shape, 2), dtype=np.float32)
         flow = np.asarray(self._dis.calc(src, dst, out), dtype=np.float32)
