@@ -69,3 +69,21 @@ class ColourModel:
         posterior = (self.fg / (self.fg + self.bg + _RARE)).astype(np.float32)
         result: npt.NDArray[np.float32] = posterior[colour_index(rgb)]
         return result
+
+
+def similarity(rgb: Frame, mask: Mask, reference: Histogram) -> float:
+    """Bhattacharyya coefficient (1 = same colours) of ``mask``'s colours to ``reference``."""
+    if not mask.any():
+        return 0.0
+    hist = _histogram(colour_index(rgb), mask)
+    return float(np.sqrt(hist * reference).sum())
+
+
+def salience(rgb: Frame, reference: Histogram) -> npt.NDArray[np.float32]:
+    """Per-pixel P(object | colour) against the whole frame as background: colours the
+    object shows more than the frame at large does. For finding a lost object again."""
+    index = colour_index(rgb)
+    frame = _histogram(index, np.ones(rgb.shape[:2], dtype=bool))
+    posterior = (reference / (reference + frame + _RARE)).astype(np.float32)
+    result: npt.NDArray[np.float32] = posterior[index]
+    return result

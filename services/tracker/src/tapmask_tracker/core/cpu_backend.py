@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_tracker.core.click_segment import segment_from_clicks
-from tapmask_tracker.core.colour_model import ColourModel
+from tapmask_tracker.core.colour_model import ColourModel, salience, similarity
 from tapmask_tracker.core.motion import (
     FlowEngine,
     Gray,
@@ -56,6 +56,10 @@ _FLOW_WEIGHT = 0.6
 _LOST_AREA = 0.3
 # Frames a lost object's last mask is kept on screen before giving up on it.
 _HOLD_FRAMES = 30
+# Colour similarity (Bhattacharyya) to the clicked object below which the mask has
+# drifted off it; measured: >= 0.77 while tracking DAVIS tennis, 0.2-0.45 once a
+# mask had slid onto the pavement in 01_dog.
+_MIN_SIMILARITY = 0.6
 # Growth over the usual area beyond which a refined mask is taken for a leak.
 _MAX_GROWTH = 1.4
 _MAX_TOTAL_GROWTH = 2.0
@@ -105,6 +109,8 @@ class _Object:
     colour: ColourModel
     ref_area: float
     last_good: Mask
+    # The object's colours when clicked, never updated: what drift is measured against.
+    template: npt.NDArray[np.float32]
     lost_for: int = 0
     areas: deque[float] = field(default_factory=lambda: deque(maxlen=15))
 
@@ -217,11 +223,13 @@ class CpuTracker:
                 seed = grown
         area = float(seed.sum())
         ring = _ring(seed, self._px(small, 0.01), self._px(small, 0.06))
+        colour = ColourModel(small, seed, ring)
         obj = _Object(
             soft=seed.astype(np.float32),
-            colour=ColourModel(small, seed, ring),
+            colour=colour,
             ref_area=area,
             last_good=seed,
+            template=colour.fg.copy(),
         )
         obj.areas.append(area)
         return obj
@@ -289,8 +297,10 @@ class CpuTracker:
             # Growing fast is leaking, not the object: stay within the carried mask.
             mask &= core
         area = float(mask.sum())
-        if area < _LOST_AREA * usual:
-            self._lost(obj, small, prob)
+        # Lost: the mask collapsed (occlusion), or it no longer has the clicked object's
+        # colours (it slid onto the background while the object moved away).
+        if area < _LOST_AREA * usual or similarity(small, mask, obj.template) < _MIN_SIMILARITY:
+            self._lost(obj, small)
             return
         obj.lost_for = 0
         obj.areas.append(area)
@@ -302,19 +312,24 @@ class CpuTracker:
             ring = _ring(mask, self._px(small, 0.015), self._px(small, 0.06))
             obj.colour.update(small, mask, ring)
 
-    def _lost(self, obj: _Object, small: Frame, prob: npt.NDArray[np.float32]) -> None:
+    def _lost(self, obj: _Object, small: Frame) -> None:
         """Hold the last good mask and look for the object again near it, by colour."""
         obj.lost_for += 1
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
-        search = _dilate(obj.last_good, self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for)))
+        reach = self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for))
+        search = _dilate(obj.last_good, reach)
+        prob = salience(small, obj.template)
         found = (prob > 0.6) & search
         found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disc(2)).astype(bool)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8))
         if count > 1:
             best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-            if stats[best, cv2.CC_STAT_AREA] >= 0.5 * usual:
-                mask = labels == best
-                obj.soft = cv2.GaussianBlur(mask.astype(np.float32), (5, 5), 0)
+            mask = labels == best
+            if (
+                0.5 * usual <= stats[best, cv2.CC_STAT_AREA] <= 2.0 * usual
+                and similarity(small, mask, obj.template) >= _MIN_SIMILARITY
+            ):
+                obj.soft = mask.astype(np.float32)
                 obj.last_good = mask
                 obj.lost_for = 0
                 return
