@@ -155,7 +155,7 @@ class Motion:
         u = (xs + 0.5) * self.grid.sx - 0.5
         v = (ys + 0.5) * self.grid.sy - 0.5
         if self.field is not None:
-            d = sample(self.field, u.astype(np.float32), v.astype(np.float32), linear=True)
+            d = sample(self.field, u.astype(np.float32), v.astype(np.float32))
             return xs + d[:, 0], ys + d[:, 1]
         if self.labels is None:
             return _apply(self.homographies[0], xs, ys)
@@ -294,7 +294,10 @@ def complete_flow(flow: FloatArray, hole: BoolArray) -> FloatArray:
 
 
 def sample(
-    image: NDArray[np.uint8] | NDArray[np.float32], xs: FloatArray, ys: FloatArray, linear: bool
+    image: NDArray[np.uint8] | NDArray[np.float32],
+    xs: FloatArray,
+    ys: FloatArray,
+    interpolation: int = cv2.INTER_LINEAR,
 ) -> FloatArray:
     """Values of `image` at points (xs, ys) in its own pixel coordinates, as float32 (N, C)."""
     n = xs.shape[0]
@@ -305,6 +308,5 @@ def sample(
     pad = rows * _SAMPLE_ROW - n
     mx = np.pad(xs.astype(np.float32), (0, pad)).reshape(rows, _SAMPLE_ROW)
     my = np.pad(ys.astype(np.float32), (0, pad)).reshape(rows, _SAMPLE_ROW)
-    interp = cv2.INTER_LINEAR if linear else cv2.INTER_NEAREST
-    got = cv2.remap(image, mx, my, interp, borderMode=cv2.BORDER_REPLICATE)
+    got = cv2.remap(image, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
     return np.asarray(got, dtype=np.float32).reshape(rows * _SAMPLE_ROW, channels)[:n]

@@ -53,12 +53,15 @@ FLOW_HOLE_MARGIN = 2
 """Extra growth, in small-grid pixels, of the region whose flow is replaced: DIS smears
 the object's motion a little past its edge."""
 
-BLEND_PREVIOUS = 0.5
+BLEND_PREVIOUS = 0.3
 """Weight of the warped previous output where it agrees with the new fill."""
 
 AGREE_LEVEL = 24.0
 """Mean absolute RGB difference (0-255) under which a new fill and the previous output
 are taken to show the same background."""
+
+COLOUR_INTERPOLATION = cv2.INTER_CUBIC
+"""Resampling of colours taken from other frames (cubic keeps more detail than linear)."""
 
 SPATIAL_RADIUS = 5
 SPATIAL_MARGIN = 16
@@ -176,7 +179,7 @@ class _Eraser:
         if self.previous is not None and to_prev is not None:
             qx, qy = to_prev.move(px, py)
             prev_ok = _inside(qx, qy, self.grid)
-            prev_colour = sample(self.previous, qx, qy, linear=True)
+            prev_colour = sample(self.previous, qx, qy, COLOUR_INTERPOLATION)
             agree = filled & prev_ok & (np.abs(colour - prev_colour).mean(axis=1) < AGREE_LEVEL)
             colour[agree] = (
                 BLEND_PREVIOUS * prev_colour[agree] + (1.0 - BLEND_PREVIOUS) * colour[agree]
@@ -223,7 +226,7 @@ class _Eraser:
                 idx, wx, wy = idx[inb], wx[inb], wy[inb]
                 seen = ~dst.hole[np.rint(wy).astype(np.intp), np.rint(wx).astype(np.intp)]
                 got = idx[seen]
-                colour[got] += sample(dst.rgb, wx[seen], wy[seen], linear=True)
+                colour[got] += sample(dst.rgb, wx[seen], wy[seen], COLOUR_INTERPOLATION)
                 hits[got] += 1
                 walkers[direction] = (idx[~seen], wx[~seen], wy[~seen])
             # Both directions at the same distance: average them; then stop both walkers.
