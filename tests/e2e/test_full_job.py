@@ -225,11 +225,14 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return excerpt(VIDEOS / "01_dog.mp4", folder / "dog.mp4", FRAMES, 640, 360)
 
 
-async def sse_events(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
-    """Every SSE event of the stream until the server closes it (after the final one)."""
+async def sse_events(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Every SSE event of the stream until the final one (completed or failed)."""
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
-    async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as resp:
+    headers = {"Accept": "text/event-stream", **(headers or {})}
+    async with client.stream("GET", url, headers=headers) as resp:
         assert resp.status_code == 200, await resp.aread()
         assert resp.headers["content-type"].startswith("text/event-stream")
         async for line in resp.aiter_lines():
@@ -307,6 +310,16 @@ async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
         assert percents == sorted(percents) and percents[-1] == 100
         stages = [e["data"]["stage"] for e in events]
         assert "tracking" in stages and "rendering" in stages
+
+        # Reconnecting with Last-Event-ID (through the gateway) resumes after that event.
+        resume_from = ids[-3]
+        async with asyncio.timeout(30):
+            resumed = await sse_events(
+                api, job["events_url"], headers={"Last-Event-ID": str(resume_from)}
+            )
+        resumed_ids = [int(e["id"]) for e in resumed if "id" in e]
+        assert resumed_ids == [i for i in ids if i > resume_from]
+        assert resumed[-1]["data"]["status"] == "completed"
 
         auth = {"Authorization": f"Bearer {job['access_token']}"}
         # The notifier may say "completed" a moment before the gateway's projection does.

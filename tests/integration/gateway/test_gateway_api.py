@@ -347,3 +347,22 @@ async def test_metrics_and_openapi_are_served(gateway: Served) -> None:
     paths = json.loads(schema.text)["paths"]
     assert {"/api/upload/presigned", "/api/jobs", "/api/jobs/{job_id}", "/api/health"} <= set(paths)
     assert page.status_code == 200 and "web frontend has not been built" in page.text
+
+
+async def test_the_web_build_is_served_beside_the_api(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>TapMask</title><div id=root>")
+    (dist / "assets" / "app.js").write_text("console.log('tapmask')")
+    settings = make_settings(run_background=False, web_dist=dist)
+    async with running_gateway(settings) as served, served.client() as client:
+        page = await client.get("/")
+        script = await client.get("/assets/app.js")
+        health = await client.get("/api/health")
+        schema = await client.get("/schema/openapi.json")
+    assert page.status_code == 200 and "<div id=root>" in page.text
+    assert script.status_code == 200 and "tapmask" in script.text
+    assert health.status_code == 200
+    assert schema.status_code == 200 and "/api/jobs" in schema.text

@@ -38,6 +38,8 @@ async def cleanup_once(gw: Gateway, now: datetime | None = None, batch: int = 20
         await anyio.to_thread.run_sync(gw.s3.delete, unused)
         await db.delete_upload_rows(gw.db, unused)
         removed += len(unused)
+    # Kafka keeps a week of events by default: dedupe ids older than that can go.
+    await db.prune_bookkeeping(gw.db, keep_days=14)
     return removed
 
 

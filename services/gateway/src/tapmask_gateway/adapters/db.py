@@ -365,3 +365,14 @@ async def delete_upload_rows(pool: asyncpg.Pool, keys: list[str]) -> None:
 async def jobs_by_status(pool: asyncpg.Pool) -> dict[str, int]:
     rows = await pool.fetch("SELECT status, count(*) AS n FROM jobs GROUP BY status")
     return {r["status"]: int(r["n"]) for r in rows}
+
+
+async def prune_bookkeeping(pool: asyncpg.Pool, keep_days: int) -> None:
+    """Forget event ids and sent outbox rows older than any redelivery could be."""
+    await pool.execute(
+        "DELETE FROM processed_events WHERE processed_at < now() - make_interval(days => $1)",
+        keep_days,
+    )
+    await pool.execute(
+        "DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)", keep_days
+    )
