@@ -23,6 +23,7 @@ import av.container
 import av.stream
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
+from av.video.frame import PictureType
 
 from tapmask_media.probe import ProbeLimits, open_input
 
@@ -167,6 +168,9 @@ class VideoWriter:
             self._video = self._open_streams(frame)
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
+        # A decoded frame carries its source picture type; libx264 would obey it and copy
+        # the input's GOP. Let the encoder choose, as the ffmpeg CLI does.
+        frame.pict_type = PictureType.NONE
         packets = self._video.encode(frame)
         self._mux_video(packets)
         self.frames_written += 1

@@ -25,7 +25,7 @@ from tapmask_media.decode import iter_video_frames, prefetch
 from tapmask_media.encode import EncodeSettings, VideoWriter
 from tapmask_media.masks import MaskFormatError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
-from tapmask_renderer.core.compositing import Effect, EffectSettings, apply_yuv420p
+from tapmask_renderer.core.compositing import Effect, EffectSettings, apply_yuv_planes
 
 Mask = npt.NDArray[np.bool_]
 Progress = Callable[[int, int], None]
@@ -81,9 +81,26 @@ def _out_frame(planes: npt.NDArray[np.uint8], src: av.VideoFrame) -> av.VideoFra
     return out
 
 
+def _as_yuv420p(frame: av.VideoFrame) -> av.VideoFrame:
+    if frame.format.name == "yuv420p":
+        return frame
+    out = frame.reformat(format="yuv420p")
+    out.pts, out.time_base, out.duration = frame.pts, frame.time_base, frame.duration
+    return out
+
+
+def _plane_views(
+    frame: av.VideoFrame,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Writable numpy views of a yuv420p frame's Y, U, V buffers (rows may be padded)."""
+    views = []
+    for plane in frame.planes:
+        buf = np.frombuffer(memoryview(plane), np.uint8)
+        views.append(buf.reshape(plane.height, plane.line_size)[:, : plane.width])
+    return views[0], views[1], views[2]
+
+
 def _yuv_planes(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
-    if frame.format.name != "yuv420p":
-        frame = frame.reformat(format="yuv420p")
     planes: npt.NDArray[np.uint8] = frame.to_ndarray()  # type: ignore[assignment]
     return planes
 
@@ -104,9 +121,7 @@ def render_video(
     info = info or probe(input_path, options.limits)
     total = info.frame_count
     mask_iter = iter(masks)
-    decoded = (
-        (f, _yuv_planes(f)) for f in iter_video_frames(input_path, options.limits, threads=0)
-    )
+    decoded = (_as_yuv420p(f) for f in iter_video_frames(input_path, options.limits, threads=0))
     with VideoWriter(
         output_path,
         fps=info.fps,
@@ -121,10 +136,15 @@ def render_video(
             _erase(frames, mask_iter, info, options, writer, progress)
         else:
             effect = EffectSettings(**{**options.effect.__dict__, "effect": Effect(options.mode)})
-            for index, (src, planes) in enumerate(frames):
-                raw = _masks_for(total, mask_iter, index)
-                apply_yuv420p(planes, fit_mask(raw, info.width, info.height), effect)
-                writer.write(_out_frame(planes, src))
+            for index, src in enumerate(frames):
+                mask = fit_mask(_masks_for(total, mask_iter, index), info.width, info.height)
+                if mask.any():
+                    # Own a copy of the decoder's buffers (they may still serve as reference
+                    # pictures), then edit only the mask's box in place: one memcpy, no
+                    # numpy round trip, and frames without a mask go out untouched.
+                    src.make_writable()
+                    apply_yuv_planes(*_plane_views(src), mask, effect)
+                writer.write(src)
                 if progress is not None:
                     progress(index + 1, total)
         written = writer.frames_written
@@ -134,7 +154,7 @@ def render_video(
 
 
 def _erase(
-    frames: Iterator[tuple[av.VideoFrame, npt.NDArray[np.uint8]]],
+    frames: Iterator[av.VideoFrame],
     masks: Iterator[npt.NDArray[Any]],
     info: VideoInfo,
     options: RenderOptions,
@@ -146,9 +166,9 @@ def _erase(
     held: deque[tuple[av.VideoFrame, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]] = deque()
 
     def pairs() -> Iterator[tuple[npt.NDArray[np.uint8], Mask]]:
-        for index, (src, planes) in enumerate(frames):
+        for index, src in enumerate(frames):
             rgb: npt.NDArray[np.uint8] = src.to_ndarray(format="rgb24")  # type: ignore[assignment]
-            held.append((src, planes, rgb))
+            held.append((src, _yuv_planes(src), rgb))
             yield rgb, fit_mask(_masks_for(info.frame_count, masks, index), info.width, info.height)
 
     h, w = info.height, info.width
