@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +61,3 @@ class Gateway:
     def s3(self) -> ObjectStore:
         assert self.store is not None, "object store not started"
         return self.store
-
-    def now(self) -> float:
-        return time.monotonic()

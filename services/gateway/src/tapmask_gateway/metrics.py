@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tapmask_gateway.domain.jobs import JobState
+from tapmask_schemas import Stage
 
 
 class Metrics:
@@ -58,6 +59,8 @@ class Metrics:
         seen = {stage for stage, _ in before.stage_started}
         ordered = sorted(after.stage_started, key=lambda item: item[1])
         for i, (stage, start) in enumerate(ordered):
+            if stage is Stage.DONE:
+                continue  # not a stage a job spends time in
             ended = ordered[i + 1][1] if i + 1 < len(ordered) else after.finished_at
             next_is_new = i + 1 < len(ordered) and ordered[i + 1][0] not in seen
             finished_now = after.finished_at is not None and before.finished_at is None

@@ -102,11 +102,6 @@ def apply_event(state: JobState, event: Event) -> JobState | None:
     return None  # job-created and unknown kinds do not move the projection
 
 
-def can_expire(status: JobStatus) -> bool:
-    """Expiry deletes files: allowed once nothing is processing them any more."""
-    return status is not JobStatus.EXPIRED
-
-
 def stage_durations(state: JobState, now: datetime) -> dict[str, float]:
     """Seconds spent per stage seen so far (the current one up to `now` or the finish)."""
     ordered = sorted(state.stage_started, key=lambda item: item[1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 from uuid import UUID
@@ -22,13 +21,6 @@ UPLOAD_PREFIX: Final = "uploads/"
 
 class UploadRejected(ValueError):
     """The requested upload is not allowed; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class UploadSpec:
-    key: str
-    content_type: str
-    size: int
 
 
 def check_upload(filename: str, content_type: str, size: int, max_bytes: int) -> tuple[str, str]:
