@@ -23,8 +23,9 @@ Memory: at most `window` input frames are held (half looking ahead, the rest loo
 back), plus one output frame; the caller may read at most `window` frames ahead of what
 it has been given back. A larger window finds background for objects that stay longer
 in one place, at 2.7 MB per 720p frame held. bench/bench_erase.py measures the trade-off:
-on a slow object, window 4/12/24/48 gave 28/34/39/44 dB inside the hole at about the
-same speed (tracing stops at the nearest frame that shows the background).
+on a slow object, window 4/12/24/48 gave 28/34/39/44 dB inside the hole. Tracing stops
+at the nearest frame that shows the background, so a larger window costs time only where
+the background stays hidden longer.
 """
 
 from __future__ import annotations
