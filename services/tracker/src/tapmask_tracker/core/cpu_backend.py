@@ -25,7 +25,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_tracker.core.click_segment import segment_from_clicks
-from tapmask_tracker.core.colour_model import ColourModel, salience, similarity
+from tapmask_tracker.core.colour_model import (
+    ColourIndex,
+    ColourModel,
+    colour_index,
+    salience,
+    similarity,
+)
 from tapmask_tracker.core.motion import (
     FlowEngine,
     Gray,
@@ -223,7 +229,7 @@ class CpuTracker:
                 seed = grown
         area = float(seed.sum())
         ring = _ring(seed, self._px(small, 0.01), self._px(small, 0.06))
-        colour = ColourModel(small, seed, ring)
+        colour = ColourModel(colour_index(small), seed, ring)
         obj = _Object(
             soft=seed.astype(np.float32),
             colour=colour,
@@ -242,7 +248,8 @@ class CpuTracker:
         # Flow is smooth across edges, so motion alone spills into the background:
         # keep only moving pixels whose colour is not clearly the surroundings'.
         ring = _ring(mask, self._px(small, 0.01), self._px(small, 0.06))
-        plausible = ColourModel(small, mask, ring).probability(small) > _GROW_MIN_PROB
+        index = colour_index(small)
+        plausible = ColourModel(index, mask, ring).probability(index) > _GROW_MIN_PROB
         # Closing joins limbs that flow splits from the body by a pixel or two.
         joined = cv2.morphologyEx(
             ((moving & plausible) | mask).astype(np.uint8),
@@ -281,7 +288,8 @@ class CpuTracker:
         core = warped > 0.5
         band = _dilate(core, self._px(small, 0.01))
         prior = np.where(core, _PRIOR_INSIDE, np.where(band, 0.5, 0.02)).astype(np.float32)
-        prob = np.clip(obj.colour.probability(small), 0.02, 0.98)
+        index = colour_index(small)
+        prob = np.clip(obj.colour.probability(index), 0.02, 0.98)
         score = prior * prob / (prior * prob + (1 - prior) * (1 - prob))
         # Background the mask was dragged onto moves with the camera, not the object.
         score[moves_with_camera(backward, core, score > 0.5)] = 0.0
@@ -299,8 +307,8 @@ class CpuTracker:
         area = float(mask.sum())
         # Lost: the mask collapsed (occlusion), or it no longer has the clicked object's
         # colours (it slid onto the background while the object moved away).
-        if area < _LOST_AREA * usual or similarity(small, mask, obj.template) < _MIN_SIMILARITY:
-            self._lost(obj, small)
+        if area < _LOST_AREA * usual or similarity(index, mask, obj.template) < _MIN_SIMILARITY:
+            self._lost(obj, small, index)
             return
         obj.lost_for = 0
         obj.areas.append(area)
@@ -310,15 +318,15 @@ class CpuTracker:
         # one would teach the model the occluder's colours.
         if 0.8 * usual <= area <= 1.25 * usual:
             ring = _ring(mask, self._px(small, 0.015), self._px(small, 0.06))
-            obj.colour.update(small, mask, ring)
+            obj.colour.update(index, mask, ring)
 
-    def _lost(self, obj: _Object, small: Frame) -> None:
+    def _lost(self, obj: _Object, small: Frame, index: ColourIndex) -> None:
         """Hold the last good mask and look for the object again near it, by colour."""
         obj.lost_for += 1
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
         reach = self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for))
         search = _dilate(obj.last_good, reach)
-        prob = salience(small, obj.template)
+        prob = salience(index, obj.template)
         found = (prob > 0.6) & search
         found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disc(2)).astype(bool)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8))
@@ -327,7 +335,7 @@ class CpuTracker:
             mask = labels == best
             if (
                 0.5 * usual <= stats[best, cv2.CC_STAT_AREA] <= 2.0 * usual
-                and similarity(small, mask, obj.template) >= _MIN_SIMILARITY
+                and similarity(index, mask, obj.template) >= _MIN_SIMILARITY
             ):
                 obj.soft = mask.astype(np.float32)
                 obj.last_good = mask
