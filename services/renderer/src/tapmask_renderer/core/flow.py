@@ -150,6 +150,13 @@ class Motion:
     field: FloatArray | None
     """Without layers: a dense flow on the small grid, in full-resolution pixels."""
 
+    def inverse(self) -> Motion | None:
+        """The motion back, when it is one global homography; None otherwise."""
+        if self.field is not None or self.labels is not None or len(self.homographies) != 1:
+            return None
+        back = np.asarray(np.linalg.inv(self.homographies[0]), dtype=np.float64)
+        return Motion(self.grid, (back,), None, None)
+
     def move(self, xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Full-resolution points (xs, ys) carried into the neighbouring frame."""
         u = (xs + 0.5) * self.grid.sx - 0.5

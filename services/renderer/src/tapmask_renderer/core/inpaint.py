@@ -164,10 +164,16 @@ class _Eraser:
         src_grey, src_hole = self._prepare(src)
         dst_grey, _ = self._prepare(dst)
         flow = self.flow.between(src_grey, dst_grey, src_hole)
+        # A global motion inverts exactly: the way back costs nothing.
+        back = flow.inverse()
         if direction > 0:
             src.to_next = flow
+            if back is not None and dst.to_prev is None:
+                dst.to_prev = back
         else:
             src.to_prev = flow
+            if back is not None and dst.to_next is None:
+                dst.to_next = back
         return flow
 
     def _render(self, t: int) -> ByteArray:
