@@ -146,6 +146,15 @@ def test_frames_without_a_mask_pass_through_unchanged() -> None:
         np.testing.assert_array_equal(out, frame)
 
 
+def test_integer_masks_mean_nonzero_is_object() -> None:
+    # Masks read from PNG files arrive as 0/255 bytes.
+    clip = _clip((1, 0))[:6]
+    as_bool = list(erase_stream((f, m) for f, m, _ in clip))
+    as_bytes = list(erase_stream((f, m.astype(np.uint8) * 255) for f, m, _ in clip))
+    for a, b in zip(as_bool, as_bytes, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def _flicker(clip: Clip, outputs: list[Frame]) -> float:
     """Mean absolute change between consecutive outputs inside both frames' holes."""
     diffs = []
