@@ -59,6 +59,15 @@ def test_davis_tennis_quality_floor(
     assert np.mean(ious) > np.mean(base_ious)
 
 
+def test_found_again_after_a_leap_optical_flow_cannot_follow() -> None:
+    clip = make_clip(n=20, seed=7, occlude=False, jump_at=8)
+    masks = list(CpuTracker().track(clip.frames, [Prompt(*clip.click)]))
+    ious, recalls = _scores(masks, clip.masks)
+    # Within two frames of the leap the mask is back on the object, and stays there.
+    assert min(ious[10:]) >= 0.6, np.round(ious, 2)
+    assert min(recalls[10:]) >= 0.9, np.round(recalls, 2)
+
+
 def test_two_objects_union_and_late_object_absent_before_its_frame() -> None:
     a = make_clip(n=12, seed=1, occlude=False)
     b = make_clip(n=12, seed=2, occlude=False)

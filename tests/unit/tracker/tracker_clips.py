@@ -31,10 +31,15 @@ def _texture(
 
 
 def make_clip(
-    n: int = 40, size: tuple[int, int] = (240, 180), seed: int = 0, occlude: bool = True
+    n: int = 40,
+    size: tuple[int, int] = (240, 180),
+    seed: int = 0,
+    occlude: bool = True,
+    jump_at: int | None = None,
 ) -> Clip:
     """A textured ellipse moving across a textured background; a grey bar passes over it
-    around the middle of the clip (a brief, nearly full occlusion)."""
+    around the middle of the clip (a brief, nearly full occlusion). With ``jump_at`` the
+    object leaps sideways on that frame."""
     rng = np.random.default_rng(seed)
     w, h = size
     background = _texture(rng, h * 2, w * 2, (70, 110, 60))
@@ -46,6 +51,8 @@ def make_clip(
         frame = background[oy : oy + h, ox : ox + w].copy()
         # Speeds do not depend on n: a shorter clip is the same motion, cut short.
         cx = int(0.25 * w + t * 0.0125 * w)
+        if jump_at is not None and t >= jump_at:
+            cx += int(0.2 * w)  # too far in one frame for optical flow to follow
         cy = int(0.5 * h + 0.15 * h * np.sin(t / 40 * np.pi * 2))
         obj = np.zeros((h, w), np.uint8)
         cv2.ellipse(obj, (cx, cy), (int(0.1 * w), int(0.16 * h)), t * 2.0, 0, 360, 1, -1)

@@ -327,16 +327,20 @@ class CpuTracker:
         reach = self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for))
         search = _dilate(obj.last_good, reach)
         prob = salience(index, obj.template)
-        found = (prob > 0.6) & search
-        found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disc(2)).astype(bool)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8))
-        if count > 1:
-            best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-            mask = labels == best
-            if (
-                0.5 * usual <= stats[best, cv2.CC_STAT_AREA] <= 2.0 * usual
-                and similarity(index, mask, obj.template) >= _MIN_SIMILARITY
-            ):
+        found = cv2.morphologyEx((prob > 0.6).astype(np.uint8), cv2.MORPH_CLOSE, _disc(2))
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(found)
+        # Whole blobs a good part of which lies in the search area (a blob only partly
+        # inside is still the whole object), of about the object's size, largest first.
+        inside = np.bincount(labels[search & (found > 0)], minlength=len(stats))
+        areas = stats[:, cv2.CC_STAT_AREA]
+        fits = [
+            k
+            for k in np.nonzero(inside)[0]
+            if k and 0.5 * usual <= areas[k] <= 2.0 * usual and inside[k] >= 0.25 * areas[k]
+        ]
+        for k in sorted(fits, key=lambda k: -areas[k]):
+            mask = labels == k
+            if similarity(index, mask, obj.template) >= _MIN_SIMILARITY:
                 obj.soft = mask.astype(np.float32)
                 obj.last_good = mask
                 obj.lost_for = 0
