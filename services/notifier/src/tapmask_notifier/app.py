@@ -1,0 +1,121 @@
+"""The notifier: one process running a Litestar app (SSE) and a FastStream consumer.
+
+tapmask-notifier            # reads TAPMASK_* settings (see settings.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import uuid4
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from litestar import Litestar, Response, get
+from prometheus_client import CollectorRegistry
+
+from tapmask_notifier.controllers.sse import sse_routes
+from tapmask_notifier.handlers import ReplayRecent, apply_event
+from tapmask_notifier.hub import Hub
+from tapmask_notifier.metrics import NotifierMetrics
+from tapmask_notifier.settings import Settings
+from tapmask_runtime.kafka import declared_topic, make_broker
+from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.metrics import render_latest
+from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
+
+log = logging.getLogger("tapmask.notifier")
+
+
+async def _sample_lag(subscriber: Any, metrics: NotifierMetrics, hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(10)
+        metrics.jobs.set(len(hub))
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is None:
+            continue
+        with contextlib.suppress(Exception):
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                if high is not None:
+                    lag = max(0, high - await consumer.position(tp))
+                    metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+
+def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Litestar:
+    """The SSE app with its Kafka consumer started and stopped with it."""
+    opts = settings.notifier
+    hub = Hub(opts.ring_size, opts.queue_size, opts.max_jobs, idle_ttl_s=max(opts.history_s, 600))
+    metrics = NotifierMetrics(CollectorRegistry())
+    broker = broker or make_broker(settings.kafka)
+    # A group of its own per process: every replica must see every event (fan-out).
+    group = f"tapmask-notifier-{socket.gethostname()}-{uuid4().hex[:8]}"
+    subscriber = broker.subscriber(
+        *(declared_topic(t, settings.kafka) for t in (JOB_PROGRESS, VIDEO_READY, JOB_FAILED)),
+        group_id=group,
+        ack_policy=AckPolicy.MANUAL,  # never commits: a restart replays history instead
+        auto_offset_reset="latest",
+        listener=ReplayRecent(lambda: subscriber.consumer, opts.history_s),
+    )
+
+    @subscriber
+    async def on_event(msg: KafkaMessage) -> None:
+        status = apply_event(hub, bytes(msg.body or b""))
+        metrics.events.labels(status or "", "sent" if status else "dropped").inc()
+
+    @get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response[bytes]:
+        metrics.jobs.set(len(hub))
+        body, content_type = render_latest(metrics.registry)
+        return Response(body, media_type=content_type)
+
+    @get("/api/health")
+    async def health() -> Response[dict[str, Any]]:
+        consumer = getattr(subscriber, "consumer", None)
+        ok = consumer is not None and bool(consumer.assignment())
+        return Response(
+            {"status": "ok" if ok else "starting", "kafka": ok, "jobs": len(hub)},
+            status_code=200 if ok else 503,
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await broker.start()
+        lag = asyncio.create_task(_sample_lag(subscriber, metrics, hub))
+        try:
+            yield
+        finally:
+            lag.cancel()
+            await broker.stop()
+
+    app = Litestar(
+        route_handlers=[*sse_routes(hub, settings, metrics), prometheus, health],
+        lifespan=[lifespan],
+    )
+    app.state.hub = hub
+    app.state.metrics = metrics
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = Settings()
+    configure_logging("notifier", settings.log)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.notifier.host,
+        port=settings.notifier.port,
+        log_config=None,  # keep our JSON logging
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

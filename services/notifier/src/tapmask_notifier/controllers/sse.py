@@ -1,0 +1,91 @@
+"""``GET /api/jobs/{id}/events``: a job's progress as Server-Sent Events.
+
+The token comes as ``Authorization: Bearer`` or ``?token=`` (EventSource cannot set
+headers); a wrong one gets 404, like a job that does not exist. The stream opens with
+the job's current state, resumes after ``Last-Event-ID``, sends a keep-alive comment
+on quiet stretches and ends after the final (completed or failed) event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from tapmask_notifier.hub import Hub, Subscription
+from tapmask_notifier.metrics import NotifierMetrics
+from tapmask_notifier.settings import Settings
+from tapmask_notifier.tokens import token_matches
+from tapmask_schemas import JobStatus, Stage
+
+
+def _presented_token(request: Request[Any, Any, Any], token: str | None) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return token
+
+
+def _last_event_id(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None  # an id from elsewhere: start from the current state
+
+
+def pending_state(job_id: UUID) -> dict[str, Any]:
+    """What a job the notifier has heard nothing about yet looks like: accepted, queued."""
+    return {
+        "job_id": str(job_id),
+        "event_type": "state",
+        "status": JobStatus.PENDING.value,
+        "stage": Stage.QUEUED.value,
+        "percent": 0.0,
+        "message": "Waiting for a worker",
+    }
+
+
+def sse_routes(hub: Hub, settings: Settings, metrics: NotifierMetrics) -> list[HTTPRouteHandler]:
+    opts = settings.notifier
+    secret = settings.token_secret.get_secret_value()
+
+    async def stream(sub: Subscription, job_id: UUID) -> AsyncIterator[ServerSentEventMessage]:
+        metrics.subscribers.inc()
+        try:
+            yield ServerSentEventMessage(
+                data=None, comment="tapmask job events", retry=opts.retry_ms
+            )
+            if hub.latest(job_id) is None:
+                yield ServerSentEventMessage(data=json.dumps(pending_state(job_id)))
+            while True:
+                update = await sub.next(opts.keepalive_s)
+                if update is None:
+                    yield ServerSentEventMessage(data=None, comment="keep-alive")
+                    continue
+                yield ServerSentEventMessage(id=update.seq, data=json.dumps(update.data))
+                if update.final:
+                    return
+        finally:
+            hub.unsubscribe(sub)
+            metrics.subscribers.dec()
+            metrics.dropped.inc(sub.dropped)
+
+    @get("/api/jobs/{job_id:uuid}/events")
+    async def job_events(
+        request: Request[Any, Any, Any], job_id: UUID, token: str | None = None
+    ) -> ServerSentEvent:
+        if not token_matches(secret, job_id, _presented_token(request, token)):
+            raise NotFoundException(f"job {job_id} not found")
+        last = _last_event_id(request.headers.get("last-event-id"))
+        sub = hub.subscribe(job_id, last)
+        return ServerSentEvent(
+            stream(sub, job_id), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
+        )
+
+    return [job_events]

@@ -1,0 +1,106 @@
+"""Kafka side of the notifier: job-progress, video-ready and job-failed into the hub.
+
+Every notifier replica reads every event (a consumer group of its own, per process)
+and, on partition assignment, rewinds to the last ``history_s`` seconds so it knows
+the current state of recent jobs right after a (re)start. It never commits offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from pydantic import ValidationError
+
+from tapmask_notifier.hub import Hub
+from tapmask_schemas import JobFailed, JobProgress, JobStatus, Stage, VideoReady, parse_event
+
+log = logging.getLogger("tapmask.notifier")
+
+
+def sse_data(event: Any, last_percent: float) -> tuple[dict[str, Any], bool] | None:
+    """The SSE ``data`` of an event (status, stage, percent...) and whether it is final;
+    None for events a client need not see."""
+    base = {
+        "job_id": str(event.job_id),
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+    if isinstance(event, JobProgress):
+        data = {
+            **base,
+            "status": event.status.value,
+            "stage": event.stage.value,
+            "percent": event.percent,
+            "message": event.message,
+            "eta_seconds": event.eta_seconds,
+        }
+        return data, event.status.is_final
+    if isinstance(event, VideoReady):
+        data = {
+            **base,
+            "status": JobStatus.COMPLETED.value,
+            "stage": Stage.DONE.value,
+            "percent": 100.0,
+            "message": "Your video is ready",
+            "size_bytes": event.size_bytes,
+            "duration_seconds": event.duration_seconds,
+        }
+        return data, True
+    if isinstance(event, JobFailed):
+        status = JobStatus.PROCESSING if event.retryable else JobStatus.FAILED
+        data = {
+            **base,
+            "status": status.value,
+            "stage": event.stage.value,
+            "percent": last_percent,
+            "message": event.reason,
+            "reason": event.reason,
+        }
+        return data, not event.retryable
+    return None
+
+
+def apply_event(hub: Hub, body: bytes) -> str | None:
+    """Parse one Kafka message and publish it to the hub: the job status it fanned
+    out, or None when ignored (not an event, a duplicate, after the final one)."""
+    try:
+        event = parse_event(body)
+    except ValidationError as exc:
+        log.warning("ignoring a message that is not a TapMask event: %s", exc.errors()[0]["msg"])
+        return None
+    latest = hub.latest(event.job_id)
+    mapped = sse_data(event, float(latest.data.get("percent", 0.0)) if latest else 0.0)
+    if mapped is None:
+        return None
+    data, final = mapped
+    if not hub.publish(event.job_id, event.event_id, data, final):
+        return None
+    return str(data["status"])
+
+
+class ReplayRecent(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, seek every partition to the first offset of the last ``history_s``."""
+
+    def __init__(self, consumer: Callable[[], AIOKafkaConsumer | None], history_s: float):
+        self._consumer = consumer
+        self._history_s = history_s
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer()
+        if consumer is None or not assigned:
+            return
+        since_ms = int((time.time() - self._history_s) * 1000)
+        found = await consumer.offsets_for_times({tp: since_ms for tp in assigned})
+        for tp in assigned:
+            hit = found.get(tp)
+            if hit is None:  # nothing that recent: only new events
+                await consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, hit.offset)

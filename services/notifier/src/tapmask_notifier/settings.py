@@ -1,0 +1,44 @@
+"""Notifier configuration: ``TAPMASK_`` environment variables, built once in ``main()``.
+
+TAPMASK_TOKEN_SECRET must equal the gateway's. Nested groups use ``__``:
+TAPMASK_KAFKA__BOOTSTRAP_SERVERS, TAPMASK_NOTIFIER__PORT, TAPMASK_NOTIFIER__HISTORY_S,
+TAPMASK_LOG__LEVEL.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tapmask_runtime.settings import KafkaSettings, LogSettings
+
+
+class StreamSettings(BaseModel):
+    history_s: float = Field(default=3600.0, ge=0)
+    """On start-up, replay this much recent Kafka history so current states are known."""
+    ring_size: int = Field(default=64, ge=1)
+    """Recent updates kept per job for Last-Event-ID resumes."""
+    queue_size: int = Field(default=32, ge=2)
+    """Updates buffered per SSE client; a slower client skips the oldest."""
+    max_jobs: int = Field(default=10_000, ge=1)
+    """Jobs remembered at most (least recently active forgotten first)."""
+    keepalive_s: float = Field(default=15.0, gt=0)
+    """A comment line this often on a quiet stream, so proxies keep it open."""
+    retry_ms: int = Field(default=3000, ge=0)
+    """Reconnect delay suggested to EventSource clients."""
+    host: str = "127.0.0.1"
+    port: int = 8001
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    token_secret: SecretStr = SecretStr("dev-only-change-me")
+    """Same secret as the gateway: job access tokens are HMACs of the job id."""
+    kafka: KafkaSettings = Field(
+        default_factory=lambda: KafkaSettings(client_id="tapmask-notifier")
+    )
+    notifier: StreamSettings = Field(default_factory=StreamSettings)
+    log: LogSettings = Field(default_factory=LogSettings)

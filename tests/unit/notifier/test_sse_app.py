@@ -1,0 +1,143 @@
+"""The notifier app over FastStream's in-memory broker: tokens, SSE framing, resume, close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+
+from tapmask_notifier.app import create_app
+from tapmask_notifier.settings import Settings, StreamSettings
+from tapmask_notifier.tokens import job_token
+from tapmask_schemas import JobFailed, JobProgress, Stage, VideoReady
+from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
+
+SECRET = "unit-test-secret"
+
+
+def parse_sse(text: str) -> list[dict[str, Any]]:
+    """SSE text -> [{"id": ..., "data": {...}} | {"comment": ...}] in order."""
+    out: list[dict[str, Any]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        item: dict[str, Any] = {}
+        for line in block.splitlines():
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "":
+                item.setdefault("comment", value)
+            elif field == "id":
+                item["id"] = int(value)
+            elif field == "data":
+                item["data"] = json.loads(value)
+        if item:
+            out.append(item)
+    return out
+
+
+@pytest.fixture
+async def notifier() -> Any:
+    broker = KafkaBroker()
+    settings = Settings(token_secret=SECRET, notifier=StreamSettings(keepalive_s=0.05, history_s=0))
+    app = create_app(settings, broker=broker)
+    # Same event loop as the in-memory broker (Litestar's test client runs the app on a
+    # loop of its own); the app's lifespan would only start the broker, already started.
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        TestKafkaBroker(broker) as br,
+        httpx.AsyncClient(transport=transport, base_url="http://notifier") as client,
+    ):
+        yield br, client
+
+
+def url(job: UUID, token: str | None = None) -> str:
+    return f"/api/jobs/{job}/events?token={token or job_token(SECRET, job)}"
+
+
+async def test_wrong_or_missing_token_is_404(notifier):
+    _, client = notifier
+    job = uuid4()
+    assert (await client.get(f"/api/jobs/{job}/events")).status_code == 404
+    assert (await client.get(url(job, job_token(SECRET, uuid4())))).status_code == 404
+    assert (await client.get(url(job, job_token("other-secret", job)))).status_code == 404
+
+
+async def test_late_subscriber_gets_current_state_then_stream_ends_at_completion(notifier):
+    br, client = notifier
+    job = uuid4()
+    for p in (10.0, 40.0):
+        await br.publish(JobProgress(job_id=job, stage=Stage.TRACKING, percent=p), JOB_PROGRESS)
+    await br.publish(
+        VideoReady(job_id=job, output_key="o", size_bytes=10, duration_seconds=1), VIDEO_READY
+    )
+    response = await client.get(url(job), headers={"Authorization": "Bearer nonsense"})
+    assert response.status_code == 404  # the header wins over ?token=
+    response = await client.get(url(job))
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [e for e in parse_sse(response.text) if "data" in e]
+    # Connected after the job finished: the current (final) state only, then the end.
+    assert [(e["id"], e["data"]["status"], e["data"]["percent"]) for e in events] == [
+        (3, "completed", 100.0)
+    ]
+
+
+async def test_resume_from_last_event_id_and_failed_is_final(notifier):
+    br, client = notifier
+    job = uuid4()
+    for p in (5.0, 15.0, 25.0):
+        await br.publish(JobProgress(job_id=job, stage=Stage.TRACKING, percent=p), JOB_PROGRESS)
+    await br.publish(
+        JobFailed(job_id=job, stage=Stage.TRACKING, reason="the click is outside the frame"),
+        JOB_FAILED,
+    )
+    response = await client.get(
+        f"/api/jobs/{job}/events",
+        headers={
+            "Authorization": f"Bearer {job_token(SECRET, job)}",
+            "Last-Event-ID": "2",
+        },
+    )
+    events = [e for e in parse_sse(response.text) if "data" in e]
+    assert [e["id"] for e in events] == [3, 4]
+    assert events[0]["data"]["percent"] == 25.0
+    last = events[-1]["data"]
+    assert last["status"] == "failed" and last["stage"] == "tracking"
+    assert last["reason"] == "the click is outside the frame" and last["percent"] == 25.0
+
+
+async def test_unknown_job_starts_pending_with_keepalives_until_events_arrive(notifier):
+    br, client = notifier
+    job = uuid4()
+
+    async def worker_reports_later() -> None:
+        await asyncio.sleep(0.3)  # several keep-alive periods (0.05 s) of silence first
+        await br.publish(JobProgress(job_id=job, stage=Stage.RENDERING, percent=70), JOB_PROGRESS)
+        await br.publish(
+            VideoReady(job_id=job, output_key="o", size_bytes=1, duration_seconds=1), VIDEO_READY
+        )
+
+    later = asyncio.create_task(worker_reports_later())
+    # The test client reads the whole body: this returns once the stream closed itself.
+    response = await asyncio.wait_for(client.get(url(job)), 10)
+    await later
+    items = parse_sse(response.text)
+    data = [e["data"] for e in items if "data" in e]
+    assert [(e["status"], e["stage"], e["percent"]) for e in data] == [
+        ("pending", "queued", 0.0),
+        ("processing", "rendering", 70.0),
+        ("completed", "done", 100.0),
+    ]
+    first_data = next(i for i, e in enumerate(items) if "data" in e)
+    keepalives = [i for i, e in enumerate(items) if e.get("comment") == "keep-alive"]
+    assert len(keepalives) >= 2 and all(i > first_data for i in keepalives)
+
+
+async def test_metrics_endpoint_reports_events(notifier):
+    br, client = notifier
+    await br.publish(JobProgress(job_id=uuid4(), stage=Stage.TRACKING, percent=1), JOB_PROGRESS)
+    text = (await client.get("/metrics")).text
+    assert 'tapmask_notifier_events_total{outcome="sent",status="processing"} 1.0' in text
