@@ -106,6 +106,7 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
         ),
         request_max_body_size=64 * 1024,  # JSON only: videos go straight to S3
+        logging_config=None,  # keep the JSON-lines logging main() configured
     )
     app.state.gateway = gw
     return app
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         log_config=None,
         proxy_headers=False,  # X-Forwarded-For is judged by our own trusted-proxy list
+        # Access lines would carry ?token= of EventSource URLs into the logs.
+        access_log=False,
     )
 
 
