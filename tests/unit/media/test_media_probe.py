@@ -98,3 +98,12 @@ def test_probe_in_subprocess_returns_info_and_errors(tmp_path: Path) -> None:
     notes.write_text("not a video at all\n" * 10)
     with pytest.raises(NotAVideoError):
         probe_in_subprocess(notes, timeout=60)
+
+
+def test_probe_in_subprocess_memory_cap_fails_cleanly() -> None:
+    # 64 MiB of address space is too little even to load FFmpeg: a clean MediaError, and
+    # the caller's process is untouched.
+    from tapmask_media.errors import ProbeTimeoutError
+
+    with pytest.raises(ProbeTimeoutError, match="probe process failed"):
+        probe_in_subprocess(VIDEOS / "bedroom.mp4", timeout=60, memory_limit=64 * 1024**2)

@@ -120,7 +120,9 @@ def render_video(
     options = options or RenderOptions()
     info = info or probe(input_path, options.limits)
     total = info.frame_count
-    mask_iter = iter(masks)
+    # Masks are produced in their own thread too (a tracker feeding this loop overlaps
+    # with decoding and encoding instead of taking turns with them).
+    mask_iter = prefetch(masks, options.prefetch)
     decoded = (_as_yuv420p(f) for f in iter_video_frames(input_path, options.limits, threads=0))
     with VideoWriter(
         output_path,
