@@ -15,7 +15,9 @@ import anyio.to_thread
 import httpx
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.types import Scope
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.cleanup import run_cleanup
@@ -34,6 +36,13 @@ from tapmask_gateway.settings import DEV_SECRET, Settings
 from tapmask_runtime.logging import configure_logging
 
 log = logging.getLogger("tapmask_gateway")
+
+
+async def _log_unexpected(exc: Exception, scope: Scope) -> None:
+    """Server errors go to the log with their traceback; client errors are answers, not bugs."""
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    log.error("unhandled error on %s", scope.get("path"), exc_info=exc)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -107,6 +116,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         request_max_body_size=64 * 1024,  # JSON only: videos go straight to S3
         logging_config=None,  # keep the JSON-lines logging main() configured
+        after_exception=[_log_unexpected],
     )
     app.state.gateway = gw
     return app
