@@ -76,7 +76,7 @@ _PRIOR_INSIDE = 0.95
 _MAX_MOTION_GROWTH = 4
 _GROW_MIN_PROB = 0.1
 # Every this many frames, motion may add up to this share of a tracked mask's area.
-_REGROW_EVERY = 6
+_REGROW_EVERY = 10
 _MAX_REGROWTH = 2.5
 
 
@@ -223,7 +223,8 @@ class CpuTracker:
         ]
         seed = segment_from_clicks(small, pos, neg)
         if later:
-            grown = self._grow_by_motion(small, gray, later, seed, flow)
+            ahead = list(enumerate(later, start=1))
+            grown = self._grow_by_motion(small, gray, ahead, seed, flow)
             # Motion that spreads far beyond the seed is the camera or a crowd, not it.
             if grown.sum() <= _MAX_MOTION_GROWTH * max(1, int(seed.sum())):
                 seed = grown
@@ -241,9 +242,15 @@ class CpuTracker:
         return obj
 
     def _grow_by_motion(
-        self, small: Frame, gray: Gray, later: list[Gray], mask: Mask, flow: FlowEngine
+        self,
+        small: Frame,
+        gray: Gray,
+        later: list[tuple[int, Gray]],
+        mask: Mask,
+        flow: FlowEngine,
     ) -> Mask:
-        """``mask`` plus the connected pixels that move with it over ``later`` frames."""
+        """``mask`` plus the connected pixels that move with it over ``later`` frames
+        (``(frames ahead, frame)`` pairs)."""
         moving = motion_coherent_region(gray, later, mask, flow)
         # Flow is smooth across edges, so motion alone spills into the background:
         # keep only moving pixels whose colour is not clearly the surroundings'.
@@ -266,8 +273,8 @@ class CpuTracker:
             return
         current = obj.last_good
         near = _dilate(current, self._px(small, 0.05))
-        # Two looks ahead (2 and 4 frames) instead of every frame: a third of the cost.
-        ahead = later[1::2]
+        # Two looks ahead (2 and 4 frames) instead of every frame: half the cost.
+        ahead = [(2, later[1]), (4, later[3])]
         grown = self._grow_by_motion(small, gray, ahead, current, flow) & near
         if grown.sum() <= _MAX_REGROWTH * current.sum():
             obj.soft = grown.astype(np.float32)
