@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import av
 import numpy as np
 import numpy.typing as npt
 
@@ -241,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = _process(args, settings) if args.command == "process" else _masks(args, settings)
     except (MediaError, TrackingError, PointSyntaxError, UsageError) as exc:
         return _fail(args, str(exc))
+    except av.error.FFmpegError as exc:
+        # Input passed the probe but FFmpeg failed later (damaged data, odd sizes x264
+        # cannot encode, disk full while muxing): still a message, not a traceback.
+        return _fail(args, f"video processing failed: {exc}")
     except OSError as exc:
         return _fail(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -65,7 +65,7 @@ def iter_rgb_frames(
 _END = object()
 
 
-def prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
+def prefetch(items: Iterable[T], depth: int = 8) -> Generator[T, None, None]:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead.
 
     PyAV releases the GIL inside FFmpeg, so decoding overlaps the consumer's work

@@ -119,40 +119,56 @@ def render_video(
     to the video's). Returns the number of frames written."""
     options = options or RenderOptions()
     info = info or probe(input_path, options.limits)
-    total = info.frame_count
     # Masks are produced in their own thread too (a tracker feeding this loop overlaps
     # with decoding and encoding instead of taking turns with them).
     mask_iter = prefetch(masks, options.prefetch)
     decoded = (_as_yuv420p(f) for f in iter_video_frames(input_path, options.limits, threads=0))
-    with VideoWriter(
-        output_path,
-        fps=info.fps,
-        time_base=info.time_base,
-        display_matrix=info.display_matrix,
-        audio_source=input_path if info.has_audio else None,
-        settings=options.encode,
-        limits=options.limits,
-    ) as writer:
-        frames = prefetch(decoded, options.prefetch)
-        if options.mode is RenderMode.ERASE:
-            _erase(frames, mask_iter, info, options, writer, progress)
-        else:
-            effect = EffectSettings(**{**options.effect.__dict__, "effect": Effect(options.mode)})
-            for index, src in enumerate(frames):
-                mask = fit_mask(_masks_for(total, mask_iter, index), info.width, info.height)
-                if mask.any():
-                    # Own a copy of the decoder's buffers (they may still serve as reference
-                    # pictures), then edit only the mask's box in place: one memcpy, no
-                    # numpy round trip, and frames without a mask go out untouched.
-                    src.make_writable()
-                    apply_yuv_planes(*_plane_views(src), mask, effect)
-                writer.write(src)
-                if progress is not None:
-                    progress(index + 1, total)
-        written = writer.frames_written
-    if next(mask_iter, None) is not None:
-        raise MaskFormatError(f"more masks than the video's {written} frames")
+    frames = prefetch(decoded, options.prefetch)
+    try:
+        with VideoWriter(
+            output_path,
+            fps=info.fps,
+            time_base=info.time_base,
+            display_matrix=info.display_matrix,
+            audio_source=input_path if info.has_audio else None,
+            settings=options.encode,
+            limits=options.limits,
+        ) as writer:
+            if options.mode is RenderMode.ERASE:
+                _erase(frames, mask_iter, info, options, writer, progress)
+            else:
+                _hide(frames, mask_iter, info, options, writer, progress)
+            written = writer.frames_written
+        if next(mask_iter, None) is not None:
+            raise MaskFormatError(f"more masks than the video's {written} frames")
+    finally:
+        # Stop the decode and mask threads now, not whenever the generators are collected
+        # (a service renders many jobs in one process).
+        frames.close()
+        mask_iter.close()
     return written
+
+
+def _hide(
+    frames: Iterator[av.VideoFrame],
+    masks: Iterator[npt.NDArray[Any]],
+    info: VideoInfo,
+    options: RenderOptions,
+    writer: VideoWriter,
+    progress: Progress | None,
+) -> None:
+    effect = EffectSettings(**{**options.effect.__dict__, "effect": Effect(options.mode)})
+    for index, src in enumerate(frames):
+        mask = fit_mask(_masks_for(info.frame_count, masks, index), info.width, info.height)
+        if mask.any():
+            # Own a copy of the decoder's buffers (they may still serve as reference
+            # pictures), then edit only the mask's box in place: one memcpy, no numpy
+            # round trip, and frames without a mask go out untouched.
+            src.make_writable()
+            apply_yuv_planes(*_plane_views(src), mask, effect)
+        writer.write(src)
+        if progress is not None:
+            progress(index + 1, info.frame_count)
 
 
 def _erase(
