@@ -2,16 +2,22 @@
 
 Per object:
 1. On its prompt frame: GrabCut from the click(s) (``click_segment``), grown by the
-   pixels that move with it over the next few frames (``motion``), so that differently
-   coloured parts of one object join.
+   pixels that move with it, against the camera, over the next few frames (``motion``),
+   so that differently coloured parts of one object join.
 2. Each next frame: the previous mask is carried along by DIS optical flow, then
-   corrected in a band around it by object/background colour histograms.
-3. When the mask collapses (occlusion), the last good mask is kept in place for a
-   while (a hidden object must stay hidden), and the object is looked for again by
-   colour near where it vanished.
+   corrected in a band around it by object/background colour histograms; pixels that
+   move with the camera rather than with the object are dropped (background the flow
+   dragged along). Every few frames motion may add parts the mask missed (a limb).
+3. Lost, when the mask collapses (occlusion) or its colours no longer match the clicked
+   object (it slid onto the background): the last good mask stays on screen for a while
+   (a hidden object must stay hidden) while the object is looked for by colour around it.
 
 Everything runs at a reduced working size (``max_side``); masks are grown by a small
 privacy margin, since a blur that misses an object's edge leaks it.
+
+Measured (bench/bench_tracking.py): DAVIS tennis from one click, mean IoU 0.37 and
+recall 0.53 (ground truth includes the player's shadow) against 0.22 / 0.32 for a fixed
+disc; ~11 ms of CPU a frame for 720p video tracked at 480x270.
 """
 
 from __future__ import annotations
