@@ -246,6 +246,10 @@ async def test_a_job_id_alone_opens_nothing(gateway: Served, clips: dict[str, Pa
         assert (
             await bob.get(f"{url_a}/events", params={"token": b["access_token"]})
         ).status_code == 404
+        # With the right token, events are forwarded to the notifier (not running here).
+        no_notifier = await alice.get(f"{url_a}/events", params={"token": a["access_token"]})
+        assert no_notifier.status_code == 503
+        assert "progress service is unreachable" in no_notifier.json()["detail"]
         own = await alice.get(url_a, params={"token": a["access_token"]})
         assert own.status_code == 200 and own.json()["job_id"] == a["job_id"]
         early = await alice.get(f"{url_a}/download", params={"token": a["access_token"]})
@@ -271,9 +275,9 @@ async def test_the_monthly_quota_answers_429_with_retry_after(
         async with served.client() as other:
             assert (await create_job(other, await upload(other, clips["small"]))).status_code == 201
         # A pro API key has its own, higher quota.
-        from tapmask_gateway.app import _create_api_key
+        from tapmask_gateway.app import create_api_key
 
-        key = await _create_api_key(settings, "test customer", 3)
+        key = await create_api_key(settings, "test customer", 3)
         async with served.client(ip=client.headers["X-Forwarded-For"], **{"X-API-Key": key}) as pro:
             for _ in range(3):
                 created = await create_job(pro, await upload(pro, clips["small"]))
@@ -366,3 +370,22 @@ async def test_the_web_build_is_served_beside_the_api(
     assert script.status_code == 200 and "tapmask" in script.text
     assert health.status_code == 200
     assert schema.status_code == 200 and "/api/jobs" in schema.text
+
+
+async def test_a_pro_api_key_has_its_own_higher_rate(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(run_background=False)
+    settings.quotas.free_requests_per_minute = settings.quotas.free_burst = 3
+    settings.quotas.pro_requests_per_minute = settings.quotas.pro_burst = 20
+    from tapmask_gateway.app import create_api_key
+
+    key = await create_api_key(settings, "rate test", None)
+    async with running_gateway(settings) as served:
+        async with served.client(ip="10.9.9.9") as free:
+            codes = [(await free.get(f"/api/jobs/{uuid4()}")).status_code for _ in range(5)]
+        assert codes == [404] * 3 + [429] * 2
+        # Same address, but counted against the key.
+        async with served.client(ip="10.9.9.9", **{"X-API-Key": key}) as pro:
+            codes = [(await pro.get(f"/api/jobs/{uuid4()}")).status_code for _ in range(22)]
+        assert codes == [404] * 20 + [429] * 2

@@ -122,7 +122,8 @@ def create_app(settings: Settings) -> Litestar:
     return app
 
 
-async def _create_api_key(settings: Settings, name: str, videos: int | None) -> str:
+async def create_api_key(settings: Settings, name: str, videos: int | None) -> str:
+    """A new pro key: stored hashed, returned once (`tapmask-gateway create-api-key`)."""
     pool = await db.create_pool(settings.database.url, 1, 2)
     try:
         await db.migrate(pool)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     configure_logging("tapmask-gateway", settings.log)
     if args.command == "create-api-key":
-        print(asyncio.run(_create_api_key(settings, args.name, args.videos_per_month)))
+        print(asyncio.run(create_api_key(settings, args.name, args.videos_per_month)))
         return
     import uvicorn
 

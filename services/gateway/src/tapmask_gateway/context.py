@@ -42,6 +42,8 @@ class Gateway:
         self.proxies: tuple[Network, ...] = parse_networks(settings.trusted_proxies)
         self.limiter = RateLimiter()
         self.relay_wake = asyncio.Event()
+        # Bounds the disk and memory that concurrent job creations can take.
+        self.probe_slots = asyncio.Semaphore(settings.limits.max_concurrent_probes)
         # Set in the app's lifespan:
         self.pool: asyncpg.Pool | None = None
         self.store: ObjectStore | None = None

@@ -27,6 +27,8 @@ class VideoLimits(BaseModel):
     max_streams: int = 8
     probe_timeout_s: float = 60.0
     probe_memory_bytes: int = 2 * 1024**3
+    max_concurrent_probes: int = Field(default=4, ge=1)
+    """Probes (each a download and a child process) running at once; more requests wait."""
 
 
 class Quotas(BaseModel):

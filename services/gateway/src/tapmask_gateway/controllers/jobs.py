@@ -148,7 +148,8 @@ class JobController(Controller):
                 f"the upload is {size} bytes but {upload.size_bytes} were announced",
             )
         try:
-            info = await probe_upload(gw.s3, upload.key, settings.limits)
+            async with gw.probe_slots:
+                info = await probe_upload(gw.s3, upload.key, settings.limits)
         except ProbeRejected as exc:
             raise _reject(gw, 422, "bad_video", str(exc)) from exc
 
