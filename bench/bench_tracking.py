@@ -83,7 +83,7 @@ def _speed(limit: int) -> dict[str, object]:
             ok, bgr = capture.read()
             if not ok:
                 return
-            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+            rgb = np.asarray(bgr[:, :, ::-1], dtype=np.uint8).copy()
             decode_time += time.perf_counter() - start
             decode_cpu += time.process_time() - start_cpu
             yield rgb

@@ -135,7 +135,10 @@ def test_streams_lazily_with_bounded_read_ahead() -> None:
 
 def test_large_frames_give_full_size_masks() -> None:
     clip = make_clip(n=6, seed=5, occlude=False)
-    big = [cv2.resize(f, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST) for f in clip.frames]
+    big = [
+        np.asarray(cv2.resize(f, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST), np.uint8)
+        for f in clip.frames
+    ]
     tracker = CpuTracker()
     assert tracker.max_side is not None and max(big[0].shape[:2]) > tracker.max_side
     masks = list(tracker.track(big, [Prompt(clip.click[0] * 4, clip.click[1] * 4)]))

@@ -25,9 +25,12 @@ def _texture(
     rng: np.random.Generator, h: int, w: int, base: tuple[int, int, int]
 ) -> npt.NDArray[np.uint8]:
     """Base colour plus blurred noise: texture for the flow to lock onto."""
-    noise = rng.normal(0, 28, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
-    noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(np.array(base, np.float32) + noise, 0, 255).astype(np.uint8)
+    coarse = rng.normal(0, 28, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
+    noise = np.asarray(cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC), np.float32)
+    texture: npt.NDArray[np.uint8] = np.clip(np.array(base, np.float32) + noise, 0, 255).astype(
+        np.uint8
+    )
+    return texture
 
 
 def make_clip(
@@ -97,11 +100,15 @@ def load_davis() -> tuple[list[npt.NDArray[np.uint8]], list[npt.NDArray[np.bool_
     """The 70 DAVIS tennis frames (RGB) and ground-truth masks (the player and shadow)."""
     frame_paths = sorted((DAVIS / "frames").glob("*.png"))
     assert frame_paths, f"DAVIS tennis frames missing under {DAVIS}"
-    frames = [np.ascontiguousarray(cv2.imread(str(p))[:, :, ::-1]) for p in frame_paths]
-    masks = [
-        cv2.imread(str(DAVIS / "masks" / p.name), cv2.IMREAD_GRAYSCALE) > 127 for p in frame_paths
-    ]
+    frames = [_read(p, cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in frame_paths]
+    masks = [_read(DAVIS / "masks" / p.name, cv2.IMREAD_GRAYSCALE) > 127 for p in frame_paths]
     return frames, masks
+
+
+def _read(path: Path, flags: int) -> npt.NDArray[np.uint8]:
+    image = cv2.imread(str(path), flags)
+    assert image is not None, f"cannot read {path}"
+    return np.asarray(image, dtype=np.uint8)
 
 
 def center_click(mask: npt.NDArray[np.bool_]) -> tuple[float, float]:
