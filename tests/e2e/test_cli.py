@@ -96,7 +96,9 @@ def test_blur_with_given_masks_keeps_video_properties(tmp_path: Path, name: str)
     assert detailed >= 3  # the check above really ran on textured content
 
 
-def _synthetic_clip(path: Path, frames: int = 24, w: int = 256, h: int = 160) -> list[np.ndarray]:
+def _synthetic_clip(
+    path: Path, frames: int = 24, w: int = 256, h: int = 160, second: bool = False
+) -> list[np.ndarray]:
     """A striped disc moving over a smooth background; returns the exact masks."""
     yy, xx = np.mgrid[0:h, 0:w]
     background = np.stack(
@@ -110,6 +112,8 @@ def _synthetic_clip(path: Path, frames: int = 24, w: int = 256, h: int = 160) ->
         for i in range(frames):
             cx, cy = 70 + 5 * i, 80 + int(10 * np.sin(i / 4))
             disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= 26**2
+            if second:  # another striped disc, moving the other way
+                disc |= (xx - (200 - 3 * i)) ** 2 + (yy - 40) ** 2 <= 18**2
             img = background.copy()
             stripes = ((xx // 3 + yy // 3) % 2).astype(bool)
             img[disc & stripes] = (250, 40, 40)
@@ -154,6 +158,21 @@ def test_real_tracker_follows_and_blurs_the_clicked_object(tmp_path: Path) -> No
     for (i, a), (_, b) in zip(frames_rgb(src, 6), frames_rgb(out, 6), strict=True):
         inner = cv2.erode(truth[i].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         assert lap_var(b, inner) < lap_var(a, inner) / 10, f"frame {i}: object not hidden"
+
+
+def test_two_points_hide_two_objects(tmp_path: Path) -> None:
+    src = tmp_path / "two.mp4"
+    truth = _synthetic_clip(src, frames=12, second=True)
+    masks_dir = tmp_path / "masks"
+    done = run_tapmask("masks", src, "--point", "70,80", "--point", "200,40", "--out", masks_dir)
+    assert done.returncode == 0, done.stderr
+    got = list(read_png_masks(masks_dir))
+    yy, xx = np.mgrid[0:160, 0:256]
+    for i in (0, 6, 11):
+        small = truth[i] & ((xx - (200 - 3 * i)) ** 2 + (yy - 40) ** 2 <= 18**2)
+        big = truth[i] & ~small
+        assert (got[i] & big).sum() > 0.7 * big.sum(), f"frame {i}: first object missed"
+        assert (got[i] & small).sum() > 0.7 * small.sum(), f"frame {i}: second object missed"
 
 
 def _audio_only(path: Path) -> Path:
