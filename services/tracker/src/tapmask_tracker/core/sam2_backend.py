@@ -46,7 +46,7 @@ class Sam2Tracker:
         # SAM 2 resizes frames to image_size squares itself; larger input buys nothing.
         self.max_side: int | None = int(predictor.image_size)
         self.window = max(int(predictor.num_maskmem), int(predictor.max_obj_ptrs_in_encoder))
-        #: Inference state of the stream in progress (for inspection in tests).
+        #: Inference state of the latest stream (for inspection in tests).
         self.state: dict[str, Any] | None = None
         # A correction click on a tracked frame becomes a conditioning frame, instead of
         # being overwritten when that frame is tracked.
@@ -95,21 +95,24 @@ class Sam2Tracker:
 
     def _run(self, frames: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
         index = 0
+        state: dict[str, Any] | None = None
         for frame in frames:
             check_frame(frame, index)
-            if self.state is None or index == 0:
-                self.state = self._new_state(frame.shape[0], frame.shape[1])
+            if state is None:
+                state = self._new_state(frame.shape[0], frame.shape[1])
+                # Kept for inspection only; each stream works on its own state.
+                self.state = state
                 for p in prompts:
                     check_prompt_in_frame(p, frame.shape[1], frame.shape[0])
             elif (frame.shape[0], frame.shape[1]) != (
-                self.state["video_height"],
-                self.state["video_width"],
+                state["video_height"],
+                state["video_width"],
             ):
                 raise TrackingError(f"frame {index} differs in size from the first frame")
             # The context is entered per frame, never across a yield, so that the
             # caller's code between frames does not run in inference mode.
             with self._context():
-                mask = self._step(self.state, index, frame, prompts)
+                mask = self._step(state, index, frame, prompts)
             yield mask
             index += 1
         check_all_prompts_used(prompts, index)
