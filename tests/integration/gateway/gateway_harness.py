@@ -18,10 +18,12 @@ import av
 import httpx
 import numpy as np
 import uvicorn
+from aiokafka import AIOKafkaConsumer
 
 from tapmask_gateway.app import create_app
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.settings import Settings
+from tapmask_schemas import parse_event, topics
 
 REPO = Path(__file__).resolve().parents[3]
 VIDEOS = REPO.parent / "shared" / "testdata" / "videos"
@@ -154,3 +156,26 @@ async def create_job(
         "/api/jobs",
         json={"upload_key": key, "click_x": x, "click_y": y, "processing_mode": "privacy"} | extra,
     )
+
+
+async def next_job_created(
+    bootstrap: str, job_id: uuid.UUID, timeout_s: float = 30
+) -> tuple[Any, bytes]:
+    """The JobCreated of `job_id` as it is on Kafka (value and key)."""
+    consumer = AIOKafkaConsumer(
+        topics.JOB_CREATED,
+        bootstrap_servers=bootstrap,
+        group_id=f"gw-test-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for record in consumer:
+                event = parse_event(record.value)
+                if event.job_id == job_id:
+                    return event, record.key
+    finally:
+        await consumer.stop()
+    raise AssertionError("unreachable")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,36 +10,20 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from gateway_harness import VIDEOS, Served, create_job, eventually, running_gateway, upload
+from gateway_harness import (
+    VIDEOS,
+    Served,
+    create_job,
+    eventually,
+    next_job_created,
+    running_gateway,
+    upload,
+)
 
 from tapmask_gateway.settings import Settings, VideoLimits
-from tapmask_schemas import JobCreated, parse_event, topics
+from tapmask_schemas import JobCreated
 
 pytestmark = pytest.mark.integration
-
-
-async def next_job_created(
-    bootstrap: str, job_id: UUID, timeout_s: float = 30
-) -> tuple[Any, bytes]:
-    """The JobCreated of `job_id` as it is on Kafka (value and key)."""
-    consumer = AIOKafkaConsumer(
-        topics.JOB_CREATED,
-        bootstrap_servers=bootstrap,
-        group_id=f"gw-test-reader-{uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for record in consumer:
-                event = parse_event(record.value)
-                if event.job_id == job_id:
-                    return event, record.key
-    finally:
-        await consumer.stop()
-    raise AssertionError("unreachable")
 
 
 async def test_a_real_clip_becomes_a_job_and_its_event_reaches_kafka(

@@ -11,7 +11,15 @@ from uuid import UUID
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from gateway_harness import Served, create_job, eventually, new_schema, running_gateway, upload
+from gateway_harness import (
+    Served,
+    create_job,
+    eventually,
+    new_schema,
+    next_job_created,
+    running_gateway,
+    upload,
+)
 
 from tapmask_gateway.adapters.cleanup import cleanup_once
 from tapmask_gateway.settings import Settings
@@ -164,3 +172,36 @@ async def test_cleanup_deletes_expired_files_and_marks_the_job(
                 f"/api/jobs/{job_id}/download", params={"token": created["access_token"]}
             )
         assert gone.status_code == 410
+
+
+async def test_a_job_committed_before_a_crash_still_reaches_kafka(
+    make_settings: Callable[..., Settings],
+    clips: dict[str, Path],
+    postgres_dsn: str,
+    kafka_bootstrap: str,
+) -> None:
+    """The job row and its job-created event are one transaction: a gateway that stops
+    before relaying leaves the event in the outbox, and the next gateway sends it."""
+    database = DatabaseSettings(url=await new_schema(postgres_dsn))
+    without_relay = make_settings(run_background=False, database=database)
+    async with running_gateway(without_relay) as served, served.client() as client:
+        created = await create_job(client, await upload(client, clips["small"]))
+        assert created.status_code == 201
+        job_id = UUID(created.json()["job_id"])
+        pending = await served.gw.db.fetchval(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND payload->>'job_id' = $1",
+            str(job_id),
+        )
+        assert pending == 1
+    # "Restart": a gateway with its relay running picks the event up.
+    async with running_gateway(make_settings(database=database)) as served:
+        event, key = await next_job_created(kafka_bootstrap, job_id)
+        assert key == str(job_id).encode()
+        row_key = await served.gw.db.fetchval("SELECT upload_key FROM jobs WHERE id = $1", job_id)
+        assert event.upload_key == row_key
+        await eventually(
+            lambda: served.gw.db.fetchval(
+                "SELECT sent_at IS NOT NULL FROM outbox WHERE payload->>'job_id' = $1",
+                str(job_id),
+            )
+        )
