@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=False,  # X-Forwarded-For is judged by our own trusted-proxy list
         # Access lines would carry ?token= of EventSource URLs into the logs.
         access_log=False,
+        # Open SSE streams never end by themselves: don't let them hold a SIGTERM forever.
+        timeout_graceful_shutdown=10,
     )
 
 
