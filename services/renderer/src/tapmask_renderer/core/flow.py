@@ -159,13 +159,14 @@ class Motion:
 
     def move(self, xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Full-resolution points (xs, ys) carried into the neighbouring frame."""
+        if self.field is None and self.labels is None:
+            return _apply(self.homographies[0], xs, ys)
         u = (xs + 0.5) * self.grid.sx - 0.5
         v = (ys + 0.5) * self.grid.sy - 0.5
         if self.field is not None:
             d = sample(self.field, u.astype(np.float32), v.astype(np.float32))
             return xs + d[:, 0], ys + d[:, 1]
-        if self.labels is None:
-            return _apply(self.homographies[0], xs, ys)
+        assert self.labels is not None
         h, w = self.labels.shape
         ui = np.clip(np.rint(u), 0, w - 1).astype(np.intp)
         vi = np.clip(np.rint(v), 0, h - 1).astype(np.intp)
@@ -178,10 +179,16 @@ class Motion:
 
 
 def _apply(h: NDArray[np.float64], xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray]:
-    z = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
-    nx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / z
-    ny = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / z
-    return nx.astype(np.float32), ny.astype(np.float32)
+    # Python floats keep the arithmetic in float32 (numpy scalars would promote to float64).
+    a, b, c, d, e, f, g, k, m = (float(v) for v in h.ravel())
+    if g == 0.0 and k == 0.0:
+        nx = (a / m) * xs + (b / m) * ys + c / m
+        ny = (d / m) * xs + (e / m) * ys + f / m
+    else:
+        z = g * xs + k * ys + m
+        nx = (a * xs + b * ys + c) / z
+        ny = (d * xs + e * ys + f) / z
+    return np.asarray(nx, dtype=np.float32), np.asarray(ny, dtype=np.float32)
 
 
 def planar_layers(

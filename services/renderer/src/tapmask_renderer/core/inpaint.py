@@ -222,9 +222,11 @@ class _Eraser:
             +1: (np.arange(n), px.copy(), py.copy()),
             -1: (np.arange(n), px.copy(), py.copy()),
         }
+        w_max, h_max = self.grid.width - 1, self.grid.height - 1
         step = 0
         while any(w[0].size for w in walkers.values()):
             step += 1
+            hit_now = False
             for direction, (idx, wx, wy) in walkers.items():
                 if idx.size == 0:
                     continue
@@ -235,15 +237,25 @@ class _Eraser:
                 dst = self.frames[t + direction * step]
                 wx, wy = flow.move(wx, wy)
                 inb = _inside(wx, wy, self.grid)
-                idx, wx, wy = idx[inb], wx[inb], wy[inb]
-                seen = ~dst.hole[np.rint(wy).astype(np.intp), np.rint(wx).astype(np.intp)]
+                # Clipped so the lookup needs no filtering first; +0.5 and truncation
+                # round (cheaper than rint) for points inside the frame.
+                xi = np.clip(wx + 0.5, 0, w_max).astype(np.intp)
+                yi = np.clip(wy + 0.5, 0, h_max).astype(np.intp)
+                seen = inb & ~dst.hole[yi, xi]
                 got = idx[seen]
-                colour[got] += sample(dst.rgb, wx[seen], wy[seen], COLOUR_INTERPOLATION)
-                hits[got] += 1
-                walkers[direction] = (idx[~seen], wx[~seen], wy[~seen])
+                if got.size:
+                    colour[got] += sample(dst.rgb, wx[seen], wy[seen], COLOUR_INTERPOLATION)
+                    hits[got] += 1
+                    hit_now = True
+                walking = inb & ~seen
+                walkers[direction] = (idx[walking], wx[walking], wy[walking])
+            if not hit_now:
+                continue
             # Both directions at the same distance: average them; then stop both walkers.
-            colour[hits == 2] *= 0.5
-            hits[hits == 2] = 1
+            both = hits == 2
+            if both.any():
+                colour[both] *= 0.5
+                hits[both] = 1
             for direction, (idx, wx, wy) in walkers.items():
                 keep = hits[idx] == 0
                 walkers[direction] = (idx[keep], wx[keep], wy[keep])
