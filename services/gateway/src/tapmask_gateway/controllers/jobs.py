@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.probe import ProbeRejected, probe_upload
-from tapmask_gateway.context import Gateway
+from tapmask_gateway.context import Client, Gateway
 from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
 from tapmask_gateway.domain.jobs import stage_durations
-from tapmask_gateway.domain.quotas import Tier, check_quota, month_of
+from tapmask_gateway.domain.quotas import Tier, check_quota, month_of, seconds_until_next_month
 from tapmask_gateway.domain.tokens import bearer_token, job_token, token_hash, token_matches
 from tapmask_gateway.domain.uploads import click_problem
+from tapmask_gateway.settings import Settings
 from tapmask_schemas import ClickPoint, Effect, JobCreated, JobStatus, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import JOB_CREATED, key_for
 
@@ -89,6 +90,14 @@ async def _authorized_job(
     return job
 
 
+def _monthly_videos(settings: Settings, client: Client) -> int:
+    """The client's monthly quota: per key for pro (or the pro default), else the free one."""
+    if client.tier is Tier.PRO:
+        own = client.api_key.videos_per_month if client.api_key else None
+        return own or settings.quotas.pro_videos_per_month
+    return settings.quotas.free_videos_per_month
+
+
 def _reject(gw: Gateway, status: int, reason: str, detail: str) -> Problem:
     gw.metrics.rejected.labels(reason).inc()
     return Problem(status, detail)
@@ -118,11 +127,7 @@ class JobController(Controller):
 
         now = datetime.now(UTC)
         month = month_of(now)
-        if client.tier is Tier.PRO:
-            key = client.api_key
-            limit = (key.videos_per_month if key else None) or settings.quotas.pro_videos_per_month
-        else:
-            limit = settings.quotas.free_videos_per_month
+        limit = _monthly_videos(settings, client)
         decision = check_quota(await db.videos_used(gw.db, client.subject, month), limit, now)
         if not decision.allowed:
             gw.metrics.rejected.labels("quota").inc()
@@ -217,7 +222,7 @@ class JobController(Controller):
             raise Problem(
                 429,
                 f"monthly quota used up: {limit} videos this month",
-                headers={"Retry-After": str(decision.retry_after_s or 3600)},
+                headers={"Retry-After": str(seconds_until_next_month(now))},
             ) from None
         except db.UploadAlreadyUsed:
             raise _reject(
