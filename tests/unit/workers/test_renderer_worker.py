@@ -101,9 +101,10 @@ async def test_magic_eraser_erases_and_starts_after_the_tracker_share(
     await run(svc, event)
 
     assert render.calls == [(ProcessingMode.MAGIC_ERASER, Effect.BLUR)]
-    rendering = [p for p in decode(seen[JOB_PROGRESS]) if p["stage"] == "rendering"]
-    assert rendering and rendering[0]["percent"] < 40
-    assert all("Erasing" in p["message"] for p in rendering)
+    progress = decode(seen[JOB_PROGRESS])
+    assert progress[0]["stage"] == "downloading" and progress[0]["percent"] == 30
+    rendering = [p for p in progress if p["stage"] == "rendering"]
+    assert rendering and all("Erasing" in p["message"] for p in rendering)
 
 
 async def test_redelivered_job_is_not_rendered_twice(store, observe_topics, decode):

@@ -50,7 +50,7 @@ from tapmask_schemas import Event, JobFailed, JobProgress, JobStatus, Stage
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, key_for
 
 if TYPE_CHECKING:
-    from faststream.kafka import KafkaBroker
+    from faststream.kafka import KafkaBroker, KafkaRouter
 
 log = logging.getLogger("tapmask.worker")
 
@@ -67,6 +67,10 @@ class WorkerSettings(BaseModel):
     """Consumer and retry knobs of a worker (env ``TAPMASK_WORKER__<NAME>``)."""
 
     group_id: str = Field(default="", description="Consumer group; empty: the service's.")
+    topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic name: isolates test runs sharing a cluster.",
+    )
     max_attempts: int = Field(default=3, ge=1, description="Tries before dead-letter.")
     backoff_initial_s: float = Field(default=1.0, ge=0, description="First retry delay.")
     backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry delay.")
@@ -379,11 +383,14 @@ class _PauseWhileBusy(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class StageWorker(Generic[E]):
-    """Consumes ``topic``, runs ``handle`` for each event, one job at a time."""
+    """Consumes ``topic``, runs ``handle`` for each event, one job at a time.
+
+    ``broker`` may be a ``KafkaRouter`` (e.g. one with a topic prefix) included in the
+    broker afterwards."""
 
     def __init__(
         self,
-        broker: KafkaBroker,
+        broker: KafkaBroker | KafkaRouter,
         *,
         service: str,
         topic: str,

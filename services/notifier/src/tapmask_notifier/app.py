@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import uuid4
 
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from litestar import Litestar, Response, get
@@ -54,9 +54,10 @@ def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Lite
     hub = Hub(opts.ring_size, opts.queue_size, opts.max_jobs, idle_ttl_s=max(opts.history_s, 600))
     metrics = NotifierMetrics(CollectorRegistry())
     broker = broker or make_broker(settings.kafka)
+    router = KafkaRouter(prefix=opts.topic_prefix)
     # A group of its own per process: every replica must see every event (fan-out).
     group = f"tapmask-notifier-{socket.gethostname()}-{uuid4().hex[:8]}"
-    subscriber = broker.subscriber(
+    subscriber = router.subscriber(
         *(declared_topic(t, settings.kafka) for t in (JOB_PROGRESS, VIDEO_READY, JOB_FAILED)),
         group_id=group,
         ack_policy=AckPolicy.MANUAL,  # never commits: a restart replays history instead
@@ -68,6 +69,8 @@ def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Lite
     async def on_event(msg: KafkaMessage) -> None:
         status = apply_event(hub, bytes(msg.body or b""))
         metrics.events.labels(status or "", "sent" if status else "dropped").inc()
+
+    broker.include_router(router)
 
     @get("/metrics", include_in_schema=False)
     async def prometheus() -> Response[bytes]:

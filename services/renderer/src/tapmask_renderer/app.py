@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass
 
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 
 from tapmask_renderer.handlers import RenderFn, RenderStage
 from tapmask_renderer.settings import Settings
@@ -47,11 +47,13 @@ def build_service(
 ) -> RendererService:
     """Wire the renderer; real Kafka/S3/pipeline unless fakes are handed in."""
     broker = broker or make_broker(settings.kafka)
+    # Every topic through one router, so a prefix (TAPMASK_WORKER__TOPIC_PREFIX) applies to all.
+    router = KafkaRouter(prefix=settings.worker.topic_prefix)
     metrics = WorkerMetrics("renderer")
-    video_ready = broker.publisher(
+    video_ready = router.publisher(
         VIDEO_READY, title="video-ready", description="A job's result video is stored in S3."
     )
-    completed = broker.publisher(JOB_PROGRESS)
+    completed = router.publisher(JOB_PROGRESS)
     store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
     if render is None:
         from tapmask_renderer.rendering import render_to_file
@@ -63,7 +65,7 @@ def build_service(
 
     stage = RenderStage(store, render, publish, settings.work_dir)
     worker = StageWorker(
-        broker,
+        router,
         service="renderer",
         topic=MASKS_READY,
         event_model=MasksReady,
@@ -81,6 +83,7 @@ def build_service(
     async def after_startup() -> None:
         await worker.start_background()
 
+    broker.include_router(router)
     app = FastStream(
         broker,
         on_startup=[startup],

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
@@ -95,8 +95,10 @@ def build_service(
 ) -> TrackerService:
     """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in."""
     broker = broker or make_broker(settings.kafka)
+    # Every topic through one router, so a prefix (TAPMASK_WORKER__TOPIC_PREFIX) applies to all.
+    router = KafkaRouter(prefix=settings.worker.topic_prefix)
     metrics = WorkerMetrics("tracker")
-    masks_ready = broker.publisher(
+    masks_ready = router.publisher(
         MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."
     )
     store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
@@ -110,7 +112,7 @@ def build_service(
     stage = TrackStage(store, track or not_ready, publish, backend_name, settings.work_dir)
 
     worker = StageWorker(
-        broker,
+        router,
         service="tracker",
         topic=JOB_CREATED,
         event_model=JobCreated,
@@ -133,6 +135,7 @@ def build_service(
     async def after_startup() -> None:
         await worker.start_background()
 
+    broker.include_router(router)
     app = FastStream(
         broker,
         on_startup=[startup],

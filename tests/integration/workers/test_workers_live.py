@@ -1,0 +1,193 @@
+"""Tracker and renderer as real processes over real Kafka and S3: a job end to end, a
+renderer SIGKILLed mid-job, poison messages, and the notifier's SSE on the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import av
+import httpx
+import numpy as np
+import pytest
+
+from tapmask_schemas import Effect, JobCreated
+from tapmask_schemas.topics import (
+    DEAD_LETTER,
+    JOB_CREATED,
+    JOB_FAILED,
+    JOB_PROGRESS,
+    MASKS_READY,
+    VIDEO_READY,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+async def download(stack: Any, s3_client: Any, key: str, to: Path) -> Path:
+    await asyncio.to_thread(s3_client.download_file, stack.s3.bucket, key, str(to))
+    return to
+
+
+def check_output_hides_the_click(stack: Any, output: Path) -> None:
+    """All frames, the right size, the clicked spot changed, a far corner untouched."""
+    clip = stack.clip
+    source, result = frames_of(clip.path), frames_of(output)
+    assert len(result) == clip.frames
+    assert result[0].shape == (clip.height, clip.width, 3)
+    x, y = int(clip.click[0]), int(clip.click[1])
+    for i in (0, clip.frames // 2):
+        near = np.abs(
+            result[i][y - 8 : y + 8, x - 8 : x + 8].astype(int)
+            - source[i][y - 8 : y + 8, x - 8 : x + 8]
+        )
+        corner = np.abs(result[i][:24, :24].astype(int) - source[i][:24, :24])
+        assert near.mean() > 3 * max(corner.mean(), 1.0), (
+            f"frame {i}: the clicked dog looks untouched"
+        )
+
+
+async def sse_events(
+    stack: Any, job_id: UUID, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Read a job's SSE stream until the notifier closes it; [{"id", "data"}...]."""
+    from tapmask_notifier.tokens import job_token
+
+    url = f"{stack.notifier_url}/api/jobs/{job_id}/events"
+    got: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5)) as client:
+        for _ in range(100):  # the notifier may still be starting
+            try:
+                async with client.stream(
+                    "GET",
+                    url,
+                    params={"token": job_token(stack.token_secret, job_id)},
+                    headers=headers,
+                ) as response:
+                    assert response.status_code == 200
+                    async for line in response.aiter_lines():
+                        if line.startswith("id: "):
+                            current["id"] = int(line[4:])
+                        elif line.startswith("data: "):
+                            current["data"] = json.loads(line[6:])
+                        elif line == "" and current:
+                            got.append(current)
+                            current = {}
+                return got
+            except httpx.ConnectError:
+                await asyncio.sleep(0.2)
+    raise AssertionError("the notifier never answered")
+
+
+async def test_job_flows_from_job_created_to_a_valid_video(stack, s3_client, tmp_path):
+    job = await stack.submit(effect=Effect.PIXELATE)
+    stream = asyncio.create_task(sse_events(stack, job.job_id))
+    obs = stack.observer
+
+    [masks] = await obs.wait_for("masks-ready", lambda: obs.of(MASKS_READY, job.job_id))
+    [ready] = await obs.wait_for("video-ready", lambda: obs.of(VIDEO_READY, job.job_id))
+    assert masks.json["masks_key"] == f"masks/{job.job_id}.masks"
+    assert masks.json["frames_with_object"] > stack.clip.frames // 2
+    assert ready.json["output_key"] == f"outputs/{job.job_id}.mp4"
+    output = await download(stack, s3_client, ready.json["output_key"], tmp_path / "out.mp4")
+    assert output.stat().st_size == ready.json["size_bytes"]
+    check_output_hides_the_click(stack, output)
+
+    progress = [r.json for r in obs.of(JOB_PROGRESS, job.job_id)]
+    stages = [p["stage"] for p in progress]
+    assert {"downloading", "tracking", "rendering", "uploading", "done"} <= set(stages)
+    assert progress[-1]["status"] == "completed" and progress[-1]["percent"] == 100
+    assert not obs.of(JOB_FAILED, job.job_id)
+
+    # The same run through the notifier: ordered ids, a growing percent, closed at the end.
+    events = await asyncio.wait_for(stream, 60)
+    ids = [e["id"] for e in events if "id" in e]
+    assert ids == sorted(ids) and len(ids) >= 3
+    data = [e["data"] for e in events]
+    assert data[-1]["status"] == "completed" and data[-1]["percent"] == 100
+    assert {"tracking", "rendering"} <= {d["stage"] for d in data}
+
+    # Metrics and JSON logs of both workers say what happened to this job.
+    async with httpx.AsyncClient() as client:
+        for name, url in stack.metrics_urls.items():
+            text = (await client.get(url)).text
+            assert f'tapmask_worker_jobs_total{{outcome="completed",service="{name}"}}' in text
+            assert "tapmask_worker_stage_duration_seconds_bucket" in text
+            assert "tapmask_worker_consumer_lag" in text
+    for name in ("tracker", "renderer"):
+        lines = [json.loads(x) for x in stack.processes[name].log_lines() if x.startswith("{")]
+        assert any(line.get("job_id") == str(job.job_id) for line in lines), name
+
+
+async def test_renderer_killed_mid_job_finishes_it_exactly_once(stack, s3_client, tmp_path):
+    obs = stack.observer
+    renderer = stack.processes["renderer"]
+    job = await stack.submit(effect=Effect.BLUR)
+
+    def rendering_started() -> bool:
+        return any(r.json["stage"] == "rendering" for r in obs.of(JOB_PROGRESS, job.job_id))
+
+    await obs.wait_for("the renderer to start rendering", rendering_started)
+    renderer.kill9()
+    assert not obs.of(VIDEO_READY, job.job_id)
+    renderer.start()
+
+    await obs.wait_for("video-ready after restart", lambda: obs.of(VIDEO_READY, job.job_id), 120)
+    await asyncio.sleep(3)  # a grace period for any duplicate to show up
+    [ready] = obs.of(VIDEO_READY, job.job_id)
+    output = await download(stack, s3_client, ready.json["output_key"], tmp_path / "out.mp4")
+    check_output_hides_the_click(stack, output)
+    assert not obs.of(JOB_FAILED, job.job_id)
+
+
+async def test_poison_messages_are_dead_lettered_and_the_next_job_completes(stack):
+    obs = stack.observer
+    readable = stack.job()
+    bad = json.dumps(
+        {"event_type": "job-created", "job_id": str(readable.job_id), "mode": "paint"}
+    ).encode()
+    await stack.send_raw(JOB_CREATED, b"\xff\xfe not json")
+    await stack.send_raw(JOB_CREATED, bad)
+    job = await stack.submit()
+
+    dead = await obs.wait_for(
+        "two dead letters",
+        lambda: (
+            (d := [r for r in obs.of(DEAD_LETTER) if r.value in (bad, b"\xff\xfe not json")])
+            and len(d) == 2
+            and d
+        ),
+    )
+    for record in dead:
+        assert "not a valid JobCreated" in record.headers["x-reason"]
+        assert record.headers["x-original-topic"] == stack.prefix + JOB_CREATED
+    [failed] = await obs.wait_for("job-failed", lambda: obs.of(JOB_FAILED, readable.job_id))
+    assert failed.json["retryable"] is False and failed.json["reason"]
+    await obs.wait_for("the next job", lambda: obs.of(VIDEO_READY, job.job_id))
+    assert not obs.of(JOB_FAILED, job.job_id)
+
+
+async def test_job_with_a_click_outside_the_frame_fails_with_the_reason(stack):
+    obs = stack.observer
+    from tapmask_schemas import ClickPoint
+
+    job: JobCreated = await stack.submit(points=[ClickPoint(x=5000, y=10)])
+    [failed] = await obs.wait_for("job-failed", lambda: obs.of(JOB_FAILED, job.job_id))
+    assert "outside" in failed.json["reason"] and failed.json["stage"] == "tracking"
+    assert any(
+        r.headers.get("x-original-topic") == stack.prefix + JOB_CREATED
+        and str(job.job_id).encode() in r.value
+        for r in obs.of(DEAD_LETTER)
+    )
+    assert not obs.of(MASKS_READY, job.job_id)
+    events = await asyncio.wait_for(sse_events(stack, job.job_id), 30)
+    assert events[-1]["data"]["status"] == "failed" and "outside" in events[-1]["data"]["reason"]
