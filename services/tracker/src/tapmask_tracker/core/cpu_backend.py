@@ -181,10 +181,17 @@ class CpuTracker:
                 if index % _REGROW_EVERY == 0:
                     self._regrow(obj, small, gray, later, flow)
             here = [p for p in prompts if p.frame == index]
-            for object_id in sorted({p.object_id for p in here if p.positive}):
+            starting = {p.object_id for p in here if p.positive}
+            for object_id in sorted(starting):
                 objects[object_id] = self._start(
                     small, gray, later, prompts, object_id, index, scale, flow
                 )
+            # A negative click on an object already tracked cuts that spot out of its
+            # state too, so the cut travels on with the mask (until colour regrows it).
+            for object_id, obj in objects.items():
+                if object_id not in starting:
+                    cuts = [p for p in negatives_for(prompts, object_id) if p.frame == index]
+                    self._carve(obj, small, cuts, scale)
             yield self._output(objects, small, here, prompts, scale, size)
             prev_gray = gray
             window.popleft()
@@ -360,6 +367,16 @@ class CpuTracker:
                 return
         # Still hidden: keep the last good mask as the prediction for the next frame.
         obj.soft = obj.last_good.astype(np.float32)
+
+    def _carve(self, obj: _Object, small: Frame, negatives: list[Prompt], scale: float) -> None:
+        if not negatives:
+            return
+        keep = np.ones(small.shape[:2], dtype=np.uint8)
+        radius = self._px(small, 0.02)
+        for p in negatives:
+            cv2.circle(keep, (int(p.x * scale), int(p.y * scale)), radius, 0, -1)
+        obj.soft = obj.soft * keep
+        obj.last_good = obj.last_good & (keep > 0)
 
     def _output(
         self,
