@@ -6,9 +6,10 @@ number of frames ahead of what it has yielded, so memory does not grow with vide
 
 Objects and time: an object whose first positive prompt is on frame ``f`` is empty on
 frames before ``f`` (trackers stream forward and never look back) and tracked from ``f``
-on. A negative prompt excludes the region under it from the object with the same
-``object_id``; a negative prompt whose ``object_id`` has no positive prompt applies to
-every object.
+on. A negative prompt excludes the region under it, on its frame, from the object with
+the same ``object_id`` (sam2 keeps it as a prompt of that frame; the cpu tracker cuts it
+from the mask it carries on); a negative prompt whose ``object_id`` has no positive
+prompt applies to every object.
 """
 
 from __future__ import annotations
