@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tapmask_media.probe import probe
 from tapmask_runtime.settings import S3Settings
@@ -91,20 +92,23 @@ def excerpt(src: Path, dst: Path, frames: int, width: int, height: int) -> Path:
 async def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
     """Commit the topic's end offsets for a new consumer group, so the workers of this test
     take only the jobs it creates (not the history other tests left on the topic)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    if not partitions:
+        return  # the topic does not exist yet: there is no history to skip
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()  # the topic may be brand new
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: offset for tp, offset in ends.items()})
+        await consumer.commit(dict(ends))
     finally:
         await consumer.stop()
 
