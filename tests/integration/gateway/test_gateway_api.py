@@ -306,6 +306,17 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_rate(
         assert same == [404] * 5 + [429]
 
 
+async def test_the_bucket_gets_a_cors_rule_for_the_configured_origins(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(run_background=False, upload_origins=["https://tapmask.example"])
+    async with running_gateway(settings) as served:
+        rules = served.gw.s3.client.get_bucket_cors(Bucket=served.gw.s3.bucket)["CORSRules"]
+    assert rules[0]["AllowedOrigins"] == ["https://tapmask.example"]
+    assert "POST" in rules[0]["AllowedMethods"]
+    # SeaweedFS stores the rule but answers every preflight with "*" anyway; AWS S3 applies it.
+
+
 async def test_health_checks_each_dependency_for_real(
     gateway: Served, make_settings: Callable[..., Settings]
 ) -> None:

@@ -70,6 +70,9 @@ def create_app(settings: Settings) -> Litestar:
                 math.ceil(quotas.pro_retention_hours / 24),
             )
             log.info("bucket lifecycle: %s", gw.lifecycle)
+            if settings.upload_origins:
+                cors = await anyio.to_thread.run_sync(gw.store.put_cors, settings.upload_origins)
+                log.info("bucket CORS: %s", cors)
             gw.broker = make_broker(settings.kafka)
             if settings.run_background:
                 gw.projector = register_projector(

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     quotas: Quotas = Field(default_factory=Quotas)
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. the ingress)."""
+    upload_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to upload to / download from the bucket directly (its CORS
+    rule, set at start-up), e.g. ["https://tapmask.example"]. Empty: leave the bucket's CORS
+    alone (SeaweedFS allows every origin by default; AWS S3 needs a rule)."""
     notifier_url: str = "http://127.0.0.1:8001"
     """Where /api/jobs/{id}/events is forwarded to (the notifier's SSE)."""
     upload_expiry_s: int = Field(default=900, ge=60, le=900)

@@ -95,6 +95,22 @@ class ObjectStore:
     def ping(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
 
+    def put_cors(self, origins: list[str]) -> str:
+        """Let browsers on `origins` POST uploads and GET results straight from the bucket."""
+        rule: Any = {
+            "AllowedOrigins": origins,
+            "AllowedMethods": ["GET", "HEAD", "POST", "PUT"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3600,
+        }
+        try:
+            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": [rule]})
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            return f"CORS rule not accepted by the store ({code})"
+        return f"CORS rule set for {', '.join(origins)}"
+
     def put_lifecycle(self, free_days: int, pro_days: int) -> str:
         """Expire objects in the store itself where it supports lifecycle rules.
 
