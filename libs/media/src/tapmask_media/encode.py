@@ -131,7 +131,9 @@ class VideoWriter:
         self._audio_source = audio_source
         self._limits = limits
         options = {"movflags": "+faststart"} if self.settings.faststart else {}
-        self._out = av.open(str(self._path), mode="w", format="mp4", options=options)
+        # "file:" so that a name with a colon is never read as a protocol (e.g. "rtmp:x").
+        target = f"file:{self._path.resolve()}"
+        self._out = av.open(target, mode="w", format="mp4", options=options)
         self._video: av.VideoStream | None = None
         self._audio: _AudioPump | None = None
         self.frames_written = 0
