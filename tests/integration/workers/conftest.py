@@ -28,6 +28,7 @@ import av
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from workers_harness import TRACKER_MAX_POLL_MS
 
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import S3Settings
@@ -297,6 +298,11 @@ async def stack(
                 base,
                 TAPMASK_WORKER__GROUP_ID=f"{prefix}{name}",
                 TAPMASK_METRICS__PORT=str(metrics[name]),
+                **(
+                    {"TAPMASK_KAFKA__MAX_POLL_INTERVAL_MS": str(TRACKER_MAX_POLL_MS)}
+                    if name == "tracker"
+                    else {}
+                ),
             ),
             logs,
         )

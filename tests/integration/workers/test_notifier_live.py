@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_workers_live import sse_events
+from workers_harness import sse_events
 
 from tapmask_notifier.tokens import job_token
 from tapmask_schemas import JobFailed, JobProgress, Stage, VideoReady

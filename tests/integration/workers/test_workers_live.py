@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import av
 import httpx
 import numpy as np
 import pytest
+from workers_harness import TRACKER_MAX_POLL_MS, sse_events
 
-from tapmask_schemas import Effect, JobCreated
+from tapmask_schemas import Effect, JobCreated, ProcessingMode
 from tapmask_schemas.topics import (
     DEAD_LETTER,
     JOB_CREATED,
@@ -55,39 +56,6 @@ def check_output_hides_the_click(stack: Any, output: Path) -> None:
         )
 
 
-async def sse_events(
-    stack: Any, job_id: UUID, headers: dict[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """Read a job's SSE stream until the notifier closes it; [{"id", "data"}...]."""
-    from tapmask_notifier.tokens import job_token
-
-    url = f"{stack.notifier_url}/api/jobs/{job_id}/events"
-    got: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5)) as client:
-        for _ in range(100):  # the notifier may still be starting
-            try:
-                async with client.stream(
-                    "GET",
-                    url,
-                    params={"token": job_token(stack.token_secret, job_id)},
-                    headers=headers,
-                ) as response:
-                    assert response.status_code == 200
-                    async for line in response.aiter_lines():
-                        if line.startswith("id: "):
-                            current["id"] = int(line[4:])
-                        elif line.startswith("data: "):
-                            current["data"] = json.loads(line[6:])
-                        elif line == "" and current:
-                            got.append(current)
-                            current = {}
-                return got
-            except httpx.ConnectError:
-                await asyncio.sleep(0.2)
-    raise AssertionError("the notifier never answered")
-
-
 async def test_job_flows_from_job_created_to_a_valid_video(stack, s3_client, tmp_path):
     job = await stack.submit(effect=Effect.PIXELATE)
     stream = asyncio.create_task(sse_events(stack, job.job_id))
@@ -103,6 +71,11 @@ async def test_job_flows_from_job_created_to_a_valid_video(stack, s3_client, tmp
     check_output_hides_the_click(stack, output)
 
     progress = [r.json for r in obs.of(JOB_PROGRESS, job.job_id)]
+    # Tracking outlived the tracker's max.poll.interval.ms, yet it was not redelivered.
+    tracking = [
+        datetime.fromisoformat(p["occurred_at"]) for p in progress if p["stage"] == "tracking"
+    ]
+    assert (tracking[-1] - tracking[0]).total_seconds() * 1000 > TRACKER_MAX_POLL_MS
     stages = [p["stage"] for p in progress]
     assert {"downloading", "tracking", "rendering", "uploading", "done"} <= set(stages)
     assert progress[-1]["status"] == "completed" and progress[-1]["percent"] == 100
@@ -124,14 +97,20 @@ async def test_job_flows_from_job_created_to_a_valid_video(stack, s3_client, tmp
             assert "tapmask_worker_stage_duration_seconds_bucket" in text
             assert "tapmask_worker_consumer_lag" in text
     for name in ("tracker", "renderer"):
-        lines = [json.loads(x) for x in stack.processes[name].log_lines() if x.startswith("{")]
-        assert any(line.get("job_id") == str(job.job_id) for line in lines), name
+        lines = stack.processes[name].log_lines()
+        assert all(line.startswith("{") for line in lines), f"{name}: not JSON lines"
+        assert any(json.loads(x).get("job_id") == str(job.job_id) for x in lines), name
+
+    await asyncio.sleep(3)  # a redelivery (a worker thrown out of its group) would show now
+    assert len(obs.of(MASKS_READY, job.job_id)) == 1
+    assert len(obs.of(VIDEO_READY, job.job_id)) == 1
 
 
 async def test_renderer_killed_mid_job_finishes_it_exactly_once(stack, s3_client, tmp_path):
     obs = stack.observer
     renderer = stack.processes["renderer"]
-    job = await stack.submit(effect=Effect.BLUR)
+    # Erasing: the slow mode, so the kill lands well inside rendering.
+    job = await stack.submit(mode=ProcessingMode.MAGIC_ERASER)
 
     def rendering_started() -> bool:
         return any(r.json["stage"] == "rendering" for r in obs.of(JOB_PROGRESS, job.job_id))

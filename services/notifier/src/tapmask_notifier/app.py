@@ -53,7 +53,9 @@ def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Lite
     opts = settings.notifier
     hub = Hub(opts.ring_size, opts.queue_size, opts.max_jobs, idle_ttl_s=max(opts.history_s, 600))
     metrics = NotifierMetrics(CollectorRegistry())
-    broker = broker or make_broker(settings.kafka)
+    broker = broker or make_broker(
+        settings.kafka, logger=logging.getLogger("tapmask.notifier.faststream")
+    )
     router = KafkaRouter(prefix=opts.topic_prefix)
     # A group of its own per process: every replica must see every event (fan-out).
     group = f"tapmask-notifier-{socket.gethostname()}-{uuid4().hex[:8]}"
@@ -100,6 +102,7 @@ def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Lite
     app = Litestar(
         route_handlers=[*sse_routes(hub, settings, metrics), prometheus, health],
         lifespan=[lifespan],
+        logging_config=None,  # JSON lines from configure_logging in main()
     )
     app.state.hub = hub
     app.state.metrics = metrics

@@ -6,6 +6,7 @@ tapmask-renderer           # reads TAPMASK_* settings (see settings.py)
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from faststream import FastStream
@@ -46,7 +47,9 @@ def build_service(
     render: RenderFn | None = None,
 ) -> RendererService:
     """Wire the renderer; real Kafka/S3/pipeline unless fakes are handed in."""
-    broker = broker or make_broker(settings.kafka)
+    # FastStream's own log lines go through the root logger too (JSON lines in main()).
+    fs_log = logging.getLogger("tapmask.renderer.faststream")
+    broker = broker or make_broker(settings.kafka, logger=fs_log)
     # Every topic through one router, so a prefix (TAPMASK_WORKER__TOPIC_PREFIX) applies to all.
     router = KafkaRouter(prefix=settings.worker.topic_prefix)
     metrics = WorkerMetrics("renderer")
@@ -86,6 +89,7 @@ def build_service(
     broker.include_router(router)
     app = FastStream(
         broker,
+        logger=fs_log,
         on_startup=[startup],
         after_startup=[after_startup],
         on_shutdown=[worker.shutdown],

@@ -94,7 +94,9 @@ def build_service(
     backend_name: str = "cpu",
 ) -> TrackerService:
     """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in."""
-    broker = broker or make_broker(settings.kafka)
+    # FastStream's own log lines go through the root logger too (JSON lines in main()).
+    fs_log = logging.getLogger("tapmask.tracker.faststream")
+    broker = broker or make_broker(settings.kafka, logger=fs_log)
     # Every topic through one router, so a prefix (TAPMASK_WORKER__TOPIC_PREFIX) applies to all.
     router = KafkaRouter(prefix=settings.worker.topic_prefix)
     metrics = WorkerMetrics("tracker")
@@ -138,6 +140,7 @@ def build_service(
     broker.include_router(router)
     app = FastStream(
         broker,
+        logger=fs_log,
         on_startup=[startup],
         after_startup=[after_startup],
         on_shutdown=[worker.shutdown],

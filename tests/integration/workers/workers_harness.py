@@ -1,0 +1,47 @@
+"""Helpers shared by the live worker/notifier tests (imported by name, unlike conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from tapmask_notifier.tokens import job_token
+
+# Below the tracker's time on the test clip (~1.6 s on 2 cores): every job in these tests
+# outlives the tracker's max.poll.interval.ms, which must not get it thrown out of its group.
+TRACKER_MAX_POLL_MS = 1000
+
+
+async def sse_events(
+    stack: Any, job_id: UUID, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Read a job's SSE stream until the notifier closes it; [{"id", "data"}...]."""
+    url = f"{stack.notifier_url}/api/jobs/{job_id}/events"
+    got: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5)) as client:
+        for _ in range(100):  # the notifier may still be starting
+            try:
+                async with client.stream(
+                    "GET",
+                    url,
+                    params={"token": job_token(stack.token_secret, job_id)},
+                    headers=headers,
+                ) as response:
+                    assert response.status_code == 200
+                    async for line in response.aiter_lines():
+                        if line.startswith("id: "):
+                            current["id"] = int(line[4:])
+                        elif line.startswith("data: "):
+                            current["data"] = json.loads(line[6:])
+                        elif line == "" and current:
+                            got.append(current)
+                            current = {}
+                return got
+            except httpx.ConnectError:
+                await asyncio.sleep(0.2)
+    raise AssertionError("the notifier never answered")
