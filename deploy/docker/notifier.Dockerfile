@@ -13,7 +13,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 tapmask
 COPY --from=build /app/.venv /app/.venv
-ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 TAPMASK_HOST=0.0.0.0 TAPMASK_PORT=8001
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 TAPMASK_NOTIFIER__HOST=0.0.0.0 TAPMASK_NOTIFIER__PORT=8001
 USER tapmask
 EXPOSE 8001
 CMD ["tapmask-notifier"]
