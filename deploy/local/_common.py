@@ -205,5 +205,11 @@ class RunAs:
         for p in [path, *path.rglob("*")]:
             os.chown(p, self.uid, self.gid, follow_symlinks=False)
 
+    def can_enter(self, path: Path) -> bool:
+        """Whether this user can traverse every directory down to ``path``."""
+        path.mkdir(parents=True, exist_ok=True)
+        probe = subprocess.run(self.wrap(["test", "-x", path]), capture_output=True, check=False)
+        return probe.returncode == 0
+
     def wrap(self, cmd: Sequence[str | os.PathLike[str]]) -> list[str]:
         return ["runuser", "-u", self.name, "--", *(os.fspath(c) for c in cmd)]

@@ -151,8 +151,14 @@ class Postgres:
                 f"{USER}/{PASSWORD} login; stop it or set TAPMASK_LOCAL_PORT_OFFSET"
             )
         bin_dir = find_bin_dir()
-        self._initdb(bin_dir)
         runas = RunAs.for_server("postgres")
+        if runas and not runas.can_enter(self.s.dir):
+            raise LaunchError(
+                f"the postgres user cannot reach {self.s.dir} (a parent directory is not "
+                "world-executable, e.g. under /root); set TAPMASK_LOCAL_DIR to a directory "
+                "it can reach, such as /var/tmp/tapmask"
+            )
+        self._initdb(bin_dir)
         if runas:
             # A fresh clone or a copy by root leaves files the server user cannot write.
             runas.own(self.home)
