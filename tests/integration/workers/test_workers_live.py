@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import av
 import httpx
@@ -170,3 +171,31 @@ async def test_job_with_a_click_outside_the_frame_fails_with_the_reason(stack):
     assert not obs.of(MASKS_READY, job.job_id)
     events = await asyncio.wait_for(sse_events(stack, job.job_id), 30)
     assert events[-1]["data"]["status"] == "failed" and "outside" in events[-1]["data"]["reason"]
+
+
+async def test_sigterm_finishes_or_abandons_the_running_job_and_nothing_is_lost(stack):
+    obs = stack.observer
+    tracker = stack.processes["tracker"]
+
+    def tracking(job_id: UUID) -> Any:
+        return lambda: any(r.json["stage"] == "tracking" for r in obs.of(JOB_PROGRESS, job_id))
+
+    # With the default grace the worker finishes the job it holds, then leaves.
+    first = await stack.submit()
+    await obs.wait_for("tracking", tracking(first.job_id))
+    assert await asyncio.to_thread(tracker.stop) == 0
+    await obs.wait_for("masks-ready", lambda: obs.of(MASKS_READY, first.job_id), 10)
+
+    # With no grace it abandons the job uncommitted; the next worker redoes it, once.
+    tracker.env["TAPMASK_WORKER__SHUTDOWN_GRACE_S"] = "0"
+    tracker.start()
+    second = await stack.submit()
+    await obs.wait_for("tracking", tracking(second.job_id))
+    assert await asyncio.to_thread(tracker.stop) == 0
+    assert not obs.of(MASKS_READY, second.job_id)
+    del tracker.env["TAPMASK_WORKER__SHUTDOWN_GRACE_S"]
+    tracker.start()
+    await obs.wait_for("video-ready", lambda: obs.of(VIDEO_READY, second.job_id))
+    assert len(obs.of(MASKS_READY, second.job_id)) == 1
+    assert not obs.of(JOB_FAILED, second.job_id)
+    assert len(obs.of(VIDEO_READY, first.job_id)) == 1
