@@ -167,3 +167,9 @@ def test_bad_frames_raise_clear_errors() -> None:
     grey = np.zeros((40, 60), np.uint8)
     with pytest.raises(TrackingError, match="RGB uint8"):
         list(CpuTracker().track([grey], [Prompt(5, 5)]))
+    sliver = np.zeros((2, 300, 3), np.uint8)
+    with pytest.raises(TrackingError, match="at least 16 pixels"):
+        list(CpuTracker().track([sliver], [Prompt(5, 1)]))
+    frames = [np.zeros((40, 60, 3), np.uint8), np.zeros((30, 60, 3), np.uint8)]
+    with pytest.raises(TrackingError, match="frame 1 is 60x30"):
+        list(CpuTracker().track(frames, [Prompt(5, 5)]))

@@ -60,6 +60,8 @@ from tapmask_tracker.core.tracking import (
 
 SoftMask = npt.NDArray[np.float32]
 
+# Smallest frame side optical flow works on (DIS needs 12+).
+_MIN_SIDE = 16
 # Frames read ahead of the one being yielded: used to find what moves with the click.
 LOOKAHEAD = 4
 # Weight of the flow-carried mask against the colour evidence when refining.
@@ -158,6 +160,11 @@ class CpuTracker:
                 check_frame(frame, index + len(window))
                 if size is None:
                     size = (frame.shape[1], frame.shape[0])
+                    if min(size) < _MIN_SIDE:
+                        raise TrackingError(
+                            f"frames are {size[0]}x{size[1]}; the cpu tracker needs at least "
+                            f"{_MIN_SIDE} pixels a side"
+                        )
                     for p in prompts:
                         check_prompt_in_frame(p, *size)
                 elif (frame.shape[1], frame.shape[0]) != size:
