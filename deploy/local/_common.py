@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,54 @@ class LocalStackSettings(BaseSettings):
 
 class LaunchError(RuntimeError):
     """A local service could not be installed, started or reached."""
+
+
+class LocalService(ABC):
+    """One piece of the stack. ``start`` reuses whatever already answers on its port."""
+
+    name: str
+    port: int
+    answers: str
+    """What a healthy server on ``port`` does, for the error when something else holds it."""
+
+    def __init__(self, settings: LocalStackSettings) -> None:
+        self.s = settings
+
+    @abstractmethod
+    def install(self) -> None:
+        """Fetch what is missing; start nothing."""
+
+    @abstractmethod
+    def ready(self) -> bool:
+        """A real request succeeds (not merely an open port)."""
+
+    @abstractmethod
+    def running_pid(self) -> int | None:
+        """The pid of the server this stack started, if it is alive."""
+
+    @abstractmethod
+    def env(self) -> dict[str, str]:
+        """The TAPMASK_* settings that point a service at this piece."""
+
+    @abstractmethod
+    def _start(self) -> None:
+        """Install, start unless our own process is already starting, wait until ready."""
+
+    @abstractmethod
+    def stop(self) -> bool:
+        """Stop what this stack started; False when nothing was running."""
+
+    def start(self) -> bool:
+        """Make the piece ready; True if this call started it, False if it already ran."""
+        if self.ready():
+            return False
+        if self.running_pid() is None and port_open(self.s.host, self.port):
+            raise LaunchError(
+                f"port {self.port} is taken by something that does not {self.answers}; "
+                "stop it or set TAPMASK_LOCAL_PORT_OFFSET"
+            )
+        self._start()
+        return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

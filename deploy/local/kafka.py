@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ._common import (
     LaunchError,
+    LocalService,
     LocalStackSettings,
     port_open,
     read_pid,
@@ -62,11 +63,12 @@ def kafka_version() -> str:
     return match.group(1)
 
 
-class Kafka:
+class Kafka(LocalService):
     name = "kafka"
+    answers = "answer Kafka metadata requests"
 
     def __init__(self, settings: LocalStackSettings) -> None:
-        self.s = settings
+        super().__init__(settings)
         self.home = settings.dir / "kafka"
         self.libs = self.home / f"libs-{kafka_version()}"
         self.data = self.home / "data"
@@ -182,15 +184,7 @@ class Kafka:
     def running_pid(self) -> int | None:
         return read_pid(self.pid_file)
 
-    def start(self) -> bool:
-        """Start the broker unless one already answers; True if this call started it."""
-        if self.ready():
-            return False
-        if self.running_pid() is None and port_open(self.s.host, self.port):
-            raise LaunchError(
-                f"port {self.port} is taken by something that is not a Kafka broker answering "
-                "metadata requests; stop it or set TAPMASK_LOCAL_PORT_OFFSET"
-            )
+    def _start(self) -> None:
         self.install()
         self.home.mkdir(parents=True, exist_ok=True)
         self._write_config()
@@ -210,7 +204,6 @@ class Kafka:
             alive=lambda: self.running_pid() is not None,
             log=self.log,
         )
-        return True
 
     def stop(self) -> bool:
         return terminate(self.pid_file, what="kafka", grace_s=30)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._common import (
     LaunchError,
+    LocalService,
     LocalStackSettings,
     RunAs,
     pid_alive,
@@ -40,11 +41,12 @@ def find_bin_dir() -> Path:
     return found[-1]
 
 
-class Postgres:
+class Postgres(LocalService):
     name = "postgres"
+    answers = f"accept the {USER}/{PASSWORD} login"
 
     def __init__(self, settings: LocalStackSettings) -> None:
-        self.s = settings
+        super().__init__(settings)
         self.home = settings.dir / "postgres"
         self.data = self.home / "data"
         self.sockets = self.home / "run"
@@ -142,14 +144,7 @@ class Postgres:
             return None
         return pid if pid_alive(pid) else None
 
-    def start(self) -> bool:
-        if self.ready():
-            return False
-        if self.running_pid() is None and port_open(self.s.host, self.port):
-            raise LaunchError(
-                f"port {self.port} is taken by something that does not accept the "
-                f"{USER}/{PASSWORD} login; stop it or set TAPMASK_LOCAL_PORT_OFFSET"
-            )
+    def _start(self) -> None:
         bin_dir = find_bin_dir()
         runas = RunAs.for_server("postgres")
         if runas and not runas.can_enter(self.s.dir):
@@ -190,7 +185,6 @@ class Postgres:
         if not self._has_database(bin_dir):
             self._psql(bin_dir, f"CREATE DATABASE {DATABASE}")
         wait_until(self.ready, timeout_s=10, what="PostgreSQL login", log=self.log)
-        return True
 
     def stop(self) -> bool:
         if self.running_pid() is None:

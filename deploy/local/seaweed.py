@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from ._common import (
     LaunchError,
+    LocalService,
     LocalStackSettings,
     port_open,
     read_pid,
@@ -46,11 +47,12 @@ def weed_binary() -> str:
     return found
 
 
-class Seaweed:
+class Seaweed(LocalService):
     name = "s3"
+    answers = "accept our S3 keys"
 
     def __init__(self, settings: LocalStackSettings) -> None:
-        self.s = settings
+        super().__init__(settings)
         self.home = settings.dir / "seaweedfs"
         self.data = self.home / "data"
         self.config = self.home / "s3.json"
@@ -115,14 +117,7 @@ class Seaweed:
     def running_pid(self) -> int | None:
         return read_pid(self.pid_file)
 
-    def start(self) -> bool:
-        if self.ready():
-            return False
-        if self.running_pid() is None and port_open(self.s.host, self.port):
-            raise LaunchError(
-                f"port {self.port} is taken by something that does not accept our S3 keys; "
-                "stop it or set TAPMASK_LOCAL_PORT_OFFSET"
-            )
+    def _start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             json.dumps(
@@ -183,7 +178,6 @@ class Seaweed:
             log=self.log,
         )
         wait_until(self.ready, timeout_s=30, what="S3 bucket", alive=alive, log=self.log)
-        return True
 
     def stop(self) -> bool:
         # weed takes ~15 s to wind its filer and S3 gateway down on SIGTERM; let it finish.

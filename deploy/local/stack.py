@@ -16,9 +16,8 @@ import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
-from ._common import LaunchError, LocalStackSettings
+from ._common import LaunchError, LocalService, LocalStackSettings
 from .kafka import Kafka
 from .postgres import Postgres
 from .seaweed import Seaweed
@@ -26,19 +25,8 @@ from .seaweed import Seaweed
 NAMES = ("kafka", "postgres", "s3")
 
 
-class Service(Protocol):
-    name: str
-
-    def install(self) -> None: ...
-    def start(self) -> bool: ...
-    def stop(self) -> bool: ...
-    def ready(self) -> bool: ...
-    def running_pid(self) -> int | None: ...
-    def env(self) -> dict[str, str]: ...
-
-
-def services(settings: LocalStackSettings, names: Iterable[str] = NAMES) -> list[Service]:
-    factories: dict[str, Callable[[LocalStackSettings], Service]] = {
+def services(settings: LocalStackSettings, names: Iterable[str] = NAMES) -> list[LocalService]:
+    factories: dict[str, Callable[[LocalStackSettings], LocalService]] = {
         "kafka": Kafka,
         "postgres": Postgres,
         "s3": Seaweed,
