@@ -16,6 +16,7 @@ from uuid import UUID
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from tapmask_notifier.hub import Hub, Subscription
@@ -78,7 +79,7 @@ def sse_routes(hub: Hub, settings: Settings, metrics: NotifierMetrics) -> list[H
 
     @get("/api/jobs/{job_id:uuid}/events")
     async def job_events(
-        request: Request[Any, Any, Any], job_id: UUID, token: str | None = None
+        request: Request[Any, Any, Any], job_id: FromPath[UUID], token: FromQuery[str | None] = None
     ) -> ServerSentEvent:
         if not token_matches(secret, job_id, _presented_token(request, token)):
             raise NotFoundException(f"job {job_id} not found")
