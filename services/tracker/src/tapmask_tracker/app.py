@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
 
@@ -60,9 +61,16 @@ def _ensure_checkpoint(settings: Settings) -> Path | None:
         log.info(
             "downloading SAM 2 checkpoint s3://%s/%s", opts.models_bucket, opts.sam2_checkpoint_key
         )
-        make_s3_client(settings.s3).download_file(
-            opts.models_bucket, opts.sam2_checkpoint_key, str(partial)
-        )
+        try:
+            make_s3_client(settings.s3).download_file(
+                opts.models_bucket, opts.sam2_checkpoint_key, str(partial)
+            )
+        except ClientError as exc:
+            partial.unlink(missing_ok=True)
+            raise RuntimeError(
+                f"cannot download the SAM 2 checkpoint s3://{opts.models_bucket}/"
+                f"{opts.sam2_checkpoint_key} (TAPMASK_TRACKER__SAM2_CHECKPOINT_KEY): {exc}"
+            ) from exc
         partial.replace(target)  # atomic: a half download is never mistaken for a checkpoint
     return target
 
