@@ -12,6 +12,7 @@ Per object:
    object (it slid onto the background): the last good mask stays on screen for a while
    (a hidden object must stay hidden) while the object is looked for by colour around it.
 
+A later positive click on an object already tracked re-segments it on that frame.
 Everything runs at a reduced working size (``max_side``); masks are grown by a small
 privacy margin, since a blur that misses an object's edge leaks it.
 
@@ -64,8 +65,6 @@ SoftMask = npt.NDArray[np.float32]
 _MIN_SIDE = 16
 # Frames read ahead of the one being yielded: used to find what moves with the click.
 LOOKAHEAD = 4
-# Weight of the flow-carried mask against the colour evidence when refining.
-_FLOW_WEIGHT = 0.6
 # A mask below this share of the object's usual area counts as lost (occluded).
 _LOST_AREA = 0.3
 # Frames a lost object's last mask is kept on screen before giving up on it.
@@ -144,7 +143,8 @@ class CpuTracker:
         return self._run(iter(frames), list(prompts))
 
     def _run(self, frames: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
-        window: deque[tuple[Frame, Frame, Gray]] = deque()
+        # Working-size frames (RGB, grey) read so far and not yet yielded.
+        window: deque[tuple[Frame, Gray]] = deque()
         objects: dict[int, _Object] = {}
         flow = new_flow()
         prev_gray: Gray | None = None
@@ -174,15 +174,15 @@ class CpuTracker:
                     )
                 small = self._to_work(frame)
                 gray = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-                window.append((frame, small, gray))
+                window.append((small, gray))
             if not window:
                 break
-            frame, small, gray = window[0]
+            small, gray = window[0]
             assert size is not None
             scale = small.shape[1] / size[0]
             # No object yet (first click on a later frame): no flow needed.
             backward = flow.calc(gray, prev_gray) if objects and prev_gray is not None else None
-            later = [g for _, _, g in list(window)[1:]]
+            later = [g for _, g in list(window)[1:]]
             for obj in objects.values():
                 self._propagate(obj, small, backward)
                 if index % _REGROW_EVERY == 0:
