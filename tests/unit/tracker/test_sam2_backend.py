@@ -64,6 +64,9 @@ def test_streams_one_mask_per_frame_with_bounded_state(tracker: Sam2Tracker) -> 
         Prompt(30, 40),
         Prompt(20, 20, positive=False),
         Prompt(70, 30, frame=3, object_id=1),
+        # Corrections on objects already tracked.
+        Prompt(35, 45, frame=5, positive=False),
+        Prompt(72, 32, frame=6, object_id=1),
     ]
     count = 0
     for t, mask in enumerate(tracker.track(source(), prompts)):
@@ -79,7 +82,8 @@ def test_streams_one_mask_per_frame_with_bounded_state(tracker: Sam2Tracker) -> 
         assert state["cached_features"] == {}
         for outputs in state["output_dict_per_obj"].values():
             assert len(outputs["non_cond_frame_outputs"]) <= tracker.window
-            assert set(outputs["cond_frame_outputs"]) <= {0, 3}
+            # Prompted frames stay as conditioning memory; nothing else does.
+            assert set(outputs["cond_frame_outputs"]) <= {0, 3, 5, 6}
     assert count == FRAMES
 
 

@@ -201,6 +201,11 @@ class Sam2Tracker:
             # Negative clicks alone never create an object.
             if not clicks or (object_id not in known and object_id not in starting):
                 continue
+            if object_id in known:
+                # Mark the frame as tracked, so SAM 2 takes these clicks as a correction
+                # on top of the object's memory rather than a fresh start without it.
+                idx = state["obj_id_to_idx"][object_id]
+                state["frames_tracked_per_obj"][idx][t] = {"reverse": False}
             self.predictor.add_new_points_or_box(
                 state,
                 frame_idx=t,
