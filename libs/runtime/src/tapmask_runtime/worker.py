@@ -525,6 +525,10 @@ class StageWorker(Generic[E]):
                 await msg.ack()
             else:
                 await consumer.commit({tp: offset + 1})
+                # A rebalance during the job resets positions to the committed offset,
+                # which would fetch this message once more: move past it.
+                if tp in consumer.assignment():
+                    consumer.seek(tp, offset + 1)
             self.metrics.count("committed")
         except (KafkaError, AssertionError, ValueError) as exc:
             # Lost the partition in a rebalance: whoever owns it now redoes the
