@@ -104,23 +104,41 @@ def mask_region(mask: BoolArray, settings: EffectSettings) -> Region | None:
     return Region(x0, y0, x1, y1, alpha.astype(np.float32, copy=False), size)
 
 
-def _blurred(patch: ByteArray, radius: float) -> ByteArray:
-    """Downscale by ~radius/2, Gaussian, upscale: strong and cheap."""
+def _shrink(patch: ByteArray, factor: int) -> ByteArray:
+    """Mean of each ``factor`` x ``factor`` block (edges replicated to whole blocks).
+
+    An exact integer scale takes OpenCV's fast INTER_AREA path (~8x faster than a
+    fractional one) and keeps pixel blocks aligned to the patch corner."""
     h, w = patch.shape[:2]
-    factor = max(1.0, radius / 2.0)
-    sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
-    small = cv2.resize(patch, (sw, sh), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=1.5, borderType=cv2.BORDER_REPLICATE)
-    out: ByteArray = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
+    sh, sw = -(-h // factor), -(-w // factor)
+    if (sh * factor, sw * factor) != (h, w):
+        border = cv2.BORDER_REPLICATE
+        patch = np.asarray(
+            cv2.copyMakeBorder(patch, 0, sh * factor - h, 0, sw * factor - w, border)
+        )
+    return np.asarray(cv2.resize(patch, (sw, sh), interpolation=cv2.INTER_AREA))
+
+
+def _grow(small: ByteArray, factor: int, h: int, w: int, interpolation: int) -> ByteArray:
+    sh, sw = small.shape[:2]
+    big = cv2.resize(small, (sw * factor, sh * factor), interpolation=interpolation)
+    out: ByteArray = np.ascontiguousarray(big[:h, :w])
     return out
+
+
+def _blurred(patch: ByteArray, radius: float) -> ByteArray:
+    """Block-average by ~radius/2, Gaussian, upscale: strong and cheap."""
+    h, w = patch.shape[:2]
+    factor = max(1, round(radius / 2.0))
+    small = _shrink(patch, factor)
+    small = np.asarray(cv2.GaussianBlur(small, (0, 0), sigmaX=1.5, borderType=cv2.BORDER_REPLICATE))
+    return _grow(small, factor, h, w, cv2.INTER_LINEAR)
 
 
 def _pixelated(patch: ByteArray, block: float) -> ByteArray:
     h, w = patch.shape[:2]
-    sw, sh = max(1, round(w / block)), max(1, round(h / block))
-    small = cv2.resize(patch, (sw, sh), interpolation=cv2.INTER_AREA)
-    out: ByteArray = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST))
-    return out
+    factor = max(1, round(block))
+    return _grow(_shrink(patch, factor), factor, h, w, cv2.INTER_NEAREST)
 
 
 def _blend(patch: ByteArray, effect: ByteArray, alpha: FloatArray) -> ByteArray:
