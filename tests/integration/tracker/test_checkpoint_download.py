@@ -15,7 +15,9 @@ from tapmask_tracker.settings import Settings, TrackerOptions
 pytestmark = pytest.mark.integration
 
 
-def test_checkpoint_is_downloaded_from_the_models_bucket_once(s3: S3Settings, tmp_path: Path):
+def test_checkpoint_is_downloaded_from_the_models_bucket_once(
+    s3: S3Settings, tmp_path: Path
+) -> None:
     key = f"models/{uuid.uuid4()}/sam2.1_hiera_tiny.pt"
     payload = b"not really weights, but bytes to carry" * 1000
     make_s3_client(s3).put_object(Bucket=s3.bucket, Key=key, Body=payload)
@@ -36,7 +38,7 @@ def test_checkpoint_is_downloaded_from_the_models_bucket_once(s3: S3Settings, tm
     assert _ensure_checkpoint(settings) == target
 
 
-def test_missing_checkpoint_key_fails_at_start_up(s3: S3Settings, tmp_path: Path):
+def test_missing_checkpoint_key_fails_at_start_up(s3: S3Settings, tmp_path: Path) -> None:
     settings = Settings(
         s3=s3,
         tracker=TrackerOptions(

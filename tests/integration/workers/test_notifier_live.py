@@ -40,7 +40,9 @@ async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> None:
     raise AssertionError(f"the notifier never showed {percent} % for {job_id}")
 
 
-async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_events(stack):
+async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_events(
+    stack: Any,
+) -> None:
     job = uuid.uuid4()
     for p in (10.0, 20.0, 30.0):
         await stack.send(JOB_PROGRESS, JobProgress(job_id=job, stage=Stage.TRACKING, percent=p))
@@ -65,7 +67,7 @@ async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_even
     assert [e["id"] for e in resumed_events] == [2, 3, 4, 5]
 
 
-async def test_stream_ends_with_failed_and_tokens_are_per_job(stack):
+async def test_stream_ends_with_failed_and_tokens_are_per_job(stack: Any) -> None:
     job, other = uuid.uuid4(), uuid.uuid4()
     await stack.send(JOB_PROGRESS, JobProgress(job_id=job, stage=Stage.RENDERING, percent=55))
     await stack.send(

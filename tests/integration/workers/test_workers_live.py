@@ -57,7 +57,9 @@ def check_output_hides_the_click(stack: Any, output: Path) -> None:
         )
 
 
-async def test_job_flows_from_job_created_to_a_valid_video(stack, s3_client, tmp_path):
+async def test_job_flows_from_job_created_to_a_valid_video(
+    stack: Any, s3_client: Any, tmp_path: Path
+) -> None:
     job = await stack.submit(effect=Effect.PIXELATE)
     stream = asyncio.create_task(sse_events(stack, job.job_id))
     obs = stack.observer
@@ -107,7 +109,9 @@ async def test_job_flows_from_job_created_to_a_valid_video(stack, s3_client, tmp
     assert len(obs.of(VIDEO_READY, job.job_id)) == 1
 
 
-async def test_renderer_killed_mid_job_finishes_it_exactly_once(stack, s3_client, tmp_path):
+async def test_renderer_killed_mid_job_finishes_it_exactly_once(
+    stack: Any, s3_client: Any, tmp_path: Path
+) -> None:
     obs = stack.observer
     renderer = stack.processes["renderer"]
     # Erasing: the slow mode, so the kill lands well inside rendering.
@@ -129,7 +133,7 @@ async def test_renderer_killed_mid_job_finishes_it_exactly_once(stack, s3_client
     assert not obs.of(JOB_FAILED, job.job_id)
 
 
-async def test_poison_messages_are_dead_lettered_and_the_next_job_completes(stack):
+async def test_poison_messages_are_dead_lettered_and_the_next_job_completes(stack: Any) -> None:
     obs = stack.observer
     readable = stack.job()
     bad = json.dumps(
@@ -156,7 +160,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_job_completes(stac
     assert not obs.of(JOB_FAILED, job.job_id)
 
 
-async def test_job_with_a_click_outside_the_frame_fails_with_the_reason(stack):
+async def test_job_with_a_click_outside_the_frame_fails_with_the_reason(stack: Any) -> None:
     obs = stack.observer
     from tapmask_schemas import ClickPoint
 
@@ -173,7 +177,7 @@ async def test_job_with_a_click_outside_the_frame_fails_with_the_reason(stack):
     assert events[-1]["data"]["status"] == "failed" and "outside" in events[-1]["data"]["reason"]
 
 
-async def test_sigterm_finishes_or_abandons_the_running_job_and_nothing_is_lost(stack):
+async def test_sigterm_finishes_or_abandons_the_running_job_and_nothing_is_lost(stack: Any) -> None:
     obs = stack.observer
     tracker = stack.processes["tracker"]
 

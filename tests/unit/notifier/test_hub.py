@@ -19,7 +19,7 @@ async def take(sub: Subscription) -> list[tuple[int, float]]:
     return got
 
 
-async def test_every_subscriber_of_a_job_gets_every_update():
+async def test_every_subscriber_of_a_job_gets_every_update() -> None:
     hub = Hub()
     job, other = uuid4(), uuid4()
     a, b = hub.subscribe(job), hub.subscribe(job)
@@ -31,7 +31,7 @@ async def test_every_subscriber_of_a_job_gets_every_update():
     assert await take(c) == []
 
 
-async def test_late_subscriber_starts_from_the_current_state():
+async def test_late_subscriber_starts_from_the_current_state() -> None:
     hub = Hub()
     job = uuid4()
     for p in (10, 20, 30):
@@ -40,7 +40,7 @@ async def test_late_subscriber_starts_from_the_current_state():
     assert await take(late) == [(3, 30)]
 
 
-async def test_resume_after_last_event_id_skips_what_was_seen():
+async def test_resume_after_last_event_id_skips_what_was_seen() -> None:
     hub = Hub()
     job = uuid4()
     for p in (10, 20, 30, 40):
@@ -51,7 +51,7 @@ async def test_resume_after_last_event_id_skips_what_was_seen():
     assert await take(hub.subscribe(job, last_event_id=99)) == [(4, 40)]
 
 
-async def test_resume_older_than_the_ring_gets_the_current_state():
+async def test_resume_older_than_the_ring_gets_the_current_state() -> None:
     hub = Hub(ring_size=3)
     job = uuid4()
     for p in range(1, 11):
@@ -59,7 +59,7 @@ async def test_resume_older_than_the_ring_gets_the_current_state():
     assert await take(hub.subscribe(job, last_event_id=2)) == [(10, 10)]
 
 
-async def test_duplicate_events_and_events_after_the_final_one_are_dropped():
+async def test_duplicate_events_and_events_after_the_final_one_are_dropped() -> None:
     hub = Hub()
     job = uuid4()
     sub = hub.subscribe(job)
@@ -73,7 +73,7 @@ async def test_duplicate_events_and_events_after_the_final_one_are_dropped():
     assert hub.latest(job) is not None and hub.latest(job).final  # type: ignore[union-attr]
 
 
-async def test_slow_subscriber_skips_old_updates_but_never_stalls_others_or_misses_final():
+async def test_slow_subscriber_skips_old_updates_but_never_stalls_others_or_misses_final() -> None:
     hub = Hub(queue_size=4)
     job = uuid4()
     slow, fast = hub.subscribe(job), hub.subscribe(job)
@@ -96,7 +96,7 @@ async def test_slow_subscriber_skips_old_updates_but_never_stalls_others_or_miss
     assert slow.dropped == 96
 
 
-async def test_quiet_jobs_without_subscribers_are_forgotten_beyond_the_cap():
+async def test_quiet_jobs_without_subscribers_are_forgotten_beyond_the_cap() -> None:
     hub = Hub(max_jobs=3)
     watched = uuid4()
     hub.subscribe(watched)

@@ -46,7 +46,7 @@ async def notifier() -> Any:
     app = create_app(settings, broker=broker)
     # Same event loop as the in-memory broker (Litestar's test client runs the app on a
     # loop of its own); the app's lifespan would only start the broker, already started.
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with (
         TestKafkaBroker(broker) as br,
         httpx.AsyncClient(transport=transport, base_url="http://notifier") as client,
@@ -58,7 +58,7 @@ def url(job: UUID, token: str | None = None) -> str:
     return f"/api/jobs/{job}/events?token={token or job_token(SECRET, job)}"
 
 
-async def test_wrong_or_missing_token_is_404(notifier):
+async def test_wrong_or_missing_token_is_404(notifier: Any) -> None:
     _, client = notifier
     job = uuid4()
     assert (await client.get(f"/api/jobs/{job}/events")).status_code == 404
@@ -66,7 +66,9 @@ async def test_wrong_or_missing_token_is_404(notifier):
     assert (await client.get(url(job, job_token("other-secret", job)))).status_code == 404
 
 
-async def test_late_subscriber_gets_current_state_then_stream_ends_at_completion(notifier):
+async def test_late_subscriber_gets_current_state_then_stream_ends_at_completion(
+    notifier: Any,
+) -> None:
     br, client = notifier
     job = uuid4()
     for p in (10.0, 40.0):
@@ -85,7 +87,7 @@ async def test_late_subscriber_gets_current_state_then_stream_ends_at_completion
     ]
 
 
-async def test_resume_from_last_event_id_and_failed_is_final(notifier):
+async def test_resume_from_last_event_id_and_failed_is_final(notifier: Any) -> None:
     br, client = notifier
     job = uuid4()
     for p in (5.0, 15.0, 25.0):
@@ -109,7 +111,9 @@ async def test_resume_from_last_event_id_and_failed_is_final(notifier):
     assert last["reason"] == "the click is outside the frame" and last["percent"] == 25.0
 
 
-async def test_unknown_job_starts_pending_with_keepalives_until_events_arrive(notifier):
+async def test_unknown_job_starts_pending_with_keepalives_until_events_arrive(
+    notifier: Any,
+) -> None:
     br, client = notifier
     job = uuid4()
 
@@ -136,7 +140,7 @@ async def test_unknown_job_starts_pending_with_keepalives_until_events_arrive(no
     assert len(keepalives) >= 2 and all(i > first_data for i in keepalives)
 
 
-async def test_metrics_endpoint_reports_events(notifier):
+async def test_metrics_endpoint_reports_events(notifier: Any) -> None:
     br, client = notifier
     await br.publish(JobProgress(job_id=uuid4(), stage=Stage.TRACKING, percent=1), JOB_PROGRESS)
     text = (await client.get("/metrics")).text

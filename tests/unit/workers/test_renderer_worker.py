@@ -66,7 +66,9 @@ async def run(svc: Any, *messages: Any) -> None:
         await svc.worker.wait_idle()
 
 
-async def test_render_stores_output_then_announces_completion(store, observe_topics, decode):
+async def test_render_stores_output_then_announces_completion(
+    store: Any, observe_topics: Any, decode: Any
+) -> None:
     event = masks_ready(store, effect=Effect.FILL)
     render = FakeRender()
     svc = build_service(Settings(worker=FAST), store=store, render=render)
@@ -91,8 +93,8 @@ async def test_render_stores_output_then_announces_completion(store, observe_top
 
 
 async def test_magic_eraser_erases_and_starts_after_the_tracker_share(
-    store, observe_topics, decode
-):
+    store: Any, observe_topics: Any, decode: Any
+) -> None:
     event = masks_ready(store, mode=ProcessingMode.MAGIC_ERASER)
     render = FakeRender()
     svc = build_service(Settings(worker=FAST), store=store, render=render)
@@ -107,7 +109,9 @@ async def test_magic_eraser_erases_and_starts_after_the_tracker_share(
     assert rendering and all("Erasing" in p["message"] for p in rendering)
 
 
-async def test_redelivered_job_is_not_rendered_twice(store, observe_topics, decode):
+async def test_redelivered_job_is_not_rendered_twice(
+    store: Any, observe_topics: Any, decode: Any
+) -> None:
     event = masks_ready(store)
     first = build_service(Settings(worker=FAST), store=store, render=FakeRender())
     seen_first = observe_topics(first.broker)
@@ -125,7 +129,9 @@ async def test_redelivered_job_is_not_rendered_twice(store, observe_topics, deco
     assert a["event_id"] == b["event_id"] and b["size_bytes"] == a["size_bytes"]
 
 
-async def test_output_of_another_effect_is_not_reused(store, observe_topics, decode):
+async def test_output_of_another_effect_is_not_reused(
+    store: Any, observe_topics: Any, decode: Any
+) -> None:
     event = masks_ready(store, effect=Effect.BLUR)
     store.objects[f"outputs/{event.job_id}.mp4"] = (
         b"old",
@@ -142,7 +148,9 @@ async def test_output_of_another_effect_is_not_reused(store, observe_topics, dec
     assert ready["size_bytes"] == len(b"rendered-1")
 
 
-async def test_damaged_video_fails_without_retry(store, observe_topics, decode):
+async def test_damaged_video_fails_without_retry(
+    store: Any, observe_topics: Any, decode: Any
+) -> None:
     event = masks_ready(store)
     render = FakeRender(fail=[TruncatedFileError("video data damaged after frame 3")])
     svc = build_service(Settings(worker=FAST), store=store, render=render)

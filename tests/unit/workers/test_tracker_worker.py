@@ -53,7 +53,9 @@ async def run_jobs(svc: Any, *messages: Any) -> None:
         await svc.worker.wait_idle()
 
 
-async def test_job_stores_masks_and_announces_them(store, observe_topics, make_job, decode):
+async def test_job_stores_masks_and_announces_them(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job: JobCreated = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack()
@@ -81,8 +83,8 @@ async def test_job_stores_masks_and_announces_them(store, observe_topics, make_j
 
 
 async def test_duplicate_message_gives_one_output_and_one_event(
-    store, observe_topics, make_job, decode
-):
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack()
@@ -97,7 +99,9 @@ async def test_duplicate_message_gives_one_output_and_one_event(
     assert svc.metrics.value("duplicate") == 1
 
 
-async def test_redelivery_after_crash_reuses_stored_masks(store, observe_topics, make_job, decode):
+async def test_redelivery_after_crash_reuses_stored_masks(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     first = service(store, FakeTrack())
@@ -119,8 +123,8 @@ async def test_redelivery_after_crash_reuses_stored_masks(store, observe_topics,
 
 
 async def test_failing_job_is_retried_then_dead_lettered_and_failed(
-    store, observe_topics, make_job, decode
-):
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(fail=[RuntimeError("gpu fell over")] * 5)
@@ -143,7 +147,9 @@ async def test_failing_job_is_retried_then_dead_lettered_and_failed(
     assert svc.metrics.value("retried") == 2 and svc.metrics.value("failed") == 1
 
 
-async def test_retry_that_succeeds_completes_the_job(store, observe_topics, make_job, decode):
+async def test_retry_that_succeeds_completes_the_job(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(fail=[OSError("disk hiccup")])
@@ -157,7 +163,9 @@ async def test_retry_that_succeeds_completes_the_job(store, observe_topics, make
     assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]
 
 
-async def test_bad_click_fails_at_once_with_a_reason(store, observe_topics, make_job, decode):
+async def test_bad_click_fails_at_once_with_a_reason(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(fail=[TrackingError("click (900, 10) is outside the 64x48 frame")])
@@ -173,7 +181,9 @@ async def test_bad_click_fails_at_once_with_a_reason(store, observe_topics, make
     assert len(seen[DEAD_LETTER]) == 1
 
 
-async def test_missing_upload_fails_with_a_reason(store, observe_topics, make_job, decode):
+async def test_missing_upload_fails_with_a_reason(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     svc = service(store, FakeTrack())
     seen = observe_topics(svc.broker)
@@ -185,8 +195,8 @@ async def test_missing_upload_fails_with_a_reason(store, observe_topics, make_jo
 
 
 async def test_poison_messages_are_dead_lettered_and_the_next_job_flows(
-    store, observe_topics, make_job, decode
-):
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     svc = service(store, FakeTrack())
@@ -208,7 +218,9 @@ async def test_poison_messages_are_dead_lettered_and_the_next_job_flows(
     assert ready["job_id"] == str(job.job_id)
 
 
-async def test_progress_is_throttled_but_regular(store, observe_topics, make_job, decode):
+async def test_progress_is_throttled_but_regular(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job(mode=ProcessingMode.MAGIC_ERASER)
     store.objects[job.upload_key] = (b"video-bytes", {})
     # 2000 callbacks in a burst, then a slow tail with no callbacks for 0.5 s.
@@ -226,7 +238,9 @@ async def test_progress_is_throttled_but_regular(store, observe_topics, make_job
     assert max(p["percent"] for p in tracking) >= 28  # magic_eraser: tracking ends at 28 %
 
 
-async def test_quiet_pipeline_still_reports_every_interval(store, observe_topics, make_job, decode):
+async def test_quiet_pipeline_still_reports_every_interval(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     svc = service(
@@ -242,7 +256,9 @@ async def test_quiet_pipeline_still_reports_every_interval(store, observe_topics
     assert len(decode(seen[JOB_PROGRESS])) >= 8
 
 
-async def test_shutdown_abandons_a_long_job_uncommitted(store, observe_topics, make_job, decode):
+async def test_shutdown_abandons_a_long_job_uncommitted(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(frames=400, delay=0.02)

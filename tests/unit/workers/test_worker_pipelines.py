@@ -38,7 +38,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_tracked_masks_follow_the_object_and_render_hides_it(clip: Path, tmp_path: Path):
+def test_tracked_masks_follow_the_object_and_render_hides_it(clip: Path, tmp_path: Path) -> None:
     masks = tmp_path / "m.tmask"
     calls: list[tuple[int, int]] = []
     result = track_to_file(
