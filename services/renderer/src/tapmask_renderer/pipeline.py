@@ -51,6 +51,12 @@ class RenderOptions:
     #: Decoded frames buffered ahead of the renderer.
     prefetch: int = 8
 
+    def __post_init__(self) -> None:
+        # Accept plain strings from settings and events ("blur"); fail early on others.
+        object.__setattr__(self, "mode", RenderMode(self.mode))
+        if self.prefetch < 1:
+            raise ValueError("prefetch must be at least 1 frame")
+
 
 def fit_mask(mask: npt.NDArray[Any], width: int, height: int) -> Mask:
     """``mask`` as bool at the video's size (a tracker may work at a lower resolution)."""
