@@ -68,7 +68,7 @@ def fit_mask(mask: npt.NDArray[Any], width: int, height: int) -> Mask:
     return np.asarray(cv2.resize(m8, (width, height), interpolation=cv2.INTER_LINEAR)) > 127
 
 
-def _masks_for(frames: int, masks: Iterator[npt.NDArray[Any]], index: int) -> npt.NDArray[Any]:
+def _next_mask(masks: Iterator[npt.NDArray[Any]], index: int) -> npt.NDArray[Any]:
     mask = next(masks, None)
     if mask is None:
         raise MaskFormatError(f"masks ran out at frame {index}: one mask per frame is needed")
@@ -101,7 +101,7 @@ def _plane_views(
     """Writable numpy views of a yuv420p frame's Y, U, V buffers (rows may be padded)."""
     views = []
     for plane in frame.planes:
-        buf = np.frombuffer(memoryview(plane), np.uint8)
+        buf = np.frombuffer(memoryview(plane), np.uint8)[: plane.height * plane.line_size]
         views.append(buf.reshape(plane.height, plane.line_size)[:, : plane.width])
     return views[0], views[1], views[2]
 
@@ -165,7 +165,7 @@ def _hide(
 ) -> None:
     effect = EffectSettings(**{**options.effect.__dict__, "effect": Effect(options.mode)})
     for index, src in enumerate(frames):
-        mask = fit_mask(_masks_for(info.frame_count, masks, index), info.width, info.height)
+        mask = fit_mask(_next_mask(masks, index), info.width, info.height)
         if mask.any():
             # Own a copy of the decoder's buffers (they may still serve as reference
             # pictures), then edit only the mask's box in place: one memcpy, no numpy
@@ -193,7 +193,7 @@ def _erase(
         for index, src in enumerate(frames):
             rgb: npt.NDArray[np.uint8] = src.to_ndarray(format="rgb24")  # type: ignore[assignment]
             held.append((src, _yuv_planes(src), rgb))
-            yield rgb, fit_mask(_masks_for(info.frame_count, masks, index), info.width, info.height)
+            yield rgb, fit_mask(_next_mask(masks, index), info.width, info.height)
 
     h, w = info.height, info.width
     for index, erased in enumerate(erase_stream(pairs(), window=options.erase_window)):
