@@ -11,9 +11,10 @@ import httpx
 
 from tapmask_notifier.tokens import job_token
 
-# Below the tracker's time on the test clip (~1.6 s on 2 cores): every job in these tests
-# outlives the tracker's max.poll.interval.ms, which must not get it thrown out of its group.
-TRACKER_MAX_POLL_MS = 1000
+# Well below the tracker's time for a job on the test clip (1-2 s on 2 cores): every job in
+# these tests outlives the tracker's max.poll.interval.ms, which must not get it thrown out
+# of its consumer group (the job's partition is paused while getone() keeps polling).
+TRACKER_MAX_POLL_MS = 500
 
 
 async def sse_events(

@@ -658,9 +658,9 @@ class StageWorker(Generic[E]):
 
     async def _sample_lag(self) -> None:
         while True:
-            await asyncio.sleep(self._settings.lag_interval_s)
             consumer = self.consumer
             if consumer is None:
+                await asyncio.sleep(self._settings.lag_interval_s)
                 continue
             try:
                 assigned = list(consumer.assignment())
@@ -672,6 +672,7 @@ class StageWorker(Generic[E]):
                     )
             except Exception:
                 log.debug("consumer lag sample failed", exc_info=True)
+            await asyncio.sleep(self._settings.lag_interval_s)
 
     async def shutdown(self) -> None:
         """SIGTERM: take no more work; finish the job within the grace, else abandon it."""
