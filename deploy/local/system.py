@@ -122,6 +122,7 @@ class Supervisor:
 
 
 def up(gateway_url: str, health_timeout_s: float) -> int:
+    began = time.monotonic()
     settings = LocalStackSettings()
     infra = stack.services(settings)
     already = {svc.name for svc in infra if svc.ready()}
@@ -136,7 +137,8 @@ def up(gateway_url: str, health_timeout_s: float) -> int:
     try:
         supervisor.start(env)
         supervisor.wait_healthy(f"{gateway_url}/api/health", health_timeout_s)
-        print(f"\nTapMask is up: {gateway_url}   (Ctrl-C stops it)\n", flush=True)
+        took = time.monotonic() - began
+        print(f"\nTapMask is up: {gateway_url}   ({took:.0f} s; Ctrl-C stops it)\n", flush=True)
         while True:
             supervisor.check_alive()
             time.sleep(1)
