@@ -12,6 +12,7 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from tapmask_notifier.app import create_app
+from tapmask_notifier.gateway import JobNotFound
 from tapmask_notifier.settings import Settings, StreamSettings
 from tapmask_notifier.tokens import job_token
 from tapmask_schemas import JobFailed, JobProgress, Stage, VideoReady
@@ -145,3 +146,47 @@ async def test_metrics_endpoint_reports_events(notifier: Any) -> None:
     await br.publish(JobProgress(job_id=uuid4(), stage=Stage.TRACKING, percent=1), JOB_PROGRESS)
     text = (await client.get("/metrics")).text
     assert 'tapmask_notifier_events_total{outcome="sent",status="processing"} 1.0' in text
+
+
+async def test_job_older_than_the_history_gets_its_state_from_the_gateway() -> None:
+    done, gone, unknown_to_gw = uuid4(), uuid4(), uuid4()
+    asked: list[tuple[UUID, str]] = []
+
+    async def gateway(job_id: UUID, token: str) -> dict[str, Any] | None:
+        asked.append((job_id, token))
+        if job_id == done:
+            return {"status": "completed", "stage": "done", "percent": 100.0, "error": None}
+        if job_id == gone:
+            raise JobNotFound(str(job_id))
+        return None  # the gateway could not tell
+
+    broker = KafkaBroker()
+    app = create_app(
+        Settings(token_secret=SECRET, notifier=StreamSettings(keepalive_s=0.05, history_s=0)),
+        broker=broker,
+        lookup=gateway,
+    )
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with (
+        TestKafkaBroker(broker) as br,
+        httpx.AsyncClient(transport=transport, base_url="http://notifier") as client,
+    ):
+        response = await asyncio.wait_for(client.get(url(done)), 10)
+        [state] = [e["data"] for e in parse_sse(response.text) if "data" in e]
+        assert (state["status"], state["percent"]) == ("completed", 100.0)  # and closed
+        assert asked == [(done, job_token(SECRET, done))]  # the client's own token
+
+        assert (await client.get(url(gone))).status_code == 404
+
+        async def finish_later() -> None:
+            await asyncio.sleep(0.2)
+            await br.publish(
+                JobFailed(job_id=unknown_to_gw, stage=Stage.RENDERING, reason="disk full"),
+                JOB_FAILED,
+            )
+
+        later = asyncio.create_task(finish_later())
+        response = await asyncio.wait_for(client.get(url(unknown_to_gw)), 10)
+        await later
+        data = [e["data"]["status"] for e in parse_sse(response.text) if "data" in e]
+        assert data == ["pending", "failed"]

@@ -20,7 +20,8 @@ from faststream.middlewares import AckPolicy
 from litestar import Litestar, Response, get
 from prometheus_client import CollectorRegistry
 
-from tapmask_notifier.controllers.sse import sse_routes
+from tapmask_notifier.controllers.sse import JobLookup, sse_routes
+from tapmask_notifier.gateway import GatewayJobs
 from tapmask_notifier.handlers import ReplayRecent, apply_event
 from tapmask_notifier.hub import Hub
 from tapmask_notifier.metrics import NotifierMetrics
@@ -48,8 +49,11 @@ async def _sample_lag(subscriber: Any, metrics: NotifierMetrics, hub: Hub) -> No
                     metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
 
 
-def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Litestar:
-    """The SSE app with its Kafka consumer started and stopped with it."""
+def create_app(
+    settings: Settings, *, broker: KafkaBroker | None = None, lookup: JobLookup | None = None
+) -> Litestar:
+    """The SSE app with its Kafka consumer started and stopped with it. ``lookup``
+    (default: the gateway at TAPMASK_GATEWAY_URL, if set) gives unknown jobs' state."""
     opts = settings.notifier
     hub = Hub(opts.ring_size, opts.queue_size, opts.max_jobs, idle_ttl_s=max(opts.history_s, 600))
     metrics = NotifierMetrics(CollectorRegistry())
@@ -73,6 +77,10 @@ def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Lite
         metrics.events.labels(status or "", "sent" if status else "dropped").inc()
 
     broker.include_router(router)
+
+    gateway = None
+    if lookup is None and settings.gateway_url:
+        gateway = lookup = GatewayJobs(settings.gateway_url)
 
     @get("/metrics", include_in_schema=False)
     async def prometheus() -> Response[bytes]:
@@ -98,9 +106,11 @@ def create_app(settings: Settings, *, broker: KafkaBroker | None = None) -> Lite
         finally:
             lag.cancel()
             await broker.stop()
+            if gateway is not None:
+                await gateway.aclose()
 
     app = Litestar(
-        route_handlers=[*sse_routes(hub, settings, metrics), prometheus, health],
+        route_handlers=[*sse_routes(hub, settings, metrics, lookup), prometheus, health],
         lifespan=[lifespan],
         logging_config=None,  # JSON lines from configure_logging in main()
     )

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     token_secret: SecretStr = SecretStr("dev-only-change-me")
     """Same secret as the gateway: job access tokens are HMACs of the job id."""
+    gateway_url: str | None = None
+    """The gateway (TAPMASK_GATEWAY_URL), asked for the state of jobs older than the
+    replayed history; None: such a job shows as pending until its next event."""
     kafka: KafkaSettings = Field(
         default_factory=lambda: KafkaSettings(client_id="tapmask-notifier")
     )

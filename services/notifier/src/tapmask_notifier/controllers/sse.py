@@ -2,14 +2,15 @@
 
 The token comes as ``Authorization: Bearer`` or ``?token=`` (EventSource cannot set
 headers); a wrong one gets 404, like a job that does not exist. The stream opens with
-the job's current state, resumes after ``Last-Event-ID``, sends a keep-alive comment
+the job's current state (asked from the gateway when the notifier has not heard of the
+job), resumes after ``Last-Event-ID``, sends a keep-alive comment
 on quiet stretches and ends after the final (completed or failed) event.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from tapmask_notifier.gateway import JobNotFound, state_from_view
 from tapmask_notifier.hub import Hub, Subscription
 from tapmask_notifier.metrics import NotifierMetrics
 from tapmask_notifier.settings import Settings
@@ -52,18 +54,29 @@ def pending_state(job_id: UUID) -> dict[str, Any]:
     }
 
 
-def sse_routes(hub: Hub, settings: Settings, metrics: NotifierMetrics) -> list[HTTPRouteHandler]:
+JobLookup = Callable[[UUID, str], Awaitable[dict[str, Any] | None]]
+
+
+def sse_routes(
+    hub: Hub, settings: Settings, metrics: NotifierMetrics, lookup: JobLookup | None = None
+) -> list[HTTPRouteHandler]:
+    """``lookup``: where to ask the state of a job the hub does not know (the gateway)."""
     opts = settings.notifier
     secret = settings.token_secret.get_secret_value()
 
-    async def stream(sub: Subscription, job_id: UUID) -> AsyncIterator[ServerSentEventMessage]:
+    async def stream(
+        sub: Subscription, job_id: UUID, known: tuple[dict[str, Any], bool] | None
+    ) -> AsyncIterator[ServerSentEventMessage]:
         metrics.subscribers.inc()
         try:
             yield ServerSentEventMessage(
                 data=None, comment="tapmask job events", retry=opts.retry_ms
             )
             if hub.latest(job_id) is None:
-                yield ServerSentEventMessage(data=json.dumps(pending_state(job_id)))
+                data, final = known or (pending_state(job_id), False)
+                yield ServerSentEventMessage(data=json.dumps(data))
+                if final:
+                    return
             while True:
                 update = await sub.next(opts.keepalive_s)
                 if update is None:
@@ -83,10 +96,19 @@ def sse_routes(hub: Hub, settings: Settings, metrics: NotifierMetrics) -> list[H
     ) -> ServerSentEvent:
         if not token_matches(secret, job_id, _presented_token(request, token)):
             raise NotFoundException(f"job {job_id} not found")
+        presented = _presented_token(request, token) or ""
+        known = None
+        if hub.latest(job_id) is None and lookup is not None:
+            try:
+                view = await lookup(job_id, presented)
+            except JobNotFound as exc:
+                raise NotFoundException(f"job {job_id} not found") from exc
+            known = state_from_view(job_id, view) if view is not None else None
         last = _last_event_id(request.headers.get("last-event-id"))
         sub = hub.subscribe(job_id, last)
         return ServerSentEvent(
-            stream(sub, job_id), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
+            stream(sub, job_id, known),
+            headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
         )
 
     return [job_events]
