@@ -24,7 +24,14 @@ FAST = WorkerSettings(backoff_initial_s=0, progress_interval_s=0.05, max_attempt
 class FakeTrack:
     """Writes fake masks, reports progress per frame; can fail or be slow."""
 
-    def __init__(self, fail: list[Exception] | None = None, frames: int = 10, delay: float = 0):
+    def __init__(
+        self,
+        fail: list[Exception] | None = None,
+        frames: int = 10,
+        delay: float = 0,
+        seen: int | None = None,
+    ):
+        self.seen = seen
         self.calls = 0
         self.fail = list(fail or [])
         self.frames = frames
@@ -39,7 +46,8 @@ class FakeTrack:
             time.sleep(self.delay)
             progress(i, self.frames)
         masks.write_bytes(b"mask-bytes-%d" % self.calls)
-        return TrackResult(frames=self.frames, frames_with_object=self.frames - 1)
+        seen = self.frames - 1 if self.seen is None else self.seen
+        return TrackResult(frames=self.frames, frames_with_object=seen)
 
 
 def service(store: Any, track: Any, worker: WorkerSettings = FAST) -> Any:
@@ -179,6 +187,21 @@ async def test_bad_click_fails_at_once_with_a_reason(
     assert "outside the 64x48 frame" in failed["reason"]
     assert failed["stage"] == "tracking"
     assert len(seen[DEAD_LETTER]) == 1
+
+
+async def test_object_found_nowhere_fails_instead_of_hiding_nothing(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    svc = service(store, FakeTrack(seen=0))
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, job)
+
+    [failed] = decode(seen[JOB_FAILED])
+    assert "could not be found" in failed["reason"]
+    assert not seen[MASKS_READY] and f"masks/{job.job_id}.masks" not in store.objects
 
 
 async def test_missing_upload_fails_with_a_reason(

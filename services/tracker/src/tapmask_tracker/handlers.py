@@ -124,6 +124,12 @@ class TrackStage:
                     )
                 except (TrackingError, MediaError) as exc:
                     raise PermanentJobError(f"The video could not be tracked: {exc}") from exc
+            if result.frames_with_object == 0:
+                # Rendering would hide nothing: say so rather than deliver an unchanged video.
+                raise PermanentJobError(
+                    "The clicked object could not be found in the video; "
+                    "try clicking nearer its centre."
+                )
             ctx.progress.update(Stage.UPLOADING, track_end, "Saving the object's outline")
             with ctx.metrics.timed("upload"):
                 await self._store.upload(
