@@ -400,7 +400,7 @@ class StageWorker(Generic[E]):
         settings: WorkerSettings,
         kafka: KafkaSettings,
         metrics: WorkerMetrics,
-        progress_span_end: float | None = None,
+        progress_span_end: Callable[[E], float] | None = None,
     ) -> None:
         self.service = service
         self.topic = topic
@@ -569,7 +569,8 @@ class StageWorker(Generic[E]):
         )
         ctx = JobContext(event.job_id, attempt, reporter, self.metrics, abandon)
         self.metrics.in_progress.labels(self.service).inc()
-        reporter.start(self._span_end)
+        # ETA: to the end of this worker's share of the job's percent.
+        reporter.start(self._span_end(event) if self._span_end else None)
         try:
             with self.metrics.timed("total"):
                 await self._handle(event, ctx)

@@ -28,7 +28,7 @@ from tapmask_runtime.worker import (
 )
 from tapmask_schemas import ClickPoint, JobCreated, MasksReady, Stage
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
-from tapmask_tracker.handlers import TrackFn, TrackStage
+from tapmask_tracker.handlers import TrackFn, TrackStage, tracker_share_end
 from tapmask_tracker.settings import Settings
 
 log = logging.getLogger("tapmask.tracker")
@@ -131,7 +131,7 @@ def build_service(
         settings=settings.worker,
         kafka=settings.kafka,
         metrics=metrics,
-        progress_span_end=50.0,
+        progress_span_end=tracker_share_end,
     )
 
     async def startup() -> None:

@@ -34,6 +34,11 @@ _TRACK_END = {ProcessingMode.PRIVACY: 48.0, ProcessingMode.MAGIC_ERASER: 28.0}
 _DOWNLOAD_END = 2.0
 
 
+def tracker_share_end(event: JobCreated) -> float:
+    """The job percent at which the tracker's part is done."""
+    return _TRACK_END[event.mode] + 2
+
+
 def masks_key_for(job_id: object) -> str:
     return f"masks/{job_id}.masks"
 
