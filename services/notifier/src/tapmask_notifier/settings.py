@@ -16,12 +16,13 @@ from tapmask_runtime.settings import KafkaSettings, LogSettings
 class StreamSettings(BaseModel):
     history_s: float = Field(default=3600.0, ge=0)
     """On start-up, replay this much recent Kafka history so current states are known."""
-    ring_size: int = Field(default=64, ge=1)
-    """Recent updates kept per job for Last-Event-ID resumes."""
+    ring_size: int = Field(default=32, ge=1)
+    """Recent updates kept per job for Last-Event-ID resumes (~30 s of progress)."""
     queue_size: int = Field(default=32, ge=2)
     """Updates buffered per SSE client; a slower client skips the oldest."""
-    max_jobs: int = Field(default=10_000, ge=1)
-    """Jobs remembered at most (least recently active forgotten first)."""
+    max_jobs: int = Field(default=5_000, ge=1)
+    """Jobs remembered at most (least recently active forgotten first): with the ring,
+    bounds the notifier's memory to some tens of MB."""
     keepalive_s: float = Field(default=15.0, gt=0)
     """A comment line this often on a quiet stream, so proxies keep it open."""
     retry_ms: int = Field(default=3000, ge=0)
