@@ -53,9 +53,9 @@ def test_davis_tennis_quality_floor(
     base_ious, _ = _scores([disc] * len(truth), truth)
     # Floors sit a margin below what the tracker measures (see bench/bench_tracking.py);
     # the ground truth also holds the player's long shadow, which no click reaches.
-    assert np.mean(ious) >= 0.32, np.round(ious, 2)
-    assert np.mean(recalls) >= 0.45, np.round(recalls, 2)
-    assert min(recalls) >= 0.25, "the player was lost on some frame"
+    assert np.mean(ious) >= 0.42, np.round(ious, 2)
+    assert np.mean(recalls) >= 0.62, np.round(recalls, 2)
+    assert min(recalls) >= 0.45, "the player was lost on some frame"
     assert np.mean(ious) > np.mean(base_ious)
 
 

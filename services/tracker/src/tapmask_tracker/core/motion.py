@@ -52,7 +52,7 @@ def warp_mask(prev: npt.NDArray[np.float32], backward_flow: Flow) -> npt.NDArray
     return result
 
 
-def _fit_camera(flow: Flow) -> npt.NDArray[np.float64] | None:
+def fit_camera(flow: Flow) -> npt.NDArray[np.float64] | None:
     """Homography of the camera's motion, fit (RANSAC) to a grid of flow samples."""
     h, w = flow.shape[:2]
     ys, xs = np.mgrid[0:h:_FIT_STEP, 0:w:_FIT_STEP].astype(np.float32)
@@ -93,7 +93,7 @@ def motion_coherent_region(
     votes = np.zeros(local_seed.shape, dtype=np.int32)
     for step, frame in later:
         forward = flow.calc(first, frame)
-        homography = _fit_camera(forward)
+        homography = fit_camera(forward)
         if homography is None:
             continue
         moved = cv2.perspectiveTransform(grid.reshape(1, -1, 2), homography)
@@ -111,15 +111,15 @@ def motion_coherent_region(
     return region
 
 
-def moves_with_camera(flow: Flow, core: Mask, region: Mask) -> Mask:
-    """Pixels of ``region`` whose motion the camera explains much better than the
-    object's own (``core``'s median motion): background the mask has been dragged onto.
+def moves_with_camera(
+    flow: Flow, homography: npt.NDArray[np.float64] | None, core: Mask, region: Mask
+) -> Mask:
+    """Pixels of ``region`` whose motion the camera (``homography``, fit to ``flow``)
+    explains much better than the object's own (``core``'s median motion): background
+    the mask has been dragged onto.
     Empty when object and camera move alike (then motion cannot tell them apart)."""
     foreign = np.zeros(flow.shape[:2], dtype=bool)
-    if not core.any() or not region.any():
-        return foreign
-    homography = _fit_camera(flow)
-    if homography is None:
+    if homography is None or not core.any() or not region.any():
         return foreign
     ys, xs = np.nonzero(region)
     points = np.stack([xs, ys], axis=1).astype(np.float32)
