@@ -226,9 +226,18 @@ class CpuTracker:
         if longer <= self._work_side:
             return frame
         factor = self._work_side / longer
+        size = (round(w * factor), round(h * factor))
+        # INTER_AREA at a fractional factor costs ~5 ms a 720p frame; by a whole factor
+        # it is ~5x cheaper: shrink by the whole part, then linearly for the rest
+        # (a factor above 1/2, where linear sampling hardly aliases).
+        whole = int(longer // self._work_side)
+        if whole >= 2:
+            frame = np.asarray(
+                cv2.resize(frame, (w // whole, h // whole), interpolation=cv2.INTER_AREA),
+                dtype=np.uint8,
+            )
         small: Frame = np.asarray(
-            cv2.resize(frame, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA),
-            dtype=np.uint8,
+            cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8
         )
         return small
 

@@ -82,8 +82,11 @@ def moving_shapes(change: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
 
 class PastFrames:
     """The last few working-size frames and the camera motion between them, to tell
-    what moves on the current frame by comparing it with earlier ones (the same median
-    change as ``changed_against_camera``, looking back instead of ahead)."""
+    what moves on the current frame by comparing it with earlier ones.
+
+    The minimum change over the earlier frames is kept: the object's current outline
+    differs from all of them, while the places it has just left (its trail) still look
+    like it on the most recent ones."""
 
     def __init__(self, steps: Sequence[int] = (2, 4, 8)) -> None:
         self._steps = tuple(steps)
@@ -100,7 +103,7 @@ class PastFrames:
         self._past.append((rgb, to_previous))
 
     def change(self, box: tuple[int, int, int, int]) -> npt.NDArray[np.float32] | None:
-        """Median colour change of the newest frame against the earlier frames of
+        """Least colour change of the newest frame against the earlier frames of
         ``steps`` (warped by the camera) inside ``box`` (x0, y0, x1, y1), or ``None``
         while too few are known."""
         if len(self._past) <= min(self._steps):
