@@ -61,9 +61,9 @@ def _add_click_options(p: argparse.ArgumentParser) -> None:
         action=_ClickAction,
         const=True,
         metavar="X,Y[@FRAME][+]",
-        help="click on an object, in pixels of the decoded frame (before any display "
-        "rotation), on frame 0 unless @FRAME; each --point is a new object, a trailing + "
-        "adds it to the previous one",
+        help="click on an object, in pixels of the picture as a player shows it (after "
+        "the file's display rotation), on frame 0 unless @FRAME; each --point is a new "
+        "object, a trailing + adds it to the previous one",
     )
     p.add_argument(
         "--negative",

@@ -1,7 +1,8 @@
 """Parsing ``--point`` / ``--negative`` clicks into tracker prompts.
 
-Syntax: ``X,Y`` (frame 0) or ``X,Y@FRAME``, pixel coordinates of the decoded frame, x to
-the right and y down. Objects: every ``--point`` is a new object, unless it ends in ``+``,
+Syntax: ``X,Y`` (frame 0) or ``X,Y@FRAME``, pixel coordinates of the picture as a player
+shows it (after the file's display rotation, like a browser's videoWidth x videoHeight),
+x to the right and y down. Objects: every ``--point`` is a new object, unless it ends in ``+``,
 which adds it to the object of the click before it (e.g. a second click on the same
 object, or a re-click on a later frame: ``--point 600,427 --point 640,300@90+``).
 ``--negative X,Y[@FRAME]`` marks background to leave out of every object; with a ``+``

@@ -66,3 +66,16 @@ class VideoInfo(BaseModel):
     duration_seconds: float = Field(ge=0)
     fps: float = Field(ge=0, description="Average frame rate; timing is kept per frame.")
     has_audio: bool
+    # Optional (added later; old events lack them): how players show the video.
+    rotation: int = Field(
+        default=0, description="Counter-clockwise display rotation in degrees (0, 90, 180, 270)."
+    )
+    display_width: int | None = Field(
+        default=None,
+        gt=0,
+        description="Width as displayed (after rotation); clicks are in displayed pixels. "
+        "Absent: same as width.",
+    )
+    display_height: int | None = Field(
+        default=None, gt=0, description="Height as displayed (after rotation). Absent: height."
+    )

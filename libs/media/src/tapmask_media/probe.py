@@ -36,6 +36,7 @@ from tapmask_media.errors import (
     TruncatedFileError,
     UnsupportedFormatError,
 )
+from tapmask_media.orientation import display_size
 
 #: Demuxers we accept, as FFmpeg names them (``container.format.name``).
 ALLOWED_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
@@ -61,7 +62,8 @@ class VideoInfo:
 
     width: int
     height: int
-    #: Counter-clockwise display rotation in degrees (from the display matrix), 0 if none.
+    #: Counter-clockwise display rotation in degrees, 0..359 (from the display matrix),
+    #: 0 if none. Players show the frame turned by it: see ``display_width``.
     rotation: int
     #: The raw display matrix (9 ints, FFmpeg layout) to copy to the output, if any.
     display_matrix: tuple[int, ...] | None
@@ -76,6 +78,16 @@ class VideoInfo:
     format_name: str
     pix_fmt: str | None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_width(self) -> int:
+        """Width of the picture as players show it (after rotation): clicks use it."""
+        return display_size(self.width, self.height, self.rotation)[0]
+
+    @property
+    def display_height(self) -> int:
+        """Height of the picture as players show it (after rotation)."""
+        return display_size(self.width, self.height, self.rotation)[1]
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -244,7 +256,8 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
         return VideoInfo(
             width=cc.width,
             height=cc.height,
-            rotation=int(first.rotation),
+            # FFmpeg says -90 for 270; one spelling (0..359) for events and users.
+            rotation=round(first.rotation) % 360,
             display_matrix=display_matrix_of(first),
             frame_count=count,
             fps=Fraction(fps) if fps else None,

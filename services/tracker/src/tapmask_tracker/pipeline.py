@@ -3,6 +3,11 @@
 The CLI and the tracker service both call these. Frames are decoded lazily (downscaled
 by swscale to the tracker's working size when it has one, with prompts scaled to match)
 and masks come back one per frame at the video's own size.
+
+Clicks are in *displayed* pixels (what a browser or player shows, after the file's
+display rotation); they are mapped to decoded-frame pixels here, before tracking. Masks
+stay in decoded pixels, the renderer draws there and the encoder keeps the rotation
+metadata, so the output displays the same way as the input.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_media.decode import iter_rgb_frames, prefetch, scaled_size
+from tapmask_media.orientation import display_to_frame
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
 from tapmask_tracker.core.tracking import (
     Prompt,
@@ -30,15 +36,25 @@ Progress = Callable[[int, int], None]
 
 
 def check_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> None:
-    """Reject prompts outside the frame or past the last frame, before any decoding."""
+    """Reject prompts (displayed pixels) outside the displayed frame or past the last
+    frame, before any decoding."""
     validate_prompts(prompts)
     for p in prompts:
-        check_prompt_in_frame(p, info.width, info.height)
+        check_prompt_in_frame(p, info.display_width, info.display_height)
         if p.frame >= info.frame_count:
             raise TrackingError(
                 f"click on frame {p.frame}, but the video has {info.frame_count} frames "
                 f"(0..{info.frame_count - 1})"
             )
+
+
+def to_frame_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> list[Prompt]:
+    """``prompts`` in displayed pixels -> the same clicks in decoded-frame pixels."""
+    out = []
+    for p in prompts:
+        x, y = display_to_frame(p.x, p.y, info.width, info.height, info.rotation)
+        out.append(replace(p, x=x, y=y))
+    return out
 
 
 def iter_video_masks(
@@ -48,12 +64,14 @@ def iter_video_masks(
     info: VideoInfo | None = None,
     limits: ProbeLimits | None = None,
 ) -> Iterator[Mask]:
-    """One bool mask per frame of ``input_path`` at the video's size, lazily."""
+    """One bool mask per frame of ``input_path`` at the decoded frame's size, lazily.
+
+    ``prompts`` are in displayed pixels (see the module docstring)."""
     info = info or probe(input_path, limits)
     check_prompts(prompts, info)
     w, h = scaled_size(info.width, info.height, tracker.max_side)
     sx, sy = w / info.width, h / info.height
-    scaled = [replace(p, x=p.x * sx, y=p.y * sy) for p in prompts]
+    scaled = [replace(p, x=p.x * sx, y=p.y * sy) for p in to_frame_prompts(prompts, info)]
     frames = prefetch(iter_rgb_frames(input_path, tracker.max_side, limits), depth=4)
     for mask in tracker.track(frames, scaled):
         if mask.shape != (info.height, info.width):

@@ -163,8 +163,15 @@ class JobController(Controller):
             *(data.points or []),
         ]
         for point in clicks:
+            # Clicks come in displayed pixels (the browser's videoWidth x videoHeight,
+            # after the file's rotation); the tracker maps them to decoded pixels.
             problem = click_problem(
-                point.x, point.y, point.frame, info.width, info.height, info.frame_count
+                point.x,
+                point.y,
+                point.frame,
+                info.display_width,
+                info.display_height,
+                info.frame_count,
             )
             if problem:
                 raise _reject(gw, 422, "bad_click", problem)
@@ -178,6 +185,9 @@ class JobController(Controller):
             duration_seconds=info.duration_s,
             fps=float(info.fps or 0),
             has_audio=info.has_audio,
+            rotation=info.rotation,
+            display_width=info.display_width,
+            display_height=info.display_height,
         )
         effect = data.effect or Effect.BLUR
         event = JobCreated(

@@ -1,0 +1,135 @@
+"""A phone video with display rotation: the user clicks on the picture a player shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from tapmask_media.masks import read_png_masks
+from tapmask_media.probe import probe
+
+TAPMASK = Path(sys.executable).parent / "tapmask"
+W, H = 256, 160  # decoded (stored) size; displayed as 160 x 256 with rotation 90
+
+
+def run_tapmask(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TAPMASK), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TAPMASK_BACKEND": "cpu"},
+        check=False,
+    )
+
+
+def frames_rgb(path: Path, step: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Decoded (stored, unrotated) frames, every ``step``-th."""
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i % step == 0:
+                yield i, f.to_ndarray(format="rgb24")
+
+
+def lap_var(rgb: np.ndarray, where: np.ndarray) -> float:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return float(cv2.Laplacian(gray, cv2.CV_64F)[where].var())
+
+
+def _rotated_disc_clip(path: Path, frames: int = 12) -> list[np.ndarray]:
+    """A striped red/yellow disc moving right over a smooth background, stored with a
+    90-degree display rotation (as a phone held upright writes it). Returns the exact
+    masks in decoded pixels."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    background = np.stack(
+        [60 + 40 * np.sin(xx / 40.0), 90 + 30 * np.cos(yy / 30.0), 120 + 0 * xx], axis=2
+    ).astype(np.uint8)
+    stripes = ((xx // 3 + yy // 3) % 2).astype(bool)
+    truth = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"crf": "16"}
+        stream.set_display_rotation(90)
+        for i in range(frames):
+            disc = (xx - (70 + 4 * i)) ** 2 + (yy - 80) ** 2 <= 26**2
+            img = background.copy()
+            img[disc & stripes] = (250, 40, 40)
+            img[disc & ~stripes] = (250, 230, 30)
+            truth.append(disc)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return truth
+
+
+def _click_on_displayed_disc(path: Path, width: int, height: int) -> str:
+    """Where a user looking at a player clicks: the disc's centre on the displayed frame 0
+    (the ffmpeg CLI applies the display matrix, as players do)."""
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    shown = np.frombuffer(raw, np.uint8).reshape(height, width, 3).astype(int)
+    ys, xs = np.nonzero((shown[..., 0] > 200) & (shown[..., 2] < 100))  # red/yellow disc
+    return f"{round(xs.mean())},{round(ys.mean())}"
+
+
+def test_click_in_displayed_pixels_hides_the_object_of_a_rotated_video(tmp_path: Path) -> None:
+    src = tmp_path / "phone.mp4"
+    truth = _rotated_disc_clip(src)
+    info = probe(src)
+    assert (info.display_width, info.display_height) == (H, W)
+    click = _click_on_displayed_disc(src, info.display_width, info.display_height)
+
+    masks_dir = tmp_path / "masks"
+    done = run_tapmask("masks", src, "--point", click, "--out", masks_dir)
+    assert done.returncode == 0, done.stderr
+    got = list(read_png_masks(masks_dir, size=(W, H)))  # masks are in decoded pixels
+    recall = [float((g & t).sum() / t.sum()) for g, t in zip(got, truth, strict=True)]
+    assert np.mean(recall) > 0.8, recall
+    stray = [float((g & ~t).sum() / t.sum()) for g, t in zip(got, truth, strict=True)]
+    assert np.mean(stray) < 0.5, stray
+
+    out = tmp_path / "out.mp4"
+    done = run_tapmask("process", src, "-o", out, "--point", click, "--mode", "fill")
+    assert done.returncode == 0, done.stderr
+    got_info = probe(out)
+    assert got_info.rotation == 90  # players still show it upright
+    assert (got_info.width, got_info.height) == (W, H)
+    assert got_info.frame_count == len(truth)
+    for (i, a), (_, b) in zip(frames_rgb(src, 4), frames_rgb(out, 4), strict=True):
+        inner = cv2.erode(truth[i].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert lap_var(b, inner) < lap_var(a, inner) / 10, f"frame {i}: object not hidden"
+
+
+def test_click_outside_the_displayed_frame_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "phone.mp4"
+    _rotated_disc_clip(src, frames=3)
+    # x=200 is inside the stored 256-wide frame but outside the 160-wide displayed one.
+    done = run_tapmask("masks", src, "--point", "200,20", "--out", tmp_path / "m", timeout=60)
+    assert done.returncode != 0
+    assert "outside the 160x256 frame" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
