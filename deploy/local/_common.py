@@ -176,14 +176,16 @@ def spawn(
     return proc.pid
 
 
-def terminate(pid_file: Path, *, what: str, grace_s: float = 20.0) -> bool:
-    """SIGTERM the process group in ``pid_file``, SIGKILL after a grace period."""
+def terminate(pid_file: Path, *, what: str, grace_s: float = 20.0, group: bool = True) -> bool:
+    """SIGTERM the process (group, for our daemons) in ``pid_file``; SIGKILL after a grace
+    period."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
+    kill = os.killpg if group else os.kill
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+        kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while pid_alive(pid) and time.monotonic() < deadline:
         _reap(pid)
@@ -191,7 +193,7 @@ def terminate(pid_file: Path, *, what: str, grace_s: float = 20.0) -> bool:
     if pid_alive(pid):
         print(f"{what}: still running after {grace_s:.0f}s, killing it")
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            kill(pid, signal.SIGKILL)
     _reap(pid)
     pid_file.unlink(missing_ok=True)
     return True

@@ -59,6 +59,11 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = threading.Event()
 
+    @property
+    def own_pid_file(self) -> Path:
+        """The supervisor's own pid: `down` from another shell asks it to stop everything."""
+        return self.home / "supervisor.pid"
+
     def pid_file(self, name: str) -> Path:
         return self.home / f"{name}.pid"
 
@@ -133,6 +138,8 @@ def up(gateway_url: str, health_timeout_s: float) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    supervisor.home.mkdir(parents=True, exist_ok=True)
+    supervisor.own_pid_file.write_text(f"{os.getpid()}\n")
     code = 0
     try:
         supervisor.start(env)
@@ -152,12 +159,16 @@ def up(gateway_url: str, health_timeout_s: float) -> int:
         started = [svc.name for svc in infra if svc.name not in already]
         if started:
             stack.down(started, settings)
+        supervisor.own_pid_file.unlink(missing_ok=True)
     return code
 
 
 def down() -> None:
     settings = LocalStackSettings()
-    Supervisor(settings).stop()
+    supervisor = Supervisor(settings)
+    # A running `up` stops its services and the infrastructure it started, in order.
+    terminate(supervisor.own_pid_file, what="make up", grace_s=90, group=False)
+    supervisor.stop()  # whatever is left, e.g. after `up` was killed
     stack.down(settings=settings)
 
 
