@@ -147,6 +147,46 @@ async def test_renderer_killed_mid_job_finishes_it_exactly_once(
     assert not obs.of(JOB_FAILED, job.job_id)
 
 
+async def test_a_job_that_kills_the_renderer_every_time_is_dead_lettered(stack: Any) -> None:
+    """A crash loop (OOM, a codec segfault) is stopped by the durable count of starts."""
+    obs = stack.observer
+    renderer = stack.processes["renderer"]
+    renderer.stop()
+    renderer.env["TAPMASK_WORKER__MAX_ATTEMPTS"] = "2"  # two lives keep the test short
+    renderer.start()
+    job = await stack.submit(mode=ProcessingMode.MAGIC_ERASER)  # slow: the kill lands mid-job
+
+    def render_starts() -> int:  # the renderer's share of a magic_eraser job starts at 30 %
+        return sum(
+            r.json["stage"] == "downloading" and r.json["percent"] >= 30
+            for r in obs.of(JOB_PROGRESS, job.job_id)
+        )
+
+    try:
+        for life in (1, 2):
+            await obs.wait_for(f"render start {life}", lambda n=life: render_starts() >= n, 120)
+            renderer.kill9()  # every start dies, like a worker that runs out of memory
+            renderer.start()
+        [failed] = await obs.wait_for("job-failed", lambda: obs.of(JOB_FAILED, job.job_id), 120)
+    finally:
+        del renderer.env["TAPMASK_WORKER__MAX_ATTEMPTS"]  # for the next restart
+    assert failed.json["stage"] == "rendering" and failed.json["retryable"] is False
+    assert failed.json["reason"].startswith("The worker crashed 2 times on this job")
+    [dead] = [
+        r
+        for r in obs.of(DEAD_LETTER)
+        if r.headers.get("x-original-topic") == stack.prefix + MASKS_READY
+        and str(job.job_id).encode() in r.value
+    ]
+    assert "crashed 2 times" in dead.headers["x-reason"]
+    assert render_starts() == 2  # not started a third time
+    assert not obs.of(VIDEO_READY, job.job_id)
+
+    nxt = await stack.submit()
+    await obs.wait_for("the next job", lambda: obs.of(VIDEO_READY, nxt.job_id), 120)
+    assert not obs.of(JOB_FAILED, nxt.job_id)
+
+
 async def test_poison_messages_are_dead_lettered_and_the_next_job_completes(stack: Any) -> None:
     obs = stack.observer
     readable = stack.job()

@@ -20,7 +20,7 @@ from tapmask_schemas.topics import ALL_TOPICS
 
 @dataclass
 class FakeStore:
-    """Objects as bytes + metadata in a dict; counts uploads per key."""
+    """Objects as bytes + metadata in a dict; counts uploads per key; small objects apart."""
 
     objects: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     uploads: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -36,6 +36,18 @@ class FakeStore:
 
     async def metadata(self, key: str) -> dict[str, str] | None:
         return dict(self.objects[key][1]) if key in self.objects else None
+
+    # Small objects (the durable attempts records), apart from the stage's files.
+    small: dict[str, bytes] = field(default_factory=dict)
+
+    async def read_bytes(self, key: str) -> bytes | None:
+        return self.small.get(key)
+
+    async def write_bytes(self, key: str, data: bytes) -> None:
+        self.small[key] = data
+
+    async def delete(self, key: str) -> None:
+        self.small.pop(key, None)
 
 
 @dataclass

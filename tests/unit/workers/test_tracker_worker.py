@@ -308,3 +308,95 @@ async def test_shutdown_abandons_a_long_job_uncommitted(
     assert elapsed < 3  # grace, then the pipeline stops at its next progress callback
     assert not seen[MASKS_READY] and not seen[JOB_FAILED]
     assert svc.metrics.value("abandoned") == 1 and svc.metrics.value("committed") == 0
+    assert not store.small  # a clean abandon is not counted as a crash
+
+
+class WorkerKilled(BaseException):
+    """Stands for the process dying mid-job (OOM kill, codec segfault): not an
+    ``Exception``, so the harness settles nothing and commits nothing."""
+
+
+class KillingTrack(FakeTrack):
+    def __call__(self, video: Path, masks: Path, points: Any, progress: Any) -> TrackResult:
+        self.calls += 1
+        progress(1, self.frames)
+        raise WorkerKilled
+
+
+async def test_a_message_that_kills_the_worker_every_time_ends_in_dead_letter(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    record = f"attempts/tracker/{job.job_id}"
+
+    # Each "process" gets the uncommitted message again (attempt stays 1) and dies.
+    for life in range(1, 4):
+        killing = KillingTrack()
+        svc = service(store, killing)
+        async with TestKafkaBroker(svc.broker) as br:
+            await br.publish(job, JOB_CREATED)
+            await svc.worker.wait_idle()
+        assert killing.calls == 1
+        assert json.loads(store.small[record]) == {"starts": life}  # written before the work
+
+    # The next process does not run it a 4th time: dead letter + job failed.
+    track = FakeTrack()
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+    nxt = make_job()
+    store.objects[nxt.upload_key] = (b"video-bytes", {})
+    await run_jobs(svc, job, nxt)
+
+    assert track.calls == 1  # only the next job
+    [dead] = seen[DEAD_LETTER]
+    assert JobCreated.model_validate_json(dead.body).job_id == job.job_id
+    assert dead.headers["x-attempts"] == "3" and "crashed 3 times" in dead.headers["x-reason"]
+    [failed] = decode(seen[JOB_FAILED])
+    assert failed["job_id"] == str(job.job_id) and failed["retryable"] is False
+    assert failed["reason"].startswith("The worker crashed 3 times on this job")
+    [ready] = decode(seen[MASKS_READY])
+    assert ready["job_id"] == str(nxt.job_id)
+    assert svc.metrics.value("crash_looped") == 1
+    assert not store.small  # both settled: no records left behind
+
+
+async def test_crashes_and_handled_failures_share_one_limit(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    killing = KillingTrack()
+    svc = service(store, killing)
+    async with TestKafkaBroker(svc.broker) as br:
+        await br.publish(job, JOB_CREATED)
+        await svc.worker.wait_idle()
+
+    # Restarted: one crash is on record; two handled failures use up the other tries.
+    track = FakeTrack(fail=[RuntimeError("gpu fell over")] * 5)
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+    await run_jobs(svc, job)
+
+    assert track.calls == 2  # the 3rd try is the crash's: attempt 3 is given up unrun
+    assert [e["attempt"] for e in decode(seen[JOB_CREATED])] == [1, 2, 3]
+    [failed] = decode(seen[JOB_FAILED])
+    assert "crashed 1 time on this job" in failed["reason"]
+    assert len(seen[DEAD_LETTER]) == 1
+
+
+async def test_redelivery_after_success_is_not_taken_for_a_crash(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    once = WorkerSettings(backoff_initial_s=0, progress_interval_s=0.05, max_attempts=1)
+    await run_jobs(service(store, FakeTrack(), once), job)
+
+    # Done, but the commit was lost: the next process gets it again and re-announces.
+    svc = service(store, FakeTrack(), once)
+    seen = observe_topics(svc.broker)
+    await run_jobs(svc, job)
+
+    assert len(decode(seen[MASKS_READY])) == 1
+    assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]

@@ -15,6 +15,9 @@ delivery without getting thrown out of its consumer group on long jobs:
   ``max_attempts`` - or at once for a ``PermanentJobError`` or a message that is
   not a valid event - the original bytes go to the dead-letter topic with reason
   headers and a ``JobFailed`` is published.
+* A message that kills the worker itself (OOM, a codec segfault) is caught by a durable
+  count of starts per job and stage in object storage (``tapmask_runtime.attempts``):
+  once it reaches ``max_attempts``, the redelivered message is given up without running.
 * SIGTERM (FastStream's shutdown hook): stop taking work, let the current job
   finish within a grace period, else abandon it uncommitted for another worker.
 * Progress is throttled: an event when the percent moved by a step, and at least
@@ -43,6 +46,7 @@ from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, Field, ValidationError
 
+from tapmask_runtime.attempts import AttemptLedger, SmallObjects
 from tapmask_runtime.kafka import declared_topic
 from tapmask_runtime.logging import job_context
 from tapmask_runtime.settings import KafkaSettings
@@ -104,8 +108,9 @@ class ObjectMissingError(LookupError):
     """The object to download does not exist (expired, deleted or never uploaded)."""
 
 
-class ObjectStore(Protocol):
-    """The object storage a worker reads inputs from and writes outputs to."""
+class ObjectStore(SmallObjects, Protocol):
+    """The object storage a worker reads inputs from and writes outputs to (and keeps
+    its durable attempt counts in)."""
 
     async def download(self, key: str, path: Path) -> None: ...
 
@@ -159,6 +164,24 @@ class S3ObjectStore:
                 return None
             raise
         return {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+
+    async def read_bytes(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = await asyncio.to_thread(self._client.get_object, Bucket=self._bucket, Key=key)
+            body: bytes = await asyncio.to_thread(obj["Body"].read)
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return body
+
+    async def write_bytes(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._client.put_object, Bucket=self._bucket, Key=key, Body=data)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._client.delete_object, Bucket=self._bucket, Key=key)
 
 
 @dataclass
@@ -401,8 +424,12 @@ class StageWorker(Generic[E]):
         kafka: KafkaSettings,
         metrics: WorkerMetrics,
         progress_span_end: Callable[[E], float] | None = None,
+        attempts: AttemptLedger | None = None,
     ) -> None:
+        """``attempts``: the durable start counts that stop crash loops (None: only
+        failures the worker survives are counted - in-memory tests)."""
         self.service = service
+        self._attempts = attempts
         self.topic = topic
         self._model = event_model
         self._failure_stage = failure_stage
@@ -559,6 +586,24 @@ class StageWorker(Generic[E]):
             return True
 
         attempt: int = getattr(event, "attempt", 1)
+        starts = await self._starts_before(event)
+        if starts >= self._settings.max_attempts:
+            # Every earlier start of this stage ended without an outcome or a retry
+            # beyond ``attempt - 1``: the rest killed the worker. Don't run it again.
+            crashes = max(1, starts - (attempt - 1))
+            reason = (
+                f"the worker crashed {crashes} time{'s' * (crashes != 1)} on this job: "
+                "it stopped without "
+                "finishing (running out of memory or a crash decoding the video are "
+                "the usual causes)."
+            )
+            log.error("crash loop: %s", reason)
+            self.metrics.count("crash_looped")
+            await self._give_up(body, msg, event, reason[0].upper() + reason[1:], starts)
+            await self._settle_attempts(event)
+            return True
+        if self._attempts is not None:
+            await self._attempts.record_start(event.job_id, starts)
         abandon = self._abandon
         reporter = ProgressReporter(
             event.job_id,
@@ -577,10 +622,12 @@ class StageWorker(Generic[E]):
         except JobAbandoned:
             log.warning("job abandoned at shutdown; left uncommitted for another worker")
             self.metrics.count("abandoned")
+            await self._forget_start(event, starts)
             return False
         except PermanentJobError as exc:
             log.error("job failed for good: %s", exc)
             await self._give_up(body, msg, event, str(exc), attempt)
+            await self._settle_attempts(event)
             return True
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -594,6 +641,7 @@ class StageWorker(Generic[E]):
                     attempt,
                     detail=reason,
                 )
+                await self._settle_attempts(event)
                 return True
             delay = min(
                 self._settings.backoff_initial_s * 2 ** (attempt - 1), self._settings.backoff_max_s
@@ -607,11 +655,35 @@ class StageWorker(Generic[E]):
         finally:
             await reporter.stop()
             self.metrics.in_progress.labels(self.service).dec()
+        await self._settle_attempts(event)
         self._done[event.event_id] = None
         while len(self._done) > 10_000:
             self._done.popitem(last=False)
         self.metrics.count("completed")
         return True
+
+    async def _starts_before(self, event: E) -> int:
+        """Recorded starts of this job's stage; a storage error propagates, so the
+        message is rewound and retried rather than run uncounted."""
+        if self._attempts is None:
+            return 0
+        return await self._attempts.starts(event.job_id)
+
+    async def _settle_attempts(self, event: E) -> None:
+        if self._attempts is None:
+            return
+        try:
+            await self._attempts.settle(event.job_id)
+        except Exception:  # a leftover record only matters if this stage comes back
+            log.warning("could not clear the attempts record", exc_info=True)
+
+    async def _forget_start(self, event: E, starts_before: int) -> None:
+        if self._attempts is None:
+            return
+        try:
+            await self._attempts.forget_start(event.job_id, starts_before)
+        except Exception:
+            log.warning("could not undo the abandoned start", exc_info=True)
 
     async def _give_up(
         self,

@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 
 from tapmask_renderer.handlers import RenderFn, RenderStage
 from tapmask_renderer.settings import Settings
+from tapmask_runtime.attempts import AttemptLedger
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import serve_metrics
@@ -77,6 +78,7 @@ def build_service(
         settings=settings.worker,
         kafka=settings.kafka,
         metrics=metrics,
+        attempts=AttemptLedger(store, "renderer"),
         progress_span_end=lambda _: 100.0,
     )
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
 
+from tapmask_runtime.attempts import AttemptLedger
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import serve_metrics
@@ -131,6 +132,7 @@ def build_service(
         settings=settings.worker,
         kafka=settings.kafka,
         metrics=metrics,
+        attempts=AttemptLedger(store, "tracker"),
         progress_span_end=tracker_share_end,
     )
 
