@@ -92,11 +92,12 @@ schemas-check: install-python
 	$(PY) -m tapmask_schemas.export --check
 
 # The infrastructure stays up afterwards so the next run starts in seconds: `make infra-down`.
+# The web tests run first so that pytest's summary is the last line a reader (or CI) sees.
 test: install infra-up lint schemas-check
-	eval "$$($(STACK) env)"; $(PY) -m pytest $(PYTEST_ARGS)
 ifneq ($(HAS_WEB),)
 	$(MAKE) test-web
 endif
+	eval "$$($(STACK) env)"; $(PY) -m pytest $(PYTEST_ARGS)
 
 test-web:
 	cd web && npm test -- --passWithNoTests
