@@ -100,7 +100,7 @@ endif
 	eval "$$($(STACK) env)"; $(PY) -m pytest $(PYTEST_ARGS)
 
 test-web:
-	cd web && npm test -- --passWithNoTests
+	cd web && npm test
 
 bench: install-python
 	@for b in bench/bench_*.py; do echo "== $$b" >&2; $(PY) "$$b"; done

@@ -1,9 +1,9 @@
 """The workers and the notifier as real processes against the real Kafka and S3 of
 tests/conftest.py (`kafka_bootstrap`, `s3`).
 
-Every session uses its own topic prefix and consumer groups (TAPMASK_WORKER__TOPIC_PREFIX,
-TAPMASK_NOTIFIER__TOPIC_PREFIX), so these workers never take jobs of another test run or of
-a `make up` stack sharing the broker, and never fail them.
+Every session uses its own topic prefix (TAPMASK_KAFKA__TOPIC_PREFIX, the one setting all
+services share) and consumer groups, so these workers never take jobs of another test run
+or of a `make up` stack sharing the broker, and never fail them.
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ async def stack(
         "TAPMASK_S3__BUCKET": s3.bucket,
         "TAPMASK_S3__ACCESS_KEY": s3.access_key or "",
         "TAPMASK_S3__SECRET_KEY": s3.secret_key.get_secret_value() if s3.secret_key else "",
-        "TAPMASK_WORKER__TOPIC_PREFIX": prefix,
+        "TAPMASK_KAFKA__TOPIC_PREFIX": prefix,
         # The broker's floor: a SIGKILLed worker's partitions move on after ~6 s.
         "TAPMASK_WORKER__SESSION_TIMEOUT_MS": "6000",
         "TAPMASK_WORKER__HEARTBEAT_INTERVAL_MS": "1000",
@@ -287,7 +287,6 @@ async def stack(
         "TAPMASK_TRACKER__BACKEND": "cpu",
         "TAPMASK_LOG__LEVEL": "INFO",
         "TAPMASK_TOKEN_SECRET": secret,
-        "TAPMASK_NOTIFIER__TOPIC_PREFIX": prefix,
     }
     logs = tmp_path_factory.mktemp("service-logs")
     metrics = {name: free_port() for name in ("tracker", "renderer")}

@@ -1,4 +1,5 @@
-"""Streaming encoder: H.264 yuv420p MP4 (faststart) with the input's timing, rotation and
+"""Streaming encoder: H.264 yuv420p MP4 (yuv444p for odd sizes, see
+:func:`output_pix_fmt`; faststart) with the input's timing, rotation and
 audio.
 
 Timing: every output frame carries the pts, time base and duration of the input frame it
@@ -39,6 +40,17 @@ class EncodeSettings:
     faststart: bool = True
     #: How far (seconds) audio may run ahead of video in the interleaving.
     audio_lead_s: float = 0.5
+
+
+def output_pix_fmt(width: int, height: int) -> str:
+    """yuv420p, or yuv444p when a side is odd.
+
+    4:2:0 halves both chroma axes, so x264 refuses odd sizes. Scaling, cropping or padding
+    would change the resolution (the output must match the input), and x264 cannot write
+    the bitstream crop that would hide a padding row/column. 4:4:4 keeps every pixel at
+    the same size, at the price of the High 4:4:4 profile, which fewer players decode
+    (many browsers and hardware decoders only play 4:2:0)."""
+    return "yuv444p" if width % 2 or height % 2 else "yuv420p"
 
 
 class _AudioPump:
@@ -135,6 +147,7 @@ class VideoWriter:
         target = f"file:{self._path.resolve()}"
         self._out = av.open(target, mode="w", format="mp4", options=options)
         self._video: av.VideoStream | None = None
+        self._pix_fmt = "yuv420p"
         self._audio: _AudioPump | None = None
         self.frames_written = 0
 
@@ -147,7 +160,8 @@ class VideoWriter:
             raise ValueError(f"{s.codec!r} is not a video encoder")
         video.width = first.width
         video.height = first.height
-        video.pix_fmt = "yuv420p"
+        self._pix_fmt = output_pix_fmt(first.width, first.height)
+        video.pix_fmt = self._pix_fmt
         video.time_base = self._time_base
         cc = video.codec_context
         cc.time_base = self._time_base
@@ -168,8 +182,8 @@ class VideoWriter:
         """Encode ``frame``; its ``pts``/``time_base``/``duration`` set the output timing."""
         if self._video is None:
             self._video = self._open_streams(frame)
-        if frame.format.name != "yuv420p":
-            frame = frame.reformat(format="yuv420p")
+        if frame.format.name != self._pix_fmt:
+            frame = frame.reformat(format=self._pix_fmt)
         # A decoded frame carries its source picture type; libx264 would obey it and copy
         # the input's GOP. Let the encoder choose, as the ffmpeg CLI does.
         frame.pict_type = PictureType.NONE

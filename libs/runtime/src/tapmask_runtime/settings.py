@@ -37,10 +37,19 @@ class KafkaSettings(BaseModel):
     """Longest a handler may run before the group gives its partitions away. Tracking a long
     video on a CPU takes minutes, far above Kafka's 5-minute default."""
 
+    topic_prefix: str = ""
+    """Prepended to every TapMask topic name (``tapmask_schemas.topics``) by every service -
+    gateway relay and projector, workers and their dead letters, notifier - so one cluster
+    holds isolated deployments or test runs. Empty: the names as they are."""
+
     topic_partitions: int = Field(default=6, ge=1)
     """Partitions of the topics TapMask creates: the most consumers one group can spread over."""
     topic_replication_factor: int = Field(default=1, ge=1)
     """1 for a single local broker; 3 on a production cluster."""
+
+    def topic(self, name: str) -> str:
+        """The name a base topic (e.g. ``topics.JOB_CREATED``) has on this cluster."""
+        return self.topic_prefix + name
 
     @property
     def uses_sasl(self) -> bool:

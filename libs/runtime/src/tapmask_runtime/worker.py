@@ -71,10 +71,6 @@ class WorkerSettings(BaseModel):
     """Consumer and retry knobs of a worker (env ``TAPMASK_WORKER__<NAME>``)."""
 
     group_id: str = Field(default="", description="Consumer group; empty: the service's.")
-    topic_prefix: str = Field(
-        default="",
-        description="Prepended to every topic name: isolates test runs sharing a cluster.",
-    )
     max_attempts: int = Field(default=3, ge=1, description="Tries before dead-letter.")
     backoff_initial_s: float = Field(default=1.0, ge=0, description="First retry delay.")
     backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry delay.")

@@ -76,14 +76,24 @@ def create_app(settings: Settings) -> Litestar:
             gw.broker = make_broker(settings.kafka)
             if settings.run_background:
                 gw.projector = register_projector(
-                    gw.broker, gw.pool, settings.projector_group_id, gw.metrics.on_change
+                    gw.broker,
+                    gw.pool,
+                    settings.projector_group_id,
+                    gw.metrics.on_change,
+                    topic_prefix=settings.kafka.topic_prefix,
                 )
             await gw.broker.start()
             gw.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
             if settings.run_background:
                 tasks.append(
                     asyncio.create_task(
-                        run_relay(gw.pool, gw.broker, gw.relay_wake, settings.relay_interval_s)
+                        run_relay(
+                            gw.pool,
+                            gw.broker,
+                            gw.relay_wake,
+                            settings.relay_interval_s,
+                            topic_prefix=settings.kafka.topic_prefix,
+                        )
                     )
                 )
                 tasks.append(asyncio.create_task(run_cleanup(gw, settings.cleanup_interval_s)))

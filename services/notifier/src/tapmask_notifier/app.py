@@ -60,7 +60,7 @@ def create_app(
     broker = broker or make_broker(
         settings.kafka, logger=logging.getLogger("tapmask.notifier.faststream")
     )
-    router = KafkaRouter(prefix=opts.topic_prefix)
+    router = KafkaRouter(prefix=settings.kafka.topic_prefix)  # TAPMASK_KAFKA__TOPIC_PREFIX
     # A group of its own per process: every replica must see every event (fan-out).
     group = f"tapmask-notifier-{socket.gethostname()}-{uuid4().hex[:8]}"
     subscriber = router.subscriber(

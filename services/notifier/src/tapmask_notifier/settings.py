@@ -29,8 +29,6 @@ class StreamSettings(BaseModel):
     """Reconnect delay suggested to EventSource clients."""
     host: str = "127.0.0.1"
     port: int = 8001
-    topic_prefix: str = ""
-    """Prepended to every topic name: isolates test runs sharing a cluster."""
 
 
 class Settings(BaseSettings):

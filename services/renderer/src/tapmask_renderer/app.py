@@ -51,8 +51,8 @@ def build_service(
     # FastStream's own log lines go through the root logger too (JSON lines in main()).
     fs_log = logging.getLogger("tapmask.renderer.faststream")
     broker = broker or make_broker(settings.kafka, logger=fs_log)
-    # Every topic through one router, so a prefix (TAPMASK_WORKER__TOPIC_PREFIX) applies to all.
-    router = KafkaRouter(prefix=settings.worker.topic_prefix)
+    # Every topic through one router, so the prefix (TAPMASK_KAFKA__TOPIC_PREFIX) applies to all.
+    router = KafkaRouter(prefix=settings.kafka.topic_prefix)
     metrics = WorkerMetrics("renderer")
     video_ready = router.publisher(
         VIDEO_READY, title="video-ready", description="A job's result video is stored in S3."

@@ -75,18 +75,6 @@ def _next_mask(masks: Iterator[npt.NDArray[Any]], index: int) -> npt.NDArray[Any
     return mask
 
 
-def _out_frame(planes: npt.NDArray[np.uint8], src: av.VideoFrame) -> av.VideoFrame:
-    out = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    out.pts = src.pts
-    out.time_base = src.time_base
-    out.duration = src.duration
-    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
-        value = getattr(src, attr, None)
-        if value:
-            setattr(out, attr, value)
-    return out
-
-
 def _as_yuv420p(frame: av.VideoFrame) -> av.VideoFrame:
     if frame.format.name == "yuv420p":
         return frame
@@ -104,11 +92,6 @@ def _plane_views(
         buf = np.frombuffer(memoryview(plane), np.uint8)[: plane.height * plane.line_size]
         views.append(buf.reshape(plane.height, plane.line_size)[:, : plane.width])
     return views[0], views[1], views[2]
-
-
-def _yuv_planes(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
-    planes: npt.NDArray[np.uint8] = frame.to_ndarray()  # type: ignore[assignment]
-    return planes
 
 
 def render_video(
@@ -187,26 +170,32 @@ def _erase(
 ) -> None:
     from tapmask_renderer.core.inpaint import erase_stream
 
-    held: deque[tuple[av.VideoFrame, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]] = deque()
+    held: deque[tuple[av.VideoFrame, npt.NDArray[np.uint8]]] = deque()
 
     def pairs() -> Iterator[tuple[npt.NDArray[np.uint8], Mask]]:
         for index, src in enumerate(frames):
             rgb: npt.NDArray[np.uint8] = src.to_ndarray(format="rgb24")  # type: ignore[assignment]
-            held.append((src, _yuv_planes(src), rgb))
+            held.append((src, rgb))
             yield rgb, fit_mask(_next_mask(masks, index), info.width, info.height)
 
     h, w = info.height, info.width
+    ch, cw = (h + 1) // 2, (w + 1) // 2  # chroma size, odd sides included
     for index, erased in enumerate(erase_stream(pairs(), window=options.erase_window)):
-        src, planes, rgb = held.popleft()
+        src, rgb = held.popleft()
         changed = np.any(erased != rgb, axis=2)
         if changed.any():
-            # Copy back only what the eraser changed, so the rest stays bit-exact.
+            # Copy back only what the eraser changed, so the rest stays bit-exact. Plane
+            # by plane (not a packed array) so odd frame sizes work too.
             conv = av.VideoFrame.from_ndarray(erased, format="rgb24").reformat(format="yuv420p")
-            new: npt.NDArray[np.uint8] = conv.to_ndarray()  # type: ignore[assignment]
-            planes[:h][changed] = new[:h][changed]
-            c_changed = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3)).reshape(-1, w)
-            for lo in (h, h + h // 4):  # U then V, each packed as H/4 rows of W
-                planes[lo : lo + h // 4][c_changed] = new[lo : lo + h // 4][c_changed]
-        writer.write(_out_frame(planes, src))
+            src.make_writable()
+            dst_y, dst_u, dst_v = _plane_views(src)
+            new_y, new_u, new_v = _plane_views(conv)
+            dst_y[changed] = new_y[changed]
+            padded = np.zeros((ch * 2, cw * 2), bool)
+            padded[:h, :w] = changed
+            c_changed = padded.reshape(ch, 2, cw, 2).any(axis=(1, 3))
+            dst_u[c_changed] = new_u[c_changed]
+            dst_v[c_changed] = new_v[c_changed]
+        writer.write(src)
         if progress is not None:
             progress(index + 1, info.frame_count)

@@ -106,8 +106,8 @@ def build_service(
     # FastStream's own log lines go through the root logger too (JSON lines in main()).
     fs_log = logging.getLogger("tapmask.tracker.faststream")
     broker = broker or make_broker(settings.kafka, logger=fs_log)
-    # Every topic through one router, so a prefix (TAPMASK_WORKER__TOPIC_PREFIX) applies to all.
-    router = KafkaRouter(prefix=settings.worker.topic_prefix)
+    # Every topic through one router, so the prefix (TAPMASK_KAFKA__TOPIC_PREFIX) applies to all.
+    router = KafkaRouter(prefix=settings.kafka.topic_prefix)
     metrics = WorkerMetrics("tracker")
     masks_ready = router.publisher(
         MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."

@@ -60,10 +60,12 @@ def register_projector(
     pool: asyncpg.Pool,
     group_id: str,
     on_change: OnChange | None = None,
+    topic_prefix: str = "",
 ) -> Any:
-    """Subscribe the projector; returns the subscriber (its consumer gives the lag)."""
+    """Subscribe the projector to the (prefixed) worker topics; returns the subscriber
+    (its consumer gives the lag)."""
     subscriber = broker.subscriber(
-        *PROJECTED_TOPICS,
+        *(topic_prefix + t for t in PROJECTED_TOPICS),
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -20,8 +20,11 @@ from tapmask_gateway.adapters import db
 log = logging.getLogger("tapmask_gateway.relay")
 
 
-async def relay_once(pool: asyncpg.Pool, broker: KafkaBroker, batch: int = 100) -> int:
-    """Publish up to `batch` unsent rows; returns how many were sent."""
+async def relay_once(
+    pool: asyncpg.Pool, broker: KafkaBroker, batch: int = 100, topic_prefix: str = ""
+) -> int:
+    """Publish up to `batch` unsent rows; returns how many were sent. Rows hold the base
+    topic name; `topic_prefix` (TAPMASK_KAFKA__TOPIC_PREFIX) is applied when sending."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await db.claim_outbox(conn, batch)
         if not rows:
@@ -30,7 +33,7 @@ async def relay_once(pool: asyncpg.Pool, broker: KafkaBroker, batch: int = 100) 
             payload = row["payload"]
             await broker.publish(
                 json.dumps(payload).encode(),
-                topic=row["topic"],
+                topic=topic_prefix + row["topic"],
                 key=bytes(row["key"]),
                 headers={"content-type": "application/json"},
                 no_confirm=False,
@@ -45,12 +48,16 @@ async def relay_once(pool: asyncpg.Pool, broker: KafkaBroker, batch: int = 100) 
 
 
 async def run_relay(
-    pool: asyncpg.Pool, broker: KafkaBroker, wake: asyncio.Event, interval_s: float
+    pool: asyncpg.Pool,
+    broker: KafkaBroker,
+    wake: asyncio.Event,
+    interval_s: float,
+    topic_prefix: str = "",
 ) -> None:
     """Forever: send what is pending; sleep until woken by a new job or the interval passes."""
     while True:
         try:
-            while await relay_once(pool, broker):
+            while await relay_once(pool, broker, topic_prefix=topic_prefix):
                 pass
         except asyncio.CancelledError:
             raise

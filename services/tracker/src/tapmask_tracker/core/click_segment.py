@@ -92,6 +92,9 @@ def _grabcut_in_square(
     crop_labels = np.ascontiguousarray(labels[cy0:cy1, cx0:cx1])
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour clusters from OpenCV's global RNG: fix it, so that the
+    # same click on the same frame always gives the same mask.
+    cv2.setRNGSeed(0)
     cv2.grabCut(
         np.ascontiguousarray(bgr[cy0:cy1, cx0:cx1]),
         crop_labels,

@@ -25,6 +25,8 @@ _CHANGED = 22
 # A moving region larger than this share of the frame is the camera fit failing.
 _MAX_SHARE = 0.35
 _GRABCUT_ITERS = 3
+# Frames ahead of the clicked one that ``moving_object`` is given (by the tracker).
+_STEPS = (2, 4, 8)
 # Most a moving shape may exceed the clicked colour segment by (a person around the
 # clicked trousers is ~3x).
 _MAX_GROWTH = 6
@@ -36,17 +38,27 @@ def _disc(radius: int) -> npt.NDArray[np.uint8]:
 
 
 def changed_against_camera(
-    rgb: Frame, gray: Gray, later: Sequence[tuple[Frame, Gray]], flow: FlowEngine
-) -> npt.NDArray[np.float32]:
+    rgb: Frame,
+    gray: Gray,
+    later: Sequence[tuple[Frame, Gray]],
+    flow: FlowEngine,
+    seed: Mask | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]:
     """Per-pixel colour change of ``rgb`` against each later frame warped back by the
     camera's motion, the median over ``later``: high where something moved away from
     where it is on this frame. (A maximum would also light up the places the object
-    moves *to*: ghosts, each seen in only one later frame.)"""
+    moves *to*: ghosts, each seen in only one later frame.)
+
+    Also, per pixel, in how many of ``later`` it moved like ``seed`` (relative to the
+    camera): what tells two movers that touch apart (a dog at its owner's feet)."""
     h, w = gray.shape
     changes = []
+    votes = np.zeros((h, w), np.int32)
     base = rgb.astype(np.int16)
-    for frame, frame_gray in later:
-        homography = fit_camera(flow.calc(gray, frame_gray))
+    grid: npt.NDArray[np.float32] | None = None
+    for (frame, frame_gray), step in zip(later, _steps_of(later), strict=True):
+        forward = flow.calc(gray, frame_gray)
+        homography = fit_camera(forward)
         if homography is None:
             continue
         back = cv2.warpPerspective(
@@ -54,10 +66,30 @@ def changed_against_camera(
         )
         diff = np.abs(base - back.astype(np.int16)).max(axis=2).astype(np.float32)
         changes.append(cv2.GaussianBlur(diff, (5, 5), 0))
+        if seed is not None and seed.any():
+            if grid is None:
+                ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+                grid = np.stack([xs, ys], axis=2)
+            camera = cv2.perspectiveTransform(grid.reshape(1, -1, 2), homography).reshape(
+                grid.shape
+            )
+            own = forward - (camera - grid)
+            seed_own = np.median(own[seed], axis=0)
+            # Flow errors grow with the distance moved; a seed's own parts (limbs) move
+            # somewhat differently from it too.
+            import os
+            ta, tb = (float(v) for v in os.environ.get("TOL", "0.5,0.35").split(","))
+            tolerance = max(ta * step, tb * float(np.hypot(*seed_own)))
+            votes += ((own - seed_own) ** 2).sum(axis=2) < tolerance**2
     if not changes:
-        return np.zeros((h, w), np.float32)
+        return np.zeros((h, w), np.float32), votes
     change: npt.NDArray[np.float32] = np.median(np.stack(changes), axis=0).astype(np.float32)
-    return change
+    return change, votes
+
+
+def _steps_of(later: Sequence[tuple[Frame, Gray]]) -> list[int]:
+    """Frames ahead of each of ``later``, assumed the ``_STEPS`` the caller chose."""
+    return list(_STEPS[: len(later)]) + [_STEPS[-1]] * max(0, len(later) - len(_STEPS))
 
 
 def _fill_holes(mask: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -148,13 +180,25 @@ def moving_object(
         return None
     h, w = gray.shape
     side = max(h, w)
-    change = changed_against_camera(rgb, gray, later, flow)
-    count, labels = cv2.connectedComponents(moving_shapes(change))
-    overlap = np.bincount(labels[seed], minlength=count)
-    overlap[0] = 0
-    if overlap.max() < 0.3 * seed.sum():
+    change, votes = changed_against_camera(rgb, gray, later, flow, seed)
+    # Moving, and like the clicked part: what else moves is another thing.
+    import os
+    need = int(os.environ.get("NEED", "2"))
+    shapes = moving_shapes(change) & (votes >= need).astype(np.uint8)
+    shapes = cv2.morphologyEx(shapes, cv2.MORPH_OPEN, _disc(max(1, round(side * 0.006))))
+    count, labels = cv2.connectedComponents(shapes)
+    # Every such shape touching the clicked part belongs with it: the shirt moving above
+    # clicked trousers that hardly move.
+    near_seed = cv2.dilate(seed.astype(np.uint8), _disc(max(2, round(side * 0.015)))) > 0
+    touching = np.unique(labels[near_seed])
+    touching = touching[touching > 0]
+    if len(touching) == 0:
         return None
-    region = labels == int(np.argmax(overlap))
+    joined = (np.isin(labels, touching) | seed).astype(np.uint8)
+    joined = cv2.morphologyEx(joined, cv2.MORPH_CLOSE, _disc(max(2, round(side * 0.01))))
+    region = _fill_holes(np.asarray(joined, np.uint8)) > 0
+    if region.sum() < 1.2 * seed.sum():
+        return None
     # Far bigger than the clicked part: several things moving together (a dog at its
     # owner's feet) or the camera fit failing; colour alone is safer then.
     if region.sum() > min(_MAX_SHARE * h * w, _MAX_GROWTH * seed.sum()):
@@ -174,6 +218,7 @@ def moving_object(
     bgr = np.ascontiguousarray(rgb[y0:y1, x0:x1, ::-1])
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # deterministic colour clusters (see click_segment)
     try:
         cv2.grabCut(bgr, crop, (0, 0, 0, 0), bgd, fgd, _GRABCUT_ITERS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
