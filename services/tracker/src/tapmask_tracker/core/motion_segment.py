@@ -77,9 +77,7 @@ def changed_against_camera(
             seed_own = np.median(own[seed], axis=0)
             # Flow errors grow with the distance moved; a seed's own parts (limbs) move
             # somewhat differently from it too.
-            import os
-            ta, tb = (float(v) for v in os.environ.get("TOL", "0.5,0.35").split(","))
-            tolerance = max(ta * step, tb * float(np.hypot(*seed_own)))
+            tolerance = max(1.0 * step, 0.6 * float(np.hypot(*seed_own)))
             votes += ((own - seed_own) ** 2).sum(axis=2) < tolerance**2
     if not changes:
         return np.zeros((h, w), np.float32), votes
@@ -182,9 +180,7 @@ def moving_object(
     side = max(h, w)
     change, votes = changed_against_camera(rgb, gray, later, flow, seed)
     # Moving, and like the clicked part: what else moves is another thing.
-    import os
-    need = int(os.environ.get("NEED", "2"))
-    shapes = moving_shapes(change) & (votes >= need).astype(np.uint8)
+    shapes = moving_shapes(change) & (votes * 2 >= len(later)).astype(np.uint8)
     shapes = cv2.morphologyEx(shapes, cv2.MORPH_OPEN, _disc(max(1, round(side * 0.006))))
     count, labels = cv2.connectedComponents(shapes)
     # Every such shape touching the clicked part belongs with it: the shirt moving above
