@@ -180,8 +180,8 @@ def moving_object(
     side = max(h, w)
     change, votes = changed_against_camera(rgb, gray, later, flow, seed)
     # Moving, and like the clicked part: what else moves is another thing.
-    shapes = moving_shapes(change) & (votes * 2 >= len(later)).astype(np.uint8)
-    shapes = cv2.morphologyEx(shapes, cv2.MORPH_OPEN, _disc(max(1, round(side * 0.006))))
+    coherent = moving_shapes(change) & (votes * 2 >= len(later)).astype(np.uint8)
+    shapes = cv2.morphologyEx(coherent, cv2.MORPH_OPEN, _disc(max(1, round(side * 0.006))))
     count, labels = cv2.connectedComponents(shapes)
     # Every such shape touching the clicked part belongs with it: the shirt moving above
     # clicked trousers that hardly move.
@@ -190,8 +190,8 @@ def moving_object(
     touching = touching[touching > 0]
     if len(touching) == 0:
         return None
-    joined = (np.isin(labels, touching) | seed).astype(np.uint8)
-    joined = cv2.morphologyEx(joined, cv2.MORPH_CLOSE, _disc(max(2, round(side * 0.01))))
+    parts = (np.isin(labels, touching) | seed).astype(np.uint8)
+    joined = cv2.morphologyEx(parts, cv2.MORPH_CLOSE, _disc(max(2, round(side * 0.01))))
     region = _fill_holes(np.asarray(joined, np.uint8)) > 0
     if region.sum() < 1.2 * seed.sum():
         return None
