@@ -190,12 +190,20 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str | Path], str]]:
     (tmp / "empty.mp4").write_bytes(b"")
     (tmp / "notes.mp4").write_text("this is a text file\n" * 50)
     (tmp / "cut.mp4").write_bytes((VIDEOS / "01_dog.mp4").read_bytes()[:500_000])
+    # A phone-style layout (index written last), cut inside the index.
+    remux = ["ffmpeg", "-v", "error", "-i", str(VIDEOS / "01_dog.mp4"), "-c", "copy"]
+    subprocess.run([*remux, "-movflags", "-faststart", str(tmp / "tail.mp4")], check=True)
+    (tmp / "tailcut.mp4").write_bytes((tmp / "tail.mp4").read_bytes()[:-6000])
     bedroom = VIDEOS / "bedroom.mp4"
     out = tmp / "o.mp4"
     return {
         "zero-byte": (["process", tmp / "empty.mp4", "-o", out, "--point", "1,1"], "empty"),
         "text": (["process", tmp / "notes.mp4", "-o", out, "--point", "1,1"], "not a video"),
         "truncated": (["process", tmp / "cut.mp4", "-o", out, "--point", "1,1"], "truncated"),
+        "truncated-index-last": (
+            ["process", tmp / "tailcut.mp4", "-o", out, "--point", "1,1"],
+            "truncated or incomplete",
+        ),
         "missing": (["process", tmp / "nope.mp4", "-o", out, "--point", "1,1"], "no such file"),
         "no-video": (
             ["process", _audio_only(tmp / "a.mp4"), "-o", out, "--point", "1,1"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -70,6 +71,67 @@ def test_truncated_mp4(tmp_path: Path, keep: int) -> None:
     cut = tmp_path / "cut.mp4"
     cut.write_bytes((VIDEOS / "01_dog.mp4").read_bytes()[:keep])
     with pytest.raises(TruncatedFileError, match="truncated"):
+        probe(cut)
+
+
+def _index_last_clip(path: Path) -> Path:
+    """A phone-style MP4: video and audio data first, the index ('moov') written last."""
+    with av.open(str(path), "w") as out:  # PyAV's mp4 muxer writes moov at the end
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 128, 96, "yuv420p"
+        audio = out.add_stream("aac", rate=48000)
+        for i in range(25):
+            img = np.full((96, 128, 3), (i * 9) % 256, np.uint8)
+            img[20:60, 30 + i : 70 + i] = (250, 40, 40)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+            sound = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            sound.sample_rate, sound.pts = 48000, i * 1024
+            out.mux(audio.encode(sound))
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    return path
+
+
+def _box_offsets(data: bytes) -> dict[bytes, int]:
+    offsets, pos = {}, 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        offsets[kind] = pos
+        pos += size
+    return offsets
+
+
+@pytest.mark.parametrize("where", ["inside the data", "before the index", "inside the index"])
+def test_truncated_mp4_with_index_at_the_end(tmp_path: Path, where: str) -> None:
+    data = _index_last_clip(tmp_path / "whole.mp4").read_bytes()
+    boxes = _box_offsets(data)
+    assert boxes[b"mdat"] < boxes[b"moov"]  # the layout this test is about
+    assert probe(tmp_path / "whole.mp4").frame_count == 25
+    keep = {
+        "inside the data": (boxes[b"mdat"] + boxes[b"moov"]) // 2,
+        "before the index": boxes[b"moov"],
+        # Both of these once read as "the file has no video stream" or even as fine.
+        "inside the index": boxes[b"moov"] + 120,
+    }[where]
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:keep])
+    with pytest.raises(TruncatedFileError, match="truncated or incomplete") as err:
+        probe(cut)
+    assert "no video stream" not in str(err.value)
+
+
+@pytest.mark.parametrize("missing", [1, 40, 200])
+def test_mp4_missing_the_end_of_its_index_is_truncated(tmp_path: Path, missing: int) -> None:
+    """A few bytes short at the very end (the audio track's tables): FFmpeg alone
+    accepts such a file; the box sizes say it is incomplete."""
+    data = _index_last_clip(tmp_path / "whole.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:-missing])
+    with pytest.raises(TruncatedFileError, match="'moov' box \\(the index\\) runs to byte"):
         probe(cut)
 
 

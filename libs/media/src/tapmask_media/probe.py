@@ -36,6 +36,7 @@ from tapmask_media.errors import (
     TruncatedFileError,
     UnsupportedFormatError,
 )
+from tapmask_media.mp4box import looks_like_mp4, truncation_problem
 from tapmask_media.orientation import display_size
 
 #: Demuxers we accept, as FFmpeg names them (``container.format.name``).
@@ -111,7 +112,7 @@ def _sniff_container(path: Path) -> bool:
     with path.open("rb") as fh:
         head = fh.read(16)
     return (
-        head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+        looks_like_mp4(head)
         or head[:4] == b"\x1a\x45\xdf\xa3"
         or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
     )
@@ -139,10 +140,26 @@ def check_file(path: Path, limits: ProbeLimits) -> Path:
     return path.resolve()
 
 
+def _check_mp4_complete(path: Path, resolved: Path) -> None:
+    """Raise ``TruncatedFileError`` for an MP4/MOV cut short (see ``mp4box``): FFmpeg
+    alone may call such a file one with no video stream, or not notice at all."""
+    with resolved.open("rb") as fh:
+        head = fh.read(16)
+    if not looks_like_mp4(head):
+        return
+    problem = truncation_problem(resolved)
+    if problem is not None:
+        raise TruncatedFileError(
+            f"{path}: the file is truncated or incomplete: {problem} (an unfinished "
+            "upload, copy or recording?)"
+        )
+
+
 def open_input(path: Path, limits: ProbeLimits | None = None) -> av.container.InputContainer:
     """Open ``path`` for reading with the safety options above; raise ``MediaError``."""
     limits = limits or ProbeLimits()
     resolved = check_file(path, limits)
+    _check_mp4_complete(path, resolved)
     options = {
         "protocol_whitelist": "file",
         "format_whitelist": _FORMAT_WHITELIST,
