@@ -80,6 +80,9 @@ _HOLD_FRAMES = 30
 # drifted off it; measured: >= 0.77 while tracking DAVIS tennis, 0.2-0.45 once a
 # mask had slid onto the pavement in 01_dog.
 _MIN_SIMILARITY = 0.6
+# A moving blob near a lost object needs less: motion blur smears its colours.
+_MIN_MOVING_SIMILARITY = 0.45
+_MOVING_MIN_SALIENCE = 0.35
 # Growth over the usual area beyond which a refined mask is taken for a leak.
 _MAX_GROWTH = 1.4
 _MAX_TOTAL_GROWTH = 2.0
@@ -367,7 +370,7 @@ class CpuTracker:
         # Lost: the mask collapsed (occlusion), or it no longer has the clicked object's
         # colours (it slid onto the background while the object moved away).
         if area < _LOST_AREA * usual or similarity(index, mask, obj.template) < _MIN_SIMILARITY:
-            self._lost(obj, small, index)
+            self._lost(obj, small, index, past)
             return
         obj.lost_for = 0
         obj.areas.append(area)
@@ -422,31 +425,51 @@ class CpuTracker:
             return mask
         return merged
 
-    def _lost(self, obj: _Object, small: Frame, index: ColourIndex) -> None:
-        """Hold the last good mask and look for the object again near it, by colour."""
+    def _lost(self, obj: _Object, small: Frame, index: ColourIndex, past: PastFrames) -> None:
+        """Hold the last good mask and look for the object again near it: blobs of its
+        colours, and things moving there (a running dog, blurred, shows its colours
+        poorly); the nearest that matches wins, so that a far look-alike (the owner's
+        hair for a brown dog) does not."""
         obj.lost_for += 1
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
         reach = self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for))
         search = _dilate(obj.last_good, reach)
+        colour_candidates: list[Mask] = []
+        moving_candidates: list[Mask] = []
         prob = salience(index, obj.template)
-        found = cv2.morphologyEx((prob > 0.6).astype(np.uint8), cv2.MORPH_CLOSE, _disc(2))
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(found)
-        # Whole blobs a good part of which lies in the search area (a blob only partly
-        # inside is still the whole object), of about the object's size, largest first.
-        inside = np.bincount(labels[search & (found > 0)], minlength=len(stats))
-        areas = stats[:, cv2.CC_STAT_AREA]
-        fits = [
-            k
-            for k in np.nonzero(inside)[0]
-            if k and 0.5 * usual <= areas[k] <= 2.0 * usual and inside[k] >= 0.25 * areas[k]
-        ]
-        for k in sorted(fits, key=lambda k: -areas[k]):
-            mask = labels == k
+        found = np.asarray(
+            cv2.morphologyEx((prob > 0.6).astype(np.uint8), cv2.MORPH_CLOSE, _disc(2)), np.uint8
+        )
+        for mask in _blobs_in(found, search, 0.5 * usual, 2.0 * usual):
             if similarity(index, mask, obj.template) >= _MIN_SIMILARITY:
-                obj.soft = mask.astype(np.float32)
-                obj.last_good = mask
-                obj.lost_for = 0
-                return
+                colour_candidates.append(mask)
+        candidates = list(colour_candidates)
+        x, y, w, h = cv2.boundingRect(search.astype(np.uint8))
+        change = past.change((x, y, x + w, y + h))
+        if change is not None:
+            moving = np.zeros(search.shape, np.uint8)
+            moving[y : y + h, x : x + w] = moving_shapes(change)
+            for blob in _blobs_in(moving, search, 0.3 * usual, 3.0 * usual):
+                # A moving shape also holds the background the object just uncovered
+                # (after a leap, where it was): keep the part in the object's colours.
+                mask = _main_component(blob & (prob > _MOVING_MIN_SALIENCE), blob)
+                if mask.sum() >= 0.3 * usual and (
+                    similarity(index, mask, obj.template) >= _MIN_MOVING_SIMILARITY
+                ):
+                    moving_candidates.append(mask)
+        # A moving part of a colour blob (the half that moved) stands for all of it.
+        for mask in moving_candidates:
+            for blob in colour_candidates:
+                if (mask & blob).any():
+                    mask = mask | blob
+            candidates.append(mask)
+        if candidates:
+            centre = _centroid(obj.last_good)
+            mask = min(candidates, key=lambda m: float(np.hypot(*(_centroid(m) - centre))))
+            obj.soft = mask.astype(np.float32)
+            obj.last_good = mask
+            obj.lost_for = 0
+            return
         # Still hidden: keep the last good mask as the prediction for the next frame.
         obj.soft = obj.last_good.astype(np.float32)
 
@@ -492,6 +515,24 @@ class CpuTracker:
     @staticmethod
     def _px(small: Frame, share: float) -> int:
         return max(1, round(max(int(small.shape[0]), int(small.shape[1])) * share))
+
+
+def _centroid(mask: Mask) -> npt.NDArray[np.float64]:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
+
+
+def _blobs_in(found: npt.NDArray[np.uint8], search: Mask, least: float, most: float) -> list[Mask]:
+    """Whole blobs of ``found`` a good part of which lies in ``search`` (a blob only
+    partly inside is still the whole object), of ``least`` to ``most`` pixels."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(found)
+    inside = np.bincount(labels[search & (found > 0)], minlength=len(stats))
+    areas = stats[:, cv2.CC_STAT_AREA]
+    return [
+        labels == k
+        for k in np.nonzero(inside)[0]
+        if k and least <= areas[k] <= most and inside[k] >= 0.25 * areas[k]
+    ]
 
 
 def _main_component(mask: Mask, core: Mask) -> Mask:
