@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_harness import Served, free_port, new_schema, running_gateway, write_clip
+from gateway_harness import (
+    TOPIC_PREFIX,
+    Served,
+    create_topics,
+    free_port,
+    new_schema,
+    running_gateway,
+    write_clip,
+)
 from pydantic import SecretStr
 
 from tapmask_gateway.settings import Settings
@@ -30,8 +38,15 @@ async def gateway_schema(postgres_dsn: str) -> str:
 
 
 @pytest.fixture(scope="session")
+async def gateway_topics(kafka_bootstrap: str) -> str:
+    await create_topics(kafka_bootstrap)
+    return TOPIC_PREFIX
+
+
+@pytest.fixture(scope="session")
 def make_settings(
     kafka_bootstrap: str,
+    gateway_topics: str,
     gateway_schema: str,
     s3: S3Settings,
     tmp_path_factory: pytest.TempPathFactory,
@@ -41,7 +56,9 @@ def make_settings(
 
     def build(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
-            "kafka": KafkaSettings(bootstrap_servers=kafka_bootstrap, client_id="gw-test"),
+            "kafka": KafkaSettings(
+                bootstrap_servers=kafka_bootstrap, client_id="gw-test", topic_prefix=gateway_topics
+            ),
             "database": DatabaseSettings(url=gateway_schema),
             "s3": s3.model_copy(),
             "token_secret": SecretStr(secret),

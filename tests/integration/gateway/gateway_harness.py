@@ -19,11 +19,16 @@ import httpx
 import numpy as np
 import uvicorn
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tapmask_gateway.app import create_app
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.settings import Settings
 from tapmask_schemas import parse_event, topics
+
+# The session's topics (TAPMASK_KAFKA__TOPIC_PREFIX): no other run's events reach these
+# gateways, and the tests see that the relay and the projector both honour the prefix.
+TOPIC_PREFIX = f"gwt{uuid.uuid4().hex[:8]}."
 
 REPO = Path(__file__).resolve().parents[3]
 VIDEOS = REPO.parent / "shared" / "testdata" / "videos"
@@ -33,6 +38,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def create_topics(bootstrap: str) -> None:
+    """The session's prefixed topics, before any gateway subscribes to them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(TOPIC_PREFIX + t, num_partitions=2, replication_factor=1)
+                for t in topics.ALL_TOPICS
+            ]
+        )
+    finally:
+        await admin.close()
 
 
 def random_ip() -> str:
@@ -163,7 +183,7 @@ async def next_job_created(
 ) -> tuple[Any, bytes]:
     """The JobCreated of `job_id` as it is on Kafka (value and key)."""
     consumer = AIOKafkaConsumer(
-        topics.JOB_CREATED,
+        TOPIC_PREFIX + topics.JOB_CREATED,
         bootstrap_servers=bootstrap,
         group_id=f"gw-test-reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",

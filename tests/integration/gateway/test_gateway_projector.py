@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from gateway_harness import (
+    TOPIC_PREFIX,
     Served,
     create_job,
     eventually,
@@ -43,7 +44,7 @@ async def publish(bootstrap: str, topic: str, event: Event) -> None:
     await producer.start()
     try:
         await producer.send_and_wait(
-            topic, event.model_dump_json().encode(), key=topics.key_for(event.job_id)
+            TOPIC_PREFIX + topic, event.model_dump_json().encode(), key=topics.key_for(event.job_id)
         )
     finally:
         await producer.stop()
@@ -142,7 +143,8 @@ async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(
 
         metrics = (await client.get("/metrics")).text
         assert 'tapmask_gateway_stage_duration_seconds_count{stage="tracking"} 1.0' in metrics
-        assert 'tapmask_gateway_consumer_lag{topic="tapmask.job-progress"} 0.0' in metrics
+        progress_topic = TOPIC_PREFIX + topics.JOB_PROGRESS
+        assert f'tapmask_gateway_consumer_lag{{topic="{progress_topic}"}} 0.0' in metrics
 
 
 async def test_cleanup_deletes_expired_files_and_marks_the_job(

@@ -55,3 +55,21 @@ def test_bad_security_protocol_is_rejected_by_name(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TAPMASK_KAFKA__SECURITY_PROTOCOL", "KERBEROS")
     with pytest.raises(ValueError, match="security_protocol"):
         ServiceSettings()
+
+
+def test_one_topic_prefix_setting_reaches_all_four_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tapmask_gateway.settings import Settings as GatewaySettings
+    from tapmask_notifier.settings import Settings as NotifierSettings
+    from tapmask_renderer.settings import Settings as RendererSettings
+    from tapmask_schemas import topics
+    from tapmask_tracker.settings import Settings as TrackerSettings
+
+    services = (GatewaySettings, NotifierSettings, RendererSettings, TrackerSettings)
+    # By default every service uses the names of tapmask_schemas.topics as they are.
+    for cls in services:
+        assert cls().kafka.topic(topics.JOB_CREATED) == "tapmask.job-created"
+    monkeypatch.setenv("TAPMASK_KAFKA__TOPIC_PREFIX", "staging.")
+    for cls in services:
+        assert cls().kafka.topic(topics.DEAD_LETTER) == "staging.tapmask.dead-letter", cls

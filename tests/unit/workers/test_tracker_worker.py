@@ -280,7 +280,7 @@ async def test_quiet_pipeline_still_reports_every_interval(
     assert len(progress) >= 8
     # Halfway after 0.6 s: about 0.6 s left of the tracker's share.
     etas = [p["eta_seconds"] for p in progress if p["stage"] == "tracking" and p["eta_seconds"]]
-    assert etas and all(0.2 < eta < 2.0 for eta in etas)
+    assert etas and all(0.2 < eta < 2.0 for eta in etas), etas
 
 
 async def test_shutdown_abandons_a_long_job_uncommitted(
@@ -400,3 +400,33 @@ async def test_redelivery_after_success_is_not_taken_for_a_crash(
 
     assert len(decode(seen[MASKS_READY])) == 1
     assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]
+
+
+async def test_topic_prefix_applies_to_every_topic_of_the_worker(
+    store: Any, make_job: Any, decode: Any
+) -> None:
+    from faststream.kafka.annotations import KafkaMessage
+
+    from tapmask_runtime.settings import KafkaSettings
+
+    job = make_job()
+    store.objects[job.upload_key] = (b"video-bytes", {})
+    settings = Settings(worker=FAST, kafka=KafkaSettings(topic_prefix="staging."))
+    svc = build_service(settings, store=store, track=FakeTrack())
+    seen: dict[str, list[bytes]] = {}
+    for topic in (MASKS_READY, JOB_PROGRESS, DEAD_LETTER, JOB_FAILED):
+
+        def make(name: str) -> None:
+            @svc.broker.subscriber(name, group_id=f"observer-{name}")
+            async def record(msg: KafkaMessage) -> None:
+                seen.setdefault(name, []).append(bytes(msg.body))
+
+        make("staging." + topic)
+    async with TestKafkaBroker(svc.broker) as br:
+        await br.publish(job, "staging." + JOB_CREATED)
+        await br.publish(b"not json", "staging." + JOB_CREATED)
+        await svc.worker.wait_idle()
+
+    assert len(seen["staging." + MASKS_READY]) == 1
+    assert seen["staging." + JOB_PROGRESS]
+    assert seen["staging." + DEAD_LETTER] == [b"not json"]
