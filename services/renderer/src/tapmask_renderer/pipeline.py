@@ -25,9 +25,17 @@ from tapmask_media.decode import iter_video_frames, prefetch
 from tapmask_media.encode import EncodeSettings, VideoWriter
 from tapmask_media.masks import MaskFormatError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
-from tapmask_renderer.core.compositing import Effect, EffectSettings, apply_yuv_planes
+from tapmask_renderer.core.compositing import (
+    Effect,
+    EffectSettings,
+    apply_yuv_planes,
+    yuv_encoding,
+)
 
 Mask = npt.NDArray[np.bool_]
+#: AVColorSpace codes swscale converts with (BT.709, FCC, BT.601 x2, SMPTE 240M, BT.2020);
+#: others (unspecified, RGB, ...) fall back to its default, as decoding to RGB does.
+_TAGGED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})
 Progress = Callable[[int, int], None]
 
 
@@ -154,7 +162,9 @@ def _hide(
             # pictures), then edit only the mask's box in place: one memcpy, no numpy
             # round trip, and frames without a mask go out untouched.
             src.make_writable()
-            apply_yuv_planes(*_plane_views(src), mask, effect)
+            # The frame's colour tags (matrix, range) decide the fill's Y'CbCr values.
+            encoding = yuv_encoding(src.colorspace, src.color_range, info.height)
+            apply_yuv_planes(*_plane_views(src), mask, effect, encoding)
         writer.write(src)
         if progress is not None:
             progress(index + 1, info.frame_count)
@@ -186,7 +196,13 @@ def _erase(
         if changed.any():
             # Copy back only what the eraser changed, so the rest stays bit-exact. Plane
             # by plane (not a packed array) so odd frame sizes work too.
-            conv = av.VideoFrame.from_ndarray(erased, format="rgb24").reformat(format="yuv420p")
+            # Back with the matrix and range ``to_ndarray`` read the frame with (its tags),
+            # or a tagged BT.709 / full-range video would change colour where erased.
+            conv = av.VideoFrame.from_ndarray(erased, format="rgb24").reformat(
+                format="yuv420p",
+                dst_colorspace=src.colorspace if src.colorspace in _TAGGED_MATRICES else None,
+                dst_color_range=src.color_range or None,
+            )
             src.make_writable()
             dst_y, dst_u, dst_v = _plane_views(src)
             new_y, new_u, new_v = _plane_views(conv)

@@ -176,17 +176,66 @@ def apply_rgb(frame: ByteArray, mask: BoolArray, settings: EffectSettings) -> By
     return out
 
 
-def rgb_to_yuv(rgb: tuple[int, int, int], hd: bool) -> tuple[int, int, int]:
-    """Limited-range Y'CbCr of an RGB colour (BT.709 for HD, BT.601 otherwise)."""
+@dataclass(frozen=True)
+class YuvEncoding:
+    """How a video stores colour: the Y'CbCr matrix (luma weights of red and blue) and
+    whether samples use the full 0..255 range or the limited 16..235/240 one."""
+
+    kr: float
+    kb: float
+    full_range: bool = False
+
+
+BT601 = YuvEncoding(0.299, 0.114)
+BT709 = YuvEncoding(0.2126, 0.0722)
+BT2020 = YuvEncoding(0.2627, 0.0593)
+#: FFmpeg's AVColorSpace codes (stable ABI values, as PyAV's ``frame.colorspace`` gives
+#: them) -> matrix. 5 BT470BG and 6 SMPTE170M are both BT.601; 9/10 BT.2020 (NCL/CL).
+_MATRICES = {
+    1: BT709,
+    4: YuvEncoding(0.30, 0.11),  # FCC
+    5: BT601,
+    6: BT601,
+    7: YuvEncoding(0.212, 0.087),  # SMPTE 240M
+    9: BT2020,
+    10: BT2020,
+}
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+
+
+def yuv_encoding(colorspace: int | None, color_range: int | None, height: int) -> YuvEncoding:
+    """The encoding a frame's tags announce (FFmpeg codes); an untagged matrix is guessed
+    from the height as FFmpeg and players do (BT.709 from 720 lines up, else BT.601)."""
+    matrix = _MATRICES.get(colorspace or 0) or (BT709 if height >= 720 else BT601)
+    return YuvEncoding(matrix.kr, matrix.kb, full_range=color_range == _FULL_RANGE)
+
+
+def rgb_to_yuv(
+    rgb: tuple[int, int, int], hd: bool, encoding: YuvEncoding | None = None
+) -> tuple[int, int, int]:
+    """Y'CbCr of an RGB colour in ``encoding``; without one, limited-range BT.709 for HD
+    (``hd``), BT.601 otherwise."""
+    enc = encoding or (BT709 if hd else BT601)
     r, g, b = (c / 255.0 for c in rgb)
-    kr, kb = (0.2126, 0.0722) if hd else (0.299, 0.114)
+    kr, kb = enc.kr, enc.kb
     y = kr * r + (1 - kr - kb) * g + kb * b
     cb = (b - y) / (2 * (1 - kb))
     cr = (r - y) / (2 * (1 - kr))
+    if enc.full_range:
+        return (
+            round(255 * y),
+            min(255, max(0, round(128 + 255 * cb))),
+            min(255, max(0, round(128 + 255 * cr))),
+        )
     return round(16 + 219 * y), round(128 + 224 * cb), round(128 + 224 * cr)
 
 
-def apply_yuv420p(planes: ByteArray, mask: BoolArray, settings: EffectSettings) -> bool:
+def apply_yuv420p(
+    planes: ByteArray,
+    mask: BoolArray,
+    settings: EffectSettings,
+    encoding: YuvEncoding | None = None,
+) -> bool:
     """Hide the masked region in place on a packed yuv420p array (H*3/2 x W, the layout
     of PyAV's ``to_ndarray()``). Returns whether anything changed."""
     rows, width = planes.shape
@@ -196,7 +245,7 @@ def apply_yuv420p(planes: ByteArray, mask: BoolArray, settings: EffectSettings) 
     # U then V follow Y, each (H/2 x W/2) row-major, i.e. packed as H/4 rows of W.
     u = planes[height : height + height // 4].reshape(height // 2, width // 2)
     v = planes[height + height // 4 :].reshape(height // 2, width // 2)
-    return apply_yuv_planes(planes[:height], u, v, mask, settings)
+    return apply_yuv_planes(planes[:height], u, v, mask, settings, encoding)
 
 
 def apply_yuv_planes(
@@ -205,15 +254,19 @@ def apply_yuv_planes(
     v_plane: ByteArray,
     mask: BoolArray,
     settings: EffectSettings,
+    encoding: YuvEncoding | None = None,
 ) -> bool:
     """Hide the masked region in place on separate Y (H x W) and U, V (H/2 x W/2) planes,
-    e.g. views of a decoded frame's buffers. Returns whether anything changed."""
+    e.g. views of a decoded frame's buffers. Returns whether anything changed.
+
+    ``encoding``: the video's colour encoding (see :func:`yuv_encoding`), so a fill shows
+    the asked RGB colour; ``None`` guesses it from the height."""
     height, width = y_plane.shape
     _check((height, width), mask)
     region = mask_region(mask, settings)
     if region is None:
         return False
-    yc, uc, vc = rgb_to_yuv(settings.fill_rgb, hd=height >= 720)
+    yc, uc, vc = rgb_to_yuv(settings.fill_rgb, hd=height >= 720, encoding=encoding)
     sl = np.s_[region.y0 : region.y1, region.x0 : region.x1]
     y_plane[sl] = _blend(
         y_plane[sl],
