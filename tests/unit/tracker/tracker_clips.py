@@ -77,6 +77,38 @@ def make_clip(
     return Clip(frames, masks, (float(x), float(y)), occluded)
 
 
+def with_lookalike(
+    clip: Clip, centre: tuple[int, int], scale: float
+) -> list[npt.NDArray[np.uint8]]:
+    """``clip``'s frames with a still copy of its object (from frame 0, ``scale`` times
+    its size) pasted at ``centre`` on every frame: a look-alike that is not the object."""
+    first = clip.masks[0]
+    ys, xs = np.nonzero(first)
+    rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+    patch = cv2.resize(clip.frames[0][rows, cols], None, fx=scale, fy=scale)
+    shape = (
+        cv2.resize(
+            first[rows, cols].astype(np.uint8),
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_NEAREST,
+        )
+        > 0
+    )
+    h, w = shape.shape
+    x0, y0 = centre[0] - w // 2, centre[1] - h // 2
+    frames = []
+    for frame in clip.frames:
+        out = frame.copy()
+        height, width = out.shape[:2]
+        xa, ya, xb, yb = max(0, x0), max(0, y0), min(width, x0 + w), min(height, y0 + h)
+        inside = shape[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        out[ya:yb, xa:xb][inside] = patch[ya - y0 : yb - y0, xa - x0 : xb - x0][inside]
+        frames.append(out)
+    return frames
+
+
 def iou(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_]) -> float:
     union = (a | b).sum()
     return float((a & b).sum() / union) if union else 1.0
