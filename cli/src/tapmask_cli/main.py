@@ -89,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="input video (MP4/MOV, WebM/MKV, AVI)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output MP4")
     p.add_argument("--mode", choices=[m.value for m in RenderMode], default="blur")
-    p.add_argument("--masks", type=Path, help="folder of one PNG mask per frame (skips tracking)")
+    p.add_argument(
+        "--masks",
+        type=Path,
+        help="folder of one PNG mask per frame (skips tracking), in stored-frame pixels "
+        "(before display rotation), as `tapmask masks` writes them",
+    )
     _add_click_options(p)
     p.add_argument("--preset", help="libx264 preset (default veryfast)")
     p.add_argument("--crf", type=int, help="libx264 quality, lower is better (default 23)")
@@ -102,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("masks", help="write the tracked mask of every frame as PNG")
     m.add_argument("input", type=Path, help="input video")
-    m.add_argument("--out", type=Path, required=True, help="folder for the PNG masks")
+    m.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the PNG masks (stored-frame pixels, before display rotation)",
+    )
     _add_click_options(m)
     return parser
 

@@ -85,3 +85,12 @@ def test_png_folder_roundtrip_sorted_255_object(tmp_path: Path) -> None:
         list(read_png_masks(tmp_path / "png", size=(64, 64)))
     with pytest.raises(MaskFormatError, match="not found"):
         list(read_png_masks(tmp_path / "nowhere"))
+
+
+def test_masks_drawn_on_the_rotated_picture_get_a_hint(tmp_path: Path) -> None:
+    """130x72 masks for a video stored 72x130 (shown rotated): the error says which."""
+    write_png_masks(tmp_path / "png", _masks(2))
+    with pytest.raises(MaskFormatError, match="stored frame's pixels, before display rotation"):
+        list(read_png_masks(tmp_path / "png", size=(72, 130)))
+    with pytest.raises(MaskFormatError, match=r"the video is 64x64$"):
+        list(read_png_masks(tmp_path / "png", size=(64, 64)))

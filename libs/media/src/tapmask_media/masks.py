@@ -179,8 +179,14 @@ def read_png_masks(directory: Path, size: tuple[int, int] | None = None) -> Iter
         if image is None:
             raise MaskFormatError(f"{path}: not a readable PNG image")
         if size is not None and (image.shape[1], image.shape[0]) != size:
+            # A mask drawn on a rotated video as a player shows it has the sides swapped.
+            hint = (
+                " (masks use the stored frame's pixels, before display rotation)"
+                if (image.shape[0], image.shape[1]) == size
+                else ""
+            )
             raise MaskFormatError(
                 f"{path}: mask is {image.shape[1]}x{image.shape[0]}, "
-                f"the video is {size[0]}x{size[1]}"
+                f"the video is {size[0]}x{size[1]}{hint}"
             )
         yield image > 127

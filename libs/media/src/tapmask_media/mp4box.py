@@ -53,8 +53,7 @@ def truncation_problem(path: Path) -> str | None:
             if end > size:
                 what = {b"moov": " (the index)", b"mdat": " (the video data)"}.get(kind, "")
                 return (
-                    f"it ends at byte {size} but its '{kind.decode()}' box{what} runs to "
-                    f"byte {end}"
+                    f"it ends at byte {size} but its '{kind.decode()}' box{what} runs to byte {end}"
                 )
             seen.add(kind)
             pos = end
