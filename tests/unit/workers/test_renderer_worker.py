@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from faststream.kafka import TestKafkaBroker
+from stage_harness import deliver
 
 from tapmask_media.errors import TruncatedFileError
 from tapmask_renderer.app import build_service
@@ -60,10 +60,7 @@ def masks_ready(store: Any, **kw: Any) -> MasksReady:
 
 
 async def run(svc: Any, *messages: Any) -> None:
-    async with TestKafkaBroker(svc.broker) as br:
-        for m in messages:
-            await br.publish(m, MASKS_READY)
-        await svc.worker.wait_idle()
+    await deliver(svc, MASKS_READY, *messages)
 
 
 async def test_render_stores_output_then_announces_completion(

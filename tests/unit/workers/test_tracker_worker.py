@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from faststream.kafka import TestKafkaBroker
+from stage_harness import deliver
 
 from tapmask_runtime.worker import WorkerSettings
 from tapmask_schemas import JobCreated, ProcessingMode
@@ -55,10 +56,7 @@ def service(store: Any, track: Any, worker: WorkerSettings = FAST) -> Any:
 
 
 async def run_jobs(svc: Any, *messages: Any) -> None:
-    async with TestKafkaBroker(svc.broker) as br:
-        for m in messages:
-            await br.publish(m, JOB_CREATED)
-        await svc.worker.wait_idle()
+    await deliver(svc, JOB_CREATED, *messages)
 
 
 async def test_job_stores_masks_and_announces_them(

@@ -1,8 +1,4 @@
-"""masks-ready -> render -> outputs/{job_id}.mp4 in S3 -> video-ready (+ completed progress).
-
-The handler receives its ports (object store, render function, publishers) as
-arguments, so unit tests run it with fakes and the service wires the real ones.
-"""
+"""masks-ready -> render -> outputs/{job_id}.mp4 in S3 -> video-ready (+ completed progress)."""
 
 from __future__ import annotations
 
@@ -13,13 +9,8 @@ from pathlib import Path
 
 from tapmask_media.errors import MediaError
 from tapmask_renderer.rendering import RenderResult
-from tapmask_runtime.worker import (
-    JobContext,
-    ObjectMissingError,
-    ObjectStore,
-    PermanentJobError,
-    stable_event_id,
-)
+from tapmask_runtime.service import fetch, run_step
+from tapmask_runtime.worker import JobContext, ObjectStore, stable_event_id
 from tapmask_schemas import (
     Effect,
     JobProgress,
@@ -109,14 +100,10 @@ class RenderStage:
             masks = Path(tmp) / "masks.tmask"
             output = Path(tmp) / "output.mp4"
             ctx.progress.update(Stage.DOWNLOADING, start, "Fetching the video and its masks")
+            gone = "The video or its masks are no longer available (expired or deleted)."
             with ctx.metrics.timed("download"):
-                try:
-                    await self._store.download(event.upload_key, video)
-                    await self._store.download(event.masks_key, masks)
-                except ObjectMissingError as exc:
-                    raise PermanentJobError(
-                        "The video or its masks are no longer available (expired or deleted)."
-                    ) from exc
+                await fetch(self._store, event.upload_key, video, gone)
+                await fetch(self._store, event.masks_key, masks, gone)
             begin = start + 2
             ctx.progress.update(Stage.RENDERING, begin, f"{verb} the object")
 
@@ -128,13 +115,14 @@ class RenderStage:
                     f"{verb} the object: frame {done} of {total}",
                 )
 
-            with ctx.metrics.timed("rendering"):
-                try:
-                    result: RenderResult = await ctx.run_blocking(
-                        self._render, video, masks, output, event.mode, event.effect, on_frame
-                    )
-                except MediaError as exc:
-                    raise PermanentJobError(f"The video could not be rendered: {exc}") from exc
+            result: RenderResult = await run_step(
+                ctx,
+                "rendering",
+                self._render,
+                *(video, masks, output, event.mode, event.effect, on_frame),
+                permanent=(MediaError,),
+                failure="The video could not be rendered",
+            )
             ctx.progress.update(Stage.UPLOADING, _RENDER_END, "Saving your video")
             size = output.stat().st_size
             with ctx.metrics.timed("upload"):

@@ -8,26 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 from faststream import FastStream
-from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka import KafkaBroker
 
-from tapmask_runtime.attempts import AttemptLedger
-from tapmask_runtime.kafka import make_broker
-from tapmask_runtime.logging import configure_logging
-from tapmask_runtime.metrics import serve_metrics
 from tapmask_runtime.s3 import make_s3_client
-from tapmask_runtime.worker import (
-    ObjectStore,
-    S3ObjectStore,
-    StageWorker,
-    WorkerMetrics,
-)
-from tapmask_schemas import ClickPoint, JobCreated, MasksReady, Stage
+from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
+from tapmask_runtime.worker import ObjectStore
+from tapmask_schemas import ClickPoint, JobCreated, Stage
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
 from tapmask_tracker.handlers import TrackFn, TrackStage, tracker_share_end
 from tapmask_tracker.settings import Settings
@@ -35,16 +26,7 @@ from tapmask_tracker.settings import Settings
 log = logging.getLogger("tapmask.tracker")
 
 
-@dataclass
-class TrackerService:
-    """Everything ``create_app`` wires, reachable for tests."""
-
-    app: FastStream
-    broker: KafkaBroker
-    worker: StageWorker[JobCreated]
-    stage: TrackStage
-    metrics: WorkerMetrics
-    extras: dict[str, Any] = field(default_factory=dict)
+TrackerService = WorkerService[JobCreated, TrackStage]
 
 
 def _ensure_checkpoint(settings: Settings) -> Path | None:
@@ -103,59 +85,38 @@ def build_service(
     backend_name: str = "cpu",
 ) -> TrackerService:
     """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in."""
-    # FastStream's own log lines go through the root logger too (JSON lines in main()).
-    fs_log = logging.getLogger("tapmask.tracker.faststream")
-    broker = broker or make_broker(settings.kafka, logger=fs_log)
-    # Every topic through one router, so the prefix (TAPMASK_KAFKA__TOPIC_PREFIX) applies to all.
-    router = KafkaRouter(prefix=settings.kafka.topic_prefix)
-    metrics = WorkerMetrics("tracker")
-    masks_ready = router.publisher(
-        MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."
-    )
-    store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
-
-    async def publish(event: MasksReady) -> None:
-        await worker.publish(masks_ready, event)
 
     def not_ready(*_: Any) -> Any:
         raise RuntimeError("the tracker is not loaded yet")
 
-    stage = TrackStage(store, track or not_ready, publish, backend_name, settings.work_dir)
+    def make_stage(ports: StagePorts) -> TrackStage:
+        masks_ready = ports.publisher(
+            MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."
+        )
+        return TrackStage(
+            ports.store, track or not_ready, masks_ready, backend_name, settings.work_dir
+        )
 
-    worker = StageWorker(
-        router,
+    async def load_model() -> None:
+        if track is None:
+            # Model loading (maybe a checkpoint download) happens before consuming.
+            real, backend = await asyncio.to_thread(_real_track, settings)
+            svc.stage.use(real, backend)
+            log.info("tracker backend: %s", backend)
+
+    svc = build_worker_service(
+        settings,
         service="tracker",
         topic=JOB_CREATED,
         event_model=JobCreated,
         failure_stage=Stage.TRACKING,
-        handle=stage,
-        settings=settings.worker,
-        kafka=settings.kafka,
-        metrics=metrics,
-        attempts=AttemptLedger(store, "tracker"),
+        make_stage=make_stage,
+        broker=broker,
+        store=store,
         progress_span_end=tracker_share_end,
+        on_startup=[load_model],
     )
-
-    async def startup() -> None:
-        if track is None:
-            # Model loading (maybe a checkpoint download) happens before consuming.
-            real, backend = await asyncio.to_thread(_real_track, settings)
-            stage.use(real, backend)
-            log.info("tracker backend: %s", backend)
-        serve_metrics(metrics.registry, settings.metrics)
-
-    async def after_startup() -> None:
-        await worker.start_background()
-
-    broker.include_router(router)
-    app = FastStream(
-        broker,
-        logger=fs_log,
-        on_startup=[startup],
-        after_startup=[after_startup],
-        on_shutdown=[worker.shutdown],
-    )
-    return TrackerService(app, broker, worker, stage, metrics)
+    return svc
 
 
 def create_app(settings: Settings) -> FastStream:
@@ -163,9 +124,7 @@ def create_app(settings: Settings) -> FastStream:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging("tracker", settings.log)
-    asyncio.run(create_app(settings).run())
+    run_worker("tracker", Settings(), create_app)
 
 
 if __name__ == "__main__":

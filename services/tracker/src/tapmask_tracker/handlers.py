@@ -1,8 +1,4 @@
-"""job-created -> track -> masks/{job_id}.masks in S3 -> masks-ready.
-
-The handler receives its ports (object store, tracking function, publisher) as
-arguments, so unit tests run it with fakes and the service wires the real ones.
-"""
+"""job-created -> track -> masks/{job_id}.masks in S3 -> masks-ready."""
 
 from __future__ import annotations
 
@@ -12,13 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from tapmask_media.errors import MediaError
-from tapmask_runtime.worker import (
-    JobContext,
-    ObjectMissingError,
-    ObjectStore,
-    PermanentJobError,
-    stable_event_id,
-)
+from tapmask_runtime.service import fetch, run_step
+from tapmask_runtime.worker import JobContext, ObjectStore, PermanentJobError, stable_event_id
 from tapmask_schemas import ClickPoint, JobCreated, MasksReady, ProcessingMode, Stage
 from tapmask_tracker.core import TrackingError
 from tapmask_tracker.masking import TrackResult
@@ -107,12 +98,12 @@ class TrackStage:
             masks = Path(tmp) / "masks.tmask"
             ctx.progress.update(Stage.DOWNLOADING, 0, "Fetching your video")
             with ctx.metrics.timed("download"):
-                try:
-                    await self._store.download(event.upload_key, video)
-                except ObjectMissingError as exc:
-                    raise PermanentJobError(
-                        "The uploaded video is no longer available (expired or deleted)."
-                    ) from exc
+                await fetch(
+                    self._store,
+                    event.upload_key,
+                    video,
+                    "The uploaded video is no longer available (expired or deleted).",
+                )
             ctx.progress.update(Stage.TRACKING, _DOWNLOAD_END, "Following the object")
 
             def on_frame(done: int, total: int) -> None:
@@ -122,13 +113,14 @@ class TrackStage:
                     Stage.TRACKING, pct, f"Following the object: frame {done} of {total}"
                 )
 
-            with ctx.metrics.timed("tracking"):
-                try:
-                    result: TrackResult = await ctx.run_blocking(
-                        self._track, video, masks, event.points, on_frame
-                    )
-                except (TrackingError, MediaError) as exc:
-                    raise PermanentJobError(f"The video could not be tracked: {exc}") from exc
+            result: TrackResult = await run_step(
+                ctx,
+                "tracking",
+                self._track,
+                *(video, masks, event.points, on_frame),
+                permanent=(TrackingError, MediaError),
+                failure="The video could not be tracked",
+            )
             if result.frames_with_object == 0:
                 # Rendering would hide nothing: say so rather than deliver an unchanged video.
                 raise PermanentJobError(

@@ -1,0 +1,178 @@
+"""What makes a stage handler a worker service: one builder both workers use.
+
+A worker service is: a FastStream app over a broker (Kafka, or a test broker), every
+topic through one ``KafkaRouter`` carrying ``TAPMASK_KAFKA__TOPIC_PREFIX``, an object
+store (S3 unless a fake is given), a ``StageWorker`` running the stage handler with
+durable attempt counts, Prometheus metrics served at start-up and a SIGTERM drain.
+A worker's own module only says what differs: its topic, event, stage handler and
+start-up work (e.g. loading a model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, KafkaRouter
+
+from tapmask_runtime.attempts import AttemptLedger
+from tapmask_runtime.kafka import make_broker
+from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.metrics import serve_metrics
+from tapmask_runtime.s3 import make_s3_client
+from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
+from tapmask_runtime.worker import (
+    JobContext,
+    ObjectMissingError,
+    ObjectStore,
+    PermanentJobError,
+    S3ObjectStore,
+    StageWorker,
+    WorkerMetrics,
+    WorkerSettings,
+)
+from tapmask_schemas import Event, Stage
+from tapmask_schemas.topics import key_for
+
+E = TypeVar("E", bound=Event)
+# A stage handler: called with (event, JobContext) for each message.
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+T = TypeVar("T")
+
+Publish = Callable[[Any], Awaitable[None]]
+StartupHook = Callable[[], Awaitable[None]]
+
+
+class WorkerServiceSettings(Protocol):
+    """The settings groups every worker's ``Settings`` nests."""
+
+    kafka: KafkaSettings
+    s3: S3Settings
+    worker: WorkerSettings
+    metrics: MetricsSettings
+    log: LogSettings
+    work_dir: Path | None
+
+
+@dataclass(frozen=True)
+class StagePorts:
+    """What a stage handler is built from: its store and publishers to named topics."""
+
+    store: ObjectStore
+    router: KafkaRouter
+
+    def publisher(self, topic: str, **doc: Any) -> Publish:
+        """Publish events to ``topic`` keyed by job id (``doc``: AsyncAPI title etc.)."""
+        pub = self.router.publisher(topic, **doc)
+
+        async def publish(event: Event) -> None:
+            await pub.publish(event, key=key_for(event.job_id))
+
+        return publish
+
+
+@dataclass
+class WorkerService(Generic[E, H]):
+    """Everything ``build_worker_service`` wires, reachable for tests."""
+
+    app: FastStream
+    broker: KafkaBroker
+    worker: StageWorker[E]
+    stage: H
+    metrics: WorkerMetrics
+
+
+def build_worker_service(
+    settings: WorkerServiceSettings,
+    *,
+    service: str,
+    topic: str,
+    event_model: type[E],
+    failure_stage: Stage,
+    make_stage: Callable[[StagePorts], H],
+    broker: KafkaBroker | None = None,
+    store: ObjectStore | None = None,
+    progress_span_end: Callable[[E], float] | None = None,
+    on_startup: Sequence[StartupHook] = (),
+) -> WorkerService[E, H]:
+    """Wire one worker service: real Kafka/S3 unless a test broker or fake store is given.
+    ``on_startup`` runs before metrics are served and before consuming starts."""
+    # FastStream's own log lines go through the root logger too (JSON lines in main()).
+    fs_log = logging.getLogger(f"tapmask.{service}.faststream")
+    broker = broker or make_broker(settings.kafka, logger=fs_log)
+    # Every topic through one router, so the prefix (TAPMASK_KAFKA__TOPIC_PREFIX) applies to all.
+    router = KafkaRouter(prefix=settings.kafka.topic_prefix)
+    metrics = WorkerMetrics(service)
+    store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
+    stage = make_stage(StagePorts(store, router))
+    worker = StageWorker(
+        router,
+        service=service,
+        topic=topic,
+        event_model=event_model,
+        failure_stage=failure_stage,
+        handle=stage,
+        settings=settings.worker,
+        kafka=settings.kafka,
+        metrics=metrics,
+        attempts=AttemptLedger(store, service),
+        progress_span_end=progress_span_end,
+    )
+
+    async def startup() -> None:
+        for hook in on_startup:
+            await hook()
+        serve_metrics(metrics.registry, settings.metrics)
+
+    async def after_startup() -> None:
+        await worker.start_background()
+
+    broker.include_router(router)
+    app = FastStream(
+        broker,
+        logger=fs_log,
+        on_startup=[startup],
+        after_startup=[after_startup],
+        on_shutdown=[worker.shutdown],
+    )
+    return WorkerService(app, broker, worker, stage, metrics)
+
+
+S = TypeVar("S", bound=WorkerServiceSettings)
+
+
+def run_worker(service: str, settings: S, create_app: Callable[[S], FastStream]) -> None:
+    """A worker's ``main()``: JSON logs, then the app until SIGTERM."""
+    configure_logging(service, settings.log)
+    asyncio.run(create_app(settings).run())
+
+
+async def fetch(store: ObjectStore, key: str, path: Path, missing: str) -> None:
+    """Download an input; a missing object fails the job for good with ``missing``."""
+    try:
+        await store.download(key, path)
+    except ObjectMissingError as exc:
+        raise PermanentJobError(missing) from exc
+
+
+async def run_step(
+    ctx: JobContext,
+    step: str,
+    fn: Callable[..., T],
+    *args: Any,
+    permanent: tuple[type[Exception], ...],
+    failure: str,
+) -> T:
+    """Run a blocking step of the stage in a thread, timed as ``step``; the ``permanent``
+    errors (bad input) fail the job for good as ``"{failure}: {error}"``."""
+    with ctx.metrics.timed(step):
+        try:
+            result: T = await ctx.run_blocking(fn, *args)
+        except permanent as exc:
+            raise PermanentJobError(f"{failure}: {exc}") from exc
+    return result
