@@ -36,7 +36,7 @@ export interface PresignedPut extends PresignBase {
 
 export type PresignResponse = PresignedPost | PresignedPut;
 
-/** A click on the object, in pixels of the decoded frame (x right, y down). */
+/** A click on the object, in pixels of the frame as displayed, rotation applied (x right, y down). */
 export interface ClickPoint {
   x: number;
   y: number;

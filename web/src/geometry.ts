@@ -1,5 +1,5 @@
 /**
- * Mapping between where the user clicks on the page and pixels of the decoded
+ * Mapping between where the user clicks on the page and pixels of the displayed
  * video frame. The <video> element letterboxes (object-fit: contain), so the
  * picture may not fill the element's box.
  */
@@ -38,7 +38,7 @@ export function pictureBox(element: Box, video: Size): Box {
 }
 
 /**
- * A click at (clientX, clientY) as pixels of the decoded frame, rounded to
+ * A click at (clientX, clientY) as pixels of the displayed frame, rounded to
  * 0.1 px; null when the click falls on the letterbox bars, not the picture.
  */
 export function clientToVideo(client: Point, element: Box, video: Size): Point | null {

@@ -42,7 +42,8 @@ class Stage(StrEnum):
 
 
 class ClickPoint(BaseModel):
-    """A click on the object, in pixels of the decoded frame (x right, y down)."""
+    """A click on the object, in pixels of the frame as players show it (rotation applied;
+    x right, y down)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
