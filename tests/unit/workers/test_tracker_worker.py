@@ -276,9 +276,10 @@ async def test_quiet_pipeline_still_reports_every_interval(
     # ~1.2 s with only two callbacks: the 0.1 s interval keeps events coming.
     progress = decode(seen[JOB_PROGRESS])
     assert len(progress) >= 8
-    # Halfway after 0.6 s: about 0.6 s left of the tracker's share.
+    # Halfway after 0.6 s: about 0.6 s left of the tracker's share. The bounds are loose
+    # on purpose: a busy CI machine stretches every sleep, not the estimate's order.
     etas = [p["eta_seconds"] for p in progress if p["stage"] == "tracking" and p["eta_seconds"]]
-    assert etas and all(0.2 < eta < 2.0 for eta in etas), etas
+    assert etas and all(0.05 < eta < 6.0 for eta in etas), etas
 
 
 async def test_shutdown_abandons_a_long_job_uncommitted(
