@@ -83,6 +83,8 @@ _MIN_SIMILARITY = 0.6
 # A moving blob near a lost object needs less: motion blur smears its colours.
 _MIN_MOVING_SIMILARITY = 0.45
 _MOVING_MIN_SALIENCE = 0.35
+# Colour similarity a re-found candidate gives up per object size of distance.
+_DISTANCE_COST = 0.1
 # Growth over the usual area beyond which a refined mask is taken for a leak.
 _MAX_GROWTH = 1.4
 _MAX_TOTAL_GROWTH = 2.0
@@ -428,8 +430,8 @@ class CpuTracker:
     def _lost(self, obj: _Object, small: Frame, index: ColourIndex, past: PastFrames) -> None:
         """Hold the last good mask and look for the object again near it: blobs of its
         colours, and things moving there (a running dog, blurred, shows its colours
-        poorly); the nearest that matches wins, so that a far look-alike (the owner's
-        hair for a brown dog) does not."""
+        poorly); the best match, discounted by its distance, wins, so that a far
+        look-alike (the owner's hair for a brown dog) does not."""
         obj.lost_for += 1
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
         reach = self._px(small, min(0.25, 0.08 + 0.01 * obj.lost_for))
@@ -465,7 +467,16 @@ class CpuTracker:
             candidates.append(mask)
         if candidates:
             centre = _centroid(obj.last_good)
-            mask = min(candidates, key=lambda m: float(np.hypot(*(_centroid(m) - centre))))
+            size = max(1.0, float(np.sqrt(usual)))
+
+            def score(m: Mask) -> float:
+                # Colour match, less a little per object size of distance: a far
+                # look-alike loses to a blurred match nearby, a moving arm next to it
+                # to the ball of the right colours.
+                distance = float(np.hypot(*(_centroid(m) - centre))) / size
+                return similarity(index, m, obj.template) - _DISTANCE_COST * distance
+
+            mask = max(candidates, key=score)
             obj.soft = mask.astype(np.float32)
             obj.last_good = mask
             obj.lost_for = 0
