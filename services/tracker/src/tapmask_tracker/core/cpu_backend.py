@@ -98,6 +98,8 @@ _GROW_MIN_PROB = 0.1
 _REGROW_EVERY = 10
 # Most a frame's moving shape may grow the mask by.
 _MOTION_GROWTH = 1.3
+# Share of a component that must lie in the flow-carried mask for it to stay a part.
+_PART_INSIDE = 0.5
 _MAX_REGROWTH = 2.5
 
 
@@ -361,7 +363,7 @@ class CpuTracker:
         opened = cv2.morphologyEx(
             (score > 0.5).astype(np.uint8), cv2.MORPH_OPEN, _disc(self._px(small, 0.005))
         ).astype(bool)
-        mask = _main_component(opened, core)
+        mask = _parts_of(opened, core)
         mask = self._with_motion(mask, core, past, small, prob > _GROW_MIN_PROB)
         usual = float(np.median(obj.areas)) if obj.areas else obj.ref_area
         # Leaks creep in a little per frame, so cap against the first frame's area too.
@@ -544,6 +546,24 @@ def _blobs_in(found: npt.NDArray[np.uint8], search: Mask, least: float, most: fl
         for k in np.nonzero(inside)[0]
         if k and least <= areas[k] <= most and inside[k] >= 0.25 * areas[k]
     ]
+
+
+def _parts_of(mask: Mask, core: Mask) -> Mask:
+    """The components of ``mask`` that mostly lie in ``core`` (the object carried over by
+    flow), plus the one overlapping it most: parts of the object that came apart (legs
+    with grass between them) all stay, stray same-coloured blobs outside it go."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+    if count <= 2 or not core.any():
+        return mask
+    overlap = np.bincount(labels[core], minlength=count)
+    overlap[0] = 0
+    if overlap.max() == 0:
+        return mask
+    keep = overlap >= _PART_INSIDE * stats[:, cv2.CC_STAT_AREA]
+    keep[int(np.argmax(overlap))] = True
+    keep[0] = False
+    result: Mask = keep[labels]
+    return result
 
 
 def _main_component(mask: Mask, core: Mask) -> Mask:
