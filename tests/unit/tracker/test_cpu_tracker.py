@@ -67,6 +67,17 @@ def test_davis_tennis_quality_floor(
     assert np.mean(ious) > np.mean(base_ious)
 
 
+def test_click_on_one_colour_of_a_moving_object_hides_all_of_it() -> None:
+    # Red above, blue below (a shirt and trousers), clicked on the red: colour alone
+    # takes the red half; what moves with it is the blue half too.
+    clip = make_clip(n=20, seed=0, occlude=False, two_tone=True)
+    masks = list(CpuTracker().track(clip.frames, [Prompt(*clip.click)]))
+    ious, recalls = _scores(masks, clip.masks)
+    assert np.mean(recalls) >= 0.9, np.round(recalls, 2)
+    assert min(recalls) >= 0.8, np.round(recalls, 2)
+    assert np.mean(ious) >= 0.6, np.round(ious, 2)
+
+
 def test_found_again_after_a_leap_optical_flow_cannot_follow() -> None:
     clip = make_clip(n=20, seed=7, occlude=False, jump_at=8)
     masks = list(CpuTracker().track(clip.frames, [Prompt(*clip.click)]))

@@ -39,14 +39,17 @@ def make_clip(
     seed: int = 0,
     occlude: bool = True,
     jump_at: int | None = None,
+    two_tone: bool = False,
 ) -> Clip:
     """A textured ellipse moving across a textured background; a grey bar passes over it
     around the middle of the clip (a brief, nearly full occlusion). With ``jump_at`` the
-    object leaps sideways on that frame."""
+    object leaps sideways on that frame; with ``two_tone`` its lower half is blue (a
+    shirt and trousers), and the click lands on the red upper half."""
     rng = np.random.default_rng(seed)
     w, h = size
     background = _texture(rng, h * 2, w * 2, (70, 110, 60))
     skin = _texture(rng, h, w, (200, 80, 60))
+    cloth = _texture(rng, h, w, (50, 70, 190))
     frames, masks, occluded = [], [], []
     for t in range(n):
         # Slow camera pan, object moves faster on an arc.
@@ -61,6 +64,10 @@ def make_clip(
         cv2.ellipse(obj, (cx, cy), (int(0.1 * w), int(0.16 * h)), t * 2.0, 0, 360, 1, -1)
         mask = obj.astype(bool)
         frame[mask] = np.roll(skin, (cy, cx), axis=(0, 1))[mask]
+        if two_tone:
+            lower = mask.copy()
+            lower[: cy + 2] = False
+            frame[lower] = np.roll(cloth, (cy, cx), axis=(0, 1))[lower]
         if occlude:
             bar_x = int(w * 1.2 - t * 0.088 * w)
             bar = np.zeros((h, w), bool)
@@ -72,6 +79,8 @@ def make_clip(
         frames.append(frame)
         masks.append(mask)
     first = masks[0].astype(np.uint8)
+    if two_tone:
+        first[int(0.5 * h) :] = 0  # click on the upper (red) half
     dist = cv2.distanceTransform(first, cv2.DIST_L2, 5)
     y, x = np.unravel_index(int(dist.argmax()), dist.shape)
     return Clip(frames, masks, (float(x), float(y)), occluded)
