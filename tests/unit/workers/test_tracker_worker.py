@@ -322,6 +322,14 @@ class KillingTrack(FakeTrack):
         raise WorkerKilled
 
 
+def _bury(svc: Any) -> None:
+    """Collect the simulated death from the dead "process"'s job task, as the OS would:
+    left unretrieved, asyncio reports it on stderr when the test loop closes."""
+    task = svc.worker._task
+    assert task is not None and task.done()
+    assert isinstance(task.exception(), WorkerKilled)
+
+
 async def test_a_message_that_kills_the_worker_every_time_ends_in_dead_letter(
     store: Any, observe_topics: Any, make_job: Any, decode: Any
 ) -> None:
@@ -336,6 +344,7 @@ async def test_a_message_that_kills_the_worker_every_time_ends_in_dead_letter(
         async with TestKafkaBroker(svc.broker) as br:
             await br.publish(job, JOB_CREATED)
             await svc.worker.wait_idle()
+        _bury(svc)
         assert killing.calls == 1
         assert json.loads(store.small[record]) == {"starts": life}  # written before the work
 
@@ -370,6 +379,7 @@ async def test_crashes_and_handled_failures_share_one_limit(
     async with TestKafkaBroker(svc.broker) as br:
         await br.publish(job, JOB_CREATED)
         await svc.worker.wait_idle()
+    _bury(svc)
 
     # Restarted: one crash is on record; two handled failures use up the other tries.
     track = FakeTrack(fail=[RuntimeError("gpu fell over")] * 5)
