@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.click_segment import segment_from_clicks
+from tapmask_tracker.core.click_segment import click_disc_radius, segment_from_clicks
 from tapmask_tracker.core.colour_model import (
     ColourIndex,
     ColourModel,
@@ -272,7 +272,10 @@ class CpuTracker:
         ]
         seed = segment_from_clicks(small, pos, neg)
         steps = [ahead[k - 1] for k in _MOTION_STEPS if k <= len(ahead)]
-        whole = moving_object(small, gray, steps, seed, flow)
+        clicked = np.zeros(seed.shape, np.uint8)
+        for x, y in pos:
+            cv2.circle(clicked, (int(x), int(y)), click_disc_radius(seed.shape), 1, -1)
+        whole = moving_object(small, gray, steps, seed, flow, clicked > 0)
         if whole is not None:
             seed = whole
         elif ahead:

@@ -27,6 +27,9 @@ _MAX_SHARE = 0.35
 _GRABCUT_ITERS = 3
 # Frames ahead of the clicked one that ``moving_object`` is given (by the tracker).
 _STEPS = (2, 4, 8)
+# A colour segment less than this share of which moves with the click is a mix of
+# things moving apart.
+_MIXED = 0.6
 # Most a moving shape may exceed the clicked colour segment by (a person around the
 # clicked trousers is ~3x).
 _MAX_GROWTH = 6
@@ -171,16 +174,31 @@ def moving_object(
     later: Sequence[tuple[Frame, Gray]],
     seed: Mask,
     flow: FlowEngine,
+    clicked: Mask | None = None,
 ) -> Mask | None:
     """The whole moving object containing ``seed``, or ``None`` when nothing moves
-    there (a still object: the colour segment is all there is to go on)."""
+    there (a still object: the colour segment is all there is to go on).
+
+    With ``clicked`` (the discs under the clicks), motion is judged against what moves
+    under the clicks, and a colour segment that spans things moving apart (two children
+    in the same blue) is first cut down to the part that moves with the click."""
     if not later or not seed.any():
         return None
     h, w = gray.shape
     side = max(h, w)
-    change, votes = changed_against_camera(rgb, gray, later, flow, seed)
+    reference = seed & clicked if clicked is not None and (seed & clicked).any() else seed
+    change, votes = changed_against_camera(rgb, gray, later, flow, reference)
+    with_click = votes * 2 >= len(later)
+    cut: Mask | None = None
+    if reference is not seed and (seed & with_click).sum() < _MIXED * seed.sum():
+        count, labels = cv2.connectedComponents((seed & with_click).astype(np.uint8))
+        under = np.unique(labels[reference & with_click])
+        under = under[under > 0]
+        if len(under):
+            cut = np.isin(labels, under) | reference
+            seed = cut
     # Moving, and like the clicked part: what else moves is another thing.
-    coherent = moving_shapes(change) & (votes * 2 >= len(later)).astype(np.uint8)
+    coherent = moving_shapes(change) & with_click.astype(np.uint8)
     shapes = cv2.morphologyEx(coherent, cv2.MORPH_OPEN, _disc(max(1, round(side * 0.006))))
     count, labels = cv2.connectedComponents(shapes)
     # Every such shape touching the clicked part belongs with it: the shirt moving above
@@ -189,16 +207,16 @@ def moving_object(
     touching = np.unique(labels[near_seed])
     touching = touching[touching > 0]
     if len(touching) == 0:
-        return None
+        return cut
     parts = (np.isin(labels, touching) | seed).astype(np.uint8)
     joined = cv2.morphologyEx(parts, cv2.MORPH_CLOSE, _disc(max(2, round(side * 0.01))))
     region = _fill_holes(np.asarray(joined, np.uint8)) > 0
     if region.sum() < 1.2 * seed.sum():
-        return None
+        return cut
     # Far bigger than the clicked part: several things moving together (a dog at its
     # owner's feet) or the camera fit failing; colour alone is safer then.
     if region.sum() > min(_MAX_SHARE * h * w, _MAX_GROWTH * seed.sum()):
-        return None
+        return cut
     # GrabCut decides, inside the moving region (grown a little: outlines blur), which
     # pixels are the object; the colour segment under the click is certain.
     near = cv2.dilate(region.astype(np.uint8), _disc(max(2, round(side * 0.02)))) > 0
