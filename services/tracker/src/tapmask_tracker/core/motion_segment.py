@@ -143,10 +143,11 @@ class PastFrames:
             return None
         x0, y0, x1, y1 = box
         w, h = x1 - x0, y1 - y0
-        base = self._past[-1][0][y0:y1, x0:x1].astype(np.int16)
+        base = np.ascontiguousarray(self._past[-1][0][y0:y1, x0:x1])
         # Box pixel (u, v) is frame pixel (u + x0, v + y0).
         offset = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-        changes = []
+        least: npt.NDArray[np.uint8] | None = None
+        found = 0
         chain = np.eye(3)
         for k in range(1, len(self._past)):
             step = self._past[-k][1]
@@ -160,11 +161,14 @@ class PastFrames:
                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                     borderMode=cv2.BORDER_REPLICATE,
                 )
-                diff = np.abs(base - back.astype(np.int16)).max(axis=2).astype(np.float32)
-                changes.append(cv2.GaussianBlur(diff, (5, 5), 0))
-        if len(changes) < 2:
+                # uint8 OpenCV arithmetic: this runs on every frame, on the object's box.
+                r, g, b = cv2.split(cv2.absdiff(base, back))
+                diff = np.asarray(cv2.GaussianBlur(cv2.max(cv2.max(r, g), b), (5, 5), 0), np.uint8)
+                least = diff if least is None else np.asarray(cv2.min(least, diff), np.uint8)
+                found += 1
+        if least is None or found < 2:
             return None
-        result: npt.NDArray[np.float32] = np.min(np.stack(changes), axis=0).astype(np.float32)
+        result: npt.NDArray[np.float32] = least.astype(np.float32)
         return result
 
 
