@@ -66,6 +66,8 @@ from tapmask_tracker.core.tracking import (
 
 SoftMask = npt.NDArray[np.float32]
 
+# Dilations up to this radius use a disc kernel, larger ones a distance transform.
+_SMALL_RADIUS = 4
 # Smallest frame side optical flow works on (DIS needs 12+).
 _MIN_SIDE = 16
 # Frames read ahead of the one being yielded: used to find what moves with the click.
@@ -121,7 +123,12 @@ def _dilate(mask: Mask, radius: int) -> Mask:
     x0, y0 = max(0, x - radius), max(0, y - radius)
     x1, y1 = min(cols, x + w + radius), min(rows, y + h + radius)
     grown = np.zeros_like(mask)
-    grown[y0:y1, x0:x1] = cv2.dilate(u8[y0:y1, x0:x1], _disc(radius)) > 0
+    if radius <= _SMALL_RADIUS:
+        grown[y0:y1, x0:x1] = cv2.dilate(u8[y0:y1, x0:x1], _disc(radius)) > 0
+    else:
+        # A big disc costs dilation its area per pixel; a distance transform is linear.
+        outside = np.ascontiguousarray(1 - u8[y0:y1, x0:x1])
+        grown[y0:y1, x0:x1] = cv2.distanceTransform(outside, cv2.DIST_L2, 5) <= radius
     return grown
 
 
