@@ -41,13 +41,13 @@ def test_synthetic_clip_tracked_through_occlusion_and_beats_a_fixed_disc(clip: C
     base_ious, base_recalls = _scores([disc] * len(clip.masks), clip.masks)
 
     assert np.mean(ious) >= 0.65, np.round(ious, 2)
-    assert np.mean(recalls) >= 0.9, np.round(recalls, 2)
+    assert np.mean(recalls) >= 0.93, np.round(recalls, 2)
     # The trivial tracker fails where ours passes.
-    assert np.mean(base_ious) < 0.65 and np.mean(base_recalls) < 0.9
+    assert np.mean(base_ious) < 0.65 and np.mean(base_recalls) < 0.93
     # Recovers after the occluder has passed: every later frame is found again.
     after = max(clip.occluded) + 1
-    assert min(ious[after:]) >= 0.6, np.round(ious[after:], 2)
-    assert min(recalls[after:]) >= 0.8, np.round(recalls[after:], 2)
+    assert min(ious[after:]) >= 0.62, np.round(ious[after:], 2)
+    assert min(recalls[after:]) >= 0.95, np.round(recalls[after:], 2)
 
 
 def test_davis_tennis_quality_floor(
