@@ -120,3 +120,27 @@ def test_a_progress_event_claiming_completion_cannot_complete_without_an_output(
     assert state is not None
     assert state.status is JobStatus.PROCESSING
     assert state.output_key is None
+
+
+def test_the_renderer_s_stages_follow_the_tracker_s_upload() -> None:
+    # What the two workers really send: both download and upload, so a stage name alone
+    # does not say which comes later; the job-wide percent does.
+    state = run(
+        progress(Stage.QUEUED, 0, at=0),
+        progress(Stage.DOWNLOADING, 0, at=1),
+        progress(Stage.TRACKING, 20, at=2),
+        progress(Stage.UPLOADING, 50, at=5),
+        progress(Stage.DOWNLOADING, 50, at=6),
+        progress(Stage.RENDERING, 60, at=7),
+        progress(Stage.RENDERING, 90, at=9),
+        progress(Stage.UPLOADING, 97, at=10),
+    )
+    assert (state.status, state.stage, state.percent) == (
+        JobStatus.PROCESSING,
+        Stage.UPLOADING,
+        97,
+    )
+    assert stage_durations(state, T0 + timedelta(seconds=11))["rendering"] == 4.0
+    # ...and while rendering, the status page says so.
+    mid = run(progress(Stage.UPLOADING, 50, at=5), progress(Stage.RENDERING, 60, at=7))
+    assert mid.stage is Stage.RENDERING and mid.percent == 60

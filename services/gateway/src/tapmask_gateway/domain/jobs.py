@@ -52,13 +52,21 @@ class JobState:
         return next((at for s, at in self.stage_started if s is stage), None)
 
 
+def _progress_key(percent: float, stage: Stage) -> tuple[float, int]:
+    return (percent, _STAGE_RANK[stage])
+
+
+def _seen(state: JobState, stage: Stage, at: datetime) -> tuple[tuple[Stage, datetime], ...]:
+    """`stage_started` with `stage` added when it is new (a stage's first sighting counts)."""
+    if state.started(stage) is None:
+        return (*state.stage_started, (stage, at))
+    return state.stage_started
+
+
 def _with_stage(state: JobState, stage: Stage, at: datetime) -> JobState:
     if _STAGE_RANK[stage] < _STAGE_RANK[state.stage]:
         stage = state.stage  # a late event of an earlier stage keeps the later stage
-    seen = state.stage_started
-    if state.started(stage) is None:
-        seen = (*seen, (stage, at))
-    return replace(state, stage=stage, stage_started=seen)
+    return replace(state, stage=stage, stage_started=_seen(state, stage, at))
 
 
 def apply_event(state: JobState, event: Event) -> JobState | None:
@@ -73,12 +81,13 @@ def apply_event(state: JobState, event: Event) -> JobState | None:
             target = JobStatus.PROCESSING
         if _STATUS_RANK[target] < _STATUS_RANK[state.status]:
             return None
-        if _STAGE_RANK[event.stage] < _STAGE_RANK[state.stage]:
-            return None
-        same_stage = _STAGE_RANK[event.stage] == _STAGE_RANK[state.stage]
-        if same_stage and event.percent <= state.percent and target is state.status:
-            return None
-        new = _with_stage(state, event.stage, at)
+        # The job-wide percent orders progress: stage names repeat across workers (both the
+        # tracker and the renderer download and upload), so their rank alone cannot.
+        if _progress_key(event.percent, event.stage) <= _progress_key(state.percent, state.stage):
+            if target is state.status:
+                return None
+            return replace(state, status=target)  # pending -> processing on a stale stage
+        new = replace(state, stage=event.stage, stage_started=_seen(state, event.stage, at))
         return replace(new, status=target, percent=max(state.percent, event.percent))
     if isinstance(event, MasksReady):
         new = _with_stage(state, Stage.RENDERING, at)
