@@ -237,6 +237,7 @@ async def test_a_job_id_alone_opens_nothing(gateway: Served, clips: dict[str, Pa
         assert own.status_code == 200 and own.json()["job_id"] == a["job_id"]
         early = await alice.get(f"{url_a}/download", params={"token": a["access_token"]})
         assert early.status_code == 409 and "once it is completed" in early.text
+        assert early.headers["retry-after"] == "1"  # still running: ask again shortly
 
 
 async def test_the_monthly_quota_answers_429_with_retry_after(

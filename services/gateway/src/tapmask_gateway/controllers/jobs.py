@@ -289,10 +289,14 @@ class JobController(Controller):
         if state.status is JobStatus.EXPIRED:
             raise Problem(410, "the result has expired and was deleted")
         if state.status is not JobStatus.COMPLETED or state.output_key is None:
+            # The progress stream can say "completed" a moment before this projection
+            # does: a running job tells the client when to ask again.
+            running = not state.status.is_final
             raise Problem(
                 409,
                 f"the job is {state.status.value} ({state.stage.value}); "
                 "the video can be downloaded once it is completed",
+                headers={"Retry-After": "1"} if running else None,
             )
         expires = gw.settings.download_expiry_s
         url = await anyio.to_thread.run_sync(
