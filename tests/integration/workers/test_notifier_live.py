@@ -1,24 +1,53 @@
-"""The notifier as a real process on real Kafka: late subscribers, Last-Event-ID, tokens."""
+"""The notifier as a real process on real Kafka: late subscribers, Last-Event-ID (also
+across a restart), tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from workers_harness import sse_events
 
+from tapmask_notifier.ids import EventKey
 from tapmask_notifier.tokens import job_token
-from tapmask_schemas import JobFailed, JobProgress, Stage, VideoReady
+from tapmask_schemas import Event, JobFailed, JobProgress, Stage, VideoReady
 from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
 
 pytestmark = pytest.mark.integration
 
 
-async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> None:
-    """Until the notifier's current state of the job shows ``percent``."""
+class Job:
+    """One job's events, stamped a millisecond apart in the order they are made."""
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4()
+        self._t0 = datetime.now(UTC)
+        self._n = 0
+
+    def _at(self) -> datetime:
+        self._n += 1
+        return self._t0 + timedelta(milliseconds=self._n)
+
+    def progress(self, percent: float, stage: Stage = Stage.TRACKING) -> JobProgress:
+        return JobProgress(job_id=self.id, occurred_at=self._at(), stage=stage, percent=percent)
+
+    def done(self) -> VideoReady:
+        return VideoReady(
+            job_id=self.id, occurred_at=self._at(), output_key="o", size_bytes=1, duration_seconds=2
+        )
+
+
+def sse_id(event: Event) -> int:
+    """The id every notifier gives the event."""
+    return int(EventKey.of(event.occurred_at, event.event_id).sse_id)
+
+
+async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> int:
+    """Until the notifier's current state of the job shows ``percent``; its SSE id."""
     for _ in range(150):
         try:
             async with (
@@ -29,10 +58,13 @@ async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> None:
                     params={"token": job_token(stack.token_secret, job_id)},
                 ) as response,
             ):
+                issued = None
                 async for line in response.aiter_lines():
+                    if line.startswith("id: "):
+                        issued = int(line[4:])
                     if line.startswith("data: "):
-                        if f'"percent": {percent}' in line:
-                            return
+                        if f'"percent": {percent}' in line and issued is not None:
+                            return issued
                         break
         except (httpx.ConnectError, httpx.ReadTimeout):
             pass
@@ -43,28 +75,61 @@ async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> None:
 async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_events(
     stack: Any,
 ) -> None:
-    job = uuid.uuid4()
-    for p in (10.0, 20.0, 30.0):
-        await stack.send(JOB_PROGRESS, JobProgress(job_id=job, stage=Stage.TRACKING, percent=p))
-    await wait_known(stack, job, 30.0)
+    job = Job()
+    early = [job.progress(p) for p in (10.0, 20.0, 30.0)]
+    for event in early:
+        await stack.send(JOB_PROGRESS, event)
+    assert await wait_known(stack, job.id, 30.0) == sse_id(early[-1])
 
-    late = asyncio.create_task(sse_events(stack, job))
-    resumed = asyncio.create_task(sse_events(stack, job, headers={"Last-Event-ID": "1"}))
-    await asyncio.sleep(1.0)  # both connected and waiting
-    await stack.send(JOB_PROGRESS, JobProgress(job_id=job, stage=Stage.RENDERING, percent=60))
-    await stack.send(
-        VIDEO_READY, VideoReady(job_id=job, output_key="o", size_bytes=1, duration_seconds=2)
+    late = asyncio.create_task(sse_events(stack, job.id))
+    resumed = asyncio.create_task(
+        sse_events(stack, job.id, headers={"Last-Event-ID": str(sse_id(early[0]))})
     )
+    await asyncio.sleep(1.0)  # both connected and waiting
+    rendering, done = job.progress(60, Stage.RENDERING), job.done()
+    await stack.send(JOB_PROGRESS, rendering)
+    await stack.send(VIDEO_READY, done)
 
     late_events = await asyncio.wait_for(late, 30)
     assert [(e["id"], e["data"]["percent"]) for e in late_events] == [
-        (3, 30.0),  # the current state first, not the history
-        (4, 60.0),
-        (5, 100.0),
+        (sse_id(early[-1]), 30.0),  # the current state first, not the history
+        (sse_id(rendering), 60.0),
+        (sse_id(done), 100.0),
     ]
     assert late_events[-1]["data"]["status"] == "completed"  # and the stream closed after it
     resumed_events = await asyncio.wait_for(resumed, 30)
-    assert [e["id"] for e in resumed_events] == [2, 3, 4, 5]
+    assert [e["id"] for e in resumed_events] == [
+        sse_id(e) for e in (early[1], early[2], rendering, done)
+    ]
+
+
+async def test_resume_after_the_notifier_restarted_sends_exactly_what_was_missed(
+    stack: Any,
+) -> None:
+    job = Job()
+    early = [job.progress(p) for p in (10.0, 20.0, 30.0)]
+    for event in early:
+        await stack.send(JOB_PROGRESS, event)
+    seen = await wait_known(stack, job.id, 30.0)  # an id the running notifier issued
+
+    notifier = stack.processes["notifier"]
+    await asyncio.to_thread(notifier.stop)
+    while_down = job.progress(45.0)
+    await stack.send(JOB_PROGRESS, while_down)
+    notifier.start()  # a new process: it replays the last hour of events from Kafka
+    resumed = asyncio.create_task(sse_events(stack, job.id, headers={"Last-Event-ID": str(seen)}))
+    await asyncio.sleep(1.0)
+    rendering, done = job.progress(70, Stage.RENDERING), job.done()
+    await stack.send(JOB_PROGRESS, rendering)
+    await stack.send(VIDEO_READY, done)
+
+    events = await asyncio.wait_for(resumed, 60)
+    assert [(e["id"], e["data"]["percent"]) for e in events] == [
+        (sse_id(while_down), 45.0),
+        (sse_id(rendering), 70.0),
+        (sse_id(done), 100.0),
+    ]
+    notifier.check_alive()
 
 
 async def test_stream_ends_with_failed_and_tokens_are_per_job(stack: Any) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,10 +15,12 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from tapmask_notifier.app import create_app
+from tapmask_notifier.controllers.sse import JobLookup
 from tapmask_notifier.gateway import JobNotFound
+from tapmask_notifier.ids import EventKey
 from tapmask_notifier.settings import Settings, StreamSettings
 from tapmask_notifier.tokens import job_token
-from tapmask_schemas import JobFailed, JobProgress, Stage, VideoReady
+from tapmask_schemas import Event, JobFailed, JobProgress, Stage, VideoReady
 from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
 
 SECRET = "unit-test-secret"
@@ -40,11 +45,13 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.fixture
-async def notifier() -> Any:
+@asynccontextmanager
+async def running_notifier(
+    lookup: JobLookup | None = None,
+) -> AsyncIterator[tuple[KafkaBroker, httpx.AsyncClient]]:
     broker = KafkaBroker()
     settings = Settings(token_secret=SECRET, notifier=StreamSettings(keepalive_s=0.05, history_s=0))
-    app = create_app(settings, broker=broker)
+    app = create_app(settings, broker=broker, lookup=lookup)
     # Same event loop as the in-memory broker (Litestar's test client runs the app on a
     # loop of its own); the app's lifespan would only start the broker, already started.
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
@@ -53,6 +60,24 @@ async def notifier() -> Any:
         httpx.AsyncClient(transport=transport, base_url="http://notifier") as client,
     ):
         yield br, client
+
+
+@pytest.fixture
+async def notifier() -> Any:
+    async with running_notifier() as pair:
+        yield pair
+
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+def sse_id(event: Event) -> int:
+    """The id any notifier gives an event."""
+    return int(EventKey.of(event.occurred_at, event.event_id).sse_id)
 
 
 def url(job: UUID, token: str | None = None) -> str:
@@ -74,9 +99,8 @@ async def test_late_subscriber_gets_current_state_then_stream_ends_at_completion
     job = uuid4()
     for p in (10.0, 40.0):
         await br.publish(JobProgress(job_id=job, stage=Stage.TRACKING, percent=p), JOB_PROGRESS)
-    await br.publish(
-        VideoReady(job_id=job, output_key="o", size_bytes=10, duration_seconds=1), VIDEO_READY
-    )
+    done = VideoReady(job_id=job, output_key="o", size_bytes=10, duration_seconds=1)
+    await br.publish(done, VIDEO_READY)
     response = await client.get(url(job), headers={"Authorization": "Bearer nonsense"})
     assert response.status_code == 404  # the header wins over ?token=
     response = await client.get(url(job))
@@ -84,28 +108,36 @@ async def test_late_subscriber_gets_current_state_then_stream_ends_at_completion
     events = [e for e in parse_sse(response.text) if "data" in e]
     # Connected after the job finished: the current (final) state only, then the end.
     assert [(e["id"], e["data"]["status"], e["data"]["percent"]) for e in events] == [
-        (3, "completed", 100.0)
+        (sse_id(done), "completed", 100.0)
     ]
 
 
 async def test_resume_from_last_event_id_and_failed_is_final(notifier: Any) -> None:
     br, client = notifier
     job = uuid4()
-    for p in (5.0, 15.0, 25.0):
-        await br.publish(JobProgress(job_id=job, stage=Stage.TRACKING, percent=p), JOB_PROGRESS)
-    await br.publish(
-        JobFailed(job_id=job, stage=Stage.TRACKING, reason="the click is outside the frame"),
-        JOB_FAILED,
+    sent: list[Event] = [
+        JobProgress(job_id=job, occurred_at=at(p), stage=Stage.TRACKING, percent=p)
+        for p in (5.0, 15.0, 25.0)
+    ]
+    sent.append(
+        JobFailed(
+            job_id=job,
+            occurred_at=at(30),
+            stage=Stage.TRACKING,
+            reason="the click is outside the frame",
+        )
     )
+    for event in sent:
+        await br.publish(event, JOB_FAILED if isinstance(event, JobFailed) else JOB_PROGRESS)
     response = await client.get(
         f"/api/jobs/{job}/events",
         headers={
             "Authorization": f"Bearer {job_token(SECRET, job)}",
-            "Last-Event-ID": "2",
+            "Last-Event-ID": str(sse_id(sent[1])),
         },
     )
     events = [e for e in parse_sse(response.text) if "data" in e]
-    assert [e["id"] for e in events] == [3, 4]
+    assert [e["id"] for e in events] == [sse_id(sent[2]), sse_id(sent[3])]
     assert events[0]["data"]["percent"] == 25.0
     last = events[-1]["data"]
     assert last["status"] == "failed" and last["stage"] == "tracking"
@@ -160,17 +192,7 @@ async def test_job_older_than_the_history_gets_its_state_from_the_gateway() -> N
             raise JobNotFound(str(job_id))
         return None  # the gateway could not tell
 
-    broker = KafkaBroker()
-    app = create_app(
-        Settings(token_secret=SECRET, notifier=StreamSettings(keepalive_s=0.05, history_s=0)),
-        broker=broker,
-        lookup=gateway,
-    )
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with (
-        TestKafkaBroker(broker) as br,
-        httpx.AsyncClient(transport=transport, base_url="http://notifier") as client,
-    ):
+    async with running_notifier(lookup=gateway) as (br, client):
         response = await asyncio.wait_for(client.get(url(done)), 10)
         [state] = [e["data"] for e in parse_sse(response.text) if "data" in e]
         assert (state["status"], state["percent"]) == ("completed", 100.0)  # and closed
@@ -190,3 +212,42 @@ async def test_job_older_than_the_history_gets_its_state_from_the_gateway() -> N
         await later
         data = [e["data"]["status"] for e in parse_sse(response.text) if "data" in e]
         assert data == ["pending", "failed"]
+
+
+async def test_last_event_id_from_one_notifier_resumes_on_another() -> None:
+    """Two replicas (or one before and after a restart) fed the same events, the
+    topics interleaved differently: an id issued by one resumes on the other."""
+    job = uuid4()
+    progress = [
+        JobProgress(job_id=job, occurred_at=at(p), stage=Stage.RENDERING, percent=p)
+        for p in (50.0, 60.0, 70.0, 80.0)
+    ]
+    done = VideoReady(
+        job_id=job, occurred_at=at(90), output_key="o", size_bytes=1, duration_seconds=1
+    )
+    headers = {"Last-Event-ID": str(sse_id(progress[0]))}
+    async with running_notifier() as (br1, client1), running_notifier() as (br2, client2):
+        for event in progress:
+            await br1.publish(event, JOB_PROGRESS)
+        await br1.publish(done, VIDEO_READY)
+        # The other replica got video-ready before the last progress (another topic).
+        for event in progress[:2]:
+            await br2.publish(event, JOB_PROGRESS)
+        await br2.publish(done, VIDEO_READY)
+        for event in progress[2:]:
+            await br2.publish(event, JOB_PROGRESS)
+
+        first = [e for e in parse_sse((await client1.get(url(job), headers=headers)).text)]
+        ids = [e["id"] for e in first if "id" in e]
+        assert [e["data"]["percent"] for e in first if "data" in e] == [60, 70, 80, 100]
+        # The client saw up to 70 % on the first, then reconnects to the second.
+        again = parse_sse(
+            (await client2.get(url(job), headers={"Last-Event-ID": str(ids[1])})).text
+        )
+        assert [(e["id"], e["data"]["percent"]) for e in again if "data" in e] == [
+            (ids[2], 80.0),
+            (ids[3], 100.0),
+        ]
+        # A counter from an older notifier is no event's id: the current state.
+        old = parse_sse((await client2.get(url(job), headers={"Last-Event-ID": "2"})).text)
+        assert [e["id"] for e in old if "data" in e] == [ids[-1]]

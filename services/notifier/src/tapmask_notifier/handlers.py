@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from pydantic import ValidationError
 
 from tapmask_notifier.hub import Hub
+from tapmask_notifier.ids import EventKey
 from tapmask_schemas import JobFailed, JobProgress, JobStatus, Stage, VideoReady, parse_event
 
 log = logging.getLogger("tapmask.notifier")
@@ -66,18 +67,21 @@ def sse_data(event: Any, last_percent: float) -> tuple[dict[str, Any], bool] | N
 
 def apply_event(hub: Hub, body: bytes) -> str | None:
     """Parse one Kafka message and publish it to the hub: the job status it fanned
-    out, or None when ignored (not an event, a duplicate, after the final one)."""
+    out, or None when ignored (not an event, a duplicate, after the final one, older
+    than the job's ring)."""
     try:
         event = parse_event(body)
     except ValidationError as exc:
         log.warning("ignoring a message that is not a TapMask event: %s", exc.errors()[0]["msg"])
         return None
-    latest = hub.latest(event.job_id)
-    mapped = sse_data(event, float(latest.data.get("percent", 0.0)) if latest else 0.0)
+    key = EventKey.of(event.occurred_at, event.event_id)
+    # The state just before this event, not the latest arrival: the same on every replica.
+    before = hub.before(event.job_id, key)
+    mapped = sse_data(event, float(before.data.get("percent", 0.0)) if before else 0.0)
     if mapped is None:
         return None
     data, final = mapped
-    if not hub.publish(event.job_id, event.event_id, data, final):
+    if not hub.publish(event.job_id, event.event_id, key, data, final):
         return None
     return str(data["status"])
 

@@ -1,29 +1,40 @@
 """Per-job fan-out of progress to SSE subscribers, with a short memory for resumes.
 
-Each job has a channel: a ring buffer of its recent updates (numbered 1, 2, 3... per
-job, the SSE ``id``), its latest state, and its subscribers. A subscriber owns a
-bounded queue that drops its *oldest* entries when full: a slow client skips
-intermediate progress but still gets the newest state and the final event, and never
-slows the others down. Everything runs on one event loop, so no locks.
+Each job has a channel: a ring buffer of its most recent updates ordered by their
+:class:`EventKey` (the SSE ``id``, derived from the event, so every replica and a
+restarted notifier number the same events the same way), its latest state, and its
+subscribers. Events from different topics may arrive out of order: an older one takes
+its place in the ring, but a subscriber is only sent updates newer than the newest it
+was sent (ids never go backwards for a client). A subscriber owns a bounded queue that
+drops its *oldest* entries when full: a slow client skips intermediate progress but
+still gets the newest state and the final event, and never slows the others down.
+Everything runs on one event loop, so no locks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from tapmask_notifier.ids import EventKey
+
 
 @dataclass(frozen=True)
 class Update:
     """One state of a job as SSE clients see it."""
 
-    seq: int
+    key: EventKey
     data: dict[str, Any]
     final: bool
+
+    @property
+    def id(self) -> str:
+        return self.key.sse_id
 
 
 class Subscription:
@@ -34,12 +45,25 @@ class Subscription:
         self._queue: deque[Update] = deque(maxlen=maxsize)
         self._ready = asyncio.Event()
         self.dropped = 0
+        self.after: EventKey | None = None
+        """The newest key sent (or seen before a resume): older arrivals are not sent."""
+        self.ended = False
 
     def push(self, update: Update) -> None:
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
         self._queue.append(update)
         self._ready.set()
+        self.after = update.key if self.after is None else max(self.after, update.key)
+        self.ended = self.ended or update.final
+
+    def offer(self, update: Update) -> None:
+        """Push a new arrival unless it is older than what this client already has; the
+        final event always (stamped a little early by a skewed clock, it still ends)."""
+        if self.ended:
+            return
+        if update.final or self.after is None or update.key > self.after:
+            self.push(update)
 
     async def next(self, wait_s: float) -> Update | None:
         """The next update, or None when ``wait_s`` passed without one."""
@@ -52,14 +76,23 @@ class Subscription:
         return self._queue.popleft()
 
 
+def _key(update: Update) -> EventKey:
+    return update.key
+
+
 @dataclass
 class _Channel:
-    ring: deque[Update]
-    seq: int = 0
-    latest: Update | None = None
+    ring: list[Update] = field(default_factory=list)
+    """Sorted by key, at most ``ring_size``: the newest updates of the job."""
+    floor: EventKey | None = None
+    """The newest key that fell out of the ring: a resume from before it missed some."""
     subscribers: set[Subscription] = field(default_factory=set)
     seen: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
     touched: float = field(default_factory=time.monotonic)
+
+    @property
+    def latest(self) -> Update | None:
+        return self.ring[-1] if self.ring else None
 
 
 class Hub:
@@ -84,7 +117,7 @@ class Hub:
     def _channel(self, job_id: UUID) -> _Channel:
         channel = self._channels.get(job_id)
         if channel is None:
-            channel = self._channels[job_id] = _Channel(ring=deque(maxlen=self._ring_size))
+            channel = self._channels[job_id] = _Channel()
             self._evict()
         self._channels.move_to_end(job_id)
         channel.touched = time.monotonic()
@@ -101,46 +134,72 @@ class Hub:
             if not channel.subscribers:
                 del self._channels[job_id]
 
-    def publish(self, job_id: UUID, event_id: UUID, data: dict[str, Any], final: bool) -> bool:
-        """Record a job's new state and fan it out; False when dropped (duplicate, or
-        anything after the job's final event)."""
+    def publish(
+        self, job_id: UUID, event_id: UUID, key: EventKey, data: dict[str, Any], final: bool
+    ) -> bool:
+        """Record a job's state at ``key`` and fan it out to those who have not seen
+        newer; False when dropped (a duplicate, stamped after the job's final event, or
+        older than the whole ring)."""
         channel = self._channel(job_id)
         if event_id in channel.seen:
             return False
         channel.seen[event_id] = None
         while len(channel.seen) > 4 * self._ring_size:
             channel.seen.popitem(last=False)
-        if channel.latest is not None and channel.latest.final:
-            return False
-        channel.seq += 1
-        update = Update(channel.seq, data, final)
-        channel.ring.append(update)
-        channel.latest = update
+        latest = channel.latest
+        if latest is not None and latest.final and key > latest.key:
+            return False  # nothing follows a job's end
+        if final:
+            # Updates stamped after the end (a skewed clock; a second ending, where the
+            # earlier one wins on every replica) go.
+            channel.ring = [u for u in channel.ring if u.key < key]
+        at = bisect.bisect_left(channel.ring, key, key=_key)
+        if at < len(channel.ring) and channel.ring[at].key == key:
+            return False  # redelivered after ``seen`` forgot it
+        update = Update(key, data, final)
+        channel.ring.insert(at, update)
+        if len(channel.ring) > self._ring_size:
+            evicted = channel.ring.pop(0)
+            if channel.floor is None or evicted.key > channel.floor:
+                channel.floor = evicted.key
+            if evicted is update:
+                return False
         for sub in channel.subscribers:
-            sub.push(update)
+            sub.offer(update)
         return True
 
     def latest(self, job_id: UUID) -> Update | None:
         channel = self._channels.get(job_id)
         return channel.latest if channel else None
 
-    def subscribe(self, job_id: UUID, last_event_id: int | None = None) -> Subscription:
+    def before(self, job_id: UUID, key: EventKey) -> Update | None:
+        """The newest known update older than ``key`` (what the job looked like then)."""
+        channel = self._channels.get(job_id)
+        if channel is None:
+            return None
+        i = bisect.bisect_left(channel.ring, key, key=_key)
+        return channel.ring[i - 1] if i else None
+
+    def subscribe(self, job_id: UUID, last_event_id: str | None = None) -> Subscription:
         """A subscription whose queue already holds what the client must see first: the
-        current state, or after ``last_event_id`` the updates it missed (the current
-        state alone when they fell out of the ring or the id is not ours)."""
+        current state, or after ``last_event_id`` (an SSE id from any notifier) the
+        updates it missed. The current state alone when the id is no event id, or older
+        than the ring (some missed updates are forgotten)."""
         channel = self._channel(job_id)
         sub = Subscription(job_id, max(self._queue_size, 2))
+        cursor = EventKey.after_sse_id(last_event_id)
         latest = channel.latest
-        if latest is not None:
-            if last_event_id is None or last_event_id > latest.seq:
-                sub.push(latest)
-            elif last_event_id < latest.seq:
-                missed = [u for u in channel.ring if u.seq > last_event_id]
-                if missed and missed[0].seq == last_event_id + 1:
-                    for update in missed:
-                        sub.push(update)
-                else:
-                    sub.push(latest)
+        if latest is None:
+            sub.after = cursor  # not heard of yet (still replaying?): skip what was seen
+        elif cursor is None or (channel.floor is not None and cursor < channel.floor):
+            sub.push(latest)
+        else:
+            sub.after = cursor
+            for update in channel.ring:
+                if update.key > cursor:
+                    sub.push(update)
+            if latest.final and not sub.ended and latest.id != (last_event_id or "").strip():
+                sub.push(latest)  # it saw updates stamped after the end, not the end
         channel.subscribers.add(sub)
         return sub
 

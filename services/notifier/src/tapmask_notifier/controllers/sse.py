@@ -3,8 +3,9 @@
 The token comes as ``Authorization: Bearer`` or ``?token=`` (EventSource cannot set
 headers); a wrong one gets 404, like a job that does not exist. The stream opens with
 the job's current state (asked from the gateway when the notifier has not heard of the
-job), resumes after ``Last-Event-ID``, sends a keep-alive comment
-on quiet stretches and ends after the final (completed or failed) event.
+job), resumes after ``Last-Event-ID`` (ids derive from the events, so an id issued by
+another replica or before a restart works too), sends a keep-alive comment on quiet
+stretches and ends after the final (completed or failed) event.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from tapmask_notifier.gateway import JobNotFound, state_from_view
 from tapmask_notifier.hub import Hub, Subscription
+from tapmask_notifier.ids import EventKey
 from tapmask_notifier.metrics import NotifierMetrics
 from tapmask_notifier.settings import Settings
 from tapmask_notifier.tokens import token_matches
@@ -33,13 +35,6 @@ def _presented_token(request: Request[Any, Any, Any], token: str | None) -> str 
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return token
-
-
-def _last_event_id(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None  # an id from elsewhere: start from the current state
 
 
 def pending_state(job_id: UUID) -> dict[str, Any]:
@@ -65,14 +60,19 @@ def sse_routes(
     secret = settings.token_secret.get_secret_value()
 
     async def stream(
-        sub: Subscription, job_id: UUID, known: tuple[dict[str, Any], bool] | None
+        sub: Subscription,
+        job_id: UUID,
+        known: tuple[dict[str, Any], bool] | None,
+        resuming: bool,
     ) -> AsyncIterator[ServerSentEventMessage]:
         metrics.subscribers.inc()
         try:
             yield ServerSentEventMessage(
                 data=None, comment="tapmask job events", retry=opts.retry_ms
             )
-            if hub.latest(job_id) is None:
+            # A job not heard of (yet: a restart may still be replaying): the gateway's
+            # state, else "pending", except to a resuming client, who knows better.
+            if hub.latest(job_id) is None and (known is not None or not resuming):
                 data, final = known or (pending_state(job_id), False)
                 yield ServerSentEventMessage(data=json.dumps(data))
                 if final:
@@ -82,7 +82,7 @@ def sse_routes(
                 if update is None:
                     yield ServerSentEventMessage(data=None, comment="keep-alive")
                     continue
-                yield ServerSentEventMessage(id=update.seq, data=json.dumps(update.data))
+                yield ServerSentEventMessage(id=update.id, data=json.dumps(update.data))
                 if update.final:
                     return
         finally:
@@ -104,10 +104,10 @@ def sse_routes(
             except JobNotFound as exc:
                 raise NotFoundException(f"job {job_id} not found") from exc
             known = state_from_view(job_id, view) if view is not None else None
-        last = _last_event_id(request.headers.get("last-event-id"))
+        last = request.headers.get("last-event-id")
         sub = hub.subscribe(job_id, last)
         return ServerSentEvent(
-            stream(sub, job_id, known),
+            stream(sub, job_id, known, EventKey.after_sse_id(last) is not None),
             headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
         )
 
