@@ -4,6 +4,8 @@ across a restart), tokens."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,6 +74,45 @@ async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> int:
     raise AssertionError(f"the notifier never showed {percent} % for {job_id}")
 
 
+async def read_events(
+    stack: Any,
+    job_id: uuid.UUID,
+    connected: asyncio.Event,
+    headers: dict[str, str] | None = None,
+    within_s: float = 60.0,
+) -> list[dict[str, Any]]:
+    """A job's SSE stream until the notifier closes it, [{"id", "data"}...]; sets
+    ``connected`` once subscribed (the stream's first line comes after that)."""
+    url = f"{stack.notifier_url}/api/jobs/{job_id}/events"
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5)) as client:
+        while True:  # the notifier may still be (re)starting
+            try:
+                async with client.stream(
+                    "GET",
+                    url,
+                    params={"token": job_token(stack.token_secret, job_id)},
+                    headers=headers,
+                ) as response:
+                    assert response.status_code == 200
+                    got: list[dict[str, Any]] = []
+                    current: dict[str, Any] = {}
+                    async for line in response.aiter_lines():
+                        connected.set()
+                        if line.startswith("id: "):
+                            current["id"] = int(line[4:])
+                        elif line.startswith("data: "):
+                            current["data"] = json.loads(line[6:])
+                        elif line == "" and current:
+                            got.append(current)
+                            current = {}
+                    return got
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
 async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_events(
     stack: Any,
 ) -> None:
@@ -81,13 +122,16 @@ async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_even
         await stack.send(JOB_PROGRESS, event)
     assert await wait_known(stack, job.id, 30.0) == sse_id(early[-1])
 
-    late = asyncio.create_task(sse_events(stack, job.id))
+    late_in, resumed_in = asyncio.Event(), asyncio.Event()
+    late = asyncio.create_task(read_events(stack, job.id, late_in))
     resumed = asyncio.create_task(
-        sse_events(stack, job.id, headers={"Last-Event-ID": str(sse_id(early[0]))})
+        read_events(stack, job.id, resumed_in, {"Last-Event-ID": str(sse_id(early[0]))})
     )
-    await asyncio.sleep(1.0)  # both connected and waiting
+    await asyncio.wait_for(asyncio.gather(late_in.wait(), resumed_in.wait()), 30)
     rendering, done = job.progress(60, Stage.RENDERING), job.done()
     await stack.send(JOB_PROGRESS, rendering)
+    # Topics are read in no set order: video-ready read first would end the streams.
+    await wait_known(stack, job.id, rendering.percent)
     await stack.send(VIDEO_READY, done)
 
     late_events = await asyncio.wait_for(late, 30)
@@ -117,10 +161,18 @@ async def test_resume_after_the_notifier_restarted_sends_exactly_what_was_missed
     while_down = job.progress(45.0)
     await stack.send(JOB_PROGRESS, while_down)
     notifier.start()  # a new process: it replays the last hour of events from Kafka
-    resumed = asyncio.create_task(sse_events(stack, job.id, headers={"Last-Event-ID": str(seen)}))
-    await asyncio.sleep(1.0)
+    connected = asyncio.Event()
+    resumed = asyncio.create_task(
+        read_events(stack, job.id, connected, {"Last-Event-ID": str(seen)})
+    )
+    await asyncio.wait_for(connected.wait(), 60)  # whether its replay is done or not
+    # The rest once the replay is in: events published in the first moments after a
+    # start can reach it before the replayed history (see the README).
+    await wait_known(stack, job.id, 45.0)
     rendering, done = job.progress(70, Stage.RENDERING), job.done()
     await stack.send(JOB_PROGRESS, rendering)
+    # Topics are read in no set order: video-ready read first would end the streams.
+    await wait_known(stack, job.id, rendering.percent)
     await stack.send(VIDEO_READY, done)
 
     events = await asyncio.wait_for(resumed, 60)
