@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -14,24 +12,13 @@ import av
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask
 
 from tapmask_media.masks import read_png_masks, write_png_masks
 from tapmask_media.probe import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEOS = ROOT / ".." / "shared" / "testdata" / "videos"
-TAPMASK = Path(sys.executable).parent / "tapmask"
-
-
-def run_tapmask(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TAPMASK), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TAPMASK_BACKEND": "cpu"},
-        check=False,
-    )
 
 
 def moving_ellipse_masks(width: int, height: int, count: int) -> Iterator[np.ndarray]:
@@ -41,23 +28,6 @@ def moving_ellipse_masks(width: int, height: int, count: int) -> Iterator[np.nda
         cx = int(width * (0.25 + 0.5 * i / max(1, count - 1)))
         cv2.ellipse(m, (cx, height // 2), (width // 10, height // 6), 0, 0, 360, 1, -1)
         yield m.astype(bool)
-
-
-def frames_rgb(path: Path, step: int) -> Iterator[tuple[int, np.ndarray]]:
-    with av.open(str(path)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i % step == 0:
-                yield i, f.to_ndarray(format="rgb24")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def lap_var(rgb: np.ndarray, where: np.ndarray) -> float:
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    return float(cv2.Laplacian(gray, cv2.CV_64F)[where].var())
 
 
 @pytest.mark.slow

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask
 
 from tapmask_media.masks import write_png_masks
 from tapmask_media.probe import probe
 
-TAPMASK = Path(sys.executable).parent / "tapmask"
 W, H = 321, 241
-
-
-def run_tapmask(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TAPMASK), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "TAPMASK_BACKEND": "cpu"},
-        check=False,
-    )
 
 
 def _odd_clip(path: Path, frames: int = 10) -> list[np.ndarray]:
@@ -57,34 +42,18 @@ def _odd_clip(path: Path, frames: int = 10) -> list[np.ndarray]:
     return truth
 
 
-def _frames(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            yield f.to_ndarray(format="rgb24")
-
-
-def _lap_var(rgb: np.ndarray, where: np.ndarray) -> float:
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    return float(cv2.Laplacian(gray, cv2.CV_64F)[where].var())
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def _check_output(src: Path, out: Path, truth: list[np.ndarray], hidden: range) -> None:
     info = probe(out)
     assert (info.width, info.height) == (W, H)
     assert info.frame_count == len(truth)
     assert info.pix_fmt == "yuv444p"  # 4:2:0 cannot hold odd sizes (see encode.py)
-    for i, (a, b) in enumerate(zip(_frames(src), _frames(out), strict=True)):
+    for (i, a), (_, b) in zip(frames_rgb(src), frames_rgb(out), strict=True):
         assert b.shape == (H, W, 3)
         near = cv2.dilate(truth[i].astype(np.uint8), np.ones((41, 41), np.uint8)) > 0
-        assert _psnr(a[~near], b[~near]) >= 30.0, f"frame {i}: the background changed"
+        assert psnr(a[~near], b[~near]) >= 30.0, f"frame {i}: the background changed"
         if i in hidden:
             inner = cv2.erode(truth[i].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-            assert _lap_var(b, inner) < _lap_var(a, inner) / 10, f"frame {i}: object not hidden"
+            assert lap_var(b, inner) < lap_var(a, inner) / 10, f"frame {i}: object not hidden"
 
 
 @pytest.mark.parametrize("mode", ["blur", "pixelate", "erase"])

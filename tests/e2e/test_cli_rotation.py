@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+from cli_helpers import frames_rgb, lap_var, run_tapmask
 
 from tapmask_media.masks import read_png_masks
 from tapmask_media.probe import probe
 
-TAPMASK = Path(sys.executable).parent / "tapmask"
 W, H = 256, 160  # decoded (stored) size; displayed as 160 x 256 with rotation 90
-
-
-def run_tapmask(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TAPMASK), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TAPMASK_BACKEND": "cpu"},
-        check=False,
-    )
-
-
-def frames_rgb(path: Path, step: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Decoded (stored, unrotated) frames, every ``step``-th."""
-    with av.open(str(path)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i % step == 0:
-                yield i, f.to_ndarray(format="rgb24")
-
-
-def lap_var(rgb: np.ndarray, where: np.ndarray) -> float:
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    return float(cv2.Laplacian(gray, cv2.CV_64F)[where].var())
 
 
 def _rotated_disc_clip(path: Path, frames: int = 12) -> list[np.ndarray]:
