@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -44,3 +44,45 @@ def lap_var(rgb: np.ndarray, where: np.ndarray) -> float:
     """Detail (variance of the Laplacian) of the picture at `where`."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
     return float(cv2.Laplacian(gray, cv2.CV_64F)[where].var())
+
+
+# Where the object is on frame i, given the pixel grids: an exact boolean mask.
+DiscAt = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+
+
+def write_disc_clip(
+    path: Path,
+    size: tuple[int, int],
+    frames: int,
+    disc_at: DiscAt,
+    *,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    rotation: int | None = None,
+) -> list[np.ndarray]:
+    """A striped red/yellow object moving over a smooth background, at 24 fps, written
+    with `codec`; returns the object's exact masks in decoded (stored) pixels."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    background = np.stack(
+        [60 + 40 * np.sin(xx / 40.0), 90 + 30 * np.cos(yy / 30.0), 120 + 0 * xx], axis=2
+    ).astype(np.uint8)
+    stripes = ((xx // 3 + yy // 3) % 2).astype(bool)
+    truth = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=24)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = options if options is not None else {"crf": "16"}
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            disc = disc_at(i, xx, yy)
+            img = background.copy()
+            img[disc & stripes] = (250, 40, 40)
+            img[disc & ~stripes] = (250, 230, 30)
+            truth.append(disc)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return truth

@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask
+from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask, write_disc_clip
 
 from tapmask_media.masks import read_png_masks, write_png_masks
 from tapmask_media.probe import probe
@@ -70,30 +70,15 @@ def _synthetic_clip(
     path: Path, frames: int = 24, w: int = 256, h: int = 160, second: bool = False
 ) -> list[np.ndarray]:
     """A striped disc moving over a smooth background; returns the exact masks."""
-    yy, xx = np.mgrid[0:h, 0:w]
-    background = np.stack(
-        [60 + 40 * np.sin(xx / 40.0), 90 + 30 * np.cos(yy / 30.0), 120 + 0 * xx], axis=2
-    ).astype(np.uint8)
-    truth = []
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": "16"}
-        for i in range(frames):
-            cx, cy = 70 + 5 * i, 80 + int(10 * np.sin(i / 4))
-            disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= 26**2
-            if second:  # another striped disc, moving the other way
-                disc |= (xx - (200 - 3 * i)) ** 2 + (yy - 40) ** 2 <= 18**2
-            img = background.copy()
-            stripes = ((xx // 3 + yy // 3) % 2).astype(bool)
-            img[disc & stripes] = (250, 40, 40)
-            img[disc & ~stripes] = (250, 230, 30)
-            truth.append(disc)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return truth
+
+    def disc_at(i: int, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        cx, cy = 70 + 5 * i, 80 + int(10 * np.sin(i / 4))
+        disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= 26**2
+        if second:  # another striped disc, moving the other way
+            disc |= (xx - (200 - 3 * i)) ** 2 + (yy - 40) ** 2 <= 18**2
+        return disc
+
+    return write_disc_clip(path, (w, h), frames, disc_at)
 
 
 @pytest.mark.parametrize("mode", ["pixelate", "fill", "erase"])

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask
+from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask, write_disc_clip
 
 from tapmask_media.masks import write_png_masks
 from tapmask_media.probe import probe
@@ -19,27 +18,14 @@ W, H = 321, 241
 def _odd_clip(path: Path, frames: int = 10) -> list[np.ndarray]:
     """A striped disc moving over a smooth background at 321x241, 4:2:0 (MPEG-4 part 2
     can store odd sizes, x264 cannot). Returns the exact masks."""
-    yy, xx = np.mgrid[0:H, 0:W]
-    background = np.stack(
-        [60 + 40 * np.sin(xx / 40.0), 90 + 30 * np.cos(yy / 30.0), 120 + 0 * xx], axis=2
-    ).astype(np.uint8)
-    stripes = ((xx // 3 + yy // 3) % 2).astype(bool)
-    truth = []
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=24)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"qscale": "2"}
-        for i in range(frames):
-            disc = (xx - (90 + 5 * i)) ** 2 + (yy - 121) ** 2 <= 30**2
-            img = background.copy()
-            img[disc & stripes] = (250, 40, 40)
-            img[disc & ~stripes] = (250, 230, 30)
-            truth.append(disc)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return truth
+    return write_disc_clip(
+        path,
+        (W, H),
+        frames,
+        lambda i, xx, yy: (xx - (90 + 5 * i)) ** 2 + (yy - 121) ** 2 <= 30**2,
+        codec="mpeg4",
+        options={"qscale": "2"},
+    )
 
 
 def _check_output(src: Path, out: Path, truth: list[np.ndarray], hidden: range) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
-from cli_helpers import frames_rgb, lap_var, run_tapmask
+from cli_helpers import frames_rgb, lap_var, run_tapmask, write_disc_clip
 
 from tapmask_media.masks import read_png_masks
 from tapmask_media.probe import probe
@@ -20,28 +19,13 @@ def _rotated_disc_clip(path: Path, frames: int = 12) -> list[np.ndarray]:
     """A striped red/yellow disc moving right over a smooth background, stored with a
     90-degree display rotation (as a phone held upright writes it). Returns the exact
     masks in decoded pixels."""
-    yy, xx = np.mgrid[0:H, 0:W]
-    background = np.stack(
-        [60 + 40 * np.sin(xx / 40.0), 90 + 30 * np.cos(yy / 30.0), 120 + 0 * xx], axis=2
-    ).astype(np.uint8)
-    stripes = ((xx // 3 + yy // 3) % 2).astype(bool)
-    truth = []
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"crf": "16"}
-        stream.set_display_rotation(90)
-        for i in range(frames):
-            disc = (xx - (70 + 4 * i)) ** 2 + (yy - 80) ** 2 <= 26**2
-            img = background.copy()
-            img[disc & stripes] = (250, 40, 40)
-            img[disc & ~stripes] = (250, 230, 30)
-            truth.append(disc)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return truth
+    return write_disc_clip(
+        path,
+        (W, H),
+        frames,
+        lambda i, xx, yy: (xx - (70 + 4 * i)) ** 2 + (yy - 80) ** 2 <= 26**2,
+        rotation=90,
+    )
 
 
 def _click_on_displayed_disc(path: Path, width: int, height: int) -> str:
