@@ -10,7 +10,7 @@ import pytest
 
 from tapmask_media.masks import MaskFormatError
 from tapmask_renderer.pipeline import render_video
-from tapmask_tracker.core.tracking import Prompt, TrackingError
+from tapmask_tracker.core.tracking import Prompt, ReviewRange, TrackingError
 from tapmask_tracker.pipeline import iter_video_masks, track_video
 
 VIDEOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "videos"
@@ -22,6 +22,8 @@ class SquareTracker:
 
     def __init__(self, max_side: int | None) -> None:
         self.max_side = max_side
+        self.name = "fake"
+        self.review: list[ReviewRange] = []
         self.frame_shapes: set[tuple[int, ...]] = set()
         self.prompts: list[Prompt] = []
 

@@ -60,6 +60,7 @@ from tapmask_tracker.core.tracking import (
     Frame,
     Mask,
     Prompt,
+    ReviewRange,
     TrackingError,
     check_all_prompts_used,
     check_frame,
@@ -160,6 +161,8 @@ class CpuTracker:
 
     def __init__(self, max_side: int = 480, margin: float = 0.02) -> None:
         self.max_side: int | None = max_side
+        self.name = "cpu"
+        self.review: list[ReviewRange] = []
         self._work_side = max_side
         self._margin = margin
 

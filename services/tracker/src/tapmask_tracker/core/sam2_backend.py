@@ -23,6 +23,7 @@ from tapmask_tracker.core.tracking import (
     Frame,
     Mask,
     Prompt,
+    ReviewRange,
     TrackingError,
     check_all_prompts_used,
     check_frame,
@@ -45,6 +46,8 @@ class Sam2Tracker:
         self.device = device
         # SAM 2 resizes frames to image_size squares itself; larger input buys nothing.
         self.max_side: int | None = int(predictor.image_size)
+        self.name = "sam2"
+        self.review: list[ReviewRange] = []
         self.window = max(int(predictor.num_maskmem), int(predictor.max_obj_ptrs_in_encoder))
         #: Inference state of the latest stream (for inspection in tests).
         self.state: dict[str, Any] | None = None

@@ -40,12 +40,39 @@ class Prompt:
     object_id: int = 0
 
 
+@dataclass(frozen=True)
+class ReviewRange:
+    """Frames ``start``..``end`` (inclusive) where the tracker was unsure and a person
+    should look: the mask there was held and widened rather than trusted."""
+
+    start: int
+    end: int
+    reason: str
+
+
+def review_ranges(flags: Sequence[tuple[int, str]], gap: int = 3) -> list[ReviewRange]:
+    """Flagged ``(frame, reason)`` pairs (in frame order) -> ranges; flags at most
+    ``gap`` frames apart join one range, which keeps the first reason."""
+    ranges: list[ReviewRange] = []
+    for frame, reason in flags:
+        if ranges and frame - ranges[-1].end <= gap:
+            last = ranges[-1]
+            ranges[-1] = ReviewRange(last.start, max(last.end, frame), last.reason)
+        else:
+            ranges.append(ReviewRange(frame, frame, reason))
+    return ranges
+
+
 class Tracker(Protocol):
     """Anything that turns a frame stream plus prompts into a mask stream."""
 
     #: Longest frame side the backend works at; callers may downscale frames to it
     #: (scaling prompts by the same factor). ``None``: any size is fine.
     max_side: int | None
+    #: The backend's name as users see it (CLI output, job status).
+    name: str
+    #: After a stream ends: the frame ranges a person should check (see ``ReviewRange``).
+    review: list[ReviewRange]
 
     def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
         """Yield one boolean mask per frame, lazily, in the order of ``frames``."""
