@@ -112,7 +112,7 @@ def nanotrack_files(root: Path | None = None) -> tuple[Path, Path] | None:
 def _registry() -> str:
     return (
         os.environ.get("TAPMASK_NPM_REGISTRY")
-        or os.environ.get("npm_config_registry")
+        or os.environ.get("npm_config_registry")  # noqa: SIM112 (npm's own lower-case name)
         or "https://registry.npmjs.org/"
     ).rstrip("/")
 

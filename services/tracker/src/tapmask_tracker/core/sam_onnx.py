@@ -50,7 +50,8 @@ class Embedding:
         """The features as 64 x 64 x 256, L2-normalised per cell (for appearance)."""
         feats = np.ascontiguousarray(self.features[0].transpose(1, 2, 0))
         norm = np.linalg.norm(feats, axis=2, keepdims=True) + 1e-6
-        return (feats / norm).astype(np.float32)
+        grid: FloatArray = (feats / norm).astype(np.float32)
+        return grid
 
     def valid_cells(self) -> tuple[int, int]:
         """Rows and columns of the 64 x 64 grid that cover the frame (not the padding)."""
@@ -87,7 +88,9 @@ class SamOnnx:
                 str(decoder), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise TrackingError(f"cannot load the SAM models ({encoder}, {decoder}): {exc}") from exc
+            raise TrackingError(
+                f"cannot load the SAM models ({encoder}, {decoder}): {exc}"
+            ) from exc
 
     def embed(self, frame: Frame) -> Embedding:
         h, w = frame.shape[:2]
