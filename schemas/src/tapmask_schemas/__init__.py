@@ -8,6 +8,7 @@ from tapmask_schemas.events import (
     JobFailed,
     JobProgress,
     MasksReady,
+    ReviewRange,
     VideoReady,
     parse_event,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "JobStatus",
     "MasksReady",
     "ProcessingMode",
+    "ReviewRange",
     "Stage",
     "VideoInfo",
     "VideoReady",

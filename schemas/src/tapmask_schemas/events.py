@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from tapmask_schemas.jobs import ClickPoint, Effect, JobStatus, ProcessingMode, Stage, VideoInfo
 
@@ -46,6 +46,25 @@ class JobCreated(Event):
     attempt: int = Field(default=1, ge=1, description="Delivery attempt of this job's stage.")
 
 
+class ReviewRange(BaseModel):
+    """Frames ``start_frame``..``end_frame`` (inclusive, 0-based) where the tracker was
+    unsure and a person should look at the result."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start_frame: int = Field(ge=0, description="First frame to check (0-based).")
+    end_frame: int = Field(ge=0, description="Last frame to check (inclusive).")
+    reason: str = Field(
+        description="Why, in plain words (e.g. 'object lost; mask held and widened')."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewRange:
+        if self.end_frame < self.start_frame:
+            raise ValueError(f"end_frame {self.end_frame} is before start_frame {self.start_frame}")
+        return self
+
+
 class MasksReady(Event):
     """The tracker stored one mask per frame of the video."""
 
@@ -56,7 +75,12 @@ class MasksReady(Event):
     effect: Effect = Effect.BLUR
     video: VideoInfo
     frames_with_object: int = Field(ge=0, description="Frames where the object was seen.")
-    tracker_backend: str
+    tracker_backend: str = Field(description="The tracker that made the masks (cpu, sam2, ...).")
+    review: list[ReviewRange] = Field(
+        default=[],
+        description="Frame ranges a person should check (the tracker was unsure there); "
+        "empty when it never was. Absent in events of older trackers.",
+    )
     attempt: int = Field(default=1, ge=1)
 
 
