@@ -295,7 +295,10 @@ def upload_to_bucket(
         paths += [p for p in (*nano, nano[0].parent / "LICENSE") if p.is_file()]
     keys = [_bucket_key(prefix, p.parent.name, p.name) for p in paths]
     for path, key in zip(paths, keys, strict=True):
-        client.upload_file(str(path), bucket, key)
+        try:
+            client.upload_file(str(path), bucket, key)
+        except Exception as exc:  # botocore's errors: no such bucket, access denied, ...
+            raise ModelError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc
     return keys
 
 
