@@ -68,7 +68,7 @@ def _real_track(settings: Settings) -> tuple[TrackFn, str]:
         sam2_config=settings.tracker.sam2_config,
         device=settings.tracker.device,
     )
-    backend = "sam2" if type(tracker).__name__.lower().startswith("sam2") else "cpu"
+    backend = tracker.name  # as users see it: "cpu", "sam2", "learned", ...
 
     def track(video: Path, masks: Path, points: Sequence[ClickPoint], progress: Any) -> Any:
         return track_to_file(video, masks, tracker, points, progress)

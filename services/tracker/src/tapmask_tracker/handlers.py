@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from tapmask_media.errors import MediaError
 from tapmask_runtime.service import fetch, run_step
 from tapmask_runtime.worker import JobContext, ObjectStore, PermanentJobError, stable_event_id
-from tapmask_schemas import ClickPoint, JobCreated, MasksReady, ProcessingMode, Stage
+from tapmask_schemas import (
+    ClickPoint,
+    JobCreated,
+    MasksReady,
+    ProcessingMode,
+    ReviewRange,
+    Stage,
+)
 from tapmask_tracker.core import TrackingError
 from tapmask_tracker.masking import TrackResult
 
@@ -32,6 +43,52 @@ def tracker_share_end(event: JobCreated) -> float:
 
 def masks_key_for(job_id: object) -> str:
     return f"masks/{job_id}.masks"
+
+
+# S3 allows 2 KB of user metadata per object, keys and values together; the review gets
+# most of it, the other entries (ids, keys, counts) fit in what is left.
+REVIEW_METADATA_BYTES = 1400
+_REASON_CHARS = 160
+
+
+def _encode_review(ranges: Sequence[ReviewRange]) -> str:
+    """Compact ASCII JSON: each distinct reason once, ranges as [start, end, reason index]."""
+    reasons: list[str] = []
+    rows: list[list[int]] = []
+    for r in ranges:
+        if r.reason not in reasons:
+            reasons.append(r.reason)
+        rows.append([r.start_frame, r.end_frame, reasons.index(r.reason)])
+    return json.dumps({"reasons": reasons, "ranges": rows}, separators=(",", ":"))
+
+
+def _decode_review(text: str) -> tuple[ReviewRange, ...]:
+    data: Any = json.loads(text)
+    reasons = data["reasons"]
+    return tuple(
+        ReviewRange(start_frame=start, end_frame=end, reason=reasons[i])
+        for start, end, i in data["ranges"]
+    )
+
+
+def compact_review(
+    ranges: Sequence[ReviewRange], budget: int = REVIEW_METADATA_BYTES
+) -> tuple[tuple[ReviewRange, ...], str]:
+    """``ranges`` in a form that fits ``budget`` bytes of metadata, and its encoding.
+
+    Fail-safe: when the list is too long, the two ranges closest together are joined
+    (keeping the first one's reason, as the trackers do) until it fits, so the frames a
+    person is asked to check only ever grow, never shrink. Long reasons are shortened."""
+    merged = [
+        r.model_copy(update={"reason": r.reason[:_REASON_CHARS]})
+        for r in sorted(ranges, key=lambda r: (r.start_frame, r.end_frame))
+    ]
+    while len(merged) > 1 and len(_encode_review(merged)) > budget:
+        gaps = [b.start_frame - a.end_frame for a, b in pairwise(merged)]
+        i = gaps.index(min(gaps))
+        a, b = merged[i], merged[i + 1]
+        merged[i : i + 2] = [a.model_copy(update={"end_frame": max(a.end_frame, b.end_frame)})]
+    return tuple(merged), _encode_review(merged)
 
 
 class TrackStage:
@@ -60,17 +117,13 @@ class TrackStage:
         key = masks_key_for(event.job_id)
         track_end = _TRACK_END[event.mode]
         existing = await self._store.metadata(key)
-        if existing is not None and existing.get("upload-key") == event.upload_key:
+        stored = _stored_result(existing, event) if existing is not None else None
+        if stored is not None:
             # A redelivery after the masks were stored: re-announce, don't recompute.
             log.info("masks already stored at %s; re-publishing masks-ready", key)
-            result = TrackResult(
-                frames=int(existing.get("frames", 0)),
-                frames_with_object=int(existing.get("frames-with-object", 0)),
-            )
-            backend = existing.get("tracker-backend", self._backend)
+            result = stored
         else:
             result = await self._compute(event, ctx, key, track_end)
-            backend = self._backend
         ctx.progress.update(Stage.UPLOADING, track_end + 2, "The object's outline is saved")
         await ctx.progress.stop()  # this stage's progress goes out before masks-ready
         await self._publish(
@@ -83,11 +136,16 @@ class TrackStage:
                 effect=event.effect,
                 video=event.video,
                 frames_with_object=result.frames_with_object,
-                tracker_backend=backend,
+                tracker_backend=result.backend or self._backend,
+                review=list(result.review),
             )
         )
         log.info(
-            "masks ready: %d frames, object seen in %d", result.frames, result.frames_with_object
+            "masks ready: %d frames, object seen in %d, tracker %s, %d range(s) to check",
+            result.frames,
+            result.frames_with_object,
+            result.backend or self._backend,
+            len(result.review),
         )
 
     async def _compute(
@@ -127,6 +185,9 @@ class TrackStage:
                     "The clicked object could not be found in the video; "
                     "try clicking nearer its centre."
                 )
+            # What is stored is what is announced, now and on any redelivery.
+            review, review_text = compact_review(result.review)
+            result = replace(result, backend=result.backend or self._backend, review=review)
             ctx.progress.update(Stage.UPLOADING, track_end, "Saving the object's outline")
             with ctx.metrics.timed("upload"):
                 await self._store.upload(
@@ -137,7 +198,30 @@ class TrackStage:
                         "upload-key": event.upload_key,
                         "frames": str(result.frames),
                         "frames-with-object": str(result.frames_with_object),
-                        "tracker-backend": self._backend,
+                        "tracker-backend": result.backend or self._backend,
+                        "review": review_text,
                     },
                 )
         return result
+
+
+def _stored_result(metadata: dict[str, str], event: JobCreated) -> TrackResult | None:
+    """What the stored masks of ``event`` were announced with, or None when they belong to
+    another upload or their review cannot be read back (then they are made again: a
+    redelivery never announces "nothing to check" for masks that may have had some)."""
+    if metadata.get("upload-key") != event.upload_key:
+        return None
+    try:
+        # Masks stored before review ranges existed have none (those trackers had none).
+        review = _decode_review(metadata["review"]) if "review" in metadata else ()
+    except (ValueError, KeyError, IndexError, TypeError):
+        log.warning(
+            "stored masks of job %s have an unreadable review; tracking again", event.job_id
+        )
+        return None
+    return TrackResult(
+        frames=int(metadata.get("frames", 0)),
+        frames_with_object=int(metadata.get("frames-with-object", 0)),
+        backend=metadata.get("tracker-backend"),
+        review=review,
+    )

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from tapmask_media.masks import MaskWriter
 from tapmask_media.probe import probe
-from tapmask_schemas import ClickPoint
+from tapmask_schemas import ClickPoint, ReviewRange
 from tapmask_tracker.core import Prompt, Tracker
+from tapmask_tracker.core.tracking import ReviewRange as TrackerReviewRange
 from tapmask_tracker.pipeline import Mask, track_video
 
 Progress = Callable[[int, int], None]
@@ -19,6 +20,22 @@ Progress = Callable[[int, int], None]
 class TrackResult:
     frames: int
     frames_with_object: int
+    #: The tracker's name (``Tracker.name``); None when the caller knows it (test fakes).
+    backend: str | None = None
+    #: Frames a person should check, as the tracker reported them when the stream ended.
+    review: tuple[ReviewRange, ...] = ()
+
+
+def review_of(ranges: Sequence[TrackerReviewRange], frames: int) -> tuple[ReviewRange, ...]:
+    """The tracker's review ranges as event models, clipped to the ``frames`` there are
+    (a range wholly past the end is dropped; an unordered one is put in order)."""
+    out = []
+    for r in ranges:
+        start, end = sorted((r.start, r.end))
+        start, end = max(start, 0), min(end, frames - 1)
+        if start <= end:
+            out.append(ReviewRange(start_frame=start, end_frame=end, reason=r.reason))
+    return tuple(sorted(out, key=lambda r: (r.start_frame, r.end_frame)))
 
 
 def prompts_from(points: Sequence[ClickPoint]) -> list[Prompt]:
@@ -43,4 +60,10 @@ def track_to_file(
             seen += bool(mask.any())
 
         frames = track_video(video, tracker, prompts_from(points), sink, progress)
-    return TrackResult(frames=frames, frames_with_object=seen)
+    # The stream has ended, so the tracker has filled in its review (see ``Tracker``).
+    return TrackResult(
+        frames=frames,
+        frames_with_object=seen,
+        backend=tracker.name,
+        review=review_of(tracker.review, frames),
+    )
