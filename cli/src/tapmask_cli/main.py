@@ -7,6 +7,10 @@
 Clicks: see ``tapmask_cli.points`` (every ``--point`` is a new object; a trailing ``+``
 adds the click to the previous object). User mistakes end with a one-line message on
 stderr and exit status 1 (2 for bad command-line syntax); never a traceback.
+
+When done, the result says which tracker made the masks (``tracker_backend``: cpu, sam2,
+learned, ...; ``masks`` when they came from ``--masks``) and the frame ranges (0-based,
+inclusive) where the tracker was unsure and a person should check the result (``review``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from tapmask_media.masks import list_png_masks, read_png_masks, write_png_mask
 from tapmask_media.probe import VideoInfo, probe
 from tapmask_renderer.core.compositing import EffectSettings
 from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
-from tapmask_tracker.core.tracking import TrackingError
+from tapmask_tracker.core.tracking import Tracker, TrackingError
 
 EXIT_ERROR = 1
 
@@ -150,7 +154,9 @@ class Reporter:
 
 def _tracked_masks(
     args: argparse.Namespace, settings: CliSettings, info: VideoInfo
-) -> Iterator[npt.NDArray[np.bool_]]:
+) -> tuple[Iterator[npt.NDArray[np.bool_]], Tracker]:
+    """The masks, lazily, and the tracker making them (its review is read once they ran
+    out)."""
     from tapmask_tracker.core import build_tracker
     from tapmask_tracker.pipeline import check_prompts, iter_video_masks
 
@@ -165,7 +171,50 @@ def _tracked_masks(
         sam2_config=args.sam2_config or settings.sam2_config,
         device=args.device or settings.device,
     )
-    return iter_video_masks(args.input, tracker, prompts, info)
+    return iter_video_masks(args.input, tracker, prompts, info), tracker
+
+
+def _tracker_summary(tracker: Tracker | None, frames: int) -> dict[str, Any]:
+    """``tracker_backend`` and ``review`` of the result; read after the mask stream ended
+    (that is when a tracker fills in its review)."""
+    if tracker is None:
+        return {"tracker_backend": "masks", "review": []}
+    from tapmask_tracker.masking import review_of
+
+    review = review_of(tracker.review, frames)
+    return {"tracker_backend": tracker.name, "review": [r.model_dump() for r in review]}
+
+
+_MAX_SPANS_SHOWN = 8
+
+
+def _review_words(review: Sequence[dict[str, Any]]) -> str:
+    """``check frames 75-90: object lost, mask held and widened`` (ranges grouped by
+    reason; the semicolons of reasons become commas, as parts are separated by them)."""
+    by_reason: dict[str, list[str]] = {}
+    for r in review[:_MAX_SPANS_SHOWN]:
+        start, end = r["start_frame"], r["end_frame"]
+        span = str(start) if start == end else f"{start}-{end}"
+        by_reason.setdefault(str(r["reason"]).replace(";", ","), []).append(span)
+    parts = [f"{', '.join(spans)}: {reason}" for reason, spans in by_reason.items()]
+    more = len(review) - _MAX_SPANS_SHOWN
+    if more > 0:
+        parts.append(f"and {more} more range(s) (see --json)")
+    single = len(review) == 1 and review[0]["start_frame"] == review[0]["end_frame"]
+    return ("check frame " if single else "check frames ") + "; ".join(parts)
+
+
+def _done_line(result: dict[str, Any]) -> str:
+    """The line a person reads when it worked."""
+    details = [f"{result['frames']} frames"]
+    backend = result.get("tracker_backend")
+    if backend == "masks":
+        details.append("masks given")
+    elif backend:
+        details.append(f"tracker: {backend}")
+    if result.get("review"):
+        details.append(_review_words(result["review"]))
+    return f"wrote {result['output']} ({'; '.join(details)})"
 
 
 def _parse_color(text: str) -> tuple[int, int, int]:
@@ -186,6 +235,7 @@ def _process(args: argparse.Namespace, settings: CliSettings) -> dict[str, Any]:
         raise UsageError(f"{args.output.parent}: output folder does not exist")
     info = probe(args.input)
     masks: Iterator[npt.NDArray[np.bool_]]
+    tracker: Tracker | None = None
     if args.masks is not None:
         if getattr(args, "clicks", None):
             raise UsageError("use either --masks or --point, not both")
@@ -196,7 +246,7 @@ def _process(args: argparse.Namespace, settings: CliSettings) -> dict[str, Any]:
             )
         masks = read_png_masks(args.masks, size=(info.width, info.height))
     else:
-        masks = _tracked_masks(args, settings, info)
+        masks, tracker = _tracked_masks(args, settings, info)
     options = RenderOptions(
         mode=RenderMode(args.mode),
         effect=EffectSettings(
@@ -228,12 +278,13 @@ def _process(args: argparse.Namespace, settings: CliSettings) -> dict[str, Any]:
         "frames": frames,
         "seconds": round(elapsed, 3),
         "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+        **_tracker_summary(tracker, frames),
     }
 
 
 def _masks(args: argparse.Namespace, settings: CliSettings) -> dict[str, Any]:
     info = probe(args.input)
-    masks = _tracked_masks(args, settings, info)
+    masks, tracker = _tracked_masks(args, settings, info)
     args.out.mkdir(parents=True, exist_ok=True)
     reporter = Reporter(args.json, "track", info.frame_count)
     count = 0
@@ -243,7 +294,12 @@ def _masks(args: argparse.Namespace, settings: CliSettings) -> dict[str, Any]:
             reporter(count, info.frame_count)
     finally:
         reporter.close()
-    return {"event": "done", "output": str(args.out), "frames": count}
+    return {
+        "event": "done",
+        "output": str(args.out),
+        "frames": count,
+        **_tracker_summary(tracker, count),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result), flush=True)
     else:
-        print(f"wrote {result['output']} ({result['frames']} frames)", file=sys.stderr)
+        print(_done_line(result), file=sys.stderr)
     return 0
 
 
