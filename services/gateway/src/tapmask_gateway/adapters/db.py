@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from tapmask_gateway.domain.jobs import JobState
-from tapmask_schemas import JobStatus, Stage
+from tapmask_schemas import JobStatus, ReviewRange, Stage
 
 # Any fixed number: serialises migrations when several gateway replicas start at once.
 _MIGRATION_LOCK = 7_345_001
@@ -103,6 +103,12 @@ def _state_from(row: asyncpg.Record) -> JobState:
         output_size=row["output_size"],
         stage_started=started,
         finished_at=row["finished_at"],
+        tracker_backend=row["tracker_backend"],
+        review=(
+            None
+            if row["review"] is None
+            else tuple(ReviewRange.model_validate(r) for r in row["review"])
+        ),
     )
 
 
@@ -301,7 +307,8 @@ async def project_event(
     await conn.execute(
         "UPDATE jobs SET status = $2, stage = $3, percent = $4, error = $5, masks_key = $6,"
         " output_key = $7, output_size = $8, stage_started = $9, finished_at = $10,"
-        " updated_at = now(), last_event_at = now() WHERE id = $1",
+        " tracker_backend = $11, review = $12, updated_at = now(), last_event_at = now()"
+        " WHERE id = $1",
         job_id,
         after.status.value,
         after.stage.value,
@@ -312,6 +319,8 @@ async def project_event(
         after.output_size,
         _stage_started_json(after),
         after.finished_at,
+        after.tracker_backend,
+        None if after.review is None else [r.model_dump() for r in after.review],
     )
     return before, after
 

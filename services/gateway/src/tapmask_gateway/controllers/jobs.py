@@ -23,7 +23,15 @@ from tapmask_gateway.domain.quotas import Tier, check_quota, month_of, seconds_u
 from tapmask_gateway.domain.tokens import bearer_token, job_token, token_hash, token_matches
 from tapmask_gateway.domain.uploads import click_problem
 from tapmask_gateway.settings import Settings
-from tapmask_schemas import ClickPoint, Effect, JobCreated, JobStatus, ProcessingMode, VideoInfo
+from tapmask_schemas import (
+    ClickPoint,
+    Effect,
+    JobCreated,
+    JobStatus,
+    ProcessingMode,
+    ReviewRange,
+    VideoInfo,
+)
 from tapmask_schemas.topics import JOB_CREATED, key_for
 
 MAX_POINTS = 32
@@ -65,6 +73,18 @@ class JobView(BaseModel):
     updated_at: datetime
     expires_at: datetime
     download_url: str | None
+    tracker_backend: str | None = Field(
+        default=None,
+        description="The tracker that followed the object (cpu, sam2, learned, ...); "
+        "null until the object's outline (the masks) is ready.",
+    )
+    review: list[ReviewRange] | None = Field(
+        default=None,
+        description="Frame ranges (0-based, inclusive) where the tracker was unsure and the "
+        "result should be checked by eye, each with the reason in plain words (e.g. 'object "
+        "lost; mask held and widened': the object is covered by a held, widened outline "
+        "there). Empty: the tracker was sure throughout. Null until the masks are ready.",
+    )
 
 
 class DownloadView(BaseModel):
@@ -274,6 +294,8 @@ class JobController(Controller):
             download_url=(
                 f"/api/jobs/{job.id}/download" if state.status is JobStatus.COMPLETED else None
             ),
+            tracker_backend=state.tracker_backend,
+            review=None if state.review is None else list(state.review),
         )
 
     @get("/{job_id:uuid}/download", summary="A presigned URL of the result (1 hour)")

@@ -4,6 +4,11 @@ Events arrive at least once and, across topics, in no guaranteed order (a
 progress event of the tracker can be read after the renderer's video-ready).
 So a transition only ever moves a job forward: a stale or repeated event is
 ignored instead of dragging a finished job back to "processing".
+
+What masks-ready says about the masks (the tracker that made them, the frames a person
+should check) is recorded whenever it arrives, even after the job finished: it is read
+from another topic than video-ready, so it may come second, and a user of a completed job
+must still learn which frames to check.
 """
 
 from __future__ import annotations
@@ -12,7 +17,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
-from tapmask_schemas import JobFailed, JobProgress, JobStatus, MasksReady, Stage, VideoReady
+from tapmask_schemas import (
+    JobFailed,
+    JobProgress,
+    JobStatus,
+    MasksReady,
+    ReviewRange,
+    Stage,
+    VideoReady,
+)
 from tapmask_schemas.events import Event
 
 # Rank of each status: a job may only move to a higher rank (final ones never move,
@@ -47,6 +60,9 @@ class JobState:
     output_size: int | None = None
     stage_started: tuple[tuple[Stage, datetime], ...] = ()
     finished_at: datetime | None = None
+    # From masks-ready; None until the masks are ready (an empty review: nothing to check).
+    tracker_backend: str | None = None
+    review: tuple[ReviewRange, ...] | None = None
 
     def started(self, stage: Stage) -> datetime | None:
         return next((at for s, at in self.stage_started if s is stage), None)
@@ -71,6 +87,8 @@ def _with_stage(state: JobState, stage: Stage, at: datetime) -> JobState:
 
 def apply_event(state: JobState, event: Event) -> JobState | None:
     """The state after `event`, or None when the event changes nothing (stale, repeated)."""
+    if isinstance(event, MasksReady):
+        return _masks_ready(state, event)
     if state.status.is_final:
         return None
     at = event.occurred_at
@@ -89,11 +107,6 @@ def apply_event(state: JobState, event: Event) -> JobState | None:
             return replace(state, status=target)  # pending -> processing on a stale stage
         new = replace(state, stage=event.stage, stage_started=_seen(state, event.stage, at))
         return replace(new, status=target, percent=max(state.percent, event.percent))
-    if isinstance(event, MasksReady):
-        new = _with_stage(state, Stage.RENDERING, at)
-        if new.masks_key == event.masks_key and new.status is JobStatus.PROCESSING:
-            return None
-        return replace(new, status=JobStatus.PROCESSING, masks_key=event.masks_key)
     if isinstance(event, VideoReady):
         new = _with_stage(state, Stage.DONE, at)
         return replace(
@@ -109,6 +122,18 @@ def apply_event(state: JobState, event: Event) -> JobState | None:
             return None  # a stage will try again; the user still sees it as running
         return replace(state, status=JobStatus.FAILED, error=event.reason, finished_at=at)
     return None  # job-created and unknown kinds do not move the projection
+
+
+def _masks_ready(state: JobState, event: MasksReady) -> JobState | None:
+    """Rendering is next (unless the job already finished); the tracker's name and review
+    are recorded once, whenever they arrive."""
+    new = state
+    if state.tracker_backend is None:
+        new = replace(new, tracker_backend=event.tracker_backend, review=tuple(event.review))
+    if not state.status.is_final:
+        new = _with_stage(new, Stage.RENDERING, event.occurred_at)
+        new = replace(new, status=JobStatus.PROCESSING, masks_key=event.masks_key)
+    return None if new == state else new
 
 
 def stage_durations(state: JobState, now: datetime) -> dict[str, float]:

@@ -1,0 +1,108 @@
+"""The job state learns from masks-ready which tracker made the masks and which frames a
+person should check, in whatever order the events arrive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+from tapmask_gateway.domain.jobs import JobState, apply_event
+from tapmask_schemas import (
+    Effect,
+    JobFailed,
+    JobProgress,
+    JobStatus,
+    MasksReady,
+    ProcessingMode,
+    ReviewRange,
+    Stage,
+    VideoInfo,
+    VideoReady,
+)
+from tapmask_schemas.events import Event
+
+JOB = uuid4()
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+VIDEO = VideoInfo(
+    width=64, height=48, frame_count=300, duration_seconds=10, fps=30, has_audio=False
+)
+LOST = ReviewRange(start_frame=75, end_frame=90, reason="object lost; mask held and widened")
+
+
+def masks_ready(review: list[ReviewRange] | None = None, at: int = 8) -> MasksReady:
+    return MasksReady(
+        job_id=JOB,
+        upload_key="uploads/x.mp4",
+        masks_key=f"masks/{JOB}.masks",
+        mode=ProcessingMode.PRIVACY,
+        effect=Effect.BLUR,
+        video=VIDEO,
+        frames_with_object=280,
+        tracker_backend="learned",
+        review=[LOST] if review is None else review,
+        occurred_at=T0 + timedelta(seconds=at),
+    )
+
+
+def video_ready(at: int = 12) -> VideoReady:
+    return VideoReady(
+        job_id=JOB,
+        output_key=f"outputs/{JOB}.mp4",
+        size_bytes=1,
+        duration_seconds=10,
+        occurred_at=T0 + timedelta(seconds=at),
+    )
+
+
+def run(*events: Event, state: JobState | None = None) -> JobState:
+    state = state or JobState()
+    for event in events:
+        new = apply_event(state, event)
+        if new is not None:
+            state = new
+    return state
+
+
+def test_nothing_is_known_of_the_tracker_before_the_masks_are_ready() -> None:
+    state = run(JobProgress(job_id=JOB, stage=Stage.TRACKING, percent=20))
+    assert (state.tracker_backend, state.review) == (None, None)
+
+
+def test_masks_ready_records_the_backend_and_the_frames_to_check() -> None:
+    state = run(
+        JobProgress(job_id=JOB, stage=Stage.TRACKING, percent=20), masks_ready(), video_ready()
+    )
+    assert state.status is JobStatus.COMPLETED
+    assert state.tracker_backend == "learned"
+    assert state.review == (LOST,)
+
+
+def test_masks_ready_read_after_video_ready_still_tells_which_frames_to_check() -> None:
+    done = run(video_ready())
+    after = apply_event(done, masks_ready())
+    assert after is not None
+    assert (after.tracker_backend, after.review) == ("learned", (LOST,))
+    # ... and nothing else moves: the job stays completed, done, at 100%.
+    assert (after.status, after.stage, after.percent) == (JobStatus.COMPLETED, Stage.DONE, 100)
+    assert after.finished_at == done.finished_at and after.masks_key is None
+    assert apply_event(after, masks_ready()) is None  # a repeat changes nothing
+
+
+def test_a_repeated_masks_ready_changes_nothing() -> None:
+    state = run(masks_ready())
+    assert apply_event(state, masks_ready(review=[])) is None
+    assert state.review == (LOST,)
+
+
+def test_a_failed_job_keeps_failing_but_learns_about_its_masks() -> None:
+    failed = run(
+        JobFailed(job_id=JOB, stage=Stage.RENDERING, reason="encoder broke", occurred_at=T0)
+    )
+    after = apply_event(failed, masks_ready())
+    assert after is not None and after.status is JobStatus.FAILED
+    assert after.error == "encoder broke" and after.review == (LOST,)
+
+
+def test_masks_of_a_tracker_that_was_sure_have_an_empty_review() -> None:
+    state = run(masks_ready(review=[]))
+    assert (state.tracker_backend, state.review) == ("learned", ())
