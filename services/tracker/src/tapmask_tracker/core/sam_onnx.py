@@ -47,8 +47,16 @@ class Embedding:
         return INPUT_SIZE / max(self.width, self.height)
 
     def grid(self) -> FloatArray:
-        """The features as 64 x 64 x 256, L2-normalised per cell (for appearance)."""
+        """The features as 64 x 64 x 256 for appearance: the frame's mean feature (over
+        the cells covering the frame) taken away, then unit length per cell.
+
+        Centring is what makes SAM features tell objects apart: on ``01_dog.mp4`` the
+        dog's cosine against itself 144 frames later is 0.93 raw and 0.90 centred, but
+        against the woman 0.64 raw and 0.35 centred, and against a planter's edge 0.59
+        raw and 0.43 centred."""
         feats = np.ascontiguousarray(self.features[0].transpose(1, 2, 0))
+        rows, cols = self.valid_cells()
+        feats = feats - feats[:rows, :cols].reshape(-1, feats.shape[2]).mean(axis=0)
         norm = np.linalg.norm(feats, axis=2, keepdims=True) + 1e-6
         grid: FloatArray = (feats / norm).astype(np.float32)
         return grid

