@@ -76,7 +76,12 @@ def _add_click_options(p: argparse.ArgumentParser) -> None:
         metavar="X,Y[@FRAME][+]",
         help="click on background to leave out (every object; + : the previous one only)",
     )
-    p.add_argument("--backend", choices=["auto", "cpu", "sam2"], help="tracker backend")
+    p.add_argument(
+        "--backend",
+        choices=["auto", "learned", "cpu", "sam2"],
+        help="tracker: learned (SAM on the CPU), cpu (no model), sam2 (GPU); auto picks "
+        "sam2 with CUDA and a checkpoint, else learned when its models are installed, else cpu",
+    )
     p.add_argument("--sam2-checkpoint", type=Path, help="SAM 2.1 checkpoint (.pt)")
     p.add_argument("--sam2-config", help="SAM 2.1 config name")
     p.add_argument("--device", help="torch device for sam2 (cuda, cpu)")

@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CliSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAPMASK_", env_nested_delimiter="__")
 
-    #: Tracker backend: auto (sam2 when CUDA and a checkpoint are there, else cpu), cpu, sam2.
+    #: Tracker backend: auto (sam2 with CUDA and a checkpoint, else learned when its models
+    #: are installed, else cpu), learned, cpu, sam2.
     backend: str = "auto"
     #: SAM 2.1 checkpoint file (``.pt``) for the sam2 backend.
     sam2_checkpoint: Path | None = None

@@ -90,6 +90,8 @@ _FOLLOWED = 0.68
 _DISTANCE_COST = 0.5
 # ... and the least similarity, distance paid, to be taken back.
 _REFOUND = 0.72
+# A keyframe's answer larger than this many times the clicked object is a spill.
+_MAX_GROWTH = 2.5
 # Frames between keyframes asked for by doubt alone (not by a vanished mask or a click).
 _MIN_KEY_GAP = 4
 _REVIEW_HOLD = "object not seen; its last mask was held and widened"
@@ -412,8 +414,8 @@ class LearnedTracker:
                 "object %d resegment: score=%.2f similar=%.2f overlap=%.2f",
                 obj.object_id, seg.score, similar, overlap,
             )
-            if seg.score < 0.5:
-                continue
+            if seg.score < 0.5 or float(mask.sum()) > _MAX_GROWTH * obj.ref_area:
+                continue  # unsure, or spilling over the things around it
             # Where the flow-carried mask and SAM agree, or where NanoTrack (confident)
             # followed it and SAM finds something that looks like it there.
             agreed = similar >= _SAME_OBJECT and overlap >= 0.2
@@ -435,13 +437,13 @@ class LearnedTracker:
 
     @staticmethod
     def _looks_like(obj: _Object, emb: Embedding, grid: FloatArray) -> Mask:
-        """Working-size map of where the frame's features resemble ``obj`` (cosine 0.5+)."""
+        """Working-size map of where the frame's features resemble ``obj`` (cosine 0.6+)."""
         rows, cols = emb.valid_cells()
         sims = similarity_map(grid, obj.ref)[:rows, :cols]
         h, w = obj.mask.shape
         cell = 16 / emb.scale * (w / emb.width)  # working pixels per feature cell
         full = cv2.resize(
-            (sims >= 0.5).astype(np.uint8), (round(cols * cell), round(rows * cell)),
+            (sims >= _SAME_OBJECT).astype(np.uint8), (round(cols * cell), round(rows * cell)),
             interpolation=cv2.INTER_NEAREST,
         )
         out = np.zeros((h, w), bool)
@@ -486,7 +488,7 @@ class LearnedTracker:
                 continue
             tried.append((r, c))
             point = ((c + 0.5) * 16 / emb.scale, (r + 0.5) * 16 / emb.scale)
-            seg = whole_object(self._sam, emb, [point], negatives)
+            seg = whole_object(self._sam, emb, [point], negatives, grid)
             seg = replace(seg, mask=add_parts(self._sam, emb, seg.mask, obj.ref, grid))
             mask = self._to_work(seg.mask, obj.mask.shape)
             if not mask.any() or seg.score < 0.6:
@@ -558,7 +560,9 @@ class LearnedTracker:
         negatives = [(p.x, p.y) for p in cuts]
         obj = objects.get(object_id)
         if positives:
-            seg = whole_object(self._sam, emb, [(p.x, p.y) for p in positives], negatives)
+            seg = whole_object(
+                self._sam, emb, [(p.x, p.y) for p in positives], negatives, grid
+            )
             first = appearance(grid, seg.mask)
             if first is not None:
                 seg = replace(seg, mask=add_parts(self._sam, emb, seg.mask, first, grid))
