@@ -92,6 +92,8 @@ _DISTANCE_COST = 0.5
 _REFOUND = 0.72
 # A keyframe's answer larger than this many times the clicked object is a spill.
 _MAX_GROWTH = 2.5
+# ... and larger than this many times the carried mask has merged with something.
+_MAX_STEP = 1.8
 # Frames between keyframes asked for by doubt alone (not by a vanished mask or a click).
 _MIN_KEY_GAP = 4
 _REVIEW_HOLD = "object not seen; its last mask was held and widened"
@@ -114,6 +116,13 @@ class _Object:
     last_seen: Mask | None = None
     unsure_since: int | None = None
     nano_box: Box | None = None
+    #: A look-alike beside a clicked object, tracked only so that SAM is told it is not
+    #: that object (never drawn, never reported).
+    decoy_of: int | None = None
+
+    @property
+    def decoy(self) -> bool:
+        return self.decoy_of is not None
 
 
 def _dilate(mask: Mask, radius: int) -> Mask:
@@ -131,6 +140,29 @@ def _deepest(mask: Mask) -> Point | None:
     dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return float(x), float(y)
+
+
+def _lookalikes(looks: Mask, mask: Mask, most: int = 3) -> list[Point]:
+    """Points on things near ``mask`` that look like it but are not it (the other child
+    beside the clicked one): negative prompts, so SAM keeps them out."""
+    box = bbox(mask)
+    if box is None:
+        return []
+    h, w = mask.shape
+    x0, y0, x1, y1 = (int(v) for v in pad_box(box, 0.3, w, h))
+    apart = np.zeros_like(mask)
+    apart[y0:y1, x0:x1] = looks[y0:y1, x0:x1]
+    apart &= ~_dilate(mask, max(2, round(0.02 * float(np.hypot(w, h)))))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(apart.astype(np.uint8))
+    minimum = 0.05 * float(mask.sum())
+    found = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= minimum]
+    found.sort(key=lambda i: -int(stats[i, cv2.CC_STAT_AREA]))
+    points = []
+    for i in found[:most]:
+        point = _deepest(labels == i)
+        if point is not None:
+            points.append(point)
+    return points
 
 
 def _centre(box: Box) -> Point:
@@ -257,7 +289,8 @@ class LearnedTracker:
                 backward = flow.calc(gray, prev_gray)
                 need_key = False
                 for obj in objects.values():
-                    need_key |= self._carry(obj, backward, bgr, index)
+                    # Decoys ride along on the keyframes their objects need.
+                    need_key |= self._carry(obj, backward, bgr, index) and not obj.decoy
                 if need_key or here:
                     e, g = embedding()
                     self._keyframe(objects, e, g, small.shape[:2], scale, bgr, index)
@@ -280,7 +313,7 @@ class LearnedTracker:
                         e, g = embedding()
                         self._click(objects, obj.object_id, [], cuts, e, g, scale, bgr, index)
             for obj in objects.values():
-                reason = self._review_reason(obj)
+                reason = None if obj.decoy else self._review_reason(obj)
                 if reason is not None:
                     flags.append((index, reason))
             self.keyframes += features.computed
@@ -380,9 +413,13 @@ class LearnedTracker:
         boxes: list[tuple[Box, list[Point], bool]] = []
         # Prompt from the part of the carried mask that still looks like the object: flow
         # drags background along, and points on it would make SAM take it in.
-        core = obj.mask & self._looks_like(obj, emb, grid)
+        looks = self._looks_like(obj, emb, grid)
+        core = obj.mask & looks
         if float(core.sum()) < 0.2 * float(obj.mask.sum()):
             core = obj.mask
+        negatives = negatives + [
+            (x / scale, y / scale) for x, y in _lookalikes(looks, obj.mask)
+        ]
         carried_box = bbox(core)
         inside = spread_points(core, 4)
         if carried_box is not None and inside:
@@ -414,7 +451,12 @@ class LearnedTracker:
                 "object %d resegment: score=%.2f similar=%.2f overlap=%.2f",
                 obj.object_id, seg.score, similar, overlap,
             )
-            if seg.score < 0.5 or float(mask.sum()) > _MAX_GROWTH * obj.ref_area:
+            carried_area = float(obj.mask.sum())
+            if (
+                seg.score < 0.5
+                or float(mask.sum()) > _MAX_GROWTH * obj.ref_area
+                or (carried_area and float(mask.sum()) > _MAX_STEP * carried_area)
+            ):
                 continue  # unsure, or spilling over the things around it
             # Where the flow-carried mask and SAM agree, or where NanoTrack (confident)
             # followed it and SAM finds something that looks like it there.
@@ -590,6 +632,46 @@ class LearnedTracker:
             obj = _Object(object_id, mask, ref, float(mask.sum()), float(mask.sum()), index)
             objects[object_id] = obj
         self._take(obj, mask, grid, scale, bgr, index)
+        if positives:
+            self._add_decoys(objects, obj, emb, grid, scale, bgr, index)
+
+    def _add_decoys(
+        self,
+        objects: dict[int, _Object],
+        obj: _Object,
+        emb: Embedding,
+        grid: FloatArray,
+        scale: float,
+        bgr: Any,
+        index: int,
+    ) -> None:
+        """Track look-alikes next to a clicked object as decoys (see ``_Object.decoy``).
+
+        Why: in ``bedroom.mp4`` the boy beside the clicked girl looks like her (cosine
+        0.80, against 0.35 for a woman next to a dog), and once he is half behind her,
+        flow carries her mask onto him; a keyframe then takes both. A decoy's interior
+        is a negative prompt for her at every keyframe, as two clicked objects are."""
+        for key in [k for k, o in objects.items() if o.decoy_of == obj.object_id]:
+            del objects[key]
+        inside = _deepest(obj.mask)
+        negatives = [(inside[0] / scale, inside[1] / scale)] if inside is not None else []
+        looks = self._looks_like(obj, emb, grid)
+        for x, y in _lookalikes(looks, obj.mask, most=2):
+            seg = whole_object(self._sam, emb, [(x / scale, y / scale)], negatives, grid)
+            mask = self._to_work(seg.mask, obj.mask.shape)
+            area = float(mask.sum())
+            if seg.score < 0.7 or area < 0.1 * obj.ref_area or (
+                float((mask & obj.mask).sum()) > 0.2 * area
+            ):
+                continue
+            ref = appearance(grid, seg.mask)
+            if ref is None:
+                continue
+            key = min(0, *objects) - 1  # decoys have negative keys
+            decoy = _Object(key, mask, ref, area, area, index, decoy_of=obj.object_id)
+            objects[key] = decoy
+            self._take(decoy, mask, grid, scale, bgr, index)
+            log.debug("object %d: decoy %d at (%.0f, %.0f)", obj.object_id, key, x, y)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -621,6 +703,8 @@ class LearnedTracker:
         margin = max(1, round(self._margin * float(np.hypot(w, h))))
         union = np.zeros((h, w), bool)
         for obj in objects.values():
+            if obj.decoy:
+                continue
             if obj.lost_since is not None:
                 if obj.held is not None and index - obj.lost_since < self._hold:
                     union |= _dilate(obj.held, margin * 4)
