@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -177,6 +178,16 @@ def _speed(limit: int) -> dict[str, object]:
     }
 
 
+def tracker_source() -> str:
+    """The commit measured, ``+dirty`` when the tracker's sources differ from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "services/tracker"], capture_output=True, text=True
+    )
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=150, help="720p frames to time")
@@ -186,6 +197,7 @@ def main() -> None:
     clip = make_clip()
     result = {
         "load_avg_1m": round(os.getloadavg()[0], 2),
+        "tracker_source": tracker_source(),
         "davis_tennis": _quality(frames, truth, center_click(truth[0]), oracle=True),
         "synthetic": _quality(clip.frames, clip.masks, clip.click),
         "speed_720p": _speed(args.frames),
