@@ -27,6 +27,7 @@ rate (real time). ``--frames N`` cuts each clip to its first N frames (re-encode
 in a temporary folder); the default 0 runs whole clips.
 
 Run: .venv/bin/python bench/bench_process.py [--frames 0] [--backends learned,cpu]
+     [--clips 05_default_juggle.mp4:person,01_dog.mp4:dog]
 """
 
 from __future__ import annotations
@@ -220,6 +221,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=0, help="first N frames only (0: all)")
     ap.add_argument("--backends", default="learned,cpu")
+    ap.add_argument(
+        "--clips",
+        default=",".join(f"{n}:{o}" for n, o in CLIPS),
+        help="CLIP:OBJECT,... (testdata clips and their manifest click)",
+    )
     args = ap.parse_args()
     from tapmask_media.probe import probe
 
@@ -232,7 +238,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        for name, label in CLIPS:
+        for name, label in (c.split(":", 1) for c in args.clips.split(",")):
             clip = VIDEOS / name
             if args.frames:
                 clip = tmp / f"cut_{name}"
