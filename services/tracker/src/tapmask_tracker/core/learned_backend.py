@@ -45,13 +45,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_tracker.core.motion import FlowEngine, Gray, warp_mask
-from tapmask_tracker.core.sam_onnx import Embedding, FloatArray, SamOnnx
+from tapmask_tracker.core.sam_onnx import Embedding, FloatArray, SamOnnx, Segmentation
 from tapmask_tracker.core.sam_prompting import (
     Box,
     Point,
     add_parts,
     appearance,
     bbox,
+    grow,
     pad_box,
     similarity_map,
     spread_points,
@@ -94,6 +95,9 @@ _REFOUND = 0.72
 _MAX_GROWTH = 2.5
 # ... and larger than this many times the carried mask has merged with something.
 _MAX_STEP = 1.8
+_NO_LOGITS = np.zeros((1, 1, 1, 1), np.float32)
+# For this many frames after an object is found again, keyframes look for its other parts.
+_REGROW_FRAMES = 45
 # Frames between keyframes asked for by doubt alone (not by a vanished mask or a click).
 _MIN_KEY_GAP = 4
 _REVIEW_HOLD = "object not seen; its last mask was held and widened"
@@ -119,6 +123,9 @@ class _Object:
     #: A look-alike beside a clicked object, tracked only so that SAM is told it is not
     #: that object (never drawn, never reported).
     decoy_of: int | None = None
+
+    #: Frame where it was last found again after being lost.
+    found_at: int | None = None
 
     @property
     def decoy(self) -> bool:
@@ -384,9 +391,11 @@ class LearnedTracker:
             ]
             negatives = [(x / scale, y / scale) for x, y in others]
             if obj.lost_since is None and obj.mask.any():
-                found = self._resegment(obj, emb, grid, negatives, scale)
+                found = self._resegment(obj, emb, grid, negatives, scale, index)
             else:
                 found = self._search(obj, emb, grid, negatives, scale, objects)
+                if found is not None:
+                    obj.found_at = index
             if found is not None:
                 self._take(obj, found, grid, scale, bgr, index)
                 continue
@@ -406,6 +415,7 @@ class LearnedTracker:
         grid: FloatArray,
         negatives: list[Point],
         scale: float,
+        index: int,
     ) -> Mask | None:
         """SAM's mask of ``obj`` around where it was carried to (and where NanoTrack put
         it, when they differ), if it still looks like the object."""
@@ -469,13 +479,17 @@ class LearnedTracker:
                     best = (rank, mask, seg.mask)
         if best is None:
             return None
-        if float(best[1].sum()) < 0.6 * obj.ref_area:
-            # Less than it was when clicked: SAM may be keeping a part apart (the dog's
-            # white head coming back into the frame); take back the parts that match.
-            full_area = obj.ref_area * (emb.width / obj.mask.shape[1]) ** 2
-            whole = add_parts(self._sam, emb, best[2], obj.ref, grid, max_part=full_area)
-            return self._to_work(whole, obj.mask.shape)
-        return best[1]
+        recent = obj.found_at is not None and index - obj.found_at <= _REGROW_FRAMES
+        if obj.decoy or (float(best[1].sum()) >= 0.6 * obj.ref_area and not recent):
+            return best[1]
+        # Smaller than when clicked, or found again lately (maybe by the part that came
+        # back into view first): SAM may be keeping a part apart (the dog's white head,
+        # its blurred rear running back in); take back the parts beside it that look like it.
+        full_area = obj.ref_area * (emb.width / obj.mask.shape[1]) ** 2
+        inside = [(x / scale, y / scale) for x, y in spread_points(best[1], 2)]
+        grown = grow(self._sam, emb, Segmentation(best[2], 1.0, _NO_LOGITS), inside, [], grid)
+        whole = add_parts(self._sam, emb, grown.mask, obj.ref, grid, max_part=full_area)
+        return self._to_work(whole, obj.mask.shape)
 
     @staticmethod
     def _looks_like(obj: _Object, emb: Embedding, grid: FloatArray) -> Mask:
@@ -531,7 +545,6 @@ class LearnedTracker:
             tried.append((r, c))
             point = ((c + 0.5) * 16 / emb.scale, (r + 0.5) * 16 / emb.scale)
             seg = whole_object(self._sam, emb, [point], negatives, grid)
-            seg = replace(seg, mask=add_parts(self._sam, emb, seg.mask, obj.ref, grid))
             mask = self._to_work(seg.mask, obj.mask.shape)
             if not mask.any() or seg.score < 0.6:
                 continue
@@ -554,8 +567,11 @@ class LearnedTracker:
                 rank -= _DISTANCE_COST * float(np.hypot(*gap)) / diag
             log.debug("object %d candidate rank %.2f (last seen %s)", obj.object_id, rank, last_box)
             if rank >= _REFOUND and (best is None or rank > best[0]):
-                best = (rank, mask)
-        return best[1] if best is not None else None
+                best = (rank, seg.mask)
+        if best is None:
+            return None
+        # Found by a patch of it, maybe: add the parts beside it that look like it.
+        return self._to_work(add_parts(self._sam, emb, best[1], obj.ref, grid), obj.mask.shape)
 
     def _take(
         self, obj: _Object, mask: Mask, grid: FloatArray, scale: float, bgr: Any, index: int
@@ -656,12 +672,16 @@ class LearnedTracker:
         inside = _deepest(obj.mask)
         negatives = [(inside[0] / scale, inside[1] / scale)] if inside is not None else []
         looks = self._looks_like(obj, emb, grid)
+        h, w = obj.mask.shape
+        apart = _dilate(obj.mask, max(2, round(0.01 * float(np.hypot(w, h)))))
         for x, y in _lookalikes(looks, obj.mask, most=2):
             seg = whole_object(self._sam, emb, [(x / scale, y / scale)], negatives, grid)
             mask = self._to_work(seg.mask, obj.mask.shape)
             area = float(mask.sum())
+            # A thing of its own: of comparable size and apart from the object (a patch
+            # touching it is more likely a part SAM kept apart, like the dog's rear).
             if seg.score < 0.7 or area < 0.1 * obj.ref_area or (
-                float((mask & obj.mask).sum()) > 0.2 * area
+                float((mask & apart).sum()) > 0.05 * area
             ):
                 continue
             ref = appearance(grid, seg.mask)
