@@ -11,7 +11,8 @@ more prompt points (a box counts as two) its single-mask output. The learned tra
 builds on that (``learned_backend``).
 
 Measured on 2 cores (onnxruntime 1.32, 2 intra-op threads): encoder ~0.45 s a frame,
-decoder ~12 ms a call; the encoder is the cost to plan around.
+decoder ~40 ms a call (whatever the output size: the upscaling inside the graph is
+fixed); the encoder is the cost to plan around, and the decoder calls add up too.
 """
 
 from __future__ import annotations
