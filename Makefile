@@ -43,6 +43,7 @@ install-system:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$(HAS_WEB)" ]; then command -v npm >/dev/null || missing="$$missing nodejs npm"; fi; \
 	if [ -n "$$missing" ]; then \
