@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import av
+from measured import tracker_source
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"
@@ -205,16 +206,6 @@ def summarize(job: dict[str, object], frames: int, fps: float) -> dict[str, obje
         "tracker_backend": result.get("tracker_backend"),
         "review": [[r["start_frame"], r["end_frame"]] for r in result.get("review", [])],
     }
-
-
-def tracker_source() -> str:
-    """The commit measured, ``+dirty`` when the tracker's sources differ from it."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "services/tracker"], capture_output=True, text=True
-    )
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+from measured import tracker_source
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "tracker"))
@@ -176,16 +176,6 @@ def _speed(limit: int) -> dict[str, object]:
         "baseline_decode_fps": round(count / decode_time, 1),
         "baseline_decode_cpu_ms_per_frame": round(1000 * decode_cpu / count, 2),
     }
-
-
-def tracker_source() -> str:
-    """The commit measured, ``+dirty`` when the tracker's sources differ from it."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "services/tracker"], capture_output=True, text=True
-    )
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def main() -> None:
