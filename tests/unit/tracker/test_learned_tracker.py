@@ -104,3 +104,16 @@ def test_the_stream_is_lazy(learned: Tracker, clip: Clip) -> None:
     for _ in range(3):
         next(masks)
     assert pulled <= 4, "frames are read ahead of what was asked (memory would grow)"
+
+
+def test_a_later_click_corrects_the_track_from_its_frame(learned: Tracker) -> None:
+    from tracker_clips import make_clip
+
+    clip = make_clip(occlude=False, jump_at=20)  # leaps too far for the flow at frame 20
+    ys, xs = np.nonzero(clip.masks[20])
+    fix = Prompt(float(np.median(xs)), float(np.median(ys)), frame=20)
+    masks = _run(learned, clip.frames, [Prompt(*clip.click), fix])
+    after = [recall(m, t) for m, t in zip(masks[20:], clip.masks[20:], strict=True)]
+    assert min(after) >= 0.8, f"after the correction, worst recall {min(after):.2f}"
+    # The old place is given up: the mask is about the object's size, not two of them.
+    assert max(float(m.sum()) for m in masks[21:]) < 2.5 * float(clip.masks[20].sum())

@@ -105,6 +105,9 @@ _MAX_STEP = 1.8
 _NO_LOGITS = np.zeros((1, 1, 1, 1), np.float32)
 # For this many frames after an object is found again, keyframes look for its other parts.
 _REGROW_FRAMES = 45
+# Frames between any two keyframes not asked for by a click (the encoder is ~0.45 s: a
+# small mask that keeps vanishing under the flow asked for one every other frame).
+_MIN_KEY_GAP_ALL = 3
 # Frames between keyframes asked for by doubt alone (not by a vanished mask or a click).
 _MIN_KEY_GAP = 4
 _REVIEW_HOLD = "object not seen; its last mask was held and widened"
@@ -275,6 +278,7 @@ class LearnedTracker:
         size: tuple[int, int] | None = None
         flags: list[tuple[int, str]] = []
         index = -1
+        last_keyframe = -_MIN_KEY_GAP_ALL
         for index, frame in enumerate(frames):
             check_frame(frame, index)
             if size is None:
@@ -305,9 +309,10 @@ class LearnedTracker:
                 for obj in objects.values():
                     # Decoys ride along on the keyframes their objects need.
                     need_key |= self._carry(obj, backward, bgr, index) and not obj.decoy
-                if need_key or here:
+                if here or (need_key and index - last_keyframe >= _MIN_KEY_GAP_ALL):
                     e, g = embedding()
                     self._keyframe(objects, e, g, small.shape[:2], scale, bgr, index)
+                    last_keyframe = index
             # 2. clicks on this frame: new objects and corrections.
             for object_id in sorted({p.object_id for p in here}):
                 positives = [p for p in here if p.positive and p.object_id == object_id]
@@ -366,6 +371,8 @@ class LearnedTracker:
         if obj.lost_since is not None:
             return since_key >= max(1, self._every // 4)
         if not warped.any():
+            if obj.last_seen is not None and not _touches_edge(obj.last_seen):
+                obj.mask = obj.last_seen  # vanished inside the frame: keep it covered
             return True
         ratio = float(warped.sum()) / max(obj.key_area, 1.0)
         due = since_key >= self._every
@@ -708,6 +715,9 @@ class LearnedTracker:
         box = bbox(mask)
         if box is None:
             return None
+        # OpenCV's DNN warns on every NanoTrack it builds that it ignores a target it was
+        # never given; the user would see that line on every keyframe.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         params = getattr(cv2, "TrackerNano_Params")()  # noqa: B009 (missing from cv2's stubs)
         params.backbone = str(self._nanotrack[0])
         params.neckhead = str(self._nanotrack[1])
