@@ -46,6 +46,8 @@ from tapmask_tracker.core.colour_model import (
     salience,
     similarity,
 )
+from tapmask_tracker.core.morphology import dilate as _dilate
+from tapmask_tracker.core.morphology import disc as _disc
 from tapmask_tracker.core.motion import (
     FlowEngine,
     Gray,
@@ -71,8 +73,6 @@ from tapmask_tracker.core.tracking import (
 
 SoftMask = npt.NDArray[np.float32]
 
-# Dilations up to this radius use a disc kernel, larger ones a distance transform.
-_SMALL_RADIUS = 4
 # Smallest frame side optical flow works on (DIS needs 12+).
 _MIN_SIDE = 16
 # Frames read ahead of the one being yielded: used to find what moves with the click.
@@ -108,33 +108,6 @@ _MOTION_GROWTH = 1.3
 # Share of a component that must lie in the flow-carried mask for it to stay a part.
 _PART_INSIDE = 0.5
 _MAX_REGROWTH = 2.5
-
-
-def _disc(radius: int) -> npt.NDArray[np.uint8]:
-    size = 2 * radius + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    return np.asarray(kernel, dtype=np.uint8)
-
-
-def _dilate(mask: Mask, radius: int) -> Mask:
-    """Dilate by a disc, working only on the mask's bounding box (objects are small)."""
-    if radius <= 0:
-        return mask
-    u8 = mask.astype(np.uint8)
-    x, y, w, h = cv2.boundingRect(u8)
-    if w == 0:
-        return mask.copy()
-    rows, cols = mask.shape
-    x0, y0 = max(0, x - radius), max(0, y - radius)
-    x1, y1 = min(cols, x + w + radius), min(rows, y + h + radius)
-    grown = np.zeros_like(mask)
-    if radius <= _SMALL_RADIUS:
-        grown[y0:y1, x0:x1] = cv2.dilate(u8[y0:y1, x0:x1], _disc(radius)) > 0
-    else:
-        # A big disc costs dilation its area per pixel; a distance transform is linear.
-        outside = np.ascontiguousarray(1 - u8[y0:y1, x0:x1])
-        grown[y0:y1, x0:x1] = cv2.distanceTransform(outside, cv2.DIST_L2, 5) <= radius
-    return grown
 
 
 def _ring(mask: Mask, inner: int, outer: int) -> Mask:

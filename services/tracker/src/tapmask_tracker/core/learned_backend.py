@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from tapmask_tracker.core.morphology import dilate as _dilate
 from tapmask_tracker.core.motion import FlowEngine, Gray, warp_mask
 from tapmask_tracker.core.sam_onnx import Embedding, FloatArray, SamOnnx, Segmentation
 from tapmask_tracker.core.sam_prompting import (
@@ -140,14 +141,6 @@ class _Object:
     @property
     def decoy(self) -> bool:
         return self.decoy_of is not None
-
-
-def _dilate(mask: Mask, radius: int) -> Mask:
-    if radius <= 0 or not mask.any():
-        return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    grown: Mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
-    return grown
 
 
 def _deepest(mask: Mask) -> Point | None:
