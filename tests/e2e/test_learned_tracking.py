@@ -23,7 +23,8 @@ from tapmask_tracker.core import build_tracker
 from tapmask_tracker.core.tracking import Prompt, ReviewRange
 from tapmask_tracker.pipeline import iter_video_masks
 
-pytestmark = pytest.mark.slow
+# One tracker run per clip (30-90 s on 2 cores) is paid in the first test that needs it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 Point = tuple[int, int]
 
