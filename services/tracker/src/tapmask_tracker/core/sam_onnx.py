@@ -10,7 +10,7 @@ three multimask outputs by predicted IoU (often a *part*: a shirt, a wheel), wit
 more prompt points (a box counts as two) its single-mask output. The learned tracker
 builds on that (``learned_backend``).
 
-Measured on 2 cores (onnxruntime 1.32, 2 intra-op threads): encoder ~0.45 s a frame,
+Measured on 2 cores (onnxruntime 1.32, its default threads): encoder 0.45-0.75 s a frame,
 decoder ~40 ms a call (whatever the output size: the upscaling inside the graph is
 fixed); the encoder is the cost to plan around, and the decoder calls add up too.
 """
