@@ -18,13 +18,14 @@ import av
 import httpx
 import numpy as np
 import uvicorn
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tapmask_gateway.app import create_app
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.settings import Settings
 from tapmask_schemas import parse_event, topics
+from tapmask_schemas.events import Event
 
 # The session's topics (TAPMASK_KAFKA__TOPIC_PREFIX): no other run's events reach these
 # gateways, and the tests see that the relay and the projector both honour the prefix.
@@ -32,6 +33,18 @@ TOPIC_PREFIX = f"gwt{uuid.uuid4().hex[:8]}."
 
 REPO = Path(__file__).resolve().parents[3]
 VIDEOS = REPO.parent / "shared" / "testdata" / "videos"
+
+
+async def publish(bootstrap: str, topic: str, event: Event) -> None:
+    """Send ``event`` to this session's ``topic`` as a service would (keyed by job id)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            TOPIC_PREFIX + topic, event.model_dump_json().encode(), key=topics.key_for(event.job_id)
+        )
+    finally:
+        await producer.stop()
 
 
 def free_port() -> int:

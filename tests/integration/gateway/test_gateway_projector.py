@@ -10,7 +10,6 @@ from uuid import UUID
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from gateway_harness import (
     TOPIC_PREFIX,
     Served,
@@ -18,6 +17,7 @@ from gateway_harness import (
     eventually,
     new_schema,
     next_job_created,
+    publish,
     running_gateway,
     upload,
 )
@@ -34,20 +34,8 @@ from tapmask_schemas import (
     VideoReady,
     topics,
 )
-from tapmask_schemas.events import Event
 
 pytestmark = pytest.mark.integration
-
-
-async def publish(bootstrap: str, topic: str, event: Event) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            TOPIC_PREFIX + topic, event.model_dump_json().encode(), key=topics.key_for(event.job_id)
-        )
-    finally:
-        await producer.stop()
 
 
 async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(

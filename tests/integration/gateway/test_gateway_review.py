@@ -13,8 +13,14 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from gateway_harness import TOPIC_PREFIX, Served, create_job, eventually, new_schema, upload
+from gateway_harness import (
+    Served,
+    create_job,
+    eventually,
+    new_schema,
+    publish,
+    upload,
+)
 
 from tapmask_gateway.adapters import db
 from tapmask_schemas import (
@@ -27,7 +33,6 @@ from tapmask_schemas import (
     VideoReady,
     topics,
 )
-from tapmask_schemas.events import Event
 
 pytestmark = pytest.mark.integration
 
@@ -40,17 +45,6 @@ VIDEO = {
     "fps": 10.0,
     "has_audio": False,
 }
-
-
-async def publish(bootstrap: str, topic: str, event: Event) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            TOPIC_PREFIX + topic, event.model_dump_json().encode(), key=topics.key_for(event.job_id)
-        )
-    finally:
-        await producer.stop()
 
 
 def masks_ready(job_id: UUID, review: list[ReviewRange]) -> MasksReady:
