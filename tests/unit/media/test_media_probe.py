@@ -169,3 +169,24 @@ def test_probe_in_subprocess_memory_cap_fails_cleanly() -> None:
 
     with pytest.raises(ProbeTimeoutError, match="probe process failed"):
         probe_in_subprocess(VIDEOS / "bedroom.mp4", timeout=60, memory_limit=64 * 1024**2)
+
+
+def test_the_probing_child_gets_no_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sitecustomize on PYTHONPATH runs first thing in the child and records what a
+    # demuxer exploit would find in the process's environment.
+    seen = tmp_path / "child-env.json"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        f"import json, os\nopen({str(seen)!r}, 'w').write(json.dumps(dict(os.environ)))\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    monkeypatch.setenv("TAPMASK_TOKEN_SECRET", "s3cr3t-token-key")
+    monkeypatch.setenv("TAPMASK_DATABASE__URL", "postgresql://u:pw@db/tapmask")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    info = probe_in_subprocess(VIDEOS / "bedroom.mp4", timeout=60)
+    assert info.frame_count == 200
+    env = json.loads(seen.read_text())
+    assert "PATH" in env  # the child did run with the hook
+    leaked = [k for k, v in env.items() if k.startswith(("TAPMASK_", "AWS_")) or "s3cr3t" in v]
+    assert leaked == []

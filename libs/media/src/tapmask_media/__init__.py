@@ -2,6 +2,7 @@
 
 from tapmask_media.errors import (
     EmptyFileError,
+    FrameSizeChangedError,
     MediaError,
     MediaLimitError,
     NotAVideoError,
@@ -14,6 +15,7 @@ from tapmask_media.probe import ProbeLimits, VideoInfo, probe, probe_in_subproce
 
 __all__ = [
     "EmptyFileError",
+    "FrameSizeChangedError",
     "MediaError",
     "MediaLimitError",
     "NoVideoStreamError",

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_media.errors import TruncatedFileError
+from tapmask_media.errors import FrameSizeChangedError, MediaLimitError, TruncatedFileError
 from tapmask_media.probe import ProbeLimits, open_input
 
 RGBFrame = npt.NDArray[np.uint8]
@@ -32,16 +32,42 @@ def iter_video_frames(
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream, in presentation order, one at a time.
 
-    ``threads=0`` lets FFmpeg pick (frame + slice threads)."""
+    ``threads=0`` lets FFmpeg pick (frame + slice threads).
+
+    The probe looks at the first frame only, and in MJPEG (or an H.264 stream with a new
+    SPS) every frame carries its own size: an AVI of 640x480 frames followed by
+    12000x9000 ones passed the probe and had the renderer allocate 162 MB frames three
+    times over (issue 9). So the decoder itself is capped at ``limits.max_pixels``
+    (FFmpeg's ``max_pixels``: a bigger picture is refused before it is allocated), and a
+    frame whose size differs from the stream's - the size the probe checked - ends the
+    stream with :class:`FrameSizeChangedError` rather than reaching a stage that sized
+    its buffers by the first frame."""
+    limits = limits or ProbeLimits()
     with open_input(path, limits) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
-        video.codec_context.thread_count = threads
+        cc = video.codec_context
+        cc.thread_count = threads
+        # Applied when the decoder opens, at the first packet.
+        cc.options = {**cc.options, "max_pixels": str(limits.max_pixels)}
+        expected = (cc.width, cc.height)
         index = 0
         try:
             for frame in container.decode(video):
+                if (frame.width, frame.height) != expected:
+                    raise FrameSizeChangedError(
+                        f"{path}: frame {index} is {frame.width}x{frame.height} but the video "
+                        f"is {expected[0]}x{expected[1]}: a video whose picture changes size "
+                        "mid-stream is not supported (re-export it at one size)"
+                    )
                 yield frame
                 index += 1
+        except av.error.ArgumentError as exc:
+            # EINVAL from the decoder: a picture size it was told not to allocate.
+            raise MediaLimitError(
+                f"{path}: frame {index} could not be decoded: its picture is larger than the "
+                f"{limits.max_pixels} pixels allowed, or its size is invalid ({exc.strerror})"
+            ) from exc
         except av.error.FFmpegError as exc:
             raise TruncatedFileError(
                 f"{path}: the video data is damaged or truncated after frame {index} "

@@ -31,5 +31,10 @@ class MediaLimitError(MediaError):
     """The file exceeds a configured limit (size, pixels, streams, duration)."""
 
 
+class FrameSizeChangedError(MediaError):
+    """A frame's picture size differs from the stream's (checked) one: a size change
+    mid-stream, which every stage would have to handle, so none accepts it."""
+
+
 class ProbeTimeoutError(MediaError):
     """Probing took longer than allowed (or ran out of its memory budget)."""

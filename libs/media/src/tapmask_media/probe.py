@@ -324,6 +324,21 @@ _ERRORS: dict[str, type[MediaError]] = {
 }
 
 
+#: The only environment variables a probing child inherits: what Python and FFmpeg need to
+#: start. Everything else - database URLs, token secrets, S3 keys (``TAPMASK_*``,
+#: ``AWS_*``) - stays with the parent, so a file that exploits the demuxer finds no
+#: credentials in the process it took over.
+CHILD_ENV_KEEP = frozenset(
+    {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+)
+
+
+def child_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) reduced to :data:`CHILD_ENV_KEEP`."""
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if k in CHILD_ENV_KEEP}
+
+
 def probe_in_subprocess(
     path: Path,
     limits: ProbeLimits | None = None,
@@ -331,7 +346,8 @@ def probe_in_subprocess(
     memory_limit: int = 2 * 1024**3,
 ) -> VideoInfo:
     """:func:`probe` in a child process capped at ``memory_limit`` bytes of address space
-    and ``timeout`` seconds, so a hostile file cannot take the caller down with it."""
+    and ``timeout`` seconds, with none of the caller's secrets in its environment
+    (:func:`child_environment`), so a hostile file cannot take the caller down with it."""
     limits = limits or ProbeLimits()
     check_file(Path(path), limits)  # cheap errors without a process start
     cmd = [
@@ -344,7 +360,14 @@ def probe_in_subprocess(
         str(memory_limit),
     ]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=child_environment(),
+        )
     except subprocess.TimeoutExpired as exc:
         raise ProbeTimeoutError(f"{path}: probing took longer than {timeout:g} s") from exc
     lines = done.stdout.strip().splitlines()
