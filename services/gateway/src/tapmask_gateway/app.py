@@ -22,18 +22,22 @@ from litestar.types import Scope
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.cleanup import run_cleanup
 from tapmask_gateway.adapters.kafka import make_broker
+from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
 from tapmask_gateway.adapters.projector import register_projector
 from tapmask_gateway.adapters.relay import run_relay
 from tapmask_gateway.adapters.s3 import ObjectStore
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.clients import ClientMiddleware
-from tapmask_gateway.controllers.health import health, metrics
+from tapmask_gateway.controllers.health import health, livez, metrics
 from tapmask_gateway.controllers.jobs import JobController
+from tapmask_gateway.controllers.preview import PreviewController
 from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
 from tapmask_gateway.settings import DEV_SECRET, Settings
+from tapmask_runtime.http import http_metrics, http_tracing
 from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.tracing import configure_tracing
 
 log = logging.getLogger("tapmask_gateway")
 
@@ -61,6 +65,8 @@ def create_app(settings: Settings) -> Litestar:
             if applied:
                 log.info("applied migrations %s", applied)
             gw.store = ObjectStore(settings.s3)
+            gw.frames = UploadFrames(gw.store, settings.preview, settings.limits)
+            gw.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas
             if settings.token_secret.get_secret_value() == DEV_SECRET:
                 log.warning("TAPMASK_TOKEN_SECRET is the development default: set it in production")
@@ -109,17 +115,22 @@ def create_app(settings: Settings) -> Litestar:
             if gw.broker is not None:
                 await gw.broker.stop()
             await gw.pool.close()
+            if gw.frames is not None:
+                gw.frames.close()
 
     app = Litestar(
         route_handlers=[
             UploadController,
+            PreviewController,
             JobController,
             health,
+            livez,
             metrics,
             *web_handlers(settings.web_dist),
         ],
         dependencies={"gw": Provide(lambda: gw, sync_to_thread=False)},
-        middleware=[ClientMiddleware(gw)],
+        middleware=[ClientMiddleware(gw), http_metrics("gateway").middleware],
+        plugins=[http_tracing()],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="TapMask API",
@@ -158,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = Settings()
     configure_logging("tapmask-gateway", settings.log)
+    configure_tracing("tapmask-gateway")  # off unless OTEL_TRACES_EXPORTER is set
     if args.command == "create-api-key":
         print(asyncio.run(create_api_key(settings, args.name, args.videos_per_month)))
         return

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
 
     from tapmask_gateway.adapters.db import ApiKey
+    from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
     from tapmask_gateway.adapters.s3 import ObjectStore
 
 
@@ -51,6 +52,8 @@ class Gateway:
         self.http: httpx.AsyncClient | None = None
         self.lifecycle = "not tried"
         self.projector: Any = None  # the FastStream subscriber, for its consumer lag
+        self.frames: UploadFrames | None = None  # frames of uploads, for clicking on
+        self.segmenter: ClickSegmenter | None = None  # the mask preview (SAM, loaded lazily)
         # API key hash -> (key or None, when looked up): spares a query per request.
         self.key_cache: dict[str, tuple[ApiKey | None, float]] = {}
 

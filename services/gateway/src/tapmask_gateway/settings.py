@@ -44,6 +44,23 @@ class Quotas(BaseModel):
     pro_retention_hours: float = 24.0 * 7
 
 
+class PreviewSettings(BaseModel):
+    """The frames and mask preview the web app shows before a job (``adapters/preview.py``)."""
+
+    cache_dir: Path | None = None
+    """Where local copies of uploads go while people click on them (default: the temp dir)."""
+    cache_bytes: int = 4 * 1024**3
+    """Local copies kept at most (least recently used go first)."""
+    embeddings: int = Field(default=16, ge=1)
+    """Frames whose SAM features are kept (4 MiB each): later clicks there skip the encoder."""
+    frame_max_side: int = Field(default=1280, ge=64)
+    """Longer side of served frames and preview masks (SAM itself looks at 1024)."""
+    models_dir: Path | None = None
+    """The learned models' folder; default as the tracker's (``TAPMASK_MODELS_DIR``)."""
+    threads: int | None = None
+    """onnxruntime threads of one preview run (default: all cores)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
@@ -59,6 +76,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     limits: VideoLimits = Field(default_factory=VideoLimits)
+    preview: PreviewSettings = Field(default_factory=PreviewSettings)
     quotas: Quotas = Field(default_factory=Quotas)
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. the ingress)."""

@@ -1,0 +1,202 @@
+"""Before a job: an upload's video facts, any of its frames, and the mask a click gives.
+
+The web app uses these to let a person pick any frame (also of AVI or HEVC files the
+browser cannot decode) and see, on each click, the mask the tracker will start from.
+Only the client that asked for the upload may read it (as for POST /api/jobs).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from litestar import Controller, Response, get, post
+from litestar.params import JSONBody, Parameter
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapmask_gateway.adapters import db
+from tapmask_gateway.adapters.preview import (
+    BadUpload,
+    PreviewUnavailable,
+    UploadFrames,
+    frame_jpeg,
+)
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
+
+MAX_PREVIEW_POINTS = 32
+
+
+class UploadVideoView(BaseModel):
+    upload_key: str
+    display_width: int = Field(description="Width of the picture as players show it.")
+    display_height: int
+    frame_count: int = Field(description="Frames 0 .. frame_count - 1 can be clicked on.")
+    fps: float | None
+    duration_s: float
+    has_audio: bool
+    codec: str
+    format: str
+
+
+class PreviewPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = Field(ge=0, description="Displayed pixels from the left of the frame.")
+    y: float = Field(ge=0, description="Displayed pixels from the top of the frame.")
+    positive: bool = Field(default=True, description="False marks a spot that is NOT it.")
+
+
+class MaskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    upload_key: str = Field(min_length=1, max_length=200)
+    frame: int = Field(default=0, ge=0, description="The frame the clicks are on.")
+    points: list[PreviewPoint] = Field(
+        min_length=1,
+        max_length=MAX_PREVIEW_POINTS,
+        description="The clicks of ONE object (at least one positive).",
+    )
+
+
+async def _owned_upload(gw: Gateway, request: AnyRequest, key: str) -> db.UploadRow:
+    client = client_of(request)
+    upload = await db.find_upload(gw.db, key)
+    if upload is None or upload.subject != client.subject:
+        raise Problem(404, "no such upload for this browser: upload the video again")
+    size = await anyio.to_thread.run_sync(gw.s3.object_size, upload.key)
+    if size is None:
+        raise Problem(409, "the video has not finished uploading yet: wait for the upload")
+    return upload
+
+
+def _frames(gw: Gateway) -> UploadFrames:
+    if gw.frames is None:
+        raise Problem(503, "frame previews are not running on this server")
+    return gw.frames
+
+
+class PreviewController(Controller):
+    path = "/api/upload"
+    tags = ["preview"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/video", summary="What the upload is: size, frames, duration")
+    async def video(
+        self,
+        gw: GatewayDep,
+        request: AnyRequest,
+        key: Annotated[str, Parameter(description="The upload_key from the presign.")],
+    ) -> UploadVideoView:
+        """Probes the finished upload (once; 422 in plain words when it is not a usable
+        video), so a person learns before clicking, not after starting the job."""
+        upload = await _owned_upload(gw, request, key)
+        frames = _frames(gw)
+        try:
+            async with gw.probe_slots:
+                _, video = await anyio.to_thread.run_sync(
+                    frames.video, upload.key, upload.size_bytes
+                )
+        except BadUpload as exc:
+            gw.metrics.rejected.labels("bad_video").inc()
+            raise Problem(422, str(exc)) from exc
+        info = video.info
+        count = len(video.timestamps) if video.timestamps is not None else info.frame_count
+        return UploadVideoView(
+            upload_key=upload.key,
+            display_width=info.display_width,
+            display_height=info.display_height,
+            frame_count=count,
+            fps=float(info.fps) if info.fps else None,
+            duration_s=info.duration_s,
+            has_audio=info.has_audio,
+            codec=info.video_codec,
+            format=info.format_name,
+        )
+
+    @get(
+        "/frame",
+        summary="One frame of the upload as a JPEG, as players show it",
+        media_type="image/jpeg",
+    )
+    async def frame(
+        self,
+        gw: GatewayDep,
+        request: AnyRequest,
+        key: Annotated[str, Parameter(description="The upload_key from the presign.")],
+        index: Annotated[int, Parameter(ge=0, description="0-based frame number.")] = 0,
+    ) -> Response[bytes]:
+        """The longer side is at most `TAPMASK_PREVIEW__FRAME_MAX_SIDE` (1280) pixels: scale
+        clicks by `display_width` / the image's width."""
+        upload = await _owned_upload(gw, request, key)
+        frames = _frames(gw)
+
+        def render() -> bytes:
+            return frame_jpeg(frames.frame(upload.key, upload.size_bytes, index))
+
+        try:
+            async with gw.probe_slots:
+                jpeg = await anyio.to_thread.run_sync(render)
+        except BadUpload as exc:
+            raise Problem(422, str(exc)) from exc
+        return Response(
+            jpeg,
+            media_type="image/jpeg",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    @post(
+        "/mask",
+        status_code=200,
+        summary="The mask a click gives on a frame (PNG: 255 = the object)",
+        media_type="image/png",
+    )
+    async def mask(
+        self, data: JSONBody[MaskRequest], gw: GatewayDep, request: AnyRequest
+    ) -> Response[bytes]:
+        """The tracker's own click segmentation (SAM, whole object) on that frame. The PNG
+        has the size of the served frame (`/frame`); `X-Mask-Pixels` counts the object's
+        pixels (0: nothing there, click elsewhere). The frame's image features are kept,
+        so a further click on the same frame takes a fraction of the first."""
+        upload = await _owned_upload(gw, request, data.upload_key)
+        frames = _frames(gw)
+        if gw.segmenter is None:
+            raise Problem(503, "the mask preview is not running on this server")
+        segmenter = gw.segmenter
+        positives = [(p.x, p.y) for p in data.points if p.positive]
+        if not positives:
+            raise Problem(422, "click on the object at least once (a positive point)")
+        negatives = [(p.x, p.y) for p in data.points if not p.positive]
+
+        def run() -> tuple[bytes, dict[str, str]]:
+            _, video = frames.video(upload.key, upload.size_bytes)
+            rgb = frames.frame(upload.key, upload.size_bytes, data.frame)
+            w, h = video.info.display_width, video.info.display_height
+            for x, y in [*positives, *negatives]:
+                if x >= w or y >= h:
+                    raise BadUpload(f"click ({x:g}, {y:g}) is outside the {w}x{h} frame")
+            sx, sy = rgb.shape[1] / w, rgb.shape[0] / h
+            result = segmenter.mask(
+                upload.key,
+                data.frame,
+                rgb,
+                [(x * sx, y * sy) for x, y in positives],
+                [(x * sx, y * sy) for x, y in negatives],
+            )
+            return result.png, {
+                "X-Mask-Pixels": str(result.pixels),
+                "X-Mask-Size": f"{result.width}x{result.height}",
+                "Server-Timing": (
+                    f"encoder;dur={result.seconds_encoder * 1000:.0f}, "
+                    f"decoder;dur={result.seconds_decoder * 1000:.0f}"
+                ),
+                "Cache-Control": "no-store",
+            }
+
+        try:
+            png, headers = await anyio.to_thread.run_sync(run)
+        except BadUpload as exc:
+            raise Problem(422, str(exc)) from exc
+        except PreviewUnavailable as exc:
+            raise Problem(503, str(exc)) from exc
+        return Response(png, media_type="image/png", headers=headers)
+
