@@ -10,10 +10,12 @@ Delivery is at-least-once end to end:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.schemas.topic import Topic
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -48,9 +50,17 @@ def make_security(settings: KafkaSettings) -> BaseSecurity | None:
     )
 
 
-def make_broker(settings: KafkaSettings, **extra: Any) -> KafkaBroker:
+def make_broker(
+    settings: KafkaSettings, *, middlewares: Sequence[Any] = (), **extra: Any
+) -> KafkaBroker:
     """A broker (not yet connected) with durable, idempotent producers and commit-after-work
-    consumers. ``extra`` goes to ``KafkaBroker`` (e.g. ``logger=``, ``middlewares=``)."""
+    consumers. ``extra`` goes to ``KafkaBroker`` (e.g. ``logger=``).
+
+    Every broker carries FastStream's OpenTelemetry middleware, outermost: it writes the
+    current trace into each published message's headers and continues it around each
+    consumed one, so a job's spans in every service join one trace. While tracing is off
+    (tapmask_runtime.tracing) its spans are OpenTelemetry's no-ops. ``middlewares`` run
+    inside it (e.g. FastStream's Prometheus middleware)."""
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=settings.client_id,
@@ -59,6 +69,7 @@ def make_broker(settings: KafkaSettings, **extra: Any) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         ack_policy=WORKER_ACK_POLICY,
+        middlewares=(KafkaTelemetryMiddleware(), *middlewares),
         **extra,
     )
 

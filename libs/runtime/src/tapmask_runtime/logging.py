@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from uuid import UUID
 
 from tapmask_runtime.settings import LogSettings
+from tapmask_runtime.tracing import current_trace_ids
 
 _job_id: ContextVar[str | None] = ContextVar("tapmask_job_id", default=None)
 
@@ -49,6 +50,10 @@ class JobIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "job_id", None) is None:
             record.job_id = _job_id.get()
+        # The span current where the record was made (None while tracing is off): a log
+        # line leads to its trace, and a job's trace id is its job id (tapmask_runtime.tracing).
+        ids = current_trace_ids()
+        record.trace_id, record.span_id = ids if ids is not None else (None, None)
         return True
 
 

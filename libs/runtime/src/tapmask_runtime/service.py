@@ -19,13 +19,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from tapmask_runtime.attempts import AttemptLedger
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
-from tapmask_runtime.metrics import serve_metrics
+from tapmask_runtime.probes import serve_probes
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
+from tapmask_runtime.tracing import configure_tracing
 from tapmask_runtime.worker import (
     JobContext,
     ObjectMissingError,
@@ -104,10 +106,15 @@ def build_worker_service(
     ``on_startup`` runs before metrics are served and before consuming starts."""
     # FastStream's own log lines go through the root logger too (JSON lines in main()).
     fs_log = logging.getLogger(f"tapmask.{service}.faststream")
-    broker = broker or make_broker(settings.kafka, logger=fs_log)
+    metrics = WorkerMetrics(service)
+    # FastStream's own Prometheus middleware: messages received/published, processing time.
+    broker = broker or make_broker(
+        settings.kafka,
+        logger=fs_log,
+        middlewares=(KafkaPrometheusMiddleware(registry=metrics.registry, app_name=service),),
+    )
     # Every topic through one router, so the prefix (TAPMASK_KAFKA__TOPIC_PREFIX) applies to all.
     router = KafkaRouter(prefix=settings.kafka.topic_prefix)
-    metrics = WorkerMetrics(service)
     store = store or S3ObjectStore(make_s3_client(settings.s3), settings.s3.bucket)
     stage = make_stage(StagePorts(store, router))
     worker = StageWorker(
@@ -124,13 +131,22 @@ def build_worker_service(
         progress_span_end=progress_span_end,
     )
 
+    probes: list[asyncio.Task[None]] = []
+
     async def startup() -> None:
         for hook in on_startup:
             await hook()
-        serve_metrics(metrics.registry, settings.metrics)
+        # /livez, /readyz and /metrics on TAPMASK_METRICS__PORT (tapmask_runtime.probes).
+        task = await serve_probes(metrics.registry, broker, settings.metrics)
+        if task is not None:
+            probes.append(task)
 
     async def after_startup() -> None:
         await worker.start_background()
+
+    async def stop_probes() -> None:
+        for task in probes:
+            task.cancel()
 
     broker.include_router(router)
     app = FastStream(
@@ -139,6 +155,7 @@ def build_worker_service(
         on_startup=[startup],
         after_startup=[after_startup],
         on_shutdown=[worker.shutdown],
+        after_shutdown=[stop_probes],
     )
     return WorkerService(app, broker, worker, stage, metrics)
 
@@ -149,6 +166,7 @@ S = TypeVar("S", bound=WorkerServiceSettings)
 def run_worker(service: str, settings: S, create_app: Callable[[S], FastStream]) -> None:
     """A worker's ``main()``: JSON logs, then the app until SIGTERM."""
     configure_logging(service, settings.log)
+    configure_tracing(f"tapmask-{service}")  # off unless OTEL_TRACES_EXPORTER is set
     asyncio.run(create_app(settings).run())
 
 
@@ -174,5 +192,14 @@ async def run_step(
         try:
             result: T = await ctx.run_blocking(fn, *args)
         except permanent as exc:
-            raise PermanentJobError(f"{failure}: {exc}") from exc
+            raise PermanentJobError(f"{failure}: {_without_paths(str(exc), args)}") from exc
     return result
+
+
+def _without_paths(message: str, args: Sequence[Any]) -> str:
+    """``message`` without the worker's temp paths among ``args``: the user knows the file
+    as their video, and the path tells an outsider how the worker is laid out."""
+    for arg in args:
+        if isinstance(arg, Path):
+            message = message.replace(f"{arg}: ", "").replace(str(arg), arg.name)
+    return message

@@ -17,6 +17,8 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import Scope
 
 from tapmask_gateway.adapters import db
@@ -35,11 +37,18 @@ from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
 from tapmask_gateway.settings import DEV_SECRET, Settings
-from tapmask_runtime.http import http_metrics, http_tracing
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.tracing import configure_tracing
 
 log = logging.getLogger("tapmask_gateway")
+
+# Probes and scrapes every few seconds are noise in traces and request metrics.
+_UNTRACED = ("/livez", "/api/health", "/metrics")
+# Requests by method, route template (not the raw path: one series per route, not per job)
+# and status, with their latency: Litestar's middleware, in the default registry.
+_HTTP_METRICS = PrometheusConfig(
+    app_name="tapmask-gateway", prefix="tapmask_http", group_path=True, exclude=list(_UNTRACED)
+)
 
 
 async def _log_unexpected(exc: Exception, scope: Scope) -> None:
@@ -129,8 +138,9 @@ def create_app(settings: Settings) -> Litestar:
             *web_handlers(settings.web_dist),
         ],
         dependencies={"gw": Provide(lambda: gw, sync_to_thread=False)},
-        middleware=[ClientMiddleware(gw), http_metrics("gateway").middleware],
-        plugins=[http_tracing()],
+        middleware=[ClientMiddleware(gw), _HTTP_METRICS.middleware],
+        # A span per request (W3C traceparent honoured); no-ops while tracing is off.
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=list(_UNTRACED)))],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="TapMask API",

@@ -18,7 +18,9 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from litestar import Litestar, Response, get
-from prometheus_client import CollectorRegistry
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from tapmask_notifier.controllers.sse import JobLookup, sse_routes
 from tapmask_notifier.gateway import GatewayJobs
@@ -29,9 +31,17 @@ from tapmask_notifier.settings import Settings
 from tapmask_runtime.kafka import declared_topic, make_broker
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import render_latest
+from tapmask_runtime.tracing import configure_tracing
 from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
 
 log = logging.getLogger("tapmask.notifier")
+
+_UNTRACED = ("/livez", "/api/health", "/metrics")
+# Requests by route template and status with their latency (Litestar's middleware). An SSE
+# stream counts once, when it closes, with its whole duration.
+_HTTP_METRICS = PrometheusConfig(
+    app_name="tapmask-notifier", prefix="tapmask_http", group_path=True, exclude=list(_UNTRACED)
+)
 
 
 async def _sample_lag(subscriber: Any, metrics: NotifierMetrics, hub: Hub) -> None:
@@ -86,7 +96,14 @@ def create_app(
     async def prometheus() -> Response[bytes]:
         metrics.jobs.set(len(hub))
         body, content_type = render_latest(metrics.registry)
-        return Response(body, media_type=content_type)
+        # + the default registry: Litestar's HTTP request metrics (count and latency by route).
+        return Response(body + render_latest(REGISTRY)[0], media_type=content_type)
+
+    @get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        """Liveness: the process answers. Kafka is /api/health's business (readiness): a
+        broker outage must not restart every notifier and cut every open stream."""
+        return {"status": "alive"}
 
     @get("/api/health")
     async def health() -> Response[dict[str, Any]]:
@@ -110,8 +127,11 @@ def create_app(
                 await gateway.aclose()
 
     app = Litestar(
-        route_handlers=[*sse_routes(hub, settings, metrics, lookup), prometheus, health],
+        route_handlers=[*sse_routes(hub, settings, metrics, lookup), prometheus, health, livez],
         lifespan=[lifespan],
+        middleware=[_HTTP_METRICS.middleware],
+        # A span per request; the events themselves join each job's trace through Kafka.
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=list(_UNTRACED)))],
         logging_config=None,  # JSON lines from configure_logging in main()
     )
     app.state.hub = hub
@@ -124,6 +144,7 @@ def main() -> None:
 
     settings = Settings()
     configure_logging("notifier", settings.log)
+    configure_tracing("tapmask-notifier")  # off unless OTEL_TRACES_EXPORTER is set
     uvicorn.run(
         create_app(settings),
         host=settings.notifier.host,

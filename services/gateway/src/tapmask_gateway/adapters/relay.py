@@ -16,6 +16,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from tapmask_gateway.adapters import db
+from tapmask_runtime.tracing import job_span
 
 log = logging.getLogger("tapmask_gateway.relay")
 
@@ -31,13 +32,16 @@ async def relay_once(
             return 0
         for row in rows:
             payload = row["payload"]
-            await broker.publish(
-                json.dumps(payload).encode(),
-                topic=topic_prefix + row["topic"],
-                key=bytes(row["key"]),
-                headers={"content-type": "application/json"},
-                no_confirm=False,
-            )
+            # The job's trace starts here (trace id = job id): the publish carries it on in
+            # the message's headers (tapmask_runtime.tracing).
+            with job_span(f"gateway publish {row['topic']}", payload["job_id"]):
+                await broker.publish(
+                    json.dumps(payload).encode(),
+                    topic=topic_prefix + row["topic"],
+                    key=bytes(row["key"]),
+                    headers={"content-type": "application/json"},
+                    no_confirm=False,
+                )
             log.info(
                 "published %s",
                 payload.get("event_type"),

@@ -1,4 +1,8 @@
-"""GET /api/health (real checks of Kafka, PostgreSQL, S3) and GET /metrics (Prometheus)."""
+"""GET /api/health (real checks of Kafka, PostgreSQL, S3: readiness), GET /livez (the process
+answers: liveness) and GET /metrics (Prometheus).
+
+Liveness checks nothing outside the process on purpose: a database blip failing every pod's
+liveness would restart them all at once, which cures nothing and drops every open upload."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 from litestar import Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.projector import consumer_lag
@@ -52,6 +56,11 @@ async def health(gw: GatewayDep) -> Response[dict[str, object]]:
     return Response(body, status_code=503 if down else 200)
 
 
+@get("/livez", tags=["health"], summary="The process answers (Kubernetes liveness)")
+async def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
 @get("/metrics", include_in_schema=False)
 async def metrics(gw: GatewayDep) -> Response[bytes]:
     try:
@@ -64,4 +73,7 @@ async def metrics(gw: GatewayDep) -> Response[bytes]:
             gw.metrics.consumer_lag.labels(topic).set(lag)
     except Exception:  # metrics must still be served when the database is down
         pass
-    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # + the default registry: Litestar's PrometheusMiddleware (HTTP requests by route, with
+    # their latency) and the process collector live there.
+    body = generate_latest(gw.metrics.registry) + generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
