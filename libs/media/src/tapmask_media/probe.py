@@ -380,3 +380,24 @@ def probe_in_subprocess(
     if "error" in result:
         raise _ERRORS.get(result["error"], MediaError)(result["message"])
     return VideoInfo.from_json(result["info"])
+
+
+def probe_as_checked(
+    path: Path,
+    expected: tuple[int, int, int],
+    limits: ProbeLimits,
+    timeout: float = 60.0,
+    memory_limit: int = 2 * 1024**3,
+) -> VideoInfo:
+    """A worker's check of its input: :func:`probe_in_subprocess` with the gateway's
+    ``limits``, then the picture size and frame count must be the ``expected`` (width,
+    height, frame_count) the gateway probed, or the file is not the one it accepted."""
+    info = probe_in_subprocess(path, limits, timeout=timeout, memory_limit=memory_limit)
+    got = (info.width, info.height, info.frame_count)
+    if got != tuple(expected):
+        raise MediaError(
+            f"{path}: the video is not the one checked at upload ({got[0]}x{got[1]}, "
+            f"{got[2]} frames instead of {expected[0]}x{expected[1]}, {expected[2]} frames); "
+            "upload it again"
+        )
+    return info

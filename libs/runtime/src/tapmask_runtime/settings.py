@@ -13,7 +13,7 @@ match the local stack (``make infra-up``); production sets the environment.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
@@ -99,3 +99,33 @@ class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_lines: bool = True
     """One JSON object per line (for log shippers); False: plain text for a terminal."""
+
+
+class VideoLimits(BaseModel):
+    """What an uploaded video may be (``TAPMASK_LIMITS__*``), one definition for every stage.
+
+    The gateway refuses uploads over these, and the tracker and renderer probe their copy
+    again with the same caps before decoding: an upload checked at the gateway was once
+    swapped for an 1800 s clip of the same size and the workers, probing with the media
+    library's looser defaults (3 h, 1M frames), processed all of it (issue 9)."""
+
+    max_upload_bytes: int = 500 * 1024**2
+    max_duration_s: float = 600.0
+    max_pixels: int = 4096 * 2160
+    """Width x height of a frame; 4K DCI by default."""
+    max_frames: int = 600 * 120
+    max_streams: int = 8
+    probe_timeout_s: float = 60.0
+    probe_memory_bytes: int = 2 * 1024**3
+    max_concurrent_probes: int = Field(default=4, ge=1)
+    """Gateway: probes (each a download and a child process) running at once."""
+
+    def probe_fields(self) -> dict[str, Any]:
+        """These caps as ``tapmask_media.probe.ProbeLimits(**...)`` takes them."""
+        return {
+            "max_file_bytes": self.max_upload_bytes,
+            "max_pixels": self.max_pixels,
+            "max_streams": self.max_streams,
+            "max_duration_s": self.max_duration_s,
+            "max_frames": self.max_frames,
+        }

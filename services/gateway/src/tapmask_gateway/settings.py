@@ -11,24 +11,17 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tapmask_runtime.settings import DatabaseSettings, KafkaSettings, LogSettings, S3Settings
+from tapmask_runtime.settings import (
+    DatabaseSettings,
+    KafkaSettings,
+    LogSettings,
+    S3Settings,
+)
+from tapmask_runtime.settings import VideoLimits as VideoLimits  # one definition, all stages
 
 # Where a source checkout keeps the web build; an installed wheel simply won't find it.
 DEV_SECRET = "dev-only-change-me"
 _REPO_WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
-
-
-class VideoLimits(BaseModel):
-    max_upload_bytes: int = 500 * 1024**2
-    max_duration_s: float = 600.0
-    max_pixels: int = 4096 * 2160
-    """Width x height of a frame; 4K DCI by default."""
-    max_frames: int = 600 * 120
-    max_streams: int = 8
-    probe_timeout_s: float = 60.0
-    probe_memory_bytes: int = 2 * 1024**3
-    max_concurrent_probes: int = Field(default=4, ge=1)
-    """Probes (each a download and a child process) running at once; more requests wait."""
 
 
 class Quotas(BaseModel):

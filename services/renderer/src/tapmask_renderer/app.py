@@ -5,17 +5,33 @@ tapmask-renderer           # reads TAPMASK_* settings (see settings.py)
 
 from __future__ import annotations
 
+import functools
+
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from tapmask_renderer.handlers import RenderFn, RenderStage
+from tapmask_renderer.handlers import InputCheck, RenderFn, RenderStage
 from tapmask_renderer.settings import Settings
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
+from tapmask_runtime.settings import VideoLimits
 from tapmask_runtime.worker import ObjectStore
 from tapmask_schemas import JobProgress, MasksReady, Stage, VideoReady
 from tapmask_schemas.topics import JOB_PROGRESS, MASKS_READY, VIDEO_READY
 
 RendererService = WorkerService[MasksReady, RenderStage]
+
+
+def input_check(limits: VideoLimits) -> InputCheck:
+    """The downloaded input probed again with the gateway's ``limits``, in a child process
+    without secrets, and compared with what the gateway accepted."""
+    from tapmask_media.probe import ProbeLimits, probe_as_checked
+
+    return functools.partial(
+        probe_as_checked,
+        limits=ProbeLimits(**limits.probe_fields()),
+        timeout=limits.probe_timeout_s,
+        memory_limit=limits.probe_memory_bytes,
+    )
 
 
 def build_service(
@@ -24,8 +40,13 @@ def build_service(
     broker: KafkaBroker | None = None,
     store: ObjectStore | None = None,
     render: RenderFn | None = None,
+    check_input: InputCheck | None = None,
 ) -> RendererService:
-    """Wire the renderer; real Kafka/S3/pipeline unless fakes are handed in."""
+    """Wire the renderer; real Kafka/S3/pipeline unless fakes are handed in. The input
+    check (``check_input``) is the real one with the real pipeline, none with a fake
+    unless one is given."""
+    if check_input is None and render is None:
+        check_input = input_check(settings.limits)
     if render is None:
         from tapmask_renderer.rendering import render_to_file
 
@@ -41,7 +62,7 @@ def build_service(
         async def publish(event: VideoReady | JobProgress) -> None:
             await (video_ready if isinstance(event, VideoReady) else completed)(event)
 
-        return RenderStage(ports.store, chosen, publish, settings.work_dir)
+        return RenderStage(ports.store, chosen, publish, settings.work_dir, check_input)
 
     return build_worker_service(
         settings,

@@ -27,6 +27,9 @@ RenderFn = Callable[
     [Path, Path, Path, ProcessingMode, Effect, Callable[[int, int], None]], RenderResult
 ]
 Publish = Callable[[VideoReady | JobProgress], Awaitable[None]]
+#: Probes the downloaded input with the gateway's limits (in a child process without
+#: secrets) and checks it is the (width, height, frame_count) the gateway accepted.
+InputCheck = Callable[[Path, tuple[int, int, int]], object]
 
 # Where this stage starts in the job's percent (the tracker's share ends there).
 _START = {ProcessingMode.PRIVACY: 50.0, ProcessingMode.MAGIC_ERASER: 30.0}
@@ -46,11 +49,13 @@ class RenderStage:
         render: RenderFn,
         publish: Publish,
         work_dir: Path | None = None,
+        check_input: InputCheck | None = None,
     ) -> None:
         self._store = store
         self._render = render
         self._publish = publish
         self._work_dir = work_dir
+        self._check_input = check_input
 
     def _matches(self, meta: dict[str, str] | None, event: MasksReady) -> bool:
         return meta is not None and (
@@ -104,6 +109,16 @@ class RenderStage:
             with ctx.metrics.timed("download"):
                 await fetch(self._store, event.upload_key, video, gone)
                 await fetch(self._store, event.masks_key, masks, gone)
+            if self._check_input is not None:
+                v = event.video
+                await run_step(
+                    ctx,
+                    "probe",
+                    self._check_input,
+                    *(video, (v.width, v.height, v.frame_count)),
+                    permanent=(MediaError,),
+                    failure="The video could not be read",
+                )
             begin = start + 2
             ctx.progress.update(Stage.RENDERING, begin, f"{verb} the object")
 

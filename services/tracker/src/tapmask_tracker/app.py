@@ -6,6 +6,7 @@ tapmask-tracker            # reads TAPMASK_* settings (see settings.py)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +18,11 @@ from faststream.kafka import KafkaBroker
 
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
+from tapmask_runtime.settings import VideoLimits
 from tapmask_runtime.worker import ObjectStore
 from tapmask_schemas import ClickPoint, JobCreated, Stage
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
-from tapmask_tracker.handlers import TrackFn, TrackStage, tracker_share_end
+from tapmask_tracker.handlers import InputCheck, TrackFn, TrackStage, tracker_share_end
 from tapmask_tracker.settings import Settings
 
 log = logging.getLogger("tapmask.tracker")
@@ -76,6 +78,19 @@ def _real_track(settings: Settings) -> tuple[TrackFn, str]:
     return track, backend
 
 
+def input_check(limits: VideoLimits) -> InputCheck:
+    """The downloaded input probed again with the gateway's ``limits``, in a child process
+    without secrets, and compared with what the gateway accepted."""
+    from tapmask_media.probe import ProbeLimits, probe_as_checked
+
+    return functools.partial(
+        probe_as_checked,
+        limits=ProbeLimits(**limits.probe_fields()),
+        timeout=limits.probe_timeout_s,
+        memory_limit=limits.probe_memory_bytes,
+    )
+
+
 def build_service(
     settings: Settings,
     *,
@@ -83,8 +98,13 @@ def build_service(
     store: ObjectStore | None = None,
     track: TrackFn | None = None,
     backend_name: str = "cpu",
+    check_input: InputCheck | None = None,
 ) -> TrackerService:
-    """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in."""
+    """Wire the tracker; real Kafka/S3/tracker unless fakes are handed in. The input
+    check (``check_input``) is the real one with the real tracker, none with a fake
+    unless one is given."""
+    if check_input is None and track is None:
+        check_input = input_check(settings.limits)
 
     def not_ready(*_: Any) -> Any:
         raise RuntimeError("the tracker is not loaded yet")
@@ -94,7 +114,12 @@ def build_service(
             MASKS_READY, title="masks-ready", description="Masks of a job are stored in S3."
         )
         return TrackStage(
-            ports.store, track or not_ready, masks_ready, backend_name, settings.work_dir
+            ports.store,
+            track or not_ready,
+            masks_ready,
+            backend_name,
+            settings.work_dir,
+            check_input,
         )
 
     async def load_model() -> None:

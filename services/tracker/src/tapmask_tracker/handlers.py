@@ -28,6 +28,9 @@ from tapmask_tracker.masking import TrackResult
 log = logging.getLogger("tapmask.tracker")
 
 TrackFn = Callable[[Path, Path, Sequence[ClickPoint], Callable[[int, int], None]], TrackResult]
+#: Probes the downloaded input with the gateway's limits (in a child process without
+#: secrets) and checks it is the (width, height, frame_count) the gateway accepted.
+InputCheck = Callable[[Path, tuple[int, int, int]], object]
 PublishMasksReady = Callable[[MasksReady], Awaitable[None]]
 
 # Share of the whole job's percent each step of this stage ends at: erasing makes
@@ -101,12 +104,14 @@ class TrackStage:
         publish: PublishMasksReady,
         backend_name: str,
         work_dir: Path | None = None,
+        check_input: InputCheck | None = None,
     ) -> None:
         self._store = store
         self._track = track
         self._publish = publish
         self._backend = backend_name
         self._work_dir = work_dir
+        self._check_input = check_input
 
     def use(self, track: TrackFn, backend_name: str) -> None:
         """Swap in the tracking function once the model is loaded."""
@@ -161,6 +166,16 @@ class TrackStage:
                     event.upload_key,
                     video,
                     "The uploaded video is no longer available (expired or deleted).",
+                )
+            if self._check_input is not None:
+                v = event.video
+                await run_step(
+                    ctx,
+                    "probe",
+                    self._check_input,
+                    *(video, (v.width, v.height, v.frame_count)),
+                    permanent=(MediaError,),
+                    failure="The video could not be read",
                 )
             ctx.progress.update(Stage.TRACKING, _DOWNLOAD_END, "Following the object")
 

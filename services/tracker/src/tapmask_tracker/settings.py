@@ -12,7 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
+from tapmask_runtime.settings import (
+    KafkaSettings,
+    LogSettings,
+    MetricsSettings,
+    S3Settings,
+    VideoLimits,
+)
 from tapmask_runtime.worker import WorkerSettings
 
 
@@ -43,6 +49,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings(port=9101))
     """Prometheus /metrics (TAPMASK_METRICS__PORT; unset it with an empty value)."""
     log: LogSettings = Field(default_factory=LogSettings)
+    limits: VideoLimits = Field(default_factory=VideoLimits)
+    """The gateway's limits (TAPMASK_LIMITS__*, the same values): the input is probed
+    with them again before any decoding."""
     tracker: TrackerOptions = Field(default_factory=TrackerOptions)
     work_dir: Path | None = None
     """Where inputs and masks are staged (None: the system temp dir)."""
