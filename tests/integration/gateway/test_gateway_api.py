@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,9 @@ async def test_a_real_clip_becomes_a_job_and_its_event_reaches_kafka(
         event, kafka_key = await next_job_created(kafka_bootstrap, job_id)
         assert isinstance(event, JobCreated)
         assert kafka_key == str(job_id).encode()
-        assert event.upload_key == key
+        # The job reads its own copy of the bytes that were checked.
+        assert event.upload_key == f"inputs/{job_id}.mp4"
+        assert gateway.gw.s3.object_size(event.upload_key) == clip.stat().st_size
         assert event.mode == "privacy" and event.effect == "pixelate"
         assert (event.points[0].x, event.points[0].y, event.points[0].frame) == (880, 507, 0)
         assert (event.video.width, event.video.height) == (1280, 720)
@@ -60,7 +63,8 @@ async def test_a_real_clip_becomes_a_job_and_its_event_reaches_kafka(
         assert job["download_url"] is None
         # The same row as stored, and the outbox row went out.
         row = await gateway.gw.db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
-        assert row["upload_key"] == key and row["mode"] == "privacy" and row["tier"] == "free"
+        assert row["upload_key"] == event.upload_key
+        assert row["mode"] == "privacy" and row["tier"] == "free"
         # The relay marks the outbox row sent once Kafka acknowledged it.
         await eventually(
             lambda: gateway.gw.db.fetchval(
@@ -384,3 +388,77 @@ async def test_a_pro_api_key_has_its_own_higher_rate(
         async with served.client(ip="10.9.9.9", **{"X-API-Key": key}) as pro:
             codes = [(await pro.get(f"/api/jobs/{uuid4()}")).status_code for _ in range(22)]
         assert codes == [404] * 20 + [429] * 2
+
+
+def _padded(path: Path, size: int, out: Path) -> Path:
+    """``path`` grown to exactly ``size`` bytes by a trailing MP4 ``free`` box (skipped by
+    every reader), so two clips of different lengths fit one presigned POST."""
+    data = path.read_bytes()
+    pad = size - len(data)
+    assert pad >= 8
+    out.write_bytes(data + pad.to_bytes(4, "big") + b"free" + b"\0" * (pad - 8))
+    return out
+
+
+async def test_a_swapped_upload_never_reaches_the_job(
+    gateway: Served, clips: dict[str, Path], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # The attack of issue 9: a short clip is checked and accepted, then the same presigned
+    # POST (valid 15 minutes) re-sends a longer clip of the same byte size.
+    long = clips["long"]  # 40 frames
+    size = long.stat().st_size + 64
+    short = _padded(clips["small"], size, tmp_path / "short.mp4")  # 20 frames
+    longer = _padded(long, size, tmp_path / "longer.mp4")
+    async with gateway.client() as client:
+        presign = await client.post(
+            "/api/upload/presigned",
+            json={"filename": "clip.mp4", "content_type": "video/mp4", "size": size},
+        )
+        body = presign.json()
+
+        async def post(path: Path) -> None:
+            async with httpx.AsyncClient(timeout=60) as store:
+                sent = await store.post(
+                    body["url"],
+                    data=body["fields"],
+                    files={
+                        "file": ("clip.mp4", await asyncio.to_thread(path.read_bytes), "video/mp4")
+                    },
+                )
+            assert sent.status_code in (200, 201, 204), sent.text
+
+        await post(short)
+        created = await create_job(client, body["upload_key"])
+        assert created.status_code == 201, created.text
+        assert created.json()["job_id"]
+        await post(longer)  # the store takes it: the policy is still valid
+
+    job_id = UUID(created.json()["job_id"])
+    event, _ = await next_job_created(kafka_bootstrap, job_id)
+    assert event.video.frame_count == 20
+    assert event.upload_key != body["upload_key"]
+    got = tmp_path / "what-the-workers-read.mp4"
+    gateway.gw.s3.download(event.upload_key, got)
+    assert got.read_bytes() == short.read_bytes()
+
+
+async def test_a_pin_of_bytes_that_changed_since_the_check_is_refused(
+    gateway: Served, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    # The narrower race: re-sent between the probe (which read one ETag) and the pin.
+    from tapmask_gateway.adapters.probe import probe_upload
+    from tapmask_gateway.adapters.s3 import UploadChanged
+
+    size = clips["long"].stat().st_size + 64
+    short = _padded(clips["small"], size, tmp_path / "short.mp4")
+    longer = _padded(clips["long"], size, tmp_path / "longer.mp4")
+    s3 = gateway.gw.s3
+    key = f"uploads/{uuid4()}.mp4"
+    s3.client.upload_file(str(short), s3.bucket, key)
+    checked = await probe_upload(s3, key, gateway.settings.limits)
+    assert checked.info.frame_count == 20
+    s3.client.upload_file(str(longer), s3.bucket, key)
+    pinned = f"inputs/{uuid4()}.mp4"
+    with pytest.raises(UploadChanged):
+        s3.pin(key, pinned, checked.etag)
+    assert s3.object_size(pinned) is None

@@ -143,7 +143,8 @@ async def test_cleanup_deletes_expired_files_and_marks_the_job(
     settings = make_settings(run_background=False, database=database)
     async with running_gateway(settings) as served:
         async with served.client() as client:
-            created = (await create_job(client, await upload(client, clips["small"]))).json()
+            used_key = await upload(client, clips["small"])
+            created = (await create_job(client, used_key)).json()
             unused_key = await upload(client, clips["small"])
         gw = served.gw
         job_id = UUID(created["job_id"])
@@ -156,6 +157,8 @@ async def test_cleanup_deletes_expired_files_and_marks_the_job(
         await cleanup_once(gw, now=row["expires_at"] + timedelta(hours=1))
         assert await gw.db.fetchval("SELECT status FROM jobs WHERE id = $1", job_id) == "expired"
         assert gw.s3.object_size(row["upload_key"]) is None
+        # The upload the job was pinned from goes too, not only the job's copy.
+        assert row["upload_key"] != used_key and gw.s3.object_size(used_key) is None
         assert gw.s3.object_size(unused_key) is None
         async with served.client() as client:
             gone = await client.get(

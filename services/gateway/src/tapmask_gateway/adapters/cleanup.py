@@ -28,6 +28,8 @@ async def cleanup_once(gw: Gateway, now: datetime | None = None, batch: int = 20
             row["upload_key"],
             row["masks_key"] or masks_key(row["id"]),
             row["output_key"] or output_key(row["id"]),
+            # The upload the job was pinned from (its presigned POST could refill it).
+            *([row["claimed_key"]] if row["claimed_key"] else []),
         ]
         await anyio.to_thread.run_sync(gw.s3.delete, keys)
         await db.mark_expired(gw.db, row["id"])

@@ -223,11 +223,13 @@ async def create_job(
     subject: str,
     month: date,
     quota: int,
+    claim: str,
     topic: str,
     key: bytes,
     event: dict[str, Any],
 ) -> None:
-    """Job row, quota use, upload claim and the outbox event: all or nothing."""
+    """Job row, quota use, the claim of upload ``claim`` and the outbox event: all or
+    nothing. ``job.upload_key`` is the job's own pinned copy of that upload."""
     async with pool.acquire() as conn, conn.transaction():
         used = await conn.fetchval(
             "INSERT INTO usage_tracking AS u (subject, month, videos) VALUES ($1, $2, 1)"
@@ -242,7 +244,7 @@ async def create_job(
         claimed = await conn.fetchval(
             "UPDATE uploads SET job_id = $1 WHERE key = $2 AND job_id IS NULL RETURNING key",
             job.id,
-            job.upload_key,
+            claim,
         )
         if claimed is None:
             raise UploadAlreadyUsed
@@ -343,7 +345,9 @@ async def mark_sent(conn: asyncpg.Connection, ids: list[int]) -> None:
 async def expired_jobs(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Record]:
     return list(
         await pool.fetch(
-            "SELECT id, upload_key, masks_key, output_key, status FROM jobs"
+            "SELECT id, upload_key, masks_key, output_key, status,"
+            " (SELECT u.key FROM uploads u WHERE u.job_id = jobs.id LIMIT 1) AS claimed_key"
+            " FROM jobs"
             " WHERE expires_at <= $1 AND status <> 'expired' ORDER BY expires_at LIMIT $2",
             now,
             limit,

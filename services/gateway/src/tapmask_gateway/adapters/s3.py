@@ -17,6 +17,16 @@ from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import S3Settings
 
 
+class UploadChanged(Exception):
+    """The object's bytes are no longer the ones with the ETag asked for."""
+
+
+def _precondition_failed(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "412") or status == 412
+
+
 @dataclass(frozen=True, slots=True)
 class PresignedPost:
     url: str
@@ -79,9 +89,47 @@ class ObjectStore:
             raise
         return int(head["ContentLength"])
 
-    def download(self, key: str, dest: Path) -> None:
-        """Streamed to disk in chunks (never whole into memory)."""
-        self.client.download_file(self.bucket, key, str(dest))
+    def etag(self, key: str) -> str | None:
+        """The object's ETag (changes whenever its bytes do), or None when it is missing."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return str(head["ETag"])
+
+    def download(self, key: str, dest: Path, if_match: str | None = None) -> None:
+        """Streamed to disk in chunks (never whole into memory); with ``if_match`` only
+        those bytes (else ``UploadChanged``)."""
+        if if_match is None:
+            self.client.download_file(self.bucket, key, str(dest))
+            return
+        try:
+            # One GET (download_file's ranged GETs take no IfMatch), streamed to disk.
+            body = self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=if_match)["Body"]
+            with dest.open("wb") as fh:
+                for chunk in body.iter_chunks(1024 * 1024):
+                    fh.write(chunk)
+        except ClientError as exc:
+            if _precondition_failed(exc):
+                raise UploadChanged(key) from exc
+            raise
+
+    def pin(self, key: str, dest: str, etag: str) -> None:
+        """Copy ``key`` to ``dest`` inside the store only if it still has ``etag``: the
+        bytes that were checked, never a later re-upload (``UploadChanged``)."""
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=dest,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceIfMatch=etag,
+            )
+        except ClientError as exc:
+            if _precondition_failed(exc):
+                raise UploadChanged(key) from exc
+            raise
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
@@ -125,7 +173,7 @@ class ObjectStore:
                 "Status": "Enabled",
                 "Expiration": {"Days": max(free_days, pro_days)},
             }
-            for prefix in ("uploads/", "masks/", "outputs/")
+            for prefix in ("uploads/", "inputs/", "masks/", "outputs/")
         ]
         try:
             self.client.put_bucket_lifecycle_configuration(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,13 +16,14 @@ from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.adapters.probe import ProbeRejected, probe_upload
+from tapmask_gateway.adapters.probe import CHANGED, ProbeRejected, probe_upload
+from tapmask_gateway.adapters.s3 import UploadChanged
 from tapmask_gateway.context import Client, Gateway
 from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
 from tapmask_gateway.domain.jobs import stage_durations
 from tapmask_gateway.domain.quotas import Tier, check_quota, month_of, seconds_until_next_month
 from tapmask_gateway.domain.tokens import bearer_token, job_token, token_hash, token_matches
-from tapmask_gateway.domain.uploads import click_problem
+from tapmask_gateway.domain.uploads import click_problem, input_key
 from tapmask_gateway.settings import Settings
 from tapmask_schemas import (
     ClickPoint,
@@ -174,9 +176,10 @@ class JobController(Controller):
             )
         try:
             async with gw.probe_slots:
-                info = await probe_upload(gw.s3, upload.key, settings.limits)
+                checked = await probe_upload(gw.s3, upload.key, settings.limits)
         except ProbeRejected as exc:
             raise _reject(gw, 422, "bad_video", str(exc)) from exc
+        info = checked.info
 
         clicks = [
             ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame),
@@ -197,6 +200,13 @@ class JobController(Controller):
                 raise _reject(gw, 422, "bad_click", problem)
 
         job_id = uuid4()
+        # The job reads its own copy of exactly the bytes probed above, never the upload key
+        # (which its presigned POST can still overwrite).
+        pinned = input_key(job_id, Path(upload.key).suffix)
+        try:
+            await anyio.to_thread.run_sync(gw.s3.pin, upload.key, pinned, checked.etag)
+        except UploadChanged:
+            raise _reject(gw, 409, "upload_changed", CHANGED) from None
         token = job_token(settings.token_secret.get_secret_value(), job_id)
         video = VideoInfo(
             width=info.width,
@@ -212,7 +222,7 @@ class JobController(Controller):
         effect = data.effect or Effect.BLUR
         event = JobCreated(
             job_id=job_id,
-            upload_key=upload.key,
+            upload_key=pinned,
             mode=data.processing_mode,
             effect=effect,
             points=clicks,
@@ -229,7 +239,7 @@ class JobController(Controller):
             mode=data.processing_mode.value,
             effect=effect.value,
             points=[p.model_dump() for p in clicks],
-            upload_key=upload.key,
+            upload_key=pinned,
             video=video.model_dump() | {"codec": info.video_codec, "format": info.format_name},
             client_ip=client.ip,
             api_key_id=client.api_key.id if client.api_key else None,
@@ -243,11 +253,13 @@ class JobController(Controller):
                 subject=client.subject,
                 month=month,
                 quota=limit,
+                claim=upload.key,
                 topic=JOB_CREATED,
                 key=key_for(job_id),
                 event=event.model_dump(mode="json"),
             )
         except db.QuotaExceeded:
+            await anyio.to_thread.run_sync(gw.s3.delete, [pinned])
             gw.metrics.rejected.labels("quota").inc()
             raise Problem(
                 429,
@@ -255,6 +267,7 @@ class JobController(Controller):
                 headers={"Retry-After": str(seconds_until_next_month(now))},
             ) from None
         except db.UploadAlreadyUsed:
+            await anyio.to_thread.run_sync(gw.s3.delete, [pinned])
             raise _reject(
                 gw, 409, "upload_used", "this upload was already used by another job"
             ) from None

@@ -47,6 +47,12 @@ def upload_key(upload_id: UUID, ext: str) -> str:
     return f"{UPLOAD_PREFIX}{upload_id}{ext}"
 
 
+def input_key(job_id: UUID, ext: str) -> str:
+    """The job's own copy of its upload: the bytes the gateway checked, out of reach of the
+    upload's presigned POST (valid 15 minutes, so the upload key can be written again)."""
+    return f"inputs/{job_id}{ext}"
+
+
 def masks_key(job_id: UUID) -> str:
     return f"masks/{job_id}.masks"
 
