@@ -23,7 +23,7 @@ NANOTRACK_SRC := ../shared/models/nanotrack-v2
 PYTEST_ARGS ?=
 
 .PHONY: help install install-system install-uv install-python install-kafka install-web \
-        install-models \
+        install-models install-checks \
         infra-up infra-down infra-status up down lint schemas-check test test-web bench
 
 help:
@@ -36,7 +36,7 @@ help:
 	@echo "make bench       run the benchmarks (JSON on stdout)"
 
 # --- install ------------------------------------------------------------------------------------
-install: install-system install-uv install-python install-kafka install-web install-models
+install: install-system install-uv install-python install-kafka install-web install-models install-checks
 
 # apt only when something is missing, so a set-up machine never waits on apt.
 install-system:
@@ -66,6 +66,23 @@ install-kafka: install-python
 # `$(PY) -m tapmask_tracker.models where`; only hashes (well under a second) when in place.
 install-models: install-python
 	$(PY) -m tapmask_tracker.models fetch $(if $(wildcard $(NANOTRACK_SRC)/*.onnx),--nanotrack-from $(NANOTRACK_SRC))
+
+# The offline checkers of deploy/ (tests/deploy): kustomize from the Go module proxy, and
+# kubernetes-validate, KEDA's CRD models, hadolint and checkov from PyPI, pinned in
+# deploy/checks/requirements.txt, in a venv of their own (.local/checks): checkov alone pins
+# dozens of packages the services must not share. Each only when missing or re-pinned.
+KUSTOMIZE_VERSION := v5.8.0
+CHECKS_VENV := .local/checks
+install-checks: install-python
+	@if ! .local/bin/kustomize version 2>/dev/null | grep -q "$(KUSTOMIZE_VERSION)"; then \
+		echo "installing kustomize $(KUSTOMIZE_VERSION) with go install"; \
+		GOBIN="$(CURDIR)/.local/bin" go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
+	@if [ ! -f $(CHECKS_VENV)/.installed ] || \
+	    [ deploy/checks/requirements.txt -nt $(CHECKS_VENV)/.installed ]; then \
+		echo "installing the deploy checkers into $(CHECKS_VENV)"; \
+		$(UV) venv -q --allow-existing --python $(PY) $(CHECKS_VENV) && \
+		VIRTUAL_ENV=$(CHECKS_VENV) $(UV) pip install -q -r deploy/checks/requirements.txt && \
+		touch $(CHECKS_VENV)/.installed; fi
 
 # npm ci only when the lock file changed since the last one; the build always (vite is quick
 # and knows nothing of stale outputs).

@@ -23,6 +23,7 @@ COPY --from=build /app/.venv /app/.venv
 COPY --from=web /web/dist /app/web
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 \
     TAPMASK_HOST=0.0.0.0 TAPMASK_PORT=8000 TAPMASK_WEB_DIST=/app/web
-USER tapmask
+# Numeric, so Kubernetes can check runAsNonRoot against the image itself.
+USER 10001
 EXPOSE 8000
 CMD ["tapmask-gateway"]

@@ -14,6 +14,7 @@ FROM python:3.11-slim
 RUN useradd --system --uid 10001 tapmask
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 TAPMASK_NOTIFIER__HOST=0.0.0.0 TAPMASK_NOTIFIER__PORT=8001
-USER tapmask
+# Numeric, so Kubernetes can check runAsNonRoot against the image itself.
+USER 10001
 EXPOSE 8001
 CMD ["tapmask-notifier"]

@@ -14,5 +14,6 @@ FROM python:3.11-slim
 RUN useradd --system --uid 10001 tapmask
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
-USER tapmask
+# Numeric, so Kubernetes can check runAsNonRoot against the image itself.
+USER 10001
 CMD ["tapmask-renderer"]

@@ -25,6 +25,8 @@ ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
 ARG EXTRAS=""
 WORKDIR /src
 COPY . .
+# The unquoted $(...) is meant to split: it adds the two words `--extra sam2`, or nothing.
+# hadolint ignore=SC2046
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable --package tapmask-tracker \
         $([ -n "$EXTRAS" ] && echo "--extra $EXTRAS")
@@ -35,7 +37,8 @@ COPY --from=build /app/.venv /app/.venv
 # Owned by root, world-readable (files 0644, folders 0755): the service reads, never writes.
 COPY --from=models /opt/tapmask/models /opt/tapmask/models
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 TAPMASK_MODELS_DIR=/opt/tapmask/models
-USER tapmask
+# Numeric, so Kubernetes can check runAsNonRoot against the image itself.
+USER 10001
 # Fails the build unless the unprivileged user can read the pinned files.
 RUN python -m tapmask_tracker.models check
 CMD ["tapmask-tracker"]

@@ -13,7 +13,7 @@ from tapmask_notifier.settings import Settings as NotifierSettings
 from tapmask_renderer.settings import Settings as RendererSettings
 from tapmask_tracker.settings import Settings as TrackerSettings
 
-K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
+K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "base"
 # After the job's grace the worker still waits ~5 s for the abandoned job to stop, then
 # publishes nothing more but must leave its group before the kubelet's SIGKILL.
 AFTER_GRACE_S = 10

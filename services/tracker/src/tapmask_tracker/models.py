@@ -11,7 +11,7 @@ models folder, keeping only the two ONNX files whose sha256 matches the pinned o
 The folder is ``TAPMASK_MODELS_DIR``, else ``$XDG_CACHE_HOME/tapmask/models``, else
 ``~/.cache/tapmask/models``: one place that the CLI, the tracker service and the tests all
 find without configuration. In Kubernetes an init container copies the same files from the
-models bucket, as the SAM 2 checkpoint comes from there (``deploy/k8s/tracker.yaml``):
+models bucket, as the SAM 2 checkpoint comes from there (``deploy/k8s/base/tracker.yaml``):
 
     python -m tapmask_tracker.models upload    # once: verified local files -> the bucket
     python -m tapmask_tracker.models pull      # each pod: the bucket -> verified local files

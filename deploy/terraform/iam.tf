@@ -1,0 +1,176 @@
+# One IAM role per service account (IRSA), each with only the S3 access its code uses:
+#
+#   gateway  : uploads/ read+write+delete (presigned uploads are signed with its rights,
+#              probing reads them, cleanup deletes them); masks/ and outputs/ read+delete
+#              (presigned downloads, cleanup). No models bucket.
+#   tracker  : uploads/ read; masks/ read+write; attempts/tracker/ read+write+delete;
+#              the models bucket read.
+#   renderer : uploads/ and masks/ read; outputs/ read+write; attempts/renderer/
+#              read+write+delete.
+#   notifier : no role (it touches no AWS API).
+#
+# s3:ListBucket on the data bucket is given to all three without a prefix condition: it
+# reveals only key names (job ids), and without it S3 answers 403 instead of 404 for a
+# missing object, which the services must tell apart (a missing input fails the job for
+# good; an access error is retried).
+locals {
+  oidc_issuer = replace(aws_eks_cluster.main.identity[0].oidc[0].issuer, "https://", "")
+  namespace   = "tapmask" # deploy/k8s/base/kustomization.yaml
+  data_arn    = aws_s3_bucket.this["data"].arn
+  models_arn  = aws_s3_bucket.this["models"].arn
+
+  s3_access = {
+    gateway = {
+      read   = ["uploads/*", "masks/*", "outputs/*"]
+      write  = ["uploads/*"]
+      delete = ["uploads/*", "masks/*", "outputs/*"]
+      models = false
+    }
+    tracker = {
+      read   = ["uploads/*", "masks/*", "attempts/tracker/*"]
+      write  = ["masks/*", "attempts/tracker/*"]
+      delete = ["attempts/tracker/*"]
+      models = true
+    }
+    renderer = {
+      read   = ["uploads/*", "masks/*", "outputs/*", "attempts/renderer/*"]
+      write  = ["outputs/*", "attempts/renderer/*"]
+      delete = ["attempts/renderer/*"]
+      models = false
+    }
+  }
+}
+
+data "aws_iam_policy_document" "assume" {
+  for_each = local.s3_access
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.eks.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${local.namespace}:${each.key}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "s3" {
+  for_each = local.s3_access
+  statement {
+    sid       = "ReadOwnPrefixes"
+    actions   = ["s3:GetObject"]
+    resources = [for p in each.value.read : "${local.data_arn}/${p}"]
+  }
+  statement {
+    sid       = "WriteOwnPrefixes"
+    actions   = ["s3:PutObject"]
+    resources = [for p in each.value.write : "${local.data_arn}/${p}"]
+  }
+  statement {
+    sid       = "DeleteOwnPrefixes"
+    actions   = ["s3:DeleteObject"]
+    resources = [for p in each.value.delete : "${local.data_arn}/${p}"]
+  }
+  statement {
+    sid       = "ListForNotFound"
+    actions   = ["s3:ListBucket"]
+    resources = [local.data_arn]
+  }
+  statement {
+    sid       = "BucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+  }
+  dynamic "statement" {
+    for_each = each.value.models ? [1] : []
+    content {
+      sid       = "ReadModels"
+      actions   = ["s3:GetObject", "s3:ListBucket"]
+      resources = [local.models_arn, "${local.models_arn}/*"]
+    }
+  }
+}
+
+resource "aws_iam_role" "service" {
+  for_each           = local.s3_access
+  name               = "${local.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume[each.key].json
+}
+
+resource "aws_iam_role_policy" "service" {
+  for_each = local.s3_access
+  name     = "s3"
+  role     = aws_iam_role.service[each.key].id
+  policy   = data.aws_iam_policy_document.s3[each.key].json
+}
+
+# The cluster autoscaler (kube-system/cluster-autoscaler) grows and shrinks the node groups
+# of this cluster only.
+data "aws_iam_policy_document" "autoscaler_assume" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.eks.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:kube-system:cluster-autoscaler"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "autoscaler" {
+  #checkov:skip=CKV_AWS_356:Describe* calls take no resource; scaling is limited to this cluster's groups by their owned tag
+  statement {
+    sid = "Describe"
+    actions = [
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLaunchConfigurations",
+      "autoscaling:DescribeScalingActivities",
+      "autoscaling:DescribeTags",
+      "ec2:DescribeImages",
+      "ec2:DescribeInstanceTypes",
+      "ec2:DescribeLaunchTemplateVersions",
+      "ec2:GetInstanceTypesFromInstanceRequirements",
+      "eks:DescribeNodegroup",
+    ]
+    resources = ["*"] # Describe* calls take no resource
+  }
+  statement {
+    sid       = "ScaleOwnGroups"
+    actions   = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/k8s.io/cluster-autoscaler/${local.name}"
+      values   = ["owned"]
+    }
+  }
+}
+
+resource "aws_iam_role" "autoscaler" {
+  name               = "${local.name}-cluster-autoscaler"
+  assume_role_policy = data.aws_iam_policy_document.autoscaler_assume.json
+}
+
+resource "aws_iam_role_policy" "autoscaler" {
+  name   = "autoscale"
+  role   = aws_iam_role.autoscaler.id
+  policy = data.aws_iam_policy_document.autoscaler.json
+}
