@@ -98,7 +98,13 @@ def create_app(settings: Settings) -> Litestar:
                     topic_prefix=settings.kafka.topic_prefix,
                 )
             await gw.broker.start()
-            gw.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+            streams = settings.event_streams
+            # One connection per admitted stream (StreamSlots caps them at ``total``): the
+            # pool never makes one user's stream wait for another's.
+            gw.http = httpx.AsyncClient(
+                timeout=httpx.Timeout(streams.connect_timeout_s, read=None),
+                limits=httpx.Limits(max_connections=streams.total, max_keepalive_connections=32),
+            )
             if settings.run_background:
                 tasks.append(
                     asyncio.create_task(

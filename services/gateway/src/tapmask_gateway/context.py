@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tapmask_gateway.domain.clients import Network, parse_networks
 from tapmask_gateway.domain.quotas import RateLimiter, Tier
+from tapmask_gateway.domain.streams import StreamSlots
 from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.settings import Settings
 
@@ -45,6 +46,8 @@ class Gateway:
         self.relay_wake = asyncio.Event()
         # Bounds the disk and memory that concurrent job creations can take.
         self.probe_slots = asyncio.Semaphore(settings.limits.max_concurrent_probes)
+        streams = settings.event_streams
+        self.streams = StreamSlots(streams.per_client, streams.per_job, streams.total)
         # Set in the app's lifespan:
         self.pool: asyncpg.Pool | None = None
         self.store: ObjectStore | None = None

@@ -54,6 +54,20 @@ class PreviewSettings(BaseModel):
     """onnxruntime threads of one preview run (default: all cores)."""
 
 
+class EventStreamLimits(BaseModel):
+    """Progress streams (SSE, relayed to the notifier): see ``domain/streams.py``."""
+
+    per_client: int = Field(default=8, ge=1)
+    """Streams one client (IP or API key) may hold open: a page shows one, a few tabs more."""
+    per_job: int = Field(default=8, ge=1)
+    """Streams open on one job (whoever holds its token)."""
+    total: int = Field(default=1000, ge=1)
+    """Streams one gateway replica relays at once; also its upstream connection pool's size,
+    so a stream admitted here never waits for a connection."""
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    """Connecting to the notifier; past it the stream answers 503 at once."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
@@ -79,6 +93,8 @@ class Settings(BaseSettings):
     alone (SeaweedFS allows every origin by default; AWS S3 needs a rule)."""
     notifier_url: str = "http://127.0.0.1:8001"
     """Where /api/jobs/{id}/events is forwarded to (the notifier's SSE)."""
+    event_streams: EventStreamLimits = Field(default_factory=EventStreamLimits)
+    """TAPMASK_EVENT_STREAMS__PER_CLIENT etc."""
     upload_expiry_s: int = Field(default=900, ge=60, le=900)
     """Lifetime of a presigned upload: at most 15 minutes."""
     download_expiry_s: int = Field(default=3600, ge=60, le=3600)

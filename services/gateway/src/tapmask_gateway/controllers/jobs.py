@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -352,6 +353,34 @@ class JobController(Controller):
         if not token_matches(gw.settings.token_secret.get_secret_value(), job_id, presented):
             raise _not_found()
         assert gw.http is not None
+        subject, job = client_of(request).subject, str(job_id)
+        refused = gw.streams.open(subject, job)
+        if refused:
+            gw.metrics.rejected.labels("event_streams").inc()
+            raise Problem(429, refused, headers={"Retry-After": "5"})
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                gw.streams.close(subject, job)
+
+        try:
+            return await self._relay_events(gw, job_id, request, presented, release)
+        except BaseException:
+            release()
+            raise
+
+    async def _relay_events(
+        self,
+        gw: Gateway,
+        job_id: UUID,
+        request: AnyRequest,
+        presented: str | None,
+        release: Callable[[], None],
+    ) -> Response[bytes] | Stream:
+        assert gw.http is not None
         headers = {"Authorization": f"Bearer {presented}", "Accept": "text/event-stream"}
         last = request.headers.get("last-event-id")
         if last:
@@ -367,6 +396,7 @@ class JobController(Controller):
         if upstream.status_code != 200:
             body = await upstream.aread()
             await upstream.aclose()
+            release()
             return Response(
                 body,
                 status_code=upstream.status_code,
@@ -378,10 +408,14 @@ class JobController(Controller):
                 async for chunk in upstream.aiter_raw():
                     yield chunk
             finally:
+                release()
                 await upstream.aclose()
 
+        stream = relay()
+        # A stream the server never starts (the client left first) still gives its slot back.
+        weakref.finalize(stream, release)
         return Stream(
-            relay(),
+            stream,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
