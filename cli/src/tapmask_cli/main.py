@@ -1,7 +1,9 @@
 """``tapmask``: track, hide or erase an object in a video on one machine, no servers.
 
     tapmask process IN -o OUT --point X,Y [--point X,Y@FRAME ...] [--negative X,Y[@FRAME]]
-                    --mode blur|pixelate|fill|erase [--masks DIR] [--backend auto|cpu|sam2]
+                    [--faces] --mode blur|pixelate|fill|erase [--masks DIR]
+                    [--backend auto|cpu|sam2]
+    tapmask process IN -o OUT --faces [--mode ...]      # every face, no click needed
     tapmask masks IN --point X,Y [...] --out DIR
 
 Clicks: see ``tapmask_cli.points`` (every ``--point`` is a new object; a trailing ``+``
@@ -19,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,7 +37,14 @@ from tapmask_media.masks import list_png_masks, read_png_masks, write_png_mask
 from tapmask_media.probe import VideoInfo, probe
 from tapmask_renderer.core.compositing import EffectSettings
 from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
-from tapmask_tracker.core.tracking import Tracker, TrackingError
+from tapmask_tracker.core.tracking import (
+    Frame,
+    Mask,
+    Prompt,
+    ReviewRange,
+    Tracker,
+    TrackingError,
+)
 
 EXIT_ERROR = 1
 
@@ -85,6 +94,11 @@ def _add_click_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sam2-checkpoint", type=Path, help="SAM 2.1 checkpoint (.pt)")
     p.add_argument("--sam2-config", help="SAM 2.1 config name")
     p.add_argument("--device", help="torch device for sam2 (cuda, cpu)")
+    p.add_argument(
+        "--faces",
+        action="store_true",
+        help="also find and hide every face (no click needed; with clicks, both in one job)",
+    )
     p.add_argument("--json", action="store_true", help="JSON progress lines on stdout")
 
 
@@ -159,27 +173,55 @@ class Reporter:
 
 def _tracked_masks(
     args: argparse.Namespace, settings: CliSettings, info: VideoInfo
-) -> tuple[Iterator[npt.NDArray[np.bool_]], Tracker]:
-    """The masks, lazily, and the tracker making them (its review is read once they ran
-    out)."""
-    from tapmask_tracker.core import build_tracker
-    from tapmask_tracker.pipeline import check_prompts, iter_video_masks
+) -> tuple[Iterator[npt.NDArray[np.bool_]], Tracker | _Both]:
+    """The masks, lazily, and the tracker(s) making them (their review is read once they
+    ran out)."""
+    from tapmask_tracker.core import build_face_tracker, build_tracker
+    from tapmask_tracker.pipeline import check_prompts, iter_job_masks
 
     clicks: list[Click] = getattr(args, "clicks", None) or []
-    if not any(c.positive for c in clicks):
-        raise UsageError("no --point given: click on the object to track (--point X,Y)")
-    prompts = clicks_to_prompts(clicks)
-    check_prompts(prompts, info)  # before the (slow) tracker is built
-    tracker = build_tracker(
-        backend=args.backend or settings.backend,
-        sam2_checkpoint=args.sam2_checkpoint or settings.sam2_checkpoint,
-        sam2_config=args.sam2_config or settings.sam2_config,
-        device=args.device or settings.device,
+    if not any(c.positive for c in clicks) and not args.faces:
+        raise UsageError(
+            "no --point given: click on the object to track (--point X,Y), "
+            "or hide every face with --faces"
+        )
+    prompts = clicks_to_prompts(clicks) if clicks else []
+    if prompts:
+        check_prompts(prompts, info)  # before the (slow) tracker is built
+    faces = build_face_tracker() if args.faces else None
+    tracker = (
+        build_tracker(
+            backend=args.backend or settings.backend,
+            sam2_checkpoint=args.sam2_checkpoint or settings.sam2_checkpoint,
+            sam2_config=args.sam2_config or settings.sam2_config,
+            device=args.device or settings.device,
+        )
+        if prompts
+        else None
     )
-    return iter_video_masks(args.input, tracker, prompts, info), tracker
+    trackers = [t for t in (tracker, faces) if t is not None]
+    masks = iter_job_masks(args.input, tracker, prompts, faces, info)
+    return masks, trackers[0] if len(trackers) == 1 else _Both(trackers[0], trackers[1])
 
 
-def _tracker_summary(tracker: Tracker | None, frames: int) -> dict[str, Any]:
+class _Both:
+    """Two trackers' name and review as one (the clicked objects' and the faces'), for the
+    summary; their masks come united from ``iter_job_masks``."""
+
+    def __init__(self, objects: Tracker, faces: Tracker) -> None:
+        self._parts = (objects, faces)
+        self.name = f"{objects.name}+{faces.name}"
+        self.max_side: int | None = None
+
+    @property
+    def review(self) -> list[ReviewRange]:
+        return [r for t in self._parts for r in t.review]
+
+    def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
+        raise NotImplementedError("masks of both come from iter_job_masks")
+
+
+def _tracker_summary(tracker: Tracker | _Both | None, frames: int) -> dict[str, Any]:
     """``tracker_backend`` and ``review`` of the result; read after the mask stream ended
     (that is when a tracker fills in its review)."""
     if tracker is None:
@@ -240,10 +282,10 @@ def _process(args: argparse.Namespace, settings: CliSettings) -> dict[str, Any]:
         raise UsageError(f"{args.output.parent}: output folder does not exist")
     info = probe(args.input)
     masks: Iterator[npt.NDArray[np.bool_]]
-    tracker: Tracker | None = None
+    tracker: Tracker | _Both | None = None
     if args.masks is not None:
-        if getattr(args, "clicks", None):
-            raise UsageError("use either --masks or --point, not both")
+        if getattr(args, "clicks", None) or args.faces:
+            raise UsageError("use either --masks or --point/--faces, not both")
         count = len(list_png_masks(args.masks))
         if count != info.frame_count:
             raise UsageError(

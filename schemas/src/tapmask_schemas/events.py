@@ -44,6 +44,11 @@ class JobCreated(Event):
     points: list[ClickPoint] = Field(min_length=1)
     video: VideoInfo
     attempt: int = Field(default=1, ge=1, description="Delivery attempt of this job's stage.")
+    auto_faces: bool = Field(
+        default=False,
+        description="Also find and hide every face, with no click (stored in the same masks "
+        "as the clicked objects). Absent in events of older gateways: false.",
+    )
 
 
 class ReviewRange(BaseModel):

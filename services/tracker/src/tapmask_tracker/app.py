@@ -61,7 +61,7 @@ def _ensure_checkpoint(settings: Settings) -> Path | None:
 
 
 def _real_track(settings: Settings) -> tuple[TrackFn, str]:
-    from tapmask_tracker.core import build_tracker
+    from tapmask_tracker.core import Tracker, build_face_tracker, build_tracker
     from tapmask_tracker.masking import track_to_file
 
     tracker = build_tracker(
@@ -71,9 +71,20 @@ def _real_track(settings: Settings) -> tuple[TrackFn, str]:
         device=settings.tracker.device,
     )
     backend = tracker.name  # as users see it: "cpu", "sam2", "learned", ...
+    faces: list[Tracker] = []  # built on the first job that asks (a model load, ~0.1 s)
 
-    def track(video: Path, masks: Path, points: Sequence[ClickPoint], progress: Any) -> Any:
-        return track_to_file(video, masks, tracker, points, progress)
+    def track(
+        video: Path,
+        masks: Path,
+        points: Sequence[ClickPoint],
+        progress: Any,
+        auto_faces: bool = False,
+    ) -> Any:
+        if auto_faces and not faces:
+            faces.append(build_face_tracker())
+        return track_to_file(
+            video, masks, tracker, points, progress, faces[0] if auto_faces else None
+        )
 
     return track, backend
 

@@ -7,6 +7,7 @@ import logging
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ from tapmask_media.errors import MediaError
 from tapmask_runtime.service import fetch, run_step
 from tapmask_runtime.worker import JobContext, ObjectStore, PermanentJobError, stable_event_id
 from tapmask_schemas import (
-    ClickPoint,
     JobCreated,
     MasksReady,
     ProcessingMode,
@@ -27,7 +27,9 @@ from tapmask_tracker.masking import TrackResult
 
 log = logging.getLogger("tapmask.tracker")
 
-TrackFn = Callable[[Path, Path, Sequence[ClickPoint], Callable[[int, int], None]], TrackResult]
+#: (video, masks file, clicks, progress) -> result; called with ``auto_faces=True`` as well
+#: when the job asks for every face to be hidden too.
+TrackFn = Callable[..., TrackResult]
 #: Probes the downloaded input with the gateway's limits (in a child process without
 #: secrets) and checks it is the (width, height, frame_count) the gateway accepted.
 InputCheck = Callable[[Path, tuple[int, int, int]], object]
@@ -186,10 +188,11 @@ class TrackStage:
                     Stage.TRACKING, pct, f"Following the object: frame {done} of {total}"
                 )
 
+            track = partial(self._track, auto_faces=True) if event.auto_faces else self._track
             result: TrackResult = await run_step(
                 ctx,
                 "tracking",
-                self._track,
+                track,
                 *(video, masks, event.points, on_frame),
                 permanent=(TrackingError, MediaError),
                 failure="The video could not be tracked",

@@ -48,8 +48,11 @@ def track_to_file(
     tracker: Tracker,
     points: Sequence[ClickPoint],
     progress: Progress,
+    faces: Tracker | None = None,
 ) -> TrackResult:
-    """Track the clicked object(s) through ``video`` into the mask stream ``masks_path``."""
+    """Track the clicked object(s) through ``video`` into the mask stream ``masks_path``;
+    with ``faces`` (a face tracker), every face goes into the same masks, and its review
+    ranges join the object tracker's."""
     info = probe(video)
     seen = 0
     with masks_path.open("wb") as fh, MaskWriter(fh, info.width, info.height) as writer:
@@ -59,11 +62,17 @@ def track_to_file(
             writer.write(mask)
             seen += bool(mask.any())
 
-        frames = track_video(video, tracker, prompts_from(points), sink, progress)
-    # The stream has ended, so the tracker has filled in its review (see ``Tracker``).
+        prompts = prompts_from(points)
+        frames = track_video(
+            video, tracker if prompts else None, prompts, sink, progress, faces=faces
+        )
+    # The stream has ended, so the trackers have filled in their review (see ``Tracker``).
+    ranges = [*(tracker.review if prompts else []), *(faces.review if faces else [])]
     return TrackResult(
         frames=frames,
         frames_with_object=seen,
-        backend=tracker.name,
-        review=review_of(tracker.review, frames),
+        backend=f"{tracker.name}+{faces.name}"
+        if faces and prompts
+        else (faces.name if faces else tracker.name),
+        review=review_of(ranges, frames),
     )

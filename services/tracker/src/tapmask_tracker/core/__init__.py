@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tapmask_tracker.core.tracking import Prompt, Tracker, TrackingError
 
-__all__ = ["BACKENDS", "Prompt", "Tracker", "TrackingError", "build_tracker"]
+__all__ = ["BACKENDS", "Prompt", "Tracker", "TrackingError", "build_face_tracker", "build_tracker"]
 
 BACKENDS = ("auto", "learned", "cpu", "sam2")
 log = logging.getLogger("tapmask.tracker")
@@ -78,3 +78,16 @@ def build_tracker(
         checkpoint=sam2_checkpoint,
         device=device,
     )
+
+
+def build_face_tracker(models_dir: Path | None = None) -> Tracker:
+    """The face finder (``core.faces``) on the installed CenterFace model; ``TrackingError``
+    naming the fix when the model is missing or corrupt (faces were asked for: no fallback)."""
+    from tapmask_tracker.core.faces import CenterFace, FaceTracker
+    from tapmask_tracker.models import ModelError, centerface_file
+
+    try:
+        model = centerface_file(models_dir)
+    except ModelError as exc:
+        raise TrackingError(str(exc)) from exc
+    return FaceTracker(CenterFace(model))
