@@ -52,6 +52,10 @@ class CreateJobRequest(BaseModel):
     )
     processing_mode: ProcessingMode
     effect: Effect | None = Field(default=None, description="privacy mode only; default blur.")
+    auto_faces: bool = Field(
+        default=False,
+        description="Also find and hide every face in the video, with no click.",
+    )
 
 
 class CreateJobResponse(BaseModel):
@@ -228,6 +232,7 @@ class JobController(Controller):
             effect=effect,
             points=clicks,
             video=video,
+            auto_faces=data.auto_faces,
         )
         hours = (
             settings.quotas.pro_retention_hours
