@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,22 @@ def service_command(name: str) -> list[str]:
         f"the {name} service has no `tapmask-{name}` entry point in {script.parent}; "
         "run `make install` (uv sync --all-packages) first"
     )
+
+
+def local_token_secret(home: Path) -> str:
+    """The job-token secret of this checkout's services: ``TAPMASK_TOKEN_SECRET`` when set,
+    else a random one made on the first ``up`` and kept (mode 600) in ``home``, so tokens
+    outlive a restart. The services refuse the repository's placeholder (issue 9)."""
+    given = os.environ.get("TAPMASK_TOKEN_SECRET")
+    if given:
+        return given
+    path = home / "token_secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def _pump(stream: IO[bytes], prefix: str, log: IO[bytes]) -> None:
@@ -82,7 +99,11 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **env},
+                env={
+                    **os.environ,
+                    **env,
+                    "TAPMASK_TOKEN_SECRET": local_token_secret(self.home),
+                },
                 # Own process group: Ctrl-C reaches us, and we stop services in order.
                 start_new_session=True,
             )

@@ -129,3 +129,37 @@ class VideoLimits(BaseModel):
             "max_duration_s": self.max_duration_s,
             "max_frames": self.max_frames,
         }
+
+
+#: Token secrets that were ever in this repository or its examples: anyone can forge job
+#: tokens with them (a forged token read a job's status and download, issue 9).
+KNOWN_PLACEHOLDER_SECRETS = frozenset({"dev-only-change-me", "change-me", "changeme", "..."})
+#: 32 characters: 192 bits as URL-safe base64 (``secrets.token_urlsafe(24)``), 128 as hex.
+MIN_TOKEN_SECRET_CHARS = 32
+
+
+def token_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` must not sign job tokens (in plain words), or None when it may."""
+    plain = secret.strip().lower()
+    if plain in KNOWN_PLACEHOLDER_SECRETS or "change-me" in plain or "changeme" in plain:
+        return "TAPMASK_TOKEN_SECRET is a placeholder published in the TapMask repository"
+    if len(secret) < MIN_TOKEN_SECRET_CHARS:
+        return (
+            f"TAPMASK_TOKEN_SECRET has {len(secret)} characters; at least "
+            f"{MIN_TOKEN_SECRET_CHARS} are needed"
+        )
+    return None
+
+
+def require_token_secret(service: str, secret: str, dev_mode: bool) -> str | None:
+    """Stop ``service`` at start-up on a placeholder or short token secret, unless
+    ``dev_mode`` (``TAPMASK_DEV_MODE=1``) says this is a development machine: then the
+    problem is returned, for a warning in the log."""
+    problem = token_secret_problem(secret)
+    if problem is None or dev_mode:
+        return problem
+    raise SystemExit(
+        f"{service}: refusing to start: {problem}. Set it to a random value shared by the "
+        'gateway and the notifier, e.g. TAPMASK_TOKEN_SECRET="$(openssl rand -hex 32)", or '
+        "set TAPMASK_DEV_MODE=1 on a development machine."
+    )

@@ -33,11 +33,13 @@ from tapmask_gateway.controllers.clients import ClientMiddleware
 from tapmask_gateway.controllers.health import health, livez, metrics
 from tapmask_gateway.controllers.jobs import JobController
 from tapmask_gateway.controllers.preview import PreviewController
+from tapmask_gateway.controllers.results import ResultController
 from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
-from tapmask_gateway.settings import DEV_SECRET, Settings
+from tapmask_gateway.settings import Settings
 from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.settings import require_token_secret
 from tapmask_runtime.tracing import configure_tracing
 
 log = logging.getLogger("tapmask_gateway")
@@ -77,8 +79,6 @@ def create_app(settings: Settings) -> Litestar:
             gw.frames = UploadFrames(gw.store, settings.preview, settings.limits)
             gw.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas
-            if settings.token_secret.get_secret_value() == DEV_SECRET:
-                log.warning("TAPMASK_TOKEN_SECRET is the development default: set it in production")
             gw.lifecycle = await anyio.to_thread.run_sync(
                 gw.store.put_lifecycle,
                 math.ceil(quotas.free_retention_hours / 24),
@@ -138,6 +138,7 @@ def create_app(settings: Settings) -> Litestar:
             UploadController,
             PreviewController,
             JobController,
+            ResultController,
             health,
             livez,
             metrics,
@@ -189,6 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "create-api-key":
         print(asyncio.run(create_api_key(settings, args.name, args.videos_per_month)))
         return
+    weak = require_token_secret(
+        "tapmask-gateway", settings.token_secret.get_secret_value(), settings.dev_mode
+    )
+    if weak:
+        log.warning("development mode: %s", weak)
     import uvicorn
 
     uvicorn.run(

@@ -76,7 +76,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     token_secret: SecretStr = SecretStr(DEV_SECRET)
-    """HMAC key of job access tokens; the notifier must share it."""
+    """HMAC key of job access tokens; the notifier must share it. The service refuses to
+    start on a placeholder or one under 32 characters unless ``dev_mode``."""
+    dev_mode: bool = False
+    """TAPMASK_DEV_MODE=1: a development machine, where a weak token secret only warns."""
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="tapmask-gateway"))
     projector_group_id: str = "tapmask-gateway-projector"
     """Consumer group of the job-state projector (one group shared by all gateway replicas)."""

@@ -31,6 +31,7 @@ from tapmask_notifier.settings import Settings
 from tapmask_runtime.kafka import declared_topic, make_broker
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import render_latest
+from tapmask_runtime.settings import require_token_secret
 from tapmask_runtime.tracing import configure_tracing
 from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
 
@@ -144,6 +145,11 @@ def main() -> None:
 
     settings = Settings()
     configure_logging("notifier", settings.log)
+    weak = require_token_secret(
+        "tapmask-notifier", settings.token_secret.get_secret_value(), settings.dev_mode
+    )
+    if weak:
+        log.warning("development mode: %s", weak)
     configure_tracing("tapmask-notifier")  # off unless OTEL_TRACES_EXPORTER is set
     uvicorn.run(
         create_app(settings),

@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     )
 
     token_secret: SecretStr = SecretStr("dev-only-change-me")
-    """Same secret as the gateway: job access tokens are HMACs of the job id."""
+    """Same secret as the gateway: job access tokens are HMACs of the job id. The service
+    refuses to start on a placeholder or one under 32 characters unless ``dev_mode``."""
+    dev_mode: bool = False
+    """TAPMASK_DEV_MODE=1: a development machine, where a weak token secret only warns."""
     gateway_url: str | None = None
     """The gateway (TAPMASK_GATEWAY_URL), asked for the state of jobs older than the
     replayed history; None: such a job shows as pending until its next event."""
