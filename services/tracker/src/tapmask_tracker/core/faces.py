@@ -245,7 +245,7 @@ class FaceSettings:
     """How faces are found, followed and covered (see the module docstring for the figures)."""
 
     #: A detection runs on every ``stride``-th frame (and on the last one).
-    stride: int = 8
+    stride: int = 12
     #: Detections a face may be missed on and still be bridged (or held) rather than dropped.
     hold: int = 2
     #: Score that makes a new face (hidden at once).
@@ -441,7 +441,9 @@ def _grey_crop(
 def _take_template(track: _Track, frame: Frame, box: FaceBox, index: int) -> None:
     scale = min(1.0, _TEMPLATE_PX / max(1.0, box.w))
     cut = _grey_crop(frame, box.x0, box.y0, box.x1, box.y1, scale)
-    track.template = cut[0] if cut is not None and min(cut[0].shape) >= 4 else None
+    # A flat patch (a face in the dark, a blank test frame) matches anywhere: not followed.
+    usable = cut is not None and min(cut[0].shape) >= 4 and float(cut[0].std()) >= 4.0
+    track.template = cut[0] if cut is not None and usable else None
     track.template_scale = scale
     track.detected = index
 
