@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _number_only(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number, not a string or true/false")
+    return value
+
+
+def _boolean_only(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# "150" or true is not a pixel, "yes" not a yes: pydantic's lax mode would take all three,
+# and Litestar validates request bodies in lax mode whatever a field's ``strict`` says.
+Number = Annotated[float, BeforeValidator(_number_only)]
+Integer = Annotated[int, BeforeValidator(_number_only)]
+Boolean = Annotated[bool, BeforeValidator(_boolean_only)]
 
 
 class ProcessingMode(StrEnum):
@@ -47,11 +67,13 @@ class ClickPoint(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    x: float = Field(ge=0, description="Pixels from the left edge of the frame.")
-    y: float = Field(ge=0, description="Pixels from the top edge of the frame.")
-    frame: int = Field(default=0, ge=0, description="Frame index the click was made on.")
-    positive: bool = Field(default=True, description="False marks a spot that is NOT the object.")
-    object_id: int = Field(
+    x: Number = Field(ge=0, description="Pixels from the left edge of the frame.")
+    y: Number = Field(ge=0, description="Pixels from the top edge of the frame.")
+    frame: Integer = Field(default=0, ge=0, description="Frame index the click was made on.")
+    positive: Boolean = Field(
+        default=True, description="False marks a spot that is NOT the object."
+    )
+    object_id: Integer = Field(
         default=0, ge=0, description="Clicks with the same id belong to one object."
     )
 

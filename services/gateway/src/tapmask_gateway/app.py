@@ -9,11 +9,12 @@ import logging
 import math
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import uuid4
 
 import anyio.to_thread
 import httpx
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -58,6 +59,14 @@ async def _log_unexpected(exc: Exception, scope: Scope) -> None:
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         return
     log.error("unhandled error on %s", scope.get("path"), exc_info=exc)
+
+
+def _not_text(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    """A JSON body that is not UTF-8 (Litestar lets the decode error through as a 500)."""
+    return Response(
+        {"status_code": 400, "detail": f"the request body is not UTF-8 text ({exc.reason})"},
+        status_code=400,
+    )
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -158,6 +167,7 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=64 * 1024,  # JSON only: videos go straight to S3
         logging_config=None,  # keep the JSON-lines logging main() configured
         after_exception=[_log_unexpected],
+        exception_handlers={UnicodeDecodeError: _not_text},
     )
     app.state.gateway = gw
     return app

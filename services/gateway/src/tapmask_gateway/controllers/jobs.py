@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -35,18 +36,20 @@ from tapmask_schemas import (
     ReviewRange,
     VideoInfo,
 )
+from tapmask_schemas.jobs import Integer, Number
 from tapmask_schemas.topics import JOB_CREATED, key_for
 
 MAX_POINTS = 32
+_EVENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 class CreateJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     upload_key: str = Field(min_length=1, max_length=200)
-    click_x: float = Field(ge=0, description="Pixels from the left of the decoded frame.")
-    click_y: float = Field(ge=0, description="Pixels from the top of the decoded frame.")
-    frame: int = Field(default=0, ge=0, description="Frame the click was made on.")
+    click_x: Number = Field(ge=0, description="Pixels from the left of the decoded frame.")
+    click_y: Number = Field(ge=0, description="Pixels from the top of the decoded frame.")
+    frame: Integer = Field(default=0, ge=0, description="Frame the click was made on.")
     points: list[ClickPoint] | None = Field(
         default=None, max_length=MAX_POINTS, description="More clicks (negative ones too)."
     )
@@ -358,6 +361,11 @@ class JobController(Controller):
         if not token_matches(gw.settings.token_secret.get_secret_value(), job_id, presented):
             raise _not_found()
         assert gw.http is not None
+        last = request.headers.get("last-event-id")
+        if last and not _EVENT_ID.fullmatch(last):
+            # Ids this stream sends are digits; anything else (bytes that are not text) is
+            # refused here rather than failing as a 500 on the way to the notifier.
+            raise Problem(400, "Last-Event-ID must be the id of an event this stream sent")
         subject, job = client_of(request).subject, str(job_id)
         refused = gw.streams.open(subject, job)
         if refused:
