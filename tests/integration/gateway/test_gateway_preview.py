@@ -115,3 +115,11 @@ async def test_someone_elses_upload_and_a_text_file_are_refused_in_plain_words(
             "/api/upload/mask", json={"upload_key": "uploads/nope.mp4", "points": []}
         )
         assert outside.status_code == 400
+
+
+async def test_the_limits_are_there_to_say_before_an_upload(gateway: Served) -> None:
+    async with gateway.client() as client:
+        limits = (await client.get("/api/upload/limits")).json()
+    assert limits["max_upload_bytes"] == gateway.settings.limits.max_upload_bytes == 500 * 1024**2
+    assert limits["max_duration_s"] == 600
+    assert "AVI" in limits["formats"]

@@ -389,3 +389,50 @@ async def prune_bookkeeping(pool: asyncpg.Pool, keep_days: int) -> None:
     await pool.execute(
         "DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)", keep_days
     )
+
+
+async def create_render_job(
+    pool: asyncpg.Pool,
+    job: NewJob,
+    *,
+    subject: str,
+    month: date,
+    quota: int,
+    topic: str,
+    key: bytes,
+    event: dict[str, Any],
+) -> None:
+    """A job that renders another job's stored masks again (no upload to claim): the job
+    row, the quota use and its masks-ready event in the outbox, all or nothing."""
+    async with pool.acquire() as conn, conn.transaction():
+        used = await conn.fetchval(
+            "INSERT INTO usage_tracking AS u (subject, month, videos) VALUES ($1, $2, 1)"
+            " ON CONFLICT (subject, month) DO UPDATE SET videos = u.videos + 1"
+            " WHERE u.videos < $3 RETURNING videos",
+            subject,
+            month,
+            quota,
+        )
+        if used is None or used > quota:
+            raise QuotaExceeded
+        await conn.execute(
+            "INSERT INTO jobs (id, access_token_hash, status, stage, percent, mode, effect, points,"
+            " upload_key, video, client_ip, api_key_id, tier, expires_at, stage_started)"
+            " VALUES ($1, $2, 'pending', 'queued', 0, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+            " jsonb_build_object('queued', now()))",
+            job.id,
+            job.access_token_hash,
+            job.mode,
+            job.effect,
+            job.points,
+            job.upload_key,
+            job.video,
+            job.client_ip,
+            job.api_key_id,
+            job.tier,
+            job.expires_at,
+        )
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", topic, key, event
+        )
+        await conn.execute("NOTIFY tapmask_outbox")

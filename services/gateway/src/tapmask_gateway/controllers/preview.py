@@ -39,6 +39,13 @@ class UploadVideoView(BaseModel):
     format: str
 
 
+class LimitsView(BaseModel):
+    max_upload_bytes: int = Field(description="Largest file accepted, in bytes.")
+    max_duration_s: float = Field(description="Longest video accepted, in seconds.")
+    max_width_x_height: int = Field(description="Most pixels in one frame.")
+    formats: list[str] = Field(description="Containers accepted (by their content).")
+
+
 class PreviewPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,6 +86,17 @@ def _frames(gw: Gateway) -> UploadFrames:
 class PreviewController(Controller):
     path = "/api/upload"
     tags = ["preview"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/limits", summary="What uploads may be: size, duration, formats")
+    async def limits(self, gw: GatewayDep) -> LimitsView:
+        """So a page can say the limits before a person picks a file."""
+        limits = gw.settings.limits
+        return LimitsView(
+            max_upload_bytes=limits.max_upload_bytes,
+            max_duration_s=limits.max_duration_s,
+            max_width_x_height=limits.max_pixels,
+            formats=["MP4", "MOV", "WebM", "MKV", "AVI"],
+        )
 
     @get("/video", summary="What the upload is: size, frames, duration")
     async def video(
@@ -199,4 +217,3 @@ class PreviewController(Controller):
         except PreviewUnavailable as exc:
             raise Problem(503, str(exc)) from exc
         return Response(png, media_type="image/png", headers=headers)
-
