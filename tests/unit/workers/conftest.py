@@ -13,9 +13,9 @@ import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from tapmask_runtime.worker import ObjectMissingError
+from tapmask_runtime.worker import ObjectMissingError, retry_topic
 from tapmask_schemas import ClickPoint, Effect, JobCreated, ProcessingMode, VideoInfo
-from tapmask_schemas.topics import ALL_TOPICS
+from tapmask_schemas.topics import ALL_TOPICS, JOB_CREATED, MASKS_READY
 
 
 @dataclass
@@ -71,6 +71,9 @@ def observe(broker: KafkaBroker) -> dict[str, list[Seen]]:
 
     for topic in ALL_TOPICS:
         make(topic)
+    # The workers' own retry topics (not public: outside consumers never see them).
+    make(retry_topic(JOB_CREATED, "tracker"))
+    make(retry_topic(MASKS_READY, "renderer"))
     return seen
 
 

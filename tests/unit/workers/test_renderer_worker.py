@@ -12,7 +12,7 @@ from tapmask_media.errors import TruncatedFileError
 from tapmask_renderer.app import build_service
 from tapmask_renderer.rendering import RenderResult
 from tapmask_renderer.settings import Settings
-from tapmask_runtime.worker import WorkerSettings
+from tapmask_runtime.worker import WorkerSettings, retry_topic
 from tapmask_schemas import Effect, MasksReady, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, MASKS_READY, VIDEO_READY
 
@@ -161,3 +161,25 @@ async def test_damaged_video_fails_without_retry(
     [dead] = seen[DEAD_LETTER]
     assert MasksReady.model_validate_json(dead.body).job_id == event.job_id
     assert not seen[VIDEO_READY]
+
+
+async def test_a_retried_render_leaves_one_event_per_stage_on_the_public_topics(
+    store: Any, observe_topics: Any, decode: Any
+) -> None:
+    # Issue 9: each retry used to be re-published on the public masks-ready topic with a
+    # new event_id, so outside consumers saw masks-ready three times for one job.
+    event = masks_ready(store)
+    render = FakeRender(fail=[OSError("disk hiccup")])
+    svc = build_service(Settings(worker=FAST), store=store, render=render)
+    seen = observe_topics(svc.broker)
+
+    await run(svc, event)
+
+    assert len(render.calls) == 2
+    [public] = decode(seen[MASKS_READY])
+    assert public["event_id"] == str(event.event_id)
+    [retry] = decode(seen[retry_topic(MASKS_READY, "renderer")])
+    assert (retry["event_id"], retry["attempt"]) == (str(event.event_id), 2)
+    assert len(decode(seen[VIDEO_READY])) == 1
+    completed = [p for p in decode(seen[JOB_PROGRESS]) if p["status"] == "completed"]
+    assert len(completed) == 1

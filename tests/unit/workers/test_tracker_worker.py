@@ -11,7 +11,7 @@ from typing import Any
 from faststream.kafka import TestKafkaBroker
 from stage_harness import deliver
 
-from tapmask_runtime.worker import WorkerSettings
+from tapmask_runtime.worker import WorkerSettings, retry_topic
 from tapmask_schemas import JobCreated, ProcessingMode
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, JOB_PROGRESS, MASKS_READY
 from tapmask_tracker.app import build_service
@@ -19,6 +19,7 @@ from tapmask_tracker.core import TrackingError
 from tapmask_tracker.masking import TrackResult
 from tapmask_tracker.settings import Settings
 
+RETRY = retry_topic(JOB_CREATED, "tracker")
 FAST = WorkerSettings(backoff_initial_s=0, progress_interval_s=0.05, max_attempts=3)
 
 
@@ -140,8 +141,12 @@ async def test_failing_job_is_retried_then_dead_lettered_and_failed(
     await run_jobs(svc, job)
 
     assert track.calls == 3
-    attempts = [e["attempt"] for e in decode(seen[JOB_CREATED])]
-    assert attempts == [1, 2, 3]  # the retries went through Kafka with a counter
+    # The retries went through Kafka with a counter, on the tracker's own topic, as the
+    # same event (same event_id): the public topic holds the one original.
+    [original] = decode(seen[JOB_CREATED])
+    retries = decode(seen[RETRY])
+    assert [original["attempt"], *(e["attempt"] for e in retries)] == [1, 2, 3]
+    assert {e["event_id"] for e in retries} == {original["event_id"]}
     [dead] = seen[DEAD_LETTER]
     assert JobCreated.model_validate_json(dead.body).attempt == 3
     assert "gpu fell over" in dead.headers["x-reason"]
@@ -165,6 +170,8 @@ async def test_retry_that_succeeds_completes_the_job(
     await run_jobs(svc, job)
 
     assert track.calls == 2
+    # An outside consumer of the public topics sees one job-created and one masks-ready.
+    assert len(decode(seen[JOB_CREATED])) == 1 and len(decode(seen[RETRY])) == 1
     assert len(decode(seen[MASKS_READY])) == 1
     assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]
 
@@ -388,7 +395,8 @@ async def test_crashes_and_handled_failures_share_one_limit(
     await run_jobs(svc, job)
 
     assert track.calls == 2  # the 3rd try is the crash's: attempt 3 is given up unrun
-    assert [e["attempt"] for e in decode(seen[JOB_CREATED])] == [1, 2, 3]
+    attempts = [e["attempt"] for e in decode(seen[JOB_CREATED]) + decode(seen[RETRY])]
+    assert attempts == [1, 2, 3]
     [failed] = decode(seen[JOB_FAILED])
     assert "crashed 1 time on this job" in failed["reason"]
     assert len(seen[DEAD_LETTER]) == 1

@@ -11,7 +11,10 @@ delivery without getting thrown out of its consumer group on long jobs:
   ``getone()``, which counts as polling, so ``max.poll.interval.ms`` never expires
   however long the job takes, and nothing new is delivered meanwhile.
 * A failure is retried by re-publishing the event with ``attempt + 1`` after an
-  exponential backoff (the retry lives in Kafka, so it survives a crash); after
+  exponential backoff to the worker's own retry topic (:func:`retry_topic`; the retry
+  lives in Kafka, so it survives a crash). The copy keeps the event's ``event_id``: it
+  is the same event, and the public topic never sees it (a retry re-published on the
+  public topic with a new id looked like a new result to every outside consumer); after
   ``max_attempts`` - or at once for a ``PermanentJobError`` or a message that is
   not a valid event - the original bytes go to the dead-letter topic with reason
   headers and a ``JobFailed`` is published.
@@ -59,6 +62,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tapmask.worker")
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1f0c52-5d8e-4a86-9b0e-7d3f4e2a9c11")
+
+
+def retry_topic(topic: str, service: str) -> str:
+    """The topic ``service`` re-publishes failed events of ``topic`` to, for itself alone:
+    e.g. ``tapmask.job-created.retry.tracker``."""
+    return f"{topic}.retry.{service}"
 
 
 def stable_event_id(job_id: uuid.UUID, event_type: str) -> uuid.UUID:
@@ -436,9 +445,11 @@ class StageWorker(Generic[E]):
         self._progress_pub: Any = broker.publisher(JOB_PROGRESS)
         self._failed_pub: Any = broker.publisher(JOB_FAILED)
         self._dead_pub: Any = broker.publisher(DEAD_LETTER)
-        self._retry_pub: Any = broker.publisher(topic)
+        self.retry_topic = retry_topic(topic, service)
+        self._retry_pub: Any = broker.publisher(self.retry_topic)
         self.subscriber = broker.subscriber(
             declared_topic(topic, kafka),
+            declared_topic(self.retry_topic, kafka),
             group_id=settings.group_id or f"tapmask-{service}",
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
@@ -645,7 +656,7 @@ class StageWorker(Generic[E]):
             log.warning("attempt %d failed (%s); retrying in %.1f s", attempt, reason, delay)
             self.metrics.count("retried")
             await asyncio.sleep(delay)
-            retry = event.model_copy(update={"attempt": attempt + 1, "event_id": uuid.uuid4()})
+            retry = event.model_copy(update={"attempt": attempt + 1})
             await self.publish(self._retry_pub, retry)
             return True
         finally:
@@ -701,7 +712,10 @@ class StageWorker(Generic[E]):
         headers = {
             "x-reason": reason[:1000],
             "x-service": self.service,
-            "x-original-topic": str(record.topic),
+            # Where the event came from: the public topic, also for its retries.
+            "x-original-topic": str(record.topic).removesuffix(
+                self.retry_topic.removeprefix(self.topic)
+            ),
             "x-original-partition": str(record.partition),
             "x-original-offset": str(record.offset),
             "x-attempts": str(attempts),
