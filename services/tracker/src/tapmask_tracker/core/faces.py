@@ -245,7 +245,7 @@ class FaceSettings:
     """How faces are found, followed and covered (see the module docstring for the figures)."""
 
     #: A detection runs on every ``stride``-th frame (and on the last one).
-    stride: int = 12
+    stride: int = 8
     #: Detections a face may be missed on and still be bridged (or held) rather than dropped.
     hold: int = 2
     #: Score that makes a new face (hidden at once).
@@ -421,7 +421,7 @@ class FaceTracker:
 #: normalised cross-correlation, cheap at any face size (~0.2 ms a face a frame).
 _TEMPLATE_PX = 24.0
 #: Below this correlation the follower lets go (the face turned or was covered).
-_MIN_NCC = 0.5
+_MIN_NCC = 0.7
 
 
 def _grey_crop(

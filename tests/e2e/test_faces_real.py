@@ -1,0 +1,93 @@
+"""``tapmask process --faces`` on the shared clips: every hand-labelled face hidden, alone or
+with a clicked object in the same job, and a clip with no face left as it was.
+
+The labels are ``bench/face_labels.json`` (face boxes checked by eye on a 2x crop). The
+effect is ``fill`` in a colour no clip has at those places, so "hidden" is checked pixel by
+pixel: a face box counts as hidden when nearly all its pixels are the fill colour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import frames_rgb, run_tapmask
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"
+LABELS = json.loads((ROOT / "bench" / "face_labels.json").read_text())
+MAGENTA = np.array([255, 0, 255])
+
+
+def filled_share(rgb: np.ndarray, box: list[int]) -> float:
+    """Share of the box's pixels that show the fill colour (within the codec's error)."""
+    x0, y0, x1, y1 = box
+    patch = rgb[y0:y1, x0:x1].astype(np.int16)
+    return float((np.abs(patch - MAGENTA).max(axis=2) < 48).mean())
+
+
+def labelled_faces_hidden(out: Path, clip: str) -> None:
+    labels = {int(k): v for k, v in LABELS["faces"][clip].items()}
+    seen = 0
+    for i, rgb in frames_rgb(out):
+        for box in labels.get(i, []):
+            share = filled_share(rgb, box)
+            assert share > 0.99, f"{clip} frame {i}: face {box} only {share:.0%} hidden"
+            seen += 1
+    assert seen == sum(len(v) for v in labels.values())
+
+
+@pytest.mark.parametrize("clip", ["bedroom.mp4", "05_default_juggle.mp4"])
+def test_every_labelled_face_is_hidden_with_no_click(clip: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    run = run_tapmask(
+        "process", VIDEOS / clip, "-o", out, "--faces", "--mode", "fill", "--color", "255,0,255"
+    )
+    assert run.returncode == 0, run.stderr
+    assert "tracker: faces" in run.stderr
+    labelled_faces_hidden(out, clip)
+
+
+def test_faces_and_a_clicked_dog_are_hidden_in_one_job(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    dog = (600, 427)  # the manifest's click on the dog, frame 0
+    run = run_tapmask(
+        "process",
+        VIDEOS / "01_dog.mp4",
+        "-o",
+        out,
+        "--point",
+        f"{dog[0]},{dog[1]}",
+        "--faces",
+        "--mode",
+        "fill",
+        "--color",
+        "255,0,255",
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    done = json.loads(run.stdout.strip().splitlines()[-1])
+    assert done["tracker_backend"] == "cpu+faces"
+    labelled_faces_hidden(out, "01_dog.mp4")
+    _, first = next(frames_rgb(out))
+    assert filled_share(first, [dog[0] - 4, dog[1] - 4, dog[0] + 4, dog[1] + 4]) > 0.99
+
+
+def test_a_clip_with_no_face_is_left_as_it_was(tmp_path: Path) -> None:
+    src = VIDEOS / "04_coffee.mp4"
+    out = tmp_path / "out.mp4"
+    run = run_tapmask(
+        "process", src, "-o", out, "--faces", "--mode", "fill", "--color", "255,0,255"
+    )
+    assert run.returncode == 0, run.stderr
+    count = 0
+    for (i, a), (_, b) in zip(frames_rgb(src), frames_rgb(out), strict=True):
+        count += 1
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
+        # Re-encoding moves a pixel by a few levels; a fill would move it by ~100 or more.
+        worst = float(np.percentile(diff, 99.9))
+        assert worst < 40, f"frame {i}: something was hidden (99.9th pct change {worst})"
+    assert count == 287
