@@ -38,7 +38,8 @@ help:
 # --- install ------------------------------------------------------------------------------------
 install: install-system install-uv install-python install-kafka install-web install-models install-checks
 
-# apt only when something is missing, so a set-up machine never waits on apt.
+# apt only when something is missing, so a set-up machine never waits on apt. chromium: the web
+# app's end-to-end tests drive Debian's build through playwright-core (no browser download).
 install-system:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
@@ -46,6 +47,7 @@ install-system:
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$(HAS_WEB)" ]; then command -v npm >/dev/null || missing="$$missing nodejs npm"; fi; \
+	if [ -n "$(HAS_WEB)" ]; then command -v chromium >/dev/null || missing="$$missing chromium fonts-dejavu-core"; fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing with apt:$$missing"; \
 		$(SUDO) apt-get update -q; \

@@ -2,22 +2,33 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import {
   ApiError,
   createJob,
+  getJob,
+  getOriginalUrl,
+  getUploadLimits,
+  getUploadVideo,
   guessContentType,
   presignUpload,
+  renderAgain,
+  rerunJob,
   uploadFile,
-  type ClickPoint,
   type Effect,
+  type JobView,
   type ProcessingMode,
   type UploadHandle,
+  type UploadVideo,
 } from "./api";
 import { DropZone } from "./components/DropZone";
-import { FramePicker } from "./components/FramePicker";
+import { FrameEditor } from "./components/FrameEditor";
 import { JobPanel } from "./components/JobPanel";
 import { ModePicker } from "./components/ModePicker";
 import { ProgressBar } from "./components/ProgressBar";
-import { buildJobRequest } from "./jobRequest";
+import { ResultView, type ReviewRange } from "./components/ResultView";
+import { forgetJob, jobFragment, parseJobFragment, rememberedJob, rememberJob, type JobLink } from "./jobLink";
 import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
-import { formatBytes, INITIAL_PROGRESS, mergeProgress, type Progress } from "./progress";
+import { isMarked, jobRequest, newObject, type MarkedObject } from "./objects";
+import { plainError } from "./plainWords";
+import { formatBytes, fromJobView, INITIAL_PROGRESS, isFinal, mergeProgress, type Progress } from "./progress";
+import { DEFAULT_LIMITS, readHead, uploadProblem, type UploadLimits } from "./sniff";
 
 type Upload =
   | { phase: "idle" }
@@ -31,14 +42,28 @@ interface Job {
 }
 
 function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return plainError(err);
+}
+
+function isCompleted(job: { progress: Progress } | null): boolean {
+  return job?.progress.status === "completed";
+}
+
+function refOf(link: JobLink): JobRef {
+  return { jobId: link.jobId, token: link.token, eventsUrl: `/api/jobs/${link.jobId}/events?token=${encodeURIComponent(link.token)}` };
 }
 
 export function App() {
+  const [limits, setLimits] = useState<UploadLimits>(DEFAULT_LIMITS);
   const [file, setFile] = useState<File | null>(null);
-  const [preview, setPreview] = useState<string | null>(null);
+  const [original, setOriginal] = useState<string | null>(null);
+  const [refused, setRefused] = useState<string | null>(null);
   const [upload, setUpload] = useState<Upload>({ phase: "idle" });
-  const [points, setPoints] = useState<ClickPoint[]>([]);
+  const [video, setVideo] = useState<UploadVideo | null>(null);
+  const [videoError, setVideoError] = useState<string | null>(null);
+  const [objects, setObjects] = useState<MarkedObject[]>(() => [newObject([])]);
+  const [activeKey, setActiveKey] = useState(0);
+  const [frame, setFrame] = useState(0);
   const [mode, setMode] = useState<ProcessingMode>("privacy");
   const [effect, setEffect] = useState<Effect>("blur");
   const [job, setJob] = useState<Job | null>(null);
@@ -47,6 +72,12 @@ export function App() {
   const [watchError, setWatchError] = useState<string | null>(null);
   const [resultUrl, setResultUrl] = useState<string | null>(null);
   const [resultError, setResultError] = useState<string | null>(null);
+  const [review, setReview] = useState<ReviewRange[] | null>(null);
+  const [lastJob, setLastJob] = useState<JobLink | null>(null);
+  // The original from the server, when this tab no longer has the file (after a reload).
+  const [serverOriginal, setServerOriginal] = useState<string | null>(null);
+  // Set while the clicks of a finished job are being corrected: Start re-runs that job.
+  const [correcting, setCorrecting] = useState<JobLink | null>(null);
   const uploadHandle = useRef<UploadHandle | null>(null);
   // Bumped on every new upload or reset, so a stale upload's callbacks change nothing.
   const uploadGen = useRef(0);
@@ -55,14 +86,90 @@ export function App() {
   const activeJob = useRef<string | null>(null);
   const jobSection = useRef<HTMLElement>(null);
 
-  // Free the object URL of the previous file.
-  useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
+  useEffect(() => () => void (original && URL.revokeObjectURL(original)), [original]);
   useEffect(() => () => stopWatching.current?.(), []);
+  useEffect(() => {
+    getUploadLimits()
+      .then((l) => setLimits({ maxUploadBytes: l.max_upload_bytes, maxDurationS: l.max_duration_s }))
+      .catch(() => undefined); // the defaults are the gateway's defaults
+  }, []);
+
+  // Leaving during an upload loses it: the browser asks first.
+  const uploading = upload.phase === "uploading";
+  useEffect(() => {
+    if (!uploading) return;
+    const onBeforeUnload = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+      e.returnValue = "";
+    };
+    window.addEventListener("beforeunload", onBeforeUnload);
+    return () => window.removeEventListener("beforeunload", onBeforeUnload);
+  }, [uploading]);
+
   const jobId = job?.ref.jobId;
-  // Bring the progress into view once a job starts; it appears below the fold.
   useEffect(() => {
     if (jobId) jobSection.current?.scrollIntoView({ behavior: "smooth", block: "start" });
-  }, [jobId]);
+  }, [jobId, resultUrl]);
+
+  const onCompleted = useCallback(async (ref: JobRef) => {
+    try {
+      const url = await waitForDownloadUrl(ref);
+      if (activeJob.current === ref.jobId) setResultUrl(url);
+      getOriginalUrl(ref.jobId, ref.token)
+        .then((o) => activeJob.current === ref.jobId && setServerOriginal(o.url))
+        .catch(() => undefined); // before/after is a nicety: the result stands alone
+      const view = await getJob(ref.jobId, ref.token);
+      if (activeJob.current === ref.jobId) setReview((view.review as ReviewRange[] | null | undefined) ?? null);
+    } catch (err) {
+      if (activeJob.current === ref.jobId) setResultError(message(err));
+    }
+  }, []);
+
+  const follow = useCallback(
+    (ref: JobRef, initial: Partial<Progress>) => {
+      activeJob.current = ref.jobId;
+      setJob({ ref, progress: mergeProgress(INITIAL_PROGRESS, initial) });
+      if (initial.status === "completed") {
+        void onCompleted(ref);
+        return;
+      }
+      if (initial.status && isFinal(initial.status)) return;
+      stopWatching.current = watchJob(
+        ref,
+        (update) => {
+          setJob((j) => (j && j.ref.jobId === ref.jobId ? { ...j, progress: mergeProgress(j.progress, update) } : j));
+          if (update.status === "completed") void onCompleted(ref);
+        },
+        (m) => setWatchError(plainError(m)),
+      );
+    },
+    [onCompleted],
+  );
+
+  const resume = useCallback(
+    async (link: JobLink) => {
+      try {
+        const view: JobView = await getJob(link.jobId, link.token);
+        follow(refOf(link), fromJobView(view));
+      } catch (err) {
+        activeJob.current = link.jobId;
+        setJob({ ref: refOf(link), progress: INITIAL_PROGRESS });
+        setWatchError(
+          err instanceof ApiError && err.status === 404
+            ? "This job link does not work: the job does not exist or its files were deleted. Start a new one below."
+            : message(err),
+        );
+      }
+    },
+    [follow],
+  );
+
+  // A job in the URL (a reload, a shared or reopened tab) comes back as it is now.
+  useEffect(() => {
+    const link = parseJobFragment(window.location.hash);
+    if (link) void resume(link);
+    else setLastJob(rememberedJob());
+  }, [resume]);
 
   const reset = useCallback(() => {
     uploadGen.current += 1;
@@ -72,14 +179,25 @@ export function App() {
     stopWatching.current = null;
     activeJob.current = null;
     setFile(null);
-    setPreview(null);
+    setOriginal(null);
+    setRefused(null);
     setUpload({ phase: "idle" });
-    setPoints([]);
+    setVideo(null);
+    setVideoError(null);
+    setObjects([newObject([])]);
+    setActiveKey(0);
+    setFrame(0);
     setJob(null);
     setStartError(null);
     setWatchError(null);
     setResultUrl(null);
     setResultError(null);
+    setReview(null);
+    setServerOriginal(null);
+    setCorrecting(null);
+    if (window.location.hash) window.history.pushState(null, "", window.location.pathname);
+    forgetJob();
+    setLastJob(null);
   }, []);
 
   const startUpload = useCallback(async (f: File) => {
@@ -94,7 +212,14 @@ export function App() {
       });
       uploadHandle.current = handle;
       await handle.done;
-      if (current()) setUpload({ phase: "done", key: presign.upload_key });
+      if (!current()) return;
+      setUpload({ phase: "done", key: presign.upload_key });
+      try {
+        const facts = await getUploadVideo(presign.upload_key);
+        if (current()) setVideo(facts);
+      } catch (err) {
+        if (current()) setVideoError(message(err));
+      }
     } catch (err) {
       // A 4xx (wrong type, too big) will fail the same way again; a network error or 5xx may not.
       const status = err instanceof ApiError ? err.status : 0;
@@ -102,39 +227,32 @@ export function App() {
     }
   }, []);
 
-  const chooseFile = (f: File) => {
+  const chooseFile = async (f: File) => {
     reset();
+    const problem = uploadProblem(f, await readHead(f), limits);
+    if (problem) {
+      setRefused(problem);
+      return;
+    }
     setFile(f);
-    setPreview(URL.createObjectURL(f));
+    setOriginal(URL.createObjectURL(f));
     void startUpload(f);
   };
-
-  const onCompleted = useCallback(async (ref: JobRef) => {
-    try {
-      const url = await waitForDownloadUrl(ref);
-      if (activeJob.current === ref.jobId) setResultUrl(url);
-    } catch (err) {
-      if (activeJob.current === ref.jobId) setResultError(message(err));
-    }
-  }, []);
 
   const start = async () => {
     if (upload.phase !== "done") return;
     setStartError(null);
     setStarting(true);
     try {
-      const created = await createJob(buildJobRequest(upload.key, points, mode, effect));
-      const ref: JobRef = { jobId: created.job_id, token: created.access_token, eventsUrl: created.events_url };
-      activeJob.current = ref.jobId;
-      setJob({ ref, progress: mergeProgress(INITIAL_PROGRESS, { status: created.status }) });
-      stopWatching.current = watchJob(
-        ref,
-        (update) => {
-          setJob((j) => (j && j.ref.jobId === ref.jobId ? { ...j, progress: mergeProgress(j.progress, update) } : j));
-          if (update.status === "completed") void onCompleted(ref);
-        },
-        setWatchError,
-      );
+      const request = jobRequest(upload.key, objects, mode, effect);
+      const created = correcting
+        ? await rerunJob(correcting.jobId, correcting.token, request)
+        : await createJob(request);
+      setCorrecting(null);
+      const link = { jobId: created.job_id, token: created.access_token };
+      window.history.pushState(null, "", jobFragment(link));
+      rememberJob(link);
+      follow({ jobId: link.jobId, token: link.token, eventsUrl: created.events_url }, { status: created.status });
     } catch (err) {
       setStartError(message(err));
     } finally {
@@ -142,11 +260,75 @@ export function App() {
     }
   };
 
-  const hasPositive = points.some((p) => p.positive !== false);
+  const hasPositive = objects.some(isMarked);
   const locked = job !== null;
-  const canStart = upload.phase === "done" && hasPositive && !starting && !locked;
-  // A file the gateway refused outright is not worth clicking on.
-  const showSteps = preview !== null && !(upload.phase === "error" && !upload.retryable);
+  const canStart = upload.phase === "done" && video !== null && hasPositive && !starting && !locked;
+  const showSteps = file !== null && !(upload.phase === "error" && !upload.retryable);
+
+  /** A new job from this one's result: the job on screen becomes the new one. */
+  const switchTo = (created: { job_id: string; access_token: string; events_url: string; status: JobView["status"] }) => {
+    stopWatching.current?.();
+    const link = { jobId: created.job_id, token: created.access_token };
+    window.history.pushState(null, "", jobFragment(link));
+    rememberJob(link);
+    setResultUrl(null);
+    setResultError(null);
+    setReview(null);
+    setWatchError(null);
+    follow({ jobId: link.jobId, token: link.token, eventsUrl: created.events_url }, { status: created.status });
+  };
+
+  const onRenderAgain = async (m: ProcessingMode, e: Effect) => {
+    if (!job) return;
+    try {
+      switchTo(await renderAgain(job.ref.jobId, job.ref.token, m, e));
+    } catch (err) {
+      setResultError(message(err));
+    }
+  };
+
+  // Back to the frames with the same clicks; Start then re-runs the finished job.
+  const canCorrect = isCompleted(job) && upload.phase === "done" && video !== null;
+  const correct = () => {
+    if (!job) return;
+    stopWatching.current?.();
+    setCorrecting({ jobId: job.ref.jobId, token: job.ref.token });
+    activeJob.current = null;
+    setJob(null);
+    setResultUrl(null);
+    setReview(null);
+  };
+  const completed = job?.progress.status === "completed";
+  const running = job !== null && !isFinal(job.progress.status);
+
+  const jobPanel = job && (
+    <section className="step" ref={jobSection} aria-labelledby="job-title">
+      <h2 id="job-title">{completed ? "Your video" : "Progress"}</h2>
+      {resultUrl && (
+        <ResultView
+          resultUrl={resultUrl}
+          originalUrl={original ?? serverOriginal}
+          review={review}
+          frameCount={Number((video?.frame_count ?? 0) || 0)}
+          onAnother={reset}
+          onRenderAgain={(m, e) => void onRenderAgain(m, e)}
+          onCorrect={canCorrect ? correct : null}
+        />
+      )}
+      {!resultUrl && <JobPanel jobId={job.ref.jobId} progress={job.progress} watchError={watchError} />}
+      {resultError && <p className="error">{resultError}</p>}
+      {running && (
+        <p className="muted">
+          You can close this page: this address brings you back to the job (keep it to come back later).
+        </p>
+      )}
+      {(job.progress.status === "failed" || job.progress.status === "expired" || watchError) && (
+        <button type="button" onClick={reset}>
+          Start over
+        </button>
+      )}
+    </section>
+  );
 
   return (
     <main>
@@ -155,64 +337,110 @@ export function App() {
         <p>Click on something in your video — it is followed through every frame and hidden or erased.</p>
       </header>
 
-      <section className="step">
-        <h2>
-          <span className="num">1</span> Video
-        </h2>
-        {!file ? (
-          <DropZone onFile={chooseFile} />
-        ) : (
-          <div className="upload">
-            <div className="upload-head">
-              <span className="filename" title={file.name}>
-                {file.name} <small className="muted">({formatBytes(file.size)})</small>
-              </span>
-              {!locked && (
+      {completed && jobPanel}
+
+      {!job && lastJob && (
+        <p className="notice">
+          You have a job from earlier.{" "}
+          <button
+            type="button"
+            onClick={() => {
+              window.history.pushState(null, "", jobFragment(lastJob));
+              void resume(lastJob);
+            }}
+          >
+            Return to it
+          </button>
+        </p>
+      )}
+
+      {!job && (
+        <section className="step">
+          <h2>
+            <span className="num">1</span> Video
+          </h2>
+          {!file ? (
+            <>
+              <DropZone onFile={(f) => void chooseFile(f)} limits={limits} />
+              {refused && (
+                <p className="error" role="alert">
+                  {refused}
+                </p>
+              )}
+            </>
+          ) : (
+            <div className="upload">
+              <div className="upload-head">
+                <span className="filename" title={file.name}>
+                  {file.name} <small className="muted">({formatBytes(file.size)})</small>
+                </span>
                 <button type="button" onClick={reset}>
                   Choose another
                 </button>
+              </div>
+              {upload.phase === "uploading" && (
+                <>
+                  <ProgressBar percent={upload.fraction * 100} label="Upload progress" />
+                  <small className="muted">Uploading… {Math.floor(upload.fraction * 100)}% — keep this page open.</small>
+                </>
+              )}
+              {upload.phase === "done" && !video && !videoError && <small className="muted">Uploaded. Reading the video…</small>}
+              {upload.phase === "done" && video && (
+                <small className="muted">
+                  Uploaded: {video.display_width}×{video.display_height}, {video.frame_count} frames,{" "}
+                  {Math.round(video.duration_s * 10) / 10} s
+                </small>
+              )}
+              {videoError && (
+                <p className="error" role="alert">
+                  {videoError}
+                </p>
+              )}
+              {upload.phase === "error" && (
+                <p className="error" role="alert">
+                  {upload.message}{" "}
+                  {upload.retryable && (
+                    <button type="button" onClick={() => void startUpload(file)}>
+                      Retry
+                    </button>
+                  )}
+                </p>
               )}
             </div>
-            {upload.phase === "uploading" && (
-              <>
-                <ProgressBar percent={upload.fraction * 100} label="Upload progress" />
-                <small className="muted">Uploading… {Math.floor(upload.fraction * 100)}%</small>
-              </>
-            )}
-            {upload.phase === "done" && (
-              <>
-                <ProgressBar percent={100} label="Upload progress" tone="done" />
-                <small className="muted">Uploaded</small>
-              </>
-            )}
-            {upload.phase === "error" && (
-              <p className="error">
-                {upload.message}{" "}
-                {upload.retryable && (
-                  <button type="button" onClick={() => void startUpload(file)}>
-                    Retry
-                  </button>
-                )}
-              </p>
-            )}
-          </div>
-        )}
-      </section>
+          )}
+        </section>
+      )}
 
-      {showSteps && preview && (
+      {showSteps && !job && (
         <section className="step">
           <h2>
             <span className="num">2</span> Click on the object
           </h2>
-          <p className="hint">
-            Click on the object to follow. Shift-click marks a spot that is <em>not</em> the object. Click a marker to
-            remove it.
-          </p>
-          <FramePicker src={preview} points={points} onPointsChange={setPoints} disabled={locked} />
+          {upload.phase === "done" && video ? (
+            <>
+              <p className="hint">
+                Click or tap the object: its outline appears in colour. Wrong part taken? Switch to <em>Not this</em> and
+                click there. Any frame works — move the slider to where the object is clearly visible.
+              </p>
+              <FrameEditor
+                uploadKey={upload.key}
+                video={video}
+                objects={objects}
+                onObjectsChange={setObjects}
+                activeKey={activeKey}
+                onActiveChange={setActiveKey}
+                frame={frame}
+                onFrameChange={setFrame}
+                disabled={locked}
+              />
+            </>
+          ) : (
+            <p className="muted">{videoError ? "This file cannot be used." : "The frames appear here once the upload is done."}</p>
+          )}
         </section>
       )}
 
-      {showSteps && (
+      {showSteps && !job && (
         <section className="step">
           <h2>
             <span className="num">3</span> Choose what to do
@@ -226,51 +454,27 @@ export function App() {
               setEffect(e);
             }}
           />
-          {!locked && (
-            <div className="start">
-              <button type="button" className="primary" disabled={!canStart} onClick={() => void start()}>
-                {starting ? "Starting…" : "Start"}
-              </button>
-              <small className="muted">
-                {upload.phase === "uploading"
-                  ? "Waiting for the upload to finish…"
-                  : !hasPositive
-                    ? "Click on the object first."
-                    : ""}
-              </small>
-            </div>
+          <div className="start">
+            <button type="button" className="primary" disabled={!canStart} onClick={() => void start()}>
+              {starting ? "Starting…" : correcting ? "Run again" : "Start"}
+            </button>
+            <small className="muted">
+              {upload.phase === "uploading"
+                ? "Waiting for the upload to finish…"
+                : !hasPositive
+                  ? "Click on the object first."
+                  : ""}
+            </small>
+          </div>
+          {startError && (
+            <p className="error" role="alert">
+              {startError}
+            </p>
           )}
-          {startError && <p className="error">{startError}</p>}
         </section>
       )}
 
-      {job && (
-        <section className="step" ref={jobSection}>
-          <h2>
-            <span className="num">4</span> Progress
-          </h2>
-          <JobPanel jobId={job.ref.jobId} progress={job.progress} watchError={watchError} />
-          {resultError && <p className="error">{resultError}</p>}
-          {resultUrl && (
-            <div className="result">
-              <video src={resultUrl} controls playsInline />
-              <div className="buttons">
-                <a className="button primary" href={resultUrl} download>
-                  Download
-                </a>
-                <button type="button" onClick={reset}>
-                  Process another video
-                </button>
-              </div>
-            </div>
-          )}
-          {(job.progress.status === "failed" || job.progress.status === "expired" || watchError) && (
-            <button type="button" onClick={reset}>
-              Start over
-            </button>
-          )}
-        </section>
-      )}
+      {!completed && jobPanel}
     </main>
   );
 }

@@ -8,6 +8,8 @@ import {
   getJob,
   guessContentType,
   presignUpload,
+  renderAgain,
+  rerunJob,
   uploadFile,
   type PresignedPost,
   type PresignedPut,
@@ -288,5 +290,42 @@ describe("uploadFile", () => {
     const h2 = uploadFile(presign, file, "video/mp4", () => {});
     h2.abort();
     await expect(h2.done).rejects.toThrow("Upload cancelled");
+  });
+});
+
+describe("after a job", () => {
+  const created = { job_id: "j2", status: "pending", access_token: "t2", events_url: "/api/jobs/j2/events?token=t2" };
+
+  it("renders the stored masks again with the job's token and the new effect only", async () => {
+    const fetchFn = mockFetch(jsonResponse(201, created));
+    expect(await renderAgain("j1", "t1", "privacy", "pixelate")).toEqual(created);
+    expect(fetchFn.mock.calls[0]![0]).toBe("/api/jobs/j1/render");
+    expect(sentHeaders(fetchFn).Authorization).toBe("Bearer t1");
+    expect(sentJson(fetchFn)).toEqual({ processing_mode: "privacy", effect: "pixelate" });
+    const eraser = mockFetch(jsonResponse(201, created));
+    await renderAgain("j1", "t1", "magic_eraser", "pixelate");
+    expect(sentJson(eraser)).toEqual({ processing_mode: "magic_eraser" });
+  });
+
+  it("re-runs with every click, the main one first as object 0", async () => {
+    const fetchFn = mockFetch(jsonResponse(201, created));
+    await rerunJob("j1", "t1", {
+      upload_key: "uploads/a.mp4",
+      click_x: 10,
+      click_y: 20,
+      frame: 0,
+      points: [{ x: 40, y: 24, frame: 120, positive: true, object_id: 0 }],
+      processing_mode: "privacy",
+      effect: "blur",
+    });
+    expect(fetchFn.mock.calls[0]![0]).toBe("/api/jobs/j1/rerun");
+    expect(sentJson(fetchFn)).toEqual({
+      points: [
+        { x: 10, y: 20, frame: 0, positive: true, object_id: 0 },
+        { x: 40, y: 24, frame: 120, positive: true, object_id: 0 },
+      ],
+      processing_mode: "privacy",
+      effect: "blur",
+    });
   });
 });

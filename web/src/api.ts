@@ -293,3 +293,110 @@ export function uploadFile(
   });
   return { done, abort: () => xhr.abort() };
 }
+
+/** GET /api/upload/limits: what an upload may be, to say before a file is chosen. */
+export interface UploadLimitsView {
+  max_upload_bytes: number;
+  max_duration_s: number;
+  formats: string[];
+}
+
+export function getUploadLimits(): Promise<UploadLimitsView> {
+  return requestJson<UploadLimitsView>("/api/upload/limits", { headers: { Accept: "application/json" } }, "Limits unavailable");
+}
+
+/** GET /api/upload/video: the finished upload as the server sees it (probed). */
+export interface UploadVideo {
+  upload_key: string;
+  display_width: number;
+  display_height: number;
+  frame_count: number;
+  fps: number | null;
+  duration_s: number;
+  has_audio: boolean;
+  codec: string;
+  format: string;
+}
+
+export function getUploadVideo(key: string): Promise<UploadVideo> {
+  return requestJson<UploadVideo>(
+    `/api/upload/video?key=${encodeURIComponent(key)}`,
+    { headers: { Accept: "application/json" } },
+    "The video could not be read",
+  );
+}
+
+/** A frame of the upload as a JPEG, decoded by the server (so AVI and HEVC work too). */
+export function frameUrl(key: string, index: number): string {
+  return `/api/upload/frame?key=${encodeURIComponent(key)}&index=${index}`;
+}
+
+export interface MaskPoint {
+  x: number;
+  y: number;
+  positive: boolean;
+}
+
+/** The mask the clicks of one object give on `frame`: a grey PNG (255 = the object). */
+export async function fetchMask(key: string, frame: number, points: MaskPoint[], signal?: AbortSignal): Promise<Blob> {
+  let response: Response;
+  try {
+    response = await globalThis.fetch("/api/upload/mask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "image/png" },
+      body: JSON.stringify({ upload_key: key, frame, points }),
+      signal,
+    });
+  } catch (err) {
+    if ((err as Error).name === "AbortError") throw err;
+    throw new ApiError(0, `The mask preview is unavailable: the server could not be reached`);
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    throw new ApiError(response.status, errorMessage(response.status, text, "The mask preview failed"));
+  }
+  return response.blob();
+}
+
+/** GET /api/jobs/{id}/original: the job's input video, for before/after after a reload. */
+export function getOriginalUrl(jobId: string, token: string): Promise<DownloadResponse> {
+  return requestJson<DownloadResponse>(
+    `/api/jobs/${encodeURIComponent(jobId)}/original`,
+    { headers: { Accept: "application/json", ...bearer(token) } },
+    "The original video is unavailable",
+  );
+}
+
+/** POST /api/jobs/{id}/render: the same masks with another mode or effect (no tracking again). */
+export function renderAgain(jobId: string, token: string, mode: ProcessingMode, effect: Effect): Promise<CreateJobResponse> {
+  return requestJson<CreateJobResponse>(
+    `/api/jobs/${encodeURIComponent(jobId)}/render`,
+    {
+      method: "POST",
+      headers: { ...JSON_HEADERS, ...bearer(token) },
+      body: JSON.stringify({ processing_mode: mode, ...(mode === "privacy" ? { effect } : {}) }),
+    },
+    "Rendering again could not start",
+  );
+}
+
+/** POST /api/jobs/{id}/rerun: track again on the same video with corrected clicks. */
+export function rerunJob(jobId: string, token: string, request: CreateJobRequest): Promise<CreateJobResponse> {
+  const points: ClickPoint[] = [
+    { x: request.click_x, y: request.click_y, frame: request.frame ?? 0, positive: true, object_id: 0 },
+    ...(request.points ?? []),
+  ];
+  return requestJson<CreateJobResponse>(
+    `/api/jobs/${encodeURIComponent(jobId)}/rerun`,
+    {
+      method: "POST",
+      headers: { ...JSON_HEADERS, ...bearer(token) },
+      body: JSON.stringify({
+        points,
+        processing_mode: request.processing_mode,
+        ...(request.effect ? { effect: request.effect } : {}),
+      }),
+    },
+    "The new run could not start",
+  );
+}

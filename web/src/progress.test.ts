@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { formatEta, fromJobView, INITIAL_PROGRESS, mergeProgress, parseEventData, stageLabel } from "./progress";
-import { buildJobRequest } from "./jobRequest";
 
 describe("parseEventData", () => {
   it("reads a job-progress event", () => {
@@ -89,36 +88,5 @@ describe("formatting", () => {
   it("names stages in words", () => {
     expect(stageLabel("tracking")).toBe("Following the object through the video");
     expect(stageLabel("post_processing")).toBe("post processing");
-  });
-});
-
-describe("buildJobRequest", () => {
-  const points = [
-    { x: 5, y: 6, frame: 0, positive: false },
-    { x: 10, y: 20, frame: 0, positive: true },
-  ];
-
-  it("uses the first positive point as the click and sends the others as points", () => {
-    expect(buildJobRequest("uploads/a.mp4", points, "privacy", "fill")).toEqual({
-      upload_key: "uploads/a.mp4",
-      click_x: 10,
-      click_y: 20,
-      frame: 0,
-      points: [points[0]],
-      processing_mode: "privacy",
-      effect: "fill",
-    });
-  });
-
-  it("sends no points list for a single click", () => {
-    expect(buildJobRequest("k", [points[1]!], "privacy", "blur")).not.toHaveProperty("points");
-  });
-
-  it("sends no effect for the magic eraser", () => {
-    expect(buildJobRequest("k", points, "magic_eraser", "blur")).not.toHaveProperty("effect");
-  });
-
-  it("refuses to start without a positive click", () => {
-    expect(() => buildJobRequest("k", [points[0]!], "privacy", "blur")).toThrow(/Click at least once/);
   });
 });

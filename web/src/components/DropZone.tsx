@@ -1,12 +1,14 @@
 import { useRef, useState, type DragEvent } from "react";
+import { formatDuration, formatLimitBytes, type UploadLimits } from "../sniff";
 
 interface Props {
   onFile: (file: File) => void;
   disabled?: boolean;
+  limits: UploadLimits;
 }
 
 /** Pick a video with the file dialog or by dropping it on the box. */
-export function DropZone({ onFile, disabled = false }: Props) {
+export function DropZone({ onFile, disabled = false, limits }: Props) {
   const input = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
 
@@ -46,7 +48,10 @@ export function DropZone({ onFile, disabled = false }: Props) {
         }}
       />
       <strong>Drop a video here</strong>
-      <span>or click to choose one — MP4, MOV, WebM, MKV or AVI, up to 10 minutes</span>
+      <span>
+        or click to choose one — MP4, MOV, WebM, MKV or AVI, up to {formatLimitBytes(limits.maxUploadBytes)} and{" "}
+        {formatDuration(limits.maxDurationS)}
+      </span>
     </div>
   );
 }

@@ -1,0 +1,228 @@
+"""The web app in a real headless Chromium against the running system.
+
+The services run as their console scripts (as `make up` starts them; the `system` fixture
+of test_full_job.py) against the real Kafka, PostgreSQL and S3; `web/e2e/browser.mjs`
+drives Debian's `chromium` through playwright-core (no browser download) as a person
+would, writes a screenshot of every step under `.local/e2e-artifacts/` and reports what it
+saw; this file checks that, and the downloaded video, in Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+import pytest
+from test_full_job import VIDEOS, System, detail, frames_rgb
+
+from tapmask_media.probe import probe
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = ROOT / "web" / "e2e" / "browser.mjs"
+ARTIFACTS = Path(os.environ.get("TAPMASK_E2E_ARTIFACTS", ROOT / ".local" / "e2e-artifacts"))
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Frame 0 of 02_cups.mp4 (looked at): the orange ball at x 364-435, y 427-502; the red
+# cups stand around (655, 420) and (915, 420), one is held up around (350, 100).
+BALL = (400, 467)
+CUPS_PROBES = [
+    "ball=380,450",
+    "cup_middle=655,420",
+    "cup_right=915,420",
+    "cup_held=350,100",
+    "table=500,620",
+]
+
+
+def browse(system: System, scenario: str, *files: Path, **options: Any) -> dict[str, Any]:
+    """Run one browser scenario; its report (it fails the test with the runner's words)."""
+    assert shutil.which("node"), "node is missing: run make install"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run make install (apt chromium)"
+    out = ARTIFACTS / scenario
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["node", str(RUNNER), scenario, "--base", system.gateway, "--out", str(out)]
+    for f in files:
+        args += ["--file", str(f)]
+    for name, value in options.items():
+        for v in value if isinstance(value, list) else [value]:
+            args += [f"--{name}", str(v)]
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=900, env=os.environ | {"CHROMIUM": CHROMIUM}
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    report: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    assert done.returncode == 0 and "error" not in report, (
+        f"browser scenario {scenario} failed: {report.get('error') or done.stderr[-3000:]}\n"
+        f"screenshots: {out}"
+    )
+    assert not report.get("page_errors"), report["page_errors"]
+    return report
+
+
+async def fetch(url: str, base: str, dest: Path) -> Path:
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        got = await client.get(url)
+        assert got.status_code == 200, got.text[:300]
+        await asyncio.to_thread(dest.write_bytes, got.content)
+    return dest
+
+
+def _visible(px: dict[str, int]) -> bool:
+    """The object's colour drawn there (the overlay is transparent elsewhere)."""
+    return px["a"] > 60
+
+
+async def test_cups_ball_previewed_blurred_and_a_reload_keeps_the_job(
+    system: System, tmp_path: Path
+) -> None:
+    report = browse(
+        system, "cups", VIDEOS / "02_cups.mp4", click=f"{BALL[0]},{BALL[1]}", probe=CUPS_PROBES
+    )
+    assert "500 MB" in report["dropzone_text"]
+    # The preview covers the ball, and none of the three cups nor the table.
+    overlay = report["probes"]
+    assert _visible(overlay["ball"])
+    for elsewhere in ("cup_middle", "cup_right", "cup_held", "table"):
+        assert not _visible(overlay[elsewhere]), (elsewhere, overlay)
+    assert 2000 < report["mask_pixels"] < 8000
+    # The job is in the URL fragment (never sent to a server), and comes back after a reload.
+    assert report["hash_has_token"]
+    assert report["after_reload"]["same_job"]
+    assert report["download_in_view"] and report["result_in_view"]
+    assert report["before_after"] == 2  # the original comes from the server after the reload
+    job = next(r["body"] for r in report["requests"] if r.get("body"))
+    assert (job["click_x"], job["click_y"], job["frame"]) == (400, 467, 0)
+
+    result = await fetch(report["download_url"], system.gateway, tmp_path / "out.mp4")
+    info, source = probe(result), probe(VIDEOS / "02_cups.mp4")
+    assert info.frame_count == source.frame_count == 300
+    assert info.has_audio and (info.width, info.height) == (1280, 720)
+    first_out = next(frames_rgb(result))
+    first_in = next(frames_rgb(VIDEOS / "02_cups.mp4"))
+    ball = (slice(430, 500), slice(368, 432))
+    cup = (slice(300, 520), slice(590, 720))
+    assert detail(first_out, ball) < 0.3 * detail(first_in, ball)  # blurred
+    assert detail(first_out, cup) > 0.7 * detail(first_in, cup)  # untouched
+    # Rendered again, pixelated, from the same masks: a new job and a new file.
+    again = report["render_again"]
+    assert again["new_result"] and again["job_id"] != report["job_id"]
+    pixelated = await fetch(again["download_url"], system.gateway, tmp_path / "again.mp4")
+    assert probe(pixelated).frame_count == 300
+    first_again = next(frames_rgb(pixelated))
+    assert detail(first_again, cup) > 0.7 * detail(first_in, cup)
+    assert not np.array_equal(first_again[ball], first_out[ball])  # pixelated, not blurred
+
+
+async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
+    # Frame 150 of 01_dog.mp4 (looked at): the dog stands at x 290-690, y 380-550 with
+    # its brown patch at (540, 420); the woman's white shirt is at (260, 320), her jeans at
+    # (220, 420).
+    report = browse(
+        system,
+        "later",
+        VIDEOS / "01_dog.mp4",
+        frame=150,
+        click="540,420",
+        probe=["patch=540,420", "rear=610,470", "shirt=260,320", "jeans=220,420"],
+    )
+    assert report["mask_pixels"] > 10000
+    probes = report["probes"]
+    assert _visible(probes["patch"]) and _visible(probes["rear"])
+    assert not _visible(probes["shirt"]) and not _visible(probes["jeans"])
+    job = next(r["body"] for r in report["requests"] if r.get("body"))
+    assert job["frame"] == 150 and (job["click_x"], job["click_y"]) == (540, 420)
+    frames = [r for r in report["requests"] if r["path"] == "/api/upload/frame"]
+    assert frames, "the frames came from the server"
+
+
+def _avi(src: Path, dst: Path, frames: int = 45) -> Path:
+    """An MPEG-4 Part 2 AVI (what old cameras write; browsers do not play it)."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="avi") as out:
+        stream = out.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.bit_rate = 2_000_000
+        for n, frame in enumerate(inp.decode(video=0)):
+            if n >= frames:
+                break
+            small = frame.reformat(width=640, height=360, format="yuv420p")
+            small.pts, small.time_base = n, Fraction(1, 30)
+            out.mux(stream.encode(small))
+        out.mux(stream.encode(None))
+    return dst
+
+
+async def test_an_avi_upload_completes(system: System, tmp_path: Path) -> None:
+    clip = _avi(VIDEOS / "02_cups.mp4", tmp_path / "cups.avi")
+    # At half size; by frame 30 (looked at) the ball is under the left cup, at (197, 200):
+    # the correction hides that cup from there on.
+    report = browse(
+        system, "avi", clip, click=f"{BALL[0] // 2},{BALL[1] // 2}", frame=30, later="197,200"
+    )
+    assert report["video"]["format"] == "avi"
+    assert report["mask_pixels"] > 300
+    result = await fetch(report["download_url"], system.gateway, tmp_path / "out.mp4")
+    assert probe(result).frame_count == 45
+    # The correction re-ran the job with both clicks, each on its frame.
+    rerun = next(r for r in report["requests"] if r["path"].endswith("/rerun"))
+    assert [(p["x"], p["y"], p["frame"], p["positive"]) for p in rerun["body"]["points"]] == [
+        (200, 233, 0, True),
+        (197, 200, 30, True),
+    ]
+    corrected = await fetch(report["rerun_download_url"], system.gateway, tmp_path / "fix.mp4")
+    cup = (slice(150, 250), slice(160, 235))
+    after = next(f for i, f in enumerate(frames_rgb(corrected)) if i == 35)
+    before = next(f for i, f in enumerate(frames_rgb(clip)) if i == 35)
+    assert detail(after, cup) < 0.5 * detail(before, cup)  # the cup hiding the ball
+
+
+def test_files_that_cannot_be_used_are_refused_before_uploading(
+    system: System, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("These are my holiday notes, not a video.\n" * 20)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    big = tmp_path / "big.mp4"
+    with big.open("wb") as fh:  # sparse: 600 MB on paper, a few bytes on disk
+        fh.write(b"\x00\x00\x00\x20ftypisom")
+        fh.truncate(600 * 1024 * 1024)
+    report = browse(system, "errors", notes, empty, big)
+    assert "500 MB" in report["dropzone_text"]
+    said = report["errors"]
+    assert "“notes.mp4” is not a video TapMask can read" in said[0]
+    assert "“empty.mp4” is empty" in said[1]
+    assert "“big.mp4” is 600 MB; videos can be at most 500 MB" in said[2]
+    assert not [r for r in report["requests"] if r["path"] == "/api/upload/presigned"]
+
+
+def test_keyboard_only(system: System) -> None:
+    report = browse(
+        system, "keyboard", VIDEOS / "02_cups.mp4", click=f"{BALL[0]},{BALL[1]}", probe=CUPS_PROBES
+    )
+    assert report["mask_pixels"] > 2000
+    assert _visible(report["probes"]["ball"]) and not _visible(report["probes"]["cup_middle"])
+    job = next(r["body"] for r in report["requests"] if r.get("body"))
+    # Whole arrow steps of 12.8 px from the middle (640, 360): within a step of the ball.
+    assert abs(job["click_x"] - BALL[0]) <= 7 and abs(job["click_y"] - BALL[1]) <= 7
+
+
+def test_phone_size_with_touch(system: System) -> None:
+    report = browse(
+        system, "phone", VIDEOS / "02_cups.mp4", click=f"{BALL[0]},{BALL[1]}", probe=CUPS_PROBES
+    )
+    assert report["mask_pixels"] > 2000
+    assert _visible(report["probes"]["ball"]) and not _visible(report["probes"]["cup_middle"])
+    assert report["not_this_pressed"] == "true"
+    assert report["toggle_height"] >= 44  # a fingertip
+    assert report["page_width"] <= 390  # nothing wider than the phone
+    assert "outlined" in report["points_listed"] or "finding" in report["points_listed"]

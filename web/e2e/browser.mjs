@@ -1,0 +1,340 @@
+// The web app in a real headless Chromium (Debian's `chromium`, driven by playwright-core with
+// executablePath: no browser download), as a person uses it. tests/e2e/test_web_browser.py
+// starts the system the way `make up` does, runs one scenario here and checks what it reports
+// (and the downloaded video) in Python.
+//
+//   node web/e2e/browser.mjs SCENARIO --base URL --out DIR [--file PATH] [--click X,Y] [--frame N]
+//
+// Prints one JSON line with what the scenario saw; writes a screenshot of each step to DIR.
+// Exits 1 with the reason on stderr when a step fails.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    base: { type: "string" },
+    out: { type: "string" },
+    file: { type: "string", multiple: true },
+    click: { type: "string" },
+    frame: { type: "string" },
+    probe: { type: "string", multiple: true },
+    later: { type: "string" },
+    chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
+  },
+});
+const scenario = positionals[0];
+const base = values.base;
+const out = values.out;
+mkdirSync(out, { recursive: true });
+const files = values.file ?? [];
+const click = values.click ? values.click.split(",").map(Number) : null;
+const frame = values.frame ? Number(values.frame) : 0;
+const JOB_TIMEOUT = 300_000;
+const MASK_TIMEOUT = 90_000;
+
+const report = { scenario, screenshots: [], requests: [] };
+let shot = 0;
+
+async function snap(page, name) {
+  const path = join(out, `${String(++shot).padStart(2, "0")}-${scenario}-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  report.screenshots.push(path);
+}
+
+/** The frame editor's canvas and where frame pixel (x, y) is on the page. */
+async function framePoint(page, x, y) {
+  const canvas = page.locator(".frame-box canvas");
+  const box = await canvas.boundingBox();
+  const size = await page.evaluate(() => {
+    const label = document.querySelector(".frame-no")?.textContent ?? "";
+    return label;
+  });
+  const video = report.video;
+  return { x: box.x + (x / video.display_width) * box.width, y: box.y + (y / video.display_height) * box.height, size };
+}
+
+/** The overlay's colour and opacity at frame pixel (x, y) (what a person sees drawn there). */
+async function overlayAt(page, x, y) {
+  return page.evaluate(
+    ([fx, fy, w, h]) => {
+      const c = document.querySelector(".frame-box canvas");
+      const ctx = c.getContext("2d");
+      const px = Math.floor((fx / w) * c.width);
+      const py = Math.floor((fy / h) * c.height);
+      const d = ctx.getImageData(px, py, 1, 1).data;
+      return { r: d[0], g: d[1], b: d[2], a: d[3] };
+    },
+    [x, y, report.video.display_width, report.video.display_height],
+  );
+}
+
+/** The overlay at each `--probe name=x,y` (frame pixels), into report.probes. */
+async function probeOverlay(page) {
+  report.probes = {};
+  for (const spec of values.probe ?? []) {
+    const [name, xy] = spec.split("=");
+    const [x, y] = xy.split(",").map(Number);
+    report.probes[name] = await overlayAt(page, x, y);
+  }
+}
+
+async function uploadThroughInput(page, file) {
+  await page.locator('input[type="file"]').setInputFiles(file);
+}
+
+async function waitForVideoFacts(page) {
+  const response = await page.waitForResponse((r) => r.url().includes("/api/upload/video"), { timeout: 120_000 });
+  if (!response.ok()) throw new Error(`GET /api/upload/video answered ${response.status()}: ${await response.text()}`);
+  report.video = await response.json();
+}
+
+async function waitForFrame(page, index) {
+  await page.locator(`.frame-box img[alt="Frame ${index + 1} of ${report.video.frame_count}"]`).waitFor({ timeout: 60_000 });
+  await page.waitForFunction(() => {
+    const img = document.querySelector(".frame-box img");
+    return img && img.complete && img.naturalWidth > 0 && !document.querySelector(".frame-box .frame-note");
+  }, null, { timeout: 60_000 });
+}
+
+async function waitForMask(page, objectIndex = 0) {
+  const item = page.locator(".objects li").nth(objectIndex).locator("[data-mask-pixels]");
+  await item.waitFor({ timeout: MASK_TIMEOUT });
+  return Number(await item.getAttribute("data-mask-pixels"));
+}
+
+function recordRequests(page) {
+  page.on("request", (r) => {
+    if (!r.url().includes("/api/")) return;
+    const entry = { method: r.method(), path: new URL(r.url()).pathname };
+    if (r.method() === "POST" && entry.path.startsWith("/api/jobs")) entry.body = r.postDataJSON();
+    report.requests.push(entry);
+  });
+}
+
+async function startAndFollow(page, { reload = false } = {}) {
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
+  report.hash_has_token = /token=/.test(await page.evaluate(() => window.location.hash));
+  report.job_id = new URLSearchParams((await page.evaluate(() => window.location.hash)).slice(1)).get("job");
+  await page.getByText(`Job ${report.job_id}`).waitFor({ timeout: 30_000 });
+  await snap(page, "job-started");
+  if (reload) {
+    // Mid-job: once the tracker has started (or at once if it is already past that).
+    await page
+      .waitForFunction(() => /Following|Hiding|Saving/.test(document.querySelector(".job")?.textContent ?? ""), null, { timeout: 120_000 })
+      .catch(() => undefined);
+    const before = await page.locator(".job-head span").textContent().catch(() => null);
+    await page.reload();
+    await page.getByText(`Job ${report.job_id}`).waitFor({ timeout: 30_000 }).catch(() => undefined);
+    report.after_reload = {
+      same_job: (await page.locator(`text=Job ${report.job_id}`).count()) > 0 || (await page.getByRole("link", { name: "Download" }).count()) > 0,
+      percent_before: before,
+    };
+    await snap(page, "reloaded-mid-job");
+  }
+  const download = page.getByRole("link", { name: "Download" });
+  await download.waitFor({ timeout: JOB_TIMEOUT });
+  await page.waitForTimeout(500); // the smooth scroll to the result
+  report.download_url = await download.getAttribute("href");
+  const box = await download.boundingBox();
+  const viewport = page.viewportSize();
+  report.download_in_view = box !== null && box.y >= 0 && box.y + box.height <= viewport.height;
+  const result = await page.locator(".compare video").last().boundingBox();
+  report.result_in_view = result !== null && result.y < viewport.height && result.y + result.height > 0;
+  report.before_after = await page.locator(".compare figure").count();
+  await snap(page, "result");
+}
+
+const scenarios = {
+  /** Upload the cups clip, click the ball, see its mask, blur it, reload mid-job, get the result. */
+  async cups(page) {
+    recordRequests(page);
+    await page.goto(base);
+    report.dropzone_text = await page.locator(".dropzone").textContent();
+    await snap(page, "start");
+    await uploadThroughInput(page, files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    await snap(page, "frame");
+    const at = await framePoint(page, click[0], click[1]);
+    await page.mouse.click(at.x, at.y);
+    report.mask_pixels = await waitForMask(page);
+    await probeOverlay(page);
+    await snap(page, "mask");
+    await startAndFollow(page, { reload: true });
+    // Track once, render many: the same outline pixelated, without tracking again.
+    const first = report.download_url;
+    await page.getByRole("group", { name: "Render again with the same outline" }).getByRole("button", { name: "Pixelate" }).click();
+    await page.waitForFunction((old) => !window.location.hash.includes(old), report.job_id, { timeout: 30_000 });
+    const download = page.getByRole("link", { name: "Download" });
+    await download.waitFor({ timeout: JOB_TIMEOUT });
+    report.render_again = {
+      job_id: new URLSearchParams((await page.evaluate(() => window.location.hash)).slice(1)).get("job"),
+      download_url: await download.getAttribute("href"),
+    };
+    report.render_again.new_result = report.render_again.download_url !== first;
+    await snap(page, "rendered-again");
+  },
+
+  /** A later frame of the dog clip: scrub there, click, and the click carries its frame. */
+  async later(page) {
+    recordRequests(page);
+    await page.goto(base);
+    await uploadThroughInput(page, files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    await page.getByRole("slider", { name: "Frame" }).fill(String(frame));
+    await waitForFrame(page, frame);
+    await snap(page, "later-frame");
+    const at = await framePoint(page, click[0], click[1]);
+    await page.mouse.click(at.x, at.y);
+    report.mask_pixels = await waitForMask(page);
+    await probeOverlay(page);
+    await snap(page, "mask-on-later-frame");
+    await page.getByRole("button", { name: "Start" }).click();
+    await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
+    await snap(page, "job-started");
+  },
+
+  /** A file the browser cannot play (AVI): frames from the server, the job completes. */
+  async avi(page) {
+    recordRequests(page);
+    await page.goto(base);
+    await uploadThroughInput(page, files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    await snap(page, "avi-frame");
+    const at = await framePoint(page, click[0], click[1]);
+    await page.mouse.click(at.x, at.y);
+    report.mask_pixels = await waitForMask(page);
+    await snap(page, "avi-mask");
+    await startAndFollow(page);
+    // A correction: back to the frames, a point on a later frame, run again.
+    const first = report.job_id;
+    await page.getByRole("button", { name: "Fix the outline and run again" }).click();
+    await page.getByRole("slider", { name: "Frame" }).fill(String(frame));
+    await waitForFrame(page, frame);
+    const [lx, ly] = values.later.split(",").map(Number);
+    const later = await framePoint(page, lx, ly);
+    await page.mouse.click(later.x, later.y);
+    await waitForMask(page);
+    await snap(page, "avi-correction");
+    await page.getByRole("button", { name: "Run again" }).click();
+    await page.waitForFunction((old) => window.location.hash.startsWith("#job=") && !window.location.hash.includes(old), first, {
+      timeout: 60_000,
+    });
+    const download = page.getByRole("link", { name: "Download" });
+    await download.waitFor({ timeout: JOB_TIMEOUT });
+    report.rerun_download_url = await download.getAttribute("href");
+    await snap(page, "avi-rerun-result");
+  },
+
+  /** Files refused in the browser, before any upload, in plain words. */
+  async errors(page) {
+    recordRequests(page);
+    await page.goto(base);
+    report.dropzone_text = await page.locator(".dropzone").textContent();
+    report.errors = [];
+    for (const file of files) {
+      await uploadThroughInput(page, file);
+      const alert = page.getByRole("alert");
+      await alert.waitFor({ timeout: 10_000 });
+      report.errors.push(await alert.textContent());
+      await snap(page, `refused-${report.errors.length}`);
+    }
+  },
+
+  /** Everything with the keyboard alone: choose the file, place the point, start. */
+  async keyboard(page) {
+    recordRequests(page);
+    await page.goto(base);
+    const focusedText = () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        return `${el?.getAttribute("role") ?? ""}|${el?.getAttribute("aria-label") ?? ""}|${el?.textContent ?? ""}`;
+      });
+    const tabTo = async (test, limit = 60) => {
+      for (let i = 0; i < limit; i++) {
+        await page.keyboard.press("Tab");
+        if (test(await focusedText())) return;
+      }
+      throw new Error(`Tab never reached the element (last: ${await focusedText()})`);
+    };
+    await tabTo((t) => t.includes("Choose a video file"));
+    await snap(page, "keyboard-dropzone-focused");
+    const chooser = page.waitForEvent("filechooser");
+    await page.keyboard.press("Enter");
+    await (await chooser).setFiles(files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    await tabTo((t) => t.startsWith("application|"));
+    // The crosshair starts in the middle; each arrow press moves it 1% of the longer side.
+    const step = 0.01 * Math.max(report.video.display_width, report.video.display_height);
+    const dx = Math.round((click[0] - report.video.display_width / 2) / step);
+    const dy = Math.round((click[1] - report.video.display_height / 2) / step);
+    for (let i = 0; i < Math.abs(dx); i++) await page.keyboard.press(dx < 0 ? "ArrowLeft" : "ArrowRight");
+    for (let i = 0; i < Math.abs(dy); i++) await page.keyboard.press(dy < 0 ? "ArrowUp" : "ArrowDown");
+    await snap(page, "keyboard-crosshair");
+    await page.keyboard.press("Enter");
+    report.mask_pixels = await waitForMask(page);
+    await probeOverlay(page);
+    await snap(page, "keyboard-point-placed");
+    await tabTo((t) => t.endsWith("|Start"));
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
+    await snap(page, "keyboard-job-started");
+  },
+
+  /** At phone size, with touch: tap the object, switch to "Not this" by touch. */
+  async phone(page) {
+    recordRequests(page);
+    await page.goto(base);
+    await snap(page, "phone-start");
+    await uploadThroughInput(page, files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    const at = await framePoint(page, click[0], click[1]);
+    await page.touchscreen.tap(at.x, at.y);
+    report.mask_pixels = await waitForMask(page);
+    await probeOverlay(page);
+    await snap(page, "phone-mask");
+    const not = page.getByRole("button", { name: "− Not this" });
+    const box = await not.boundingBox();
+    report.toggle_height = box?.height ?? 0;
+    await not.tap();
+    report.not_this_pressed = await not.getAttribute("aria-pressed");
+    // A tap near the marker adds a point; it never deletes one.
+    await page.touchscreen.tap(at.x + 4, at.y + 4);
+    await page.waitForTimeout(300);
+    report.points_listed = await page.locator(".objects li").first().textContent();
+    report.page_width = await page.evaluate(() => document.documentElement.scrollWidth);
+    await snap(page, "phone-not-this");
+  },
+};
+
+const phone = scenario === "phone";
+const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: ["--no-sandbox"] });
+try {
+  const context = await browser.newContext(
+    phone
+      ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true }
+      : { viewport: { width: 1280, height: 900 } },
+  );
+  const page = await context.newPage();
+  page.on("pageerror", (err) => (report.page_errors ??= []).push(String(err)));
+  try {
+    await scenarios[scenario](page);
+  } catch (err) {
+    await snap(page, "failure").catch(() => undefined);
+    report.error = String(err?.stack ?? err);
+    console.log(JSON.stringify(report));
+    process.exitCode = 1;
+  }
+  if (!report.error) console.log(JSON.stringify(report));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,430 @@
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
+import { ApiError, fetchMask, frameUrl, type UploadVideo } from "../api";
+import { addClick, clicksOn, newObject, removeObject, undoClick, type Click, type MarkedObject } from "../objects";
+
+interface Props {
+  uploadKey: string;
+  video: UploadVideo;
+  objects: MarkedObject[];
+  onObjectsChange: (objects: MarkedObject[]) => void;
+  activeKey: number;
+  onActiveChange: (key: number) => void;
+  frame: number;
+  onFrameChange: (frame: number) => void;
+  disabled?: boolean;
+}
+
+/** A tinted mask ready to draw, for one object's clicks on one frame. */
+interface Preview {
+  signature: string;
+  image: HTMLCanvasElement | null;
+  pixels: number;
+  state: "loading" | "ready" | "error";
+  error?: string;
+}
+
+/** Ring radius of a marker, CSS px: a fingertip, drawn as a ring so a small object stays visible. */
+const MARKER_RADIUS = 14;
+/** Keyboard steps, as a share of the frame's longer side. */
+const STEP = 0.01;
+const BIG_STEP = 0.05;
+
+function signatureOf(key: string, frame: number, clicks: Click[]): string {
+  return JSON.stringify([key, frame, clicks.map((c) => [c.x, c.y, c.positive])]);
+}
+
+function hexToRgb(hex: string): [number, number, number] {
+  const n = parseInt(hex.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** The grey PNG mask as a canvas in the object's colour (transparent elsewhere), and its pixel count. */
+async function tint(blob: Blob, colour: string): Promise<{ canvas: HTMLCanvasElement; pixels: number }> {
+  const bitmap = await createImageBitmap(blob);
+  const canvas = document.createElement("canvas");
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  if (!ctx) throw new Error("no 2D canvas");
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const [r, g, b] = hexToRgb(colour);
+  let pixels = 0;
+  for (let i = 0; i < data.data.length; i += 4) {
+    const on = data.data[i] > 127;
+    if (on) pixels += 1;
+    data.data[i] = r;
+    data.data[i + 1] = g;
+    data.data[i + 2] = b;
+    data.data[i + 3] = on ? 140 : 0;
+  }
+  ctx.putImageData(data, 0, 0);
+  return { canvas, pixels };
+}
+
+function formatTime(seconds: number): string {
+  const m = Math.floor(seconds / 60);
+  const s = seconds - m * 60;
+  return `${m}:${s.toFixed(1).padStart(4, "0")}`;
+}
+
+/**
+ * Any frame of the upload (served by the gateway, so every accepted format
+ * works), the clicked objects' masks over it, and the controls to mark them:
+ * mouse, touch or keyboard (arrows move a crosshair, Enter or Space place a
+ * point, X switches between "this is it" and "not this").
+ */
+export function FrameEditor({
+  uploadKey,
+  video,
+  objects,
+  onObjectsChange,
+  activeKey,
+  onActiveChange,
+  frame,
+  onFrameChange,
+  disabled = false,
+}: Props) {
+  const { display_width: width, display_height: height, frame_count: frameCount } = video;
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const box = useRef<HTMLDivElement>(null);
+  const [positive, setPositive] = useState(true);
+  const [crosshair, setCrosshair] = useState<{ x: number; y: number } | null>(null);
+  const [zoom, setZoom] = useState(1);
+  const [slider, setSlider] = useState(frame);
+  const [frameState, setFrameState] = useState<"loading" | "ready" | "error">("loading");
+  const [previews, setPreviews] = useState<Record<number, Preview>>({});
+  const previewsRef = useRef(previews);
+  previewsRef.current = previews;
+
+  useEffect(() => setSlider(frame), [frame]);
+  // The slider moves freely; the frame follows once it rests (each frame is a server decode).
+  useEffect(() => {
+    if (slider === frame) return;
+    const t = setTimeout(() => onFrameChange(slider), 200);
+    return () => clearTimeout(t);
+  }, [slider, frame, onFrameChange]);
+  useEffect(() => setFrameState("loading"), [frame, uploadKey]);
+
+  // Ask for each object's mask on this frame when its clicks here change.
+  useEffect(() => {
+    const controllers: AbortController[] = [];
+    for (const object of objects) {
+      const clicks = clicksOn(object, frame);
+      if (!clicks.length) continue;
+      const signature = signatureOf(uploadKey, frame, clicks) + object.colour;
+      if (previewsRef.current[object.key]?.signature === signature) continue;
+      const controller = new AbortController();
+      controllers.push(controller);
+      setPreviews((p) => ({ ...p, [object.key]: { signature, image: p[object.key]?.image ?? null, pixels: 0, state: "loading" } }));
+      fetchMask(uploadKey, frame, clicks.map(({ x, y, positive: pos }) => ({ x, y, positive: pos })), controller.signal)
+        .then((blob) => tint(blob, object.colour))
+        .then(({ canvas: image, pixels }) =>
+          setPreviews((p) => (p[object.key]?.signature === signature ? { ...p, [object.key]: { signature, image, pixels, state: "ready" } } : p)),
+        )
+        .catch((err: unknown) => {
+          if ((err as Error).name === "AbortError") return;
+          const message = err instanceof ApiError ? err.message : String(err);
+          setPreviews((p) =>
+            p[object.key]?.signature === signature
+              ? { ...p, [object.key]: { signature, image: null, pixels: 0, state: "error", error: message } }
+              : p,
+          );
+        });
+    }
+    return () => controllers.forEach((c) => c.abort());
+  }, [objects, frame, uploadKey]);
+
+  const visible = (object: MarkedObject) => clicksOn(object, frame).length > 0;
+
+  const draw = useCallback(() => {
+    const c = canvas.current;
+    if (!c) return;
+    const w = c.clientWidth;
+    const h = c.clientHeight;
+    const dpr = window.devicePixelRatio || 1;
+    c.width = Math.round(w * dpr);
+    c.height = Math.round(h * dpr);
+    const ctx = c.getContext("2d");
+    if (!ctx || w === 0 || h === 0) return;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const sx = w / width;
+    const sy = h / height;
+    for (const object of objects) {
+      const preview = previews[object.key];
+      if (visible(object) && preview?.image) ctx.drawImage(preview.image, 0, 0, w, h);
+    }
+    for (const object of objects) {
+      for (const click of object.clicks) {
+        if (click.frame !== frame) continue;
+        const x = click.x * sx;
+        const y = click.y * sy;
+        ctx.lineWidth = 5;
+        ctx.strokeStyle = "rgba(0,0,0,0.55)";
+        ctx.beginPath();
+        ctx.arc(x, y, MARKER_RADIUS, 0, Math.PI * 2);
+        ctx.stroke();
+        ctx.lineWidth = 3;
+        ctx.strokeStyle = click.positive ? object.colour : "#ffffff";
+        ctx.stroke();
+        ctx.lineWidth = 2.5;
+        ctx.beginPath();
+        if (click.positive) {
+          ctx.moveTo(x - 5, y);
+          ctx.lineTo(x + 5, y);
+          ctx.moveTo(x, y - 5);
+          ctx.lineTo(x, y + 5);
+          ctx.strokeStyle = "#ffffff";
+        } else {
+          ctx.moveTo(x - 5, y);
+          ctx.lineTo(x + 5, y);
+          ctx.strokeStyle = "#dc2626";
+        }
+        ctx.stroke();
+      }
+    }
+    if (crosshair) {
+      const x = crosshair.x * sx;
+      const y = crosshair.y * sy;
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = "#ffffff";
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      ctx.moveTo(x, 0);
+      ctx.lineTo(x, h);
+      ctx.moveTo(0, y);
+      ctx.lineTo(w, y);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.beginPath();
+      ctx.arc(x, y, MARKER_RADIUS, 0, Math.PI * 2);
+      ctx.strokeStyle = positive ? "#22c55e" : "#dc2626";
+      ctx.lineWidth = 2.5;
+      ctx.stroke();
+    }
+  }, [objects, previews, frame, crosshair, positive, width, height]);
+
+  useEffect(draw, [draw]);
+  useEffect(() => {
+    const c = canvas.current;
+    if (!c) return;
+    const observer = new ResizeObserver(() => draw());
+    observer.observe(c);
+    return () => observer.disconnect();
+  }, [draw]);
+
+  const place = (x: number, y: number) => {
+    if (disabled) return;
+    const click: Click = {
+      x: Math.round(Math.min(Math.max(x, 0), width - 1) * 10) / 10,
+      y: Math.round(Math.min(Math.max(y, 0), height - 1) * 10) / 10,
+      frame,
+      positive,
+    };
+    onObjectsChange(addClick(objects, activeKey, click));
+  };
+
+  const onPointerUp = (e: PointerEvent<HTMLCanvasElement>) => {
+    if (disabled || frameState !== "ready") return;
+    if (e.pointerType === "mouse" && e.button !== 0) return;
+    const rect = e.currentTarget.getBoundingClientRect();
+    if (rect.width === 0 || rect.height === 0) return;
+    const x = ((e.clientX - rect.left) / rect.width) * width;
+    const y = ((e.clientY - rect.top) / rect.height) * height;
+    setCrosshair(null);
+    // Shift-click still marks "not this" for those who know it.
+    if (e.shiftKey && positive) {
+      onObjectsChange(addClick(objects, activeKey, { x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10, frame, positive: false }));
+      return;
+    }
+    place(x, y);
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLCanvasElement>) => {
+    if (disabled) return;
+    const step = (e.shiftKey ? BIG_STEP : STEP) * Math.max(width, height);
+    const at = crosshair ?? { x: width / 2, y: height / 2 };
+    const move: Record<string, [number, number]> = {
+      ArrowLeft: [-step, 0],
+      ArrowRight: [step, 0],
+      ArrowUp: [0, -step],
+      ArrowDown: [0, step],
+    };
+    if (e.key in move) {
+      e.preventDefault();
+      const [dx, dy] = move[e.key];
+      setCrosshair({ x: Math.min(Math.max(at.x + dx, 0), width - 1), y: Math.min(Math.max(at.y + dy, 0), height - 1) });
+    } else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      if (frameState === "ready") place(at.x, at.y);
+      setCrosshair(at);
+    } else if (e.key === "x" || e.key === "X") {
+      setPositive((p) => !p);
+    } else if (e.key === "Backspace" || e.key === "Delete") {
+      e.preventDefault();
+      onObjectsChange(undoClick(objects, activeKey));
+    }
+  };
+
+  const active = objects.find((o) => o.key === activeKey) ?? objects[0];
+  const activeIndex = objects.indexOf(active);
+  const clickFrames = [...new Set(objects.flatMap((o) => o.clicks.map((c) => c.frame)))];
+  const fps = video.fps && video.fps > 0 ? video.fps : frameCount / Math.max(video.duration_s, 1e-6);
+
+  return (
+    <div className="frame-editor">
+      <div className="tools" role="toolbar" aria-label="Marking tools">
+        <div className="toggle" role="group" aria-label="What a click marks">
+          <button type="button" aria-pressed={positive} className={positive ? "on" : ""} onClick={() => setPositive(true)} disabled={disabled}>
+            + This is it
+          </button>
+          <button type="button" aria-pressed={!positive} className={!positive ? "on neg" : ""} onClick={() => setPositive(false)} disabled={disabled}>
+            − Not this
+          </button>
+        </div>
+        <div className="zoom" role="group" aria-label="Zoom">
+          <button type="button" aria-label="Zoom out" disabled={zoom <= 1} onClick={() => setZoom((z) => Math.max(1, z - 1))}>
+            −
+          </button>
+          <span aria-live="polite">{zoom}×</span>
+          <button type="button" aria-label="Zoom in" disabled={zoom >= 4} onClick={() => setZoom((z) => Math.min(4, z + 1))}>
+            +
+          </button>
+        </div>
+      </div>
+
+      <div className="frame-scroll">
+        <div className="frame-box" ref={box} style={{ width: `${zoom * 100}%`, aspectRatio: `${width} / ${height}` }}>
+          <img
+            key={`${uploadKey}:${frame}`}
+            src={frameUrl(uploadKey, frame)}
+            alt={`Frame ${frame + 1} of ${frameCount}`}
+            onLoad={() => setFrameState("ready")}
+            onError={() => setFrameState("error")}
+            draggable={false}
+          />
+          <canvas
+            ref={canvas}
+            tabIndex={disabled ? -1 : 0}
+            role="application"
+            aria-label={`Frame ${frame + 1}: click or tap on the object. Keyboard: arrow keys move the crosshair (Shift: faster), Enter or Space place a point, X switches between “this is it” and “not this”, Backspace undoes.`}
+            aria-describedby="frame-status"
+            onPointerUp={onPointerUp}
+            onKeyDown={onKeyDown}
+            onFocus={() => setCrosshair((c) => c ?? { x: width / 2, y: height / 2 })}
+            onBlur={() => setCrosshair(null)}
+            style={{ cursor: disabled ? "default" : "crosshair", touchAction: zoom > 1 ? "pan-x pan-y" : "manipulation" }}
+          />
+          {frameState === "loading" && <div className="frame-note">Loading frame {frame + 1}…</div>}
+          {frameState === "error" && (
+            <div className="frame-note error">This frame could not be shown. Try another frame, or upload the video again.</div>
+          )}
+        </div>
+      </div>
+
+      <div className="scrubber">
+        <button type="button" aria-label="Previous frame" disabled={slider <= 0} onClick={() => setSlider((s) => Math.max(0, s - 1))}>
+          ◀
+        </button>
+        <div className="scrub-track">
+          <input
+            type="range"
+            min={0}
+            max={Math.max(0, frameCount - 1)}
+            value={slider}
+            aria-label="Frame"
+            aria-valuetext={`Frame ${slider + 1} of ${frameCount}, ${formatTime(slider / fps)}`}
+            onChange={(e) => setSlider(Number(e.target.value))}
+          />
+          <div className="ticks" aria-hidden="true">
+            {clickFrames.map((f) => (
+              <span key={f} style={{ left: `${(f / Math.max(1, frameCount - 1)) * 100}%` }} />
+            ))}
+          </div>
+        </div>
+        <button
+          type="button"
+          aria-label="Next frame"
+          disabled={slider >= frameCount - 1}
+          onClick={() => setSlider((s) => Math.min(frameCount - 1, s + 1))}
+        >
+          ▶
+        </button>
+        <span className="frame-no">
+          Frame {slider + 1} / {frameCount} · {formatTime(slider / fps)}
+        </span>
+      </div>
+
+      <ul className="objects" aria-label="Objects">
+        {objects.map((o, i) => {
+          const preview = previews[o.key];
+          const here = visible(o);
+          const frames = [...new Set(o.clicks.filter((c) => c.positive).map((c) => c.frame))];
+          return (
+            <li key={o.key} className={o.key === active.key ? "active" : ""}>
+              <label>
+                <input type="radio" name="active-object" checked={o.key === active.key} onChange={() => onActiveChange(o.key)} disabled={disabled} />
+                <span className="swatch" style={{ background: o.colour }} aria-hidden="true" />
+                Object {i + 1}
+              </label>
+              <span className="muted" data-mask-pixels={here && preview?.state === "ready" ? preview.pixels : undefined}>
+                {!o.clicks.length
+                  ? "click on it"
+                  : here
+                    ? preview?.state === "loading"
+                      ? "finding its outline…"
+                      : preview?.state === "error"
+                        ? preview.error
+                        : preview?.pixels === 0
+                          ? "nothing found there: click in the middle of it"
+                          : "outlined"
+                    : frames.length
+                      ? `marked on frame ${frames.map((f) => f + 1).join(", ")}`
+                      : "only “not this” points: add a point on it"}
+              </span>
+              {frames.length > 0 && !here && (
+                <button type="button" onClick={() => onFrameChange(frames[0])}>
+                  Show
+                </button>
+              )}
+              <button type="button" disabled={disabled || !o.clicks.length} onClick={() => onObjectsChange(undoClick(objects, o.key))}>
+                Undo
+              </button>
+              <button
+                type="button"
+                aria-label={`Remove object ${i + 1}`}
+                disabled={disabled || (objects.length === 1 && !o.clicks.length)}
+                onClick={() => {
+                  const rest = removeObject(objects, o.key);
+                  onObjectsChange(rest);
+                  if (o.key === active.key) onActiveChange(rest[0].key);
+                }}
+              >
+                Remove
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+      <div className="buttons">
+        <button
+          type="button"
+          disabled={disabled || !active.clicks.some((c) => c.positive)}
+          onClick={() => {
+            const added = newObject(objects);
+            onObjectsChange([...objects, added]);
+            onActiveChange(added.key);
+            setPositive(true);
+          }}
+        >
+          Add another object
+        </button>
+      </div>
+      <p id="frame-status" className="sr-only" aria-live="polite">
+        {`Marking object ${activeIndex + 1}; a click marks ${positive ? "the object" : "a spot that is not the object"}.`}
+      </p>
+    </div>
+  );
+}
