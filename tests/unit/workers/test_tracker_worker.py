@@ -447,3 +447,42 @@ async def test_topic_prefix_applies_to_every_topic_of_the_worker(
     assert len(seen["staging." + MASKS_READY]) == 1
     assert seen["staging." + JOB_PROGRESS]
     assert seen["staging." + DEAD_LETTER] == [b"not json"]
+
+
+class StuckTrack:
+    """Never reports progress: stuck inside a decoder, say."""
+
+    calls = 0
+
+    def __call__(self, video: Path, masks: Path, points: Any, progress: Any) -> TrackResult:
+        self.calls += 1
+        time.sleep(2.5)
+        return TrackResult(frames=1, frames_with_object=1)
+
+
+async def test_a_stage_past_its_time_budget_fails_for_good_with_the_reason(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
+    # Issue 9: no per-stage ceiling. The budget grows with the video's length (0.4 s here).
+    budget = WorkerSettings(stage_timeout_base_s=1.0, stage_timeout_per_video_s=0.0)
+    for track in (FakeTrack(frames=40, delay=0.1), StuckTrack()):
+        job = make_job()
+        store.objects[job.upload_key] = (b"video-bytes", {})
+        svc = service(store, track, FAST.model_copy(update=budget.model_dump(exclude_unset=True)))
+        seen = observe_topics(svc.broker)
+        began = time.monotonic()
+
+        await run_jobs(svc, job)
+
+        assert time.monotonic() - began < 2.5 + 1  # not the whole of a slow job
+        assert track.calls == 1  # not retried: it would take as long again
+        [failed] = decode(seen[JOB_FAILED])
+        assert "took longer than 1 s, the most a 0 s video may take" in failed["reason"]
+        assert len(seen[DEAD_LETTER]) == 1 and not seen[MASKS_READY]
+
+
+def test_the_budget_grows_with_the_video() -> None:
+    settings = WorkerSettings()
+    # A 600 s video (the gateway's longest) gets 6300 s: 2.2x the learned tracker's pace.
+    assert settings.stage_budget_s(600) == 300 + 10 * 600
+    assert settings.stage_budget_s(600) > 600 / 0.22

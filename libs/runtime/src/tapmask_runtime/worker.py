@@ -98,11 +98,30 @@ class WorkerSettings(BaseModel):
     progress_step_percent: float = Field(
         default=2.0, gt=0, description="A progress event as soon as percent moved this much."
     )
+    stage_timeout_base_s: float = Field(
+        default=300.0, gt=0, description="A stage's time budget: this, plus the next per second."
+    )
+    stage_timeout_per_video_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Budget per second of video: 10 s is 0.1x real time, 2.2 times the "
+        "slowest stage measured (the learned tracker: 0.22x real time, 720p, 2 cores).",
+    )
     lag_interval_s: float = Field(default=10.0, gt=0, description="Consumer lag refresh.")
+
+    def stage_budget_s(self, video_seconds: float) -> float:
+        """How long one stage of a job on a ``video_seconds`` long video may run before it
+        fails for good: without a ceiling a hostile or pathological job held a worker
+        for as long as it liked (issue 9)."""
+        return self.stage_timeout_base_s + self.stage_timeout_per_video_s * video_seconds
 
 
 class PermanentJobError(Exception):
     """A failure no retry can fix (bad input); the message is shown to the user."""
+
+
+class StageTimedOut(PermanentJobError):
+    """The stage ran past its time budget (``WorkerSettings.stage_budget_s``)."""
 
 
 class JobAbandoned(Exception):
@@ -259,7 +278,11 @@ class ProgressReporter:
         interval_s: float,
         step_percent: float,
         abandon: threading.Event,
+        deadline: tuple[float, str] | None = None,
     ) -> None:
+        """``deadline``: (``time.monotonic()`` value, reason); an update past it raises
+        ``StageTimedOut`` with the reason."""
+        self._deadline = deadline
         self._job_id = job_id
         self._publish = publish
         self._interval = interval_s
@@ -281,6 +304,8 @@ class ProgressReporter:
         """Record progress (percent of the whole job). Raises ``JobAbandoned`` on shutdown."""
         if self._abandon.is_set():
             raise JobAbandoned("the worker is shutting down")
+        if self._deadline is not None and time.monotonic() > self._deadline[0]:
+            raise StageTimedOut(self._deadline[1])
         state = (stage, min(max(percent, 0.0), 100.0), message)
         with self._lock:
             if self._stage_started is None or self._stage_started[0] != stage:
@@ -612,12 +637,20 @@ class StageWorker(Generic[E]):
         if self._attempts is not None:
             await self._attempts.record_start(event.job_id, starts)
         abandon = self._abandon
+        video = getattr(event, "video", None)
+        seconds = float(getattr(video, "duration_seconds", 0.0) or 0.0)
+        budget = self._settings.stage_budget_s(seconds)
+        too_long = (
+            f"This step took longer than {budget:.0f} s, the most a {seconds:.0f} s video "
+            "may take; the video may be damaged or unusually hard to process."
+        )
         reporter = ProgressReporter(
             event.job_id,
             self._publish_progress,
             interval_s=self._settings.progress_interval_s,
             step_percent=self._settings.progress_step_percent,
             abandon=abandon,
+            deadline=(time.monotonic() + budget, too_long),
         )
         ctx = JobContext(event.job_id, attempt, reporter, self.metrics, abandon)
         self.metrics.in_progress.labels(self.service).inc()
@@ -625,7 +658,13 @@ class StageWorker(Generic[E]):
         reporter.start(self._span_end(event) if self._span_end else None)
         try:
             with self.metrics.timed("total"):
-                await self._handle(event, ctx)
+                try:
+                    # Pipelines stop at their next progress update past the budget; this
+                    # is the backstop for one stuck where it reports nothing.
+                    async with asyncio.timeout(budget + min(60.0, budget)):
+                        await self._handle(event, ctx)
+                except TimeoutError:
+                    raise StageTimedOut(too_long) from None
         except JobAbandoned:
             log.warning("job abandoned at shutdown; left uncommitted for another worker")
             self.metrics.count("abandoned")
