@@ -26,7 +26,8 @@ from test_full_job import VIDEOS, System, detail, frames_rgb
 
 from tapmask_media.probe import probe
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A whole job through the browser, tracked and rendered on 2 shared cores, can pass 5 minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "web" / "e2e" / "browser.mjs"
