@@ -66,6 +66,7 @@ export function App() {
   const [frame, setFrame] = useState(0);
   const [mode, setMode] = useState<ProcessingMode>("privacy");
   const [effect, setEffect] = useState<Effect>("blur");
+  const [hideFaces, setHideFaces] = useState(false);
   const [job, setJob] = useState<Job | null>(null);
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<string | null>(null);
@@ -244,7 +245,10 @@ export function App() {
     setStartError(null);
     setStarting(true);
     try {
-      const request = jobRequest(upload.key, objects, mode, effect);
+      const request = {
+        ...jobRequest(upload.key, objects, mode, effect),
+        ...(hideFaces && mode === "privacy" && !correcting ? { auto_faces: true } : {}),
+      };
       const created = correcting
         ? await rerunJob(correcting.jobId, correcting.token, request)
         : await createJob(request);
@@ -454,6 +458,17 @@ export function App() {
               setEffect(e);
             }}
           />
+          {mode === "privacy" && !correcting && (
+            <label className="faces">
+              <input
+                type="checkbox"
+                checked={hideFaces}
+                disabled={locked}
+                onChange={(ev) => setHideFaces(ev.target.checked)}
+              />{" "}
+              Hide all faces too (found automatically, no click needed)
+            </label>
+          )}
           <div className="start">
             <button type="button" className="primary" disabled={!canStart} onClick={() => void start()}>
               {starting ? "Starting…" : correcting ? "Run again" : "Start"}

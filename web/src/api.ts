@@ -54,6 +54,8 @@ export interface CreateJobRequest {
   points?: ClickPoint[];
   processing_mode: ProcessingMode;
   effect?: Effect;
+  /** Also find and hide every face, with no click (privacy mode). */
+  auto_faces?: boolean;
 }
 
 export interface CreateJobResponse {
