@@ -21,6 +21,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
+from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
@@ -69,8 +70,9 @@ class StagePorts:
     router: KafkaRouter
 
     def publisher(self, topic: str, **doc: Any) -> Publish:
-        """Publish events to ``topic`` keyed by job id (``doc``: AsyncAPI title etc.)."""
-        pub = self.router.publisher(topic, **doc)
+        """Publish events to ``topic`` keyed by job id (``doc``: AsyncAPI title etc.; the
+        payload schema is the topic's event model, tapmask_runtime.asyncapi)."""
+        pub = event_publisher(self.router, topic, **doc)
 
         async def publish(event: Event) -> None:
             await pub.publish(event, key=key_for(event.job_id))

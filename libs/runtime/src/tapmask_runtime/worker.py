@@ -49,6 +49,7 @@ from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, Field, ValidationError
 
+from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger, SmallObjects
 from tapmask_runtime.kafka import declared_topic
 from tapmask_runtime.logging import job_context
@@ -467,11 +468,13 @@ class StageWorker(Generic[E]):
         self._settings = settings
         self.metrics = metrics
         self._span_end = progress_span_end
-        self._progress_pub: Any = broker.publisher(JOB_PROGRESS)
-        self._failed_pub: Any = broker.publisher(JOB_FAILED)
+        # Payload schemas for AsyncAPI (tapmask_runtime.asyncapi); dead letters are the
+        # original bytes, whatever they were.
+        self._progress_pub: Any = event_publisher(broker, JOB_PROGRESS)
+        self._failed_pub: Any = event_publisher(broker, JOB_FAILED)
         self._dead_pub: Any = broker.publisher(DEAD_LETTER)
         self.retry_topic = retry_topic(topic, service)
-        self._retry_pub: Any = broker.publisher(self.retry_topic)
+        self._retry_pub: Any = broker.publisher(self.retry_topic, schema=event_model)
         self.subscriber = broker.subscriber(
             declared_topic(topic, kafka),
             declared_topic(self.retry_topic, kafka),
