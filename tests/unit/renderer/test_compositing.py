@@ -12,6 +12,7 @@ from tapmask_renderer.core.compositing import (
     apply_rgb,
     apply_yuv420p,
     mask_region,
+    mask_regions,
 )
 
 H, W = 240, 320
@@ -104,3 +105,65 @@ def test_shape_mismatch_and_bad_settings_are_named() -> None:
         apply_rgb(_textured(), np.zeros((10, 10), bool), EffectSettings())
     with pytest.raises(ValueError, match="fill_rgb"):
         EffectSettings(fill_rgb=(300, 0, 0))
+
+
+# --- hiding that really hides: strength follows each part's size --------------------------------
+
+
+def _row_blocks(row: np.ndarray) -> int:
+    """Runs of equal colour along a row of pixels (pixel blocks crossed)."""
+    changes = np.any(row[1:] != row[:-1], axis=-1)
+    return int(changes.sum()) + 1
+
+
+@pytest.mark.parametrize("radius", [12, 45, 100])
+def test_pixelation_leaves_a_few_blocks_across_the_object_whatever_its_size(radius: int) -> None:
+    h, w = 2 * radius + 80, 2 * radius + 80
+    rng = np.random.default_rng(radius)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    c = radius + 40
+    mask = (xx - c) ** 2 + (yy - c) ** 2 <= radius**2
+    out = apply_rgb(img, mask, EffectSettings(effect=Effect.PIXELATE, feather=0, margin=0))
+    across = out[c, c - radius : c + radius]
+    # At most SAMPLES_ACROSS (6) blocks over the object, +1 for a block cut by the grid;
+    # at least 8 px blocks, so a 24 px face is 3 blocks, not a soft blur of itself.
+    assert _row_blocks(across) <= 6 + 1
+    assert _row_blocks(across) >= min(3, 2 * radius // 8)
+
+
+@pytest.mark.parametrize("features", [4, 5])
+def test_blur_wipes_out_features_a_quarter_of_a_large_object(features: int) -> None:
+    """A face close to the camera (180 px): eyes and mouth are about a quarter to a fifth of
+    it. The old blur (12 % radius, ~16 samples across) kept 15 % of a checkerboard of that
+    size; six samples across keep under 3 %."""
+    radius = 90
+    h = w = 2 * radius + 80
+    yy, xx = np.mgrid[0:h, 0:w]
+    c = radius + 40
+    cell = 2 * radius // features
+    chequer = ((xx // cell + yy // cell) % 2 * 255).astype(np.uint8)
+    img = np.dstack([chequer] * 3)
+    mask = (xx - c) ** 2 + (yy - c) ** 2 <= radius**2
+    out = apply_rgb(img, mask, EffectSettings(effect=Effect.BLUR, feather=0, margin=0))
+    inner = slice(c - radius // 2, c + radius // 2)
+    before = float(img[inner, inner, 0].std())
+    assert float(out[inner, inner, 0].astype(np.float64).std()) < 0.03 * before
+
+
+def test_each_separate_part_is_hidden_at_its_own_size() -> None:
+    h, w = 240, 640
+    yy, xx = np.mgrid[0:h, 0:w]
+    small = (xx - 60) ** 2 + (yy - 120) ** 2 <= 15**2  # a face far from ...
+    big = (xx - 480) ** 2 + (yy - 120) ** 2 <= 100**2  # ... a large clicked object
+    regions = mask_regions(small | big, EffectSettings())
+    assert sorted(r.object_size for r in regions) == [31, 201]
+    # Untouched between them: two regions, not one frame-wide box.
+    assert all(r.x1 <= 120 or r.x0 >= 360 for r in regions)
+    close = (xx - 110) ** 2 + (yy - 120) ** 2 <= 15**2  # touching margins: one region
+    assert len(mask_regions(small | close, EffectSettings())) == 1
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    out = apply_rgb(img, small | big, EffectSettings(effect=Effect.PIXELATE, margin=0, feather=0))
+    assert _row_blocks(out[120, 46:75]) >= 3  # the face is blocks of its own size (8 px) ...
+    assert _row_blocks(out[120, 380:580]) <= 6 + 1  # ... the object of its own

@@ -1,11 +1,20 @@
 """Hide a masked region: blur, pixelate or fill, on RGB frames or straight on yuv420p planes.
 
-Only the mask's bounding box (plus margin) is touched, so the cost follows the object's
+Only each part's bounding box (plus margin) is touched, so the cost follows the objects'
 size, not the frame's. The region that changes is the mask dilated by ``margin`` pixels
 (fully covered: alpha 1) plus a ``feather`` band where alpha falls linearly to 0; every
-pixel beyond it keeps its exact value. The blur is a heavy downscale -> Gaussian ->
-upscale: it keeps only a handful of samples across the object, so no deblurring can bring
-the detail back, and it costs a fraction of a full-resolution Gaussian of that radius.
+pixel beyond it keeps its exact value.
+
+Hiding that really hides: the strength follows each separate part of the mask (a face, a
+clicked ball), not the frame nor the union of all parts, so that every object keeps at most
+``SAMPLES_ACROSS`` (6) samples across its longest side, whatever its size: pixelation leaves
+at most 6 blocks across it, the blur at most 6 samples (then smoothed by a Gaussian of 1.5
+samples). A face 6 samples across cannot be recognised, and what is not in the picture any
+more cannot be sharpened or "super-resolved" back. The earlier blur kept ~16 samples across
+(radius 12 % of the size), which left a clicked ball a recognisable ball. What survives is
+the part's outline (widened by the margin) and its average colour; ``fill`` removes the
+colour too. The blur is a heavy downscale -> Gaussian -> upscale, a fraction of the cost of
+a full-resolution Gaussian of that radius.
 Working on the decoder's yuv420p planes avoids two full-frame colour conversions per
 frame (the main cost besides the codec).
 """
@@ -41,9 +50,10 @@ class EffectSettings:
     margin: int | None = None
     #: Width of the soft edge beyond the margin.
     feather: int = 6
-    #: Blur radius in pixels; ``None``: 12% of the object's longest side, at least 12.
+    #: Blur radius in pixels; ``None``: a third of the part's longest side (6 samples
+    #: across it), at least 12.
     blur_radius: int | None = None
-    #: Pixel block size; ``None``: 1/8 of the object's longest side, at least 8.
+    #: Pixel block size; ``None``: a sixth of the part's longest side, at least 8.
     block: int | None = None
     #: RGB colour for ``fill``.
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
@@ -74,26 +84,85 @@ class Region:
     object_size: int
 
 
+#: Samples (pixel blocks) an object keeps across its longest side (see the module docstring).
+SAMPLES_ACROSS = 6
+#: A mask in more separate parts than this (a noisy mask) is hidden as one region.
+_MAX_PARTS = 32
+
+
 def _margin(settings: EffectSettings, object_size: int) -> int:
     if settings.margin is not None:
         return settings.margin
     return max(3, round(0.03 * object_size))
 
 
+def _as_u8(mask: BoolArray) -> ByteArray:
+    return mask.view(np.uint8) if mask.dtype == np.bool_ else (mask > 0).astype(np.uint8)
+
+
 def mask_region(mask: BoolArray, settings: EffectSettings) -> Region | None:
-    """The changed region for ``mask``, or ``None`` when the mask is empty."""
-    m8 = mask.view(np.uint8) if mask.dtype == np.bool_ else (mask > 0).astype(np.uint8)
+    """The changed region for the whole of ``mask`` as one object, or ``None`` when the
+    mask is empty (see ``mask_regions`` for one per separate part)."""
+    m8 = _as_u8(mask)
     x, y, w, h = cv2.boundingRect(m8)
     if w == 0 or h == 0:
         return None
-    size = max(w, h)
-    margin = _margin(settings, size)
-    pad = margin + settings.feather + 1
-    height, width = mask.shape
+    return _region(m8, (x, y, x + w, y + h), max(w, h), settings)
+
+
+def _padded(
+    box: tuple[int, int, int, int], size: int, settings: EffectSettings, shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    x, y, xe, ye = box
+    pad = _margin(settings, size) + settings.feather + 1
+    height, width = shape
     # Even box corners so the half-resolution chroma box lines up exactly.
     x0, y0 = max(0, (x - pad) & ~1), max(0, (y - pad) & ~1)
-    x1 = min(width, (x + w + pad + 1) & ~1 or width)
-    y1 = min(height, (y + h + pad + 1) & ~1 or height)
+    x1 = min(width, (xe + pad + 1) & ~1 or width)
+    y1 = min(height, (ye + pad + 1) & ~1 or height)
+    return x0, y0, x1, y1
+
+
+def mask_regions(mask: BoolArray, settings: EffectSettings) -> list[Region]:
+    """One changed region per separate part of ``mask`` (parts whose changed boxes would
+    overlap are one region), each with its own ``object_size``: a small face beside a big
+    clicked object is hidden at its own strength, and two faces far apart do not make one
+    frame-wide region. Empty list for an empty mask."""
+    m8 = _as_u8(mask)
+    x, y, w, h = cv2.boundingRect(m8)
+    if w == 0 or h == 0:
+        return []
+    crop = m8[y : y + h, x : x + w]
+    count, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
+    if count <= 2 or count - 1 > _MAX_PARTS:  # one part (the usual case), or noise
+        return [_region(m8, (x, y, x + w, y + h), max(w, h), settings)]
+    groups: list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = []
+    for cx, cy, cw, ch, _area in stats[1:]:
+        own = (x + int(cx), y + int(cy), x + int(cx + cw), y + int(cy + ch))
+        groups.append((own, _padded(own, max(int(cw), int(ch)), settings, mask.shape)))
+    merged = True
+    while merged:  # join parts whose changed boxes overlap, until none do
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                (a, pa), (b, pb) = groups[i], groups[j]
+                if pa[0] < pb[2] and pb[0] < pa[2] and pa[1] < pb[3] and pb[1] < pa[3]:
+                    own = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    size = max(own[2] - own[0], own[3] - own[1])
+                    groups[i] = (own, _padded(own, size, settings, mask.shape))
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [_region(m8, own, max(own[2] - own[0], own[3] - own[1]), settings) for own, _ in groups]
+
+
+def _region(
+    m8: ByteArray, own: tuple[int, int, int, int], size: int, settings: EffectSettings
+) -> Region:
+    margin = _margin(settings, size)
+    x0, y0, x1, y1 = _padded(own, size, settings, (m8.shape[0], m8.shape[1]))
     crop = m8[y0:y1, x0:x1]
     # One distance transform gives both the dilation (distance <= margin: alpha 1) and the
     # feather (alpha falls to 0 over the next `feather` pixels); a separate dilate with a
@@ -154,10 +223,10 @@ def _effect_on(
 ) -> ByteArray:
     """The fully-hidden version of ``patch`` (a plane at 1/``scale`` resolution)."""
     if settings.effect is Effect.BLUR:
-        radius = settings.blur_radius or max(12, round(0.12 * region.object_size))
+        radius = settings.blur_radius or max(12, round(2 * region.object_size / SAMPLES_ACROSS))
         return _blurred(patch, radius / scale)
     if settings.effect is Effect.PIXELATE:
-        block = settings.block or max(8, round(region.object_size / 8))
+        block = settings.block or max(8, -(-region.object_size // SAMPLES_ACROSS))
         return _pixelated(patch, block / scale)
     return np.broadcast_to(fill, patch.shape).astype(np.uint8)
 
@@ -166,13 +235,11 @@ def apply_rgb(frame: ByteArray, mask: BoolArray, settings: EffectSettings) -> By
     """A copy of the RGB (or any HxWxC uint8) ``frame`` with the masked region hidden."""
     _check(frame.shape[:2], mask)
     out = frame.copy()
-    region = mask_region(mask, settings)
-    if region is None:
-        return out
-    sl = np.s_[region.y0 : region.y1, region.x0 : region.x1]
     fill = np.array(settings.fill_rgb, np.uint8)
-    effect = _effect_on(out[sl], settings, region, 1, fill)
-    out[sl] = _blend(out[sl], effect, region.alpha)
+    for region in mask_regions(mask, settings):
+        sl = np.s_[region.y0 : region.y1, region.x0 : region.x1]
+        effect = _effect_on(out[sl], settings, region, 1, fill)
+        out[sl] = _blend(out[sl], effect, region.alpha)
     return out
 
 
@@ -263,10 +330,22 @@ def apply_yuv_planes(
     the asked RGB colour; ``None`` guesses it from the height."""
     height, width = y_plane.shape
     _check((height, width), mask)
-    region = mask_region(mask, settings)
-    if region is None:
-        return False
+    regions = mask_regions(mask, settings)
     yc, uc, vc = rgb_to_yuv(settings.fill_rgb, hd=height >= 720, encoding=encoding)
+    for region in regions:
+        _hide_region(y_plane, u_plane, v_plane, region, settings, (yc, uc, vc))
+    return bool(regions)
+
+
+def _hide_region(
+    y_plane: ByteArray,
+    u_plane: ByteArray,
+    v_plane: ByteArray,
+    region: Region,
+    settings: EffectSettings,
+    fill_yuv: tuple[int, int, int],
+) -> None:
+    yc, uc, vc = fill_yuv
     sl = np.s_[region.y0 : region.y1, region.x0 : region.x1]
     y_plane[sl] = _blend(
         y_plane[sl],
@@ -283,7 +362,6 @@ def apply_yuv_planes(
         plane[csl] = _blend(
             patch, _effect_on(patch, settings, region, 2, np.array(value, np.uint8)), alpha_c
         )
-    return True
 
 
 def _check(shape: tuple[int, ...], mask: BoolArray) -> None:
