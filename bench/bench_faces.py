@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -210,9 +212,12 @@ def speed() -> dict[str, Any]:
                 "blur",
                 "--json",
             ]
+            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             run = subprocess.run(cmd, capture_output=True, text=True, check=False)
             wall = time.perf_counter() - started
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         if run.returncode != 0:
             out[clip] = {"error": run.stderr.strip()[-500:]}
             continue
@@ -222,6 +227,11 @@ def speed() -> dict[str, Any]:
             "wall_s": round(wall, 2),
             "fps": round(frames / wall, 1),
             "realtime_factor": round(frames / wall / fps, 2),
+            "cpu_s_per_frame": round(cpu / frames, 4),
+            # What the job's CPU work allows on 2 otherwise idle cores (an upper bound: its
+            # threads do not always overlap); on a busy machine the wall figure is lower.
+            "cpu_bound_realtime_factor_2_cores": round(2 / (cpu / frames * fps), 2),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
         }
     return out
 

@@ -337,3 +337,71 @@ async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
         else:
             moved = float(np.abs(a[box].astype(np.float64) - b[box]).mean())
             assert moved > 15, f"frame {i}: the dog was not erased (mean change {moved:.1f})"
+
+
+# The girl's face on frame 0 of bedroom.mp4 (bench/face_labels.json, checked by eye) and a
+# click on the boy's body (the manifest's), both at the clip's own 960x540.
+GIRL_FACE = (381, 36, 432, 104)
+BOY = (250, 300)
+
+
+async def test_an_api_job_hides_every_face_and_the_clicked_object(
+    system: System, tmp_path: Path
+) -> None:
+    clip = excerpt(VIDEOS / "bedroom.mp4", tmp_path / "bedroom.mp4", 24, 960, 540)
+    data = await asyncio.to_thread(clip.read_bytes)
+    async with httpx.AsyncClient(base_url=system.gateway, timeout=60) as api:
+        presign = await api.post(
+            "/api/upload/presigned",
+            json={"filename": "bedroom.mp4", "content_type": "video/mp4", "size": len(data)},
+        )
+        assert presign.status_code == 200, presign.text
+        target = presign.json()
+        async with httpx.AsyncClient(timeout=60) as store:
+            sent = await store.post(
+                target["url"],
+                data=target["fields"],
+                files={"file": ("bedroom.mp4", data, "video/mp4")},
+            )
+        assert sent.status_code in (200, 201, 204), sent.text
+        created = await api.post(
+            "/api/jobs",
+            json={
+                "upload_key": target["upload_key"],
+                "click_x": BOY[0],
+                "click_y": BOY[1],
+                "processing_mode": "privacy",
+                "effect": "fill",
+                "auto_faces": True,
+            },
+        )
+        assert created.status_code == 201, created.text
+        job = created.json()
+        async with asyncio.timeout(JOB_TIMEOUT_S):
+            events = await sse_events(api, job["events_url"])
+        assert events[-1]["data"]["status"] == "completed", (
+            events[-3:],
+            _tail(system.logs / "tracker.log"),
+        )
+        auth = {"Authorization": f"Bearer {job['access_token']}"}
+        async with asyncio.timeout(30):
+            while True:
+                link = await api.get(f"/api/jobs/{job['job_id']}/download", headers=auth)
+                if link.status_code != 409:
+                    break
+                await asyncio.sleep(0.2)
+        assert link.status_code == 200, link.text
+        async with httpx.AsyncClient(timeout=60) as browser:
+            result = await browser.get(link.json()["url"])
+        out = tmp_path / "result.mp4"
+        out.write_bytes(result.content)
+        state = (await api.get(f"/api/jobs/{job['job_id']}", headers=auth)).json()
+        assert state["tracker_backend"] == "cpu+faces"
+
+    x0, y0, x1, y1 = GIRL_FACE
+    before, after = next(frames_rgb(clip)), next(frames_rgb(out))
+    dark = lambda rgb: float((rgb[y0:y1, x0:x1].max(axis=2) < 40).mean())  # noqa: E731
+    assert dark(before) < 0.05  # a bright face to begin with ...
+    assert dark(after) > 0.99  # ... filled (black) although nobody clicked it
+    bx, by = BOY
+    assert float(after[by - 3 : by + 3, bx - 3 : bx + 3].max()) < 40  # the clicked boy too
