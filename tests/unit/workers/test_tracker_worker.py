@@ -486,3 +486,27 @@ def test_the_budget_grows_with_the_video() -> None:
     # A 600 s video (the gateway's longest) gets 6300 s: 2.2x the learned tracker's pace.
     assert settings.stage_budget_s(600) == 300 + 10 * 600
     assert settings.stage_budget_s(600) > 600 / 0.22
+
+
+async def test_auto_faces_reaches_the_tracking_step_and_old_events_mean_no_faces(
+    store: Any, observe_topics: Any, make_job: Any, decode: Any
+) -> None:
+    asked: list[bool] = []
+
+    def track(video: Path, masks: Path, points: Any, progress: Any, **kw: Any) -> TrackResult:
+        asked.append(kw.get("auto_faces", False))
+        masks.write_bytes(b"masks")
+        return TrackResult(frames=10, frames_with_object=10, backend="cpu+faces")
+
+    faces, plain = make_job(auto_faces=True), make_job()
+    old = json.loads(plain.model_dump_json())
+    old.pop("auto_faces")  # as a gateway from before the field published it
+    for job in (faces, plain):
+        store.objects[job.upload_key] = (b"video-bytes", {})
+    svc = service(store, track)
+    seen = observe_topics(svc.broker)
+
+    await run_jobs(svc, faces, old)
+
+    assert asked == [True, False]
+    assert [r["tracker_backend"] for r in decode(seen[MASKS_READY])] == ["cpu+faces"] * 2
