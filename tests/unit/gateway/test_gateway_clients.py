@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tapmask_gateway.context import Client
 from tapmask_gateway.domain.clients import client_address, parse_networks
+from tapmask_gateway.domain.quotas import Tier
 
 PROXIES = parse_networks(["10.0.0.0/8", "127.0.0.1"])
 
@@ -33,3 +35,15 @@ def test_garbage_in_the_header_falls_back_to_the_proxy() -> None:
 def test_a_bad_proxy_setting_names_itself() -> None:
     with pytest.raises(ValueError, match="'my-proxy'"):
         parse_networks(["my-proxy"])
+
+
+def test_ipv6_clients_count_by_their_64() -> None:
+    # One subscriber holds a whole /64: a new address per request must not be a new client.
+    a = Client(ip="2001:db8:1:2::1", tier=Tier.FREE)
+    b = Client(ip="2001:db8:1:2:ffff:ffff:ffff:fffe", tier=Tier.FREE)
+    other = Client(ip="2001:db8:1:3::1", tier=Tier.FREE)
+    assert a.subject == b.subject == "ip:2001:db8:1:2::/64"
+    assert other.subject != a.subject
+    # IPv4 stays per address, also written as IPv4-mapped IPv6.
+    assert Client(ip="::ffff:192.0.2.7", tier=Tier.FREE).subject == "ip:192.0.2.7"
+    assert Client(ip="192.0.2.8", tier=Tier.FREE).subject == "ip:192.0.2.8"

@@ -190,3 +190,34 @@ def test_the_probing_child_gets_no_secrets(tmp_path: Path, monkeypatch: pytest.M
     assert "PATH" in env  # the child did run with the hook
     leaked = [k for k, v in env.items() if k.startswith(("TAPMASK_", "AWS_")) or "s3cr3t" in v]
     assert leaked == []
+
+
+def _clip_with_long_audio(path: Path, video_s: float, audio_s: float) -> Path:
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("aac", rate=8000)
+        for i in range(int(video_s * 10)):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i, np.uint8), format="rgb24")
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for i in range(int(audio_s * 8000 / 1024)):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 8000, i * 1024
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    return path
+
+
+def test_an_audio_track_longer_than_allowed_is_refused(tmp_path: Path) -> None:
+    # Issue 9: a 2 s video carrying 30 s of audio passed as "2 s"; the renderer copies the
+    # whole audio track into the result.
+    path = _clip_with_long_audio(tmp_path / "long-audio.mp4", 2, 30)
+    limits = ProbeLimits(max_duration_s=10)
+    with pytest.raises(MediaLimitError, match="audio track is more than 10 s long"):
+        probe(path, limits)
+    short = _clip_with_long_audio(tmp_path / "ok.mp4", 2, 5)
+    info = probe(short, limits)
+    assert info.has_audio and info.frame_count == 20

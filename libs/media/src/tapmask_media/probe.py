@@ -228,9 +228,26 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
         first: av.VideoFrame | None = None
         start: int | None = None
         end: int | None = None
+        # The audio is copied whole into the result: an hour of it behind a 2 s video
+        # would cost the renderer the hour, so its length is measured too.
+        audio_start: float | None = None
+        audio_end: float | None = None
+        streams = (video, audio) if audio is not None else (video,)
         try:
-            for packet in container.demux(video):
+            for packet in container.demux(*streams):
                 if packet.size == 0:
+                    continue
+                if packet.stream.index != video.index:
+                    if packet.pts is not None and packet.time_base is not None:
+                        t0 = float(packet.pts * packet.time_base)
+                        t1 = t0 + float((packet.duration or 0) * packet.time_base)
+                        audio_start = t0 if audio_start is None else min(audio_start, t0)
+                        audio_end = t1 if audio_end is None else max(audio_end, t1)
+                        if audio_end - audio_start > limits.max_duration_s:
+                            raise MediaLimitError(
+                                f"{path}: the audio track is more than "
+                                f"{limits.max_duration_s:.0f} s long, the most allowed"
+                            )
                     continue
                 count += 1
                 if count > limits.max_frames:

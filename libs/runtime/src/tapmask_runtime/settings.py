@@ -119,6 +119,11 @@ class VideoLimits(BaseModel):
     probe_memory_bytes: int = 2 * 1024**3
     max_concurrent_probes: int = Field(default=4, ge=1)
     """Gateway: probes (each a download and a child process) running at once."""
+    probe_queue_timeout_s: float = Field(default=5.0, ge=0)
+    """Gateway: how long a job creation waits for a probe slot before answering 503."""
+    max_objects: int = Field(default=8, ge=1)
+    """Objects (distinct ``object_id`` with a positive click) one job may track: each costs
+    the tracker its own segmentation on every keyframe."""
 
     def probe_fields(self) -> dict[str, Any]:
         """These caps as ``tapmask_media.probe.ProbeLimits(**...)`` takes them."""

@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tapmask_gateway.domain.clients import Network, parse_networks
+from tapmask_gateway.adapters.probe import ProbeCache
+from tapmask_gateway.domain.clients import Network, address_key, parse_networks
 from tapmask_gateway.domain.quotas import RateLimiter, Tier
 from tapmask_gateway.domain.streams import StreamSlots
 from tapmask_gateway.metrics import Metrics
@@ -32,7 +33,7 @@ class Client:
 
     @property
     def subject(self) -> str:
-        return f"key:{self.api_key.id}" if self.api_key else f"ip:{self.ip}"
+        return f"key:{self.api_key.id}" if self.api_key else f"ip:{address_key(self.ip)}"
 
 
 class Gateway:
@@ -46,6 +47,7 @@ class Gateway:
         self.relay_wake = asyncio.Event()
         # Bounds the disk and memory that concurrent job creations can take.
         self.probe_slots = asyncio.Semaphore(settings.limits.max_concurrent_probes)
+        self.probed = ProbeCache()
         streams = settings.event_streams
         self.streams = StreamSlots(streams.per_client, streams.per_job, streams.total)
         # Set in the app's lifespan:

@@ -33,6 +33,16 @@ class Quotas(BaseModel):
     free_burst: int = 60
     pro_requests_per_minute: int = 1200
     pro_burst: int = 300
+    free_probes_per_minute: int = 4
+    """Uploads a client may have probed (downloaded and checked) a minute, refused or not;
+    a probe's answer is cached, so only new bytes count."""
+    free_probe_burst: int = 10
+    pro_probes_per_minute: int = 60
+    pro_probe_burst: int = 100
+    free_unused_uploads_per_hour: int = 20
+    """Presigned uploads a client may hold without a job, in any hour (40 presigns of
+    500 MB each, and no job, were free, issue 9)."""
+    pro_unused_uploads_per_hour: int = 500
     free_retention_hours: float = 24.0
     pro_retention_hours: float = 24.0 * 7
 

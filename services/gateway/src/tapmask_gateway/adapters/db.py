@@ -155,17 +155,30 @@ async def insert_api_key(
 
 
 async def insert_upload(
-    pool: asyncpg.Pool, key: str, content_type: str, size: int, subject: str, expires_at: datetime
-) -> None:
-    await pool.execute(
+    pool: asyncpg.Pool,
+    key: str,
+    content_type: str,
+    size: int,
+    subject: str,
+    expires_at: datetime,
+    unused_per_hour: int | None = None,
+) -> bool:
+    """Record a presigned upload; False (nothing recorded) when ``subject`` already holds
+    ``unused_per_hour`` uploads without a job presigned in the last hour."""
+    inserted = await pool.fetchval(
         "INSERT INTO uploads (key, content_type, size_bytes, subject, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        " SELECT $1, $2, $3, $4, $5 WHERE $6::int IS NULL OR ("
+        "  SELECT count(*) FROM uploads WHERE subject = $4 AND job_id IS NULL"
+        "  AND created_at > now() - interval '1 hour') < $6::int"
+        " RETURNING true",
         key,
         content_type,
         size,
         subject,
         expires_at,
+        unused_per_hour,
     )
+    return bool(inserted)
 
 
 async def find_upload(pool: asyncpg.Pool, key: str) -> UploadRow | None:

@@ -9,6 +9,8 @@ of the same size that the workers then processed (issue 9)."""
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +36,55 @@ class CheckedUpload:
     etag: str
 
 
-def _probe_blocking(
-    store: ObjectStore, key: str, suffix: str, limits: VideoLimits
-) -> CheckedUpload:
+class ProbeCache:
+    """Each upload's probe outcome (its info, or why it was refused) by key and ETag.
+
+    A refused job creation (a click outside the frame, say) used to download and probe
+    the whole upload again on every try, uncharged (issue 9); the same bytes give the same
+    answer, so only new bytes (another ETag) are probed again. Bounded, least recently
+    used first out; per gateway replica."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: OrderedDict[tuple[str, str], CheckedUpload | str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str, etag: str) -> CheckedUpload | str | None:
+        with self._lock:
+            found = self._items.get((key, etag))
+            if found is not None:
+                self._items.move_to_end((key, etag))
+            return found
+
+    def put(self, key: str, etag: str, outcome: CheckedUpload | str) -> None:
+        with self._lock:
+            self._items[(key, etag)] = outcome
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def current_etag(store: ObjectStore, key: str) -> str:
     etag = store.etag(key)
     if etag is None:
         raise ProbeRejected("the file has not been uploaded yet: send it to the presigned URL")
+    return etag
+
+
+def _probe_blocking(
+    store: ObjectStore, key: str, etag: str, limits: VideoLimits, cache: ProbeCache
+) -> CheckedUpload:
+    try:
+        checked = _probe_once(store, key, etag, limits)
+    except ProbeRejected as exc:
+        if str(exc) != CHANGED:
+            cache.put(key, etag, str(exc))
+        raise
+    cache.put(key, etag, checked)
+    return checked
+
+
+def _probe_once(store: ObjectStore, key: str, etag: str, limits: VideoLimits) -> CheckedUpload:
+    suffix = Path(key).suffix
     with tempfile.TemporaryDirectory(prefix="tapmask-probe-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         try:
@@ -60,6 +105,28 @@ def _probe_blocking(
     return CheckedUpload(info, etag)
 
 
-async def probe_upload(store: ObjectStore, key: str, limits: VideoLimits) -> CheckedUpload:
-    suffix = Path(key).suffix
-    return await anyio.to_thread.run_sync(_probe_blocking, store, key, suffix, limits)
+async def cached_probe(
+    store: ObjectStore, key: str, cache: ProbeCache
+) -> tuple[str, CheckedUpload | None]:
+    """The upload's current ETag and its cached outcome (None: not probed yet); a cached
+    refusal raises ``ProbeRejected`` again at once."""
+    etag = await anyio.to_thread.run_sync(current_etag, store, key)
+    found = cache.get(key, etag)
+    if isinstance(found, str):
+        raise ProbeRejected(found)
+    return etag, found
+
+
+async def probe_upload(
+    store: ObjectStore,
+    key: str,
+    limits: VideoLimits,
+    cache: ProbeCache | None = None,
+    etag: str | None = None,
+) -> CheckedUpload:
+    """Download the upload at ``etag`` (default: its current one) and probe it; the
+    outcome goes into ``cache``."""
+    cache = cache or ProbeCache(1)
+    if etag is None:
+        etag = await anyio.to_thread.run_sync(current_etag, store, key)
+    return await anyio.to_thread.run_sync(_probe_blocking, store, key, etag, limits, cache)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,13 @@ from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.adapters.probe import CHANGED, ProbeRejected, probe_upload
+from tapmask_gateway.adapters.probe import (
+    CHANGED,
+    CheckedUpload,
+    ProbeRejected,
+    cached_probe,
+    probe_upload,
+)
 from tapmask_gateway.adapters.s3 import UploadChanged
 from tapmask_gateway.context import Client, Gateway
 from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
@@ -154,6 +162,20 @@ class JobController(Controller):
             )
         if upload.job_id is not None:
             raise _reject(gw, 409, "upload_used", "this upload was already used by another job")
+        # Cheap checks first: what needs no store, no probe.
+        clicks = [
+            ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame),
+            *(data.points or []),
+        ]
+        objects = len({p.object_id for p in clicks if p.positive})
+        if objects > settings.limits.max_objects:
+            raise _reject(
+                gw,
+                422,
+                "too_many_objects",
+                f"{objects} objects clicked; a job can follow at most "
+                f"{settings.limits.max_objects}",
+            )
 
         now = datetime.now(UTC)
         month = month_of(now)
@@ -183,16 +205,12 @@ class JobController(Controller):
                 f"the upload is {size} bytes but {upload.size_bytes} were announced",
             )
         try:
-            async with gw.probe_slots:
-                checked = await probe_upload(gw.s3, upload.key, settings.limits)
+            etag, cached = await cached_probe(gw.s3, upload.key, gw.probed)
+            checked = cached or await self._probe(gw, client, upload.key, etag)
         except ProbeRejected as exc:
             raise _reject(gw, 422, "bad_video", str(exc)) from exc
         info = checked.info
 
-        clicks = [
-            ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame),
-            *(data.points or []),
-        ]
         for point in clicks:
             # Clicks come in displayed pixels (the browser's videoWidth x videoHeight,
             # after the file's rotation); the tracker maps them to decoded pixels.
@@ -289,6 +307,39 @@ class JobController(Controller):
             events_url=f"/api/jobs/{job_id}/events?token={token}",
             status_url=f"/api/jobs/{job_id}",
         )
+
+    async def _probe(self, gw: Gateway, client: Client, key: str, etag: str) -> CheckedUpload:
+        """Probe bytes not probed before: counted against the client (a refused probe
+        costs the same download and child process as an accepted one), and refused at
+        once when every probe slot stays busy, rather than queueing without end."""
+        quotas = gw.settings.quotas
+        if client.tier is Tier.PRO:
+            per_minute, burst = quotas.pro_probes_per_minute, quotas.pro_probe_burst
+        else:
+            per_minute, burst = quotas.free_probes_per_minute, quotas.free_probe_burst
+        wait = gw.limiter.hit(f"probe:{client.subject}", per_minute, burst, time.monotonic())
+        if wait:
+            gw.metrics.rejected.labels("probe_rate").inc()
+            raise Problem(
+                429,
+                f"too many videos checked: at most {per_minute} a minute; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        limits = gw.settings.limits
+        try:
+            async with asyncio.timeout(limits.probe_queue_timeout_s):
+                await gw.probe_slots.acquire()
+        except TimeoutError:
+            gw.metrics.rejected.labels("busy").inc()
+            raise Problem(
+                503,
+                "every video check is busy: retry in a few seconds",
+                headers={"Retry-After": "5"},
+            ) from None
+        try:
+            return await probe_upload(gw.s3, key, limits, gw.probed, etag)
+        finally:
+            gw.probe_slots.release()
 
     @get("/{job_id:uuid}", summary="A job's state")
     async def read(

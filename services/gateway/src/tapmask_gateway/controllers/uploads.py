@@ -58,14 +58,28 @@ class UploadController(Controller):
         hours = (
             quotas.pro_retention_hours if client.tier is Tier.PRO else quotas.free_retention_hours
         )
-        await db.insert_upload(
+        unused = (
+            quotas.pro_unused_uploads_per_hour
+            if client.tier is Tier.PRO
+            else quotas.free_unused_uploads_per_hour
+        )
+        recorded = await db.insert_upload(
             gw.db,
             key,
             ctype,
             data.size,
             client.subject,
             datetime.now(UTC) + timedelta(hours=hours),
+            unused_per_hour=unused,
         )
+        if not recorded:
+            gw.metrics.rejected.labels("unused_uploads").inc()
+            raise Problem(
+                429,
+                f"{unused} uploads without a job in the last hour: start a job with one of "
+                "them, or try again later",
+                headers={"Retry-After": "600"},
+            )
         post_ = await anyio.to_thread.run_sync(
             gw.s3.presign_upload, key, ctype, data.size, expires_in
         )

@@ -48,3 +48,18 @@ def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequenc
             return hop
         current = hop
     return current
+
+
+def address_key(address: str) -> str:
+    """What one client's address is counted as: IPv6 by its /64, since one subscriber
+    gets a whole /64 and can take a new address in it for every request; IPv4 (also
+    when written IPv4-mapped) by the address itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
