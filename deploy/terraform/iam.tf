@@ -1,11 +1,12 @@
 # One IAM role per service account (IRSA), each with only the S3 access its code uses:
 #
 #   gateway  : uploads/ read+write+delete (presigned uploads are signed with its rights,
-#              probing reads them, cleanup deletes them); masks/ and outputs/ read+delete
+#              probing reads them, cleanup deletes them); inputs/ read+write+delete (the
+#              job's pinned copy of the probed upload); masks/ and outputs/ read+delete
 #              (presigned downloads, cleanup). No models bucket.
-#   tracker  : uploads/ read; masks/ read+write; attempts/tracker/ read+write+delete;
-#              the models bucket read.
-#   renderer : uploads/ and masks/ read; outputs/ read+write; attempts/renderer/
+#   tracker  : inputs/ read; masks/ read+write; attempts/tracker/ read+write+delete;
+#              the models bucket read. Never uploads/ (a presigned POST can still change them).
+#   renderer : inputs/ and masks/ read; outputs/ read+write; attempts/renderer/
 #              read+write+delete.
 #   notifier : no role (it touches no AWS API).
 #
@@ -21,19 +22,19 @@ locals {
 
   s3_access = {
     gateway = {
-      read   = ["uploads/*", "masks/*", "outputs/*"]
-      write  = ["uploads/*"]
-      delete = ["uploads/*", "masks/*", "outputs/*"]
+      read   = ["uploads/*", "inputs/*", "masks/*", "outputs/*"]
+      write  = ["uploads/*", "inputs/*"]
+      delete = ["uploads/*", "inputs/*", "masks/*", "outputs/*"]
       models = false
     }
     tracker = {
-      read   = ["uploads/*", "masks/*", "attempts/tracker/*"]
+      read   = ["inputs/*", "masks/*", "attempts/tracker/*"]
       write  = ["masks/*", "attempts/tracker/*"]
       delete = ["attempts/tracker/*"]
       models = true
     }
     renderer = {
-      read   = ["uploads/*", "masks/*", "outputs/*", "attempts/renderer/*"]
+      read   = ["inputs/*", "masks/*", "outputs/*", "attempts/renderer/*"]
       write  = ["outputs/*", "attempts/renderer/*"]
       delete = ["attempts/renderer/*"]
       models = false

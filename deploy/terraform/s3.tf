@@ -1,6 +1,7 @@
 # Two buckets. `data` holds every job's files under the prefixes the services use (one
-# TAPMASK_S3__BUCKET): uploads/ (browser uploads), masks/ (tracker), outputs/ (renderer),
-# attempts/<service>/ (crash-loop counts); each service's role reaches only its prefixes
+# TAPMASK_S3__BUCKET): uploads/ (browser uploads), inputs/ (the gateway's pinned copy of
+# each job's probed upload), masks/ (tracker), outputs/ (renderer), attempts/<service>/
+# (crash-loop counts); each service's role reaches only its prefixes
 # (iam.tf). `models` holds the weights the tracker pulls at start-up.
 locals {
   buckets = {
@@ -8,7 +9,7 @@ locals {
     models = "${local.name}-models-${local.account}"
   }
   # Every prefix of the data bucket, all expiring after the retention.
-  data_prefixes = ["uploads/", "masks/", "outputs/", "attempts/"]
+  data_prefixes = ["uploads/", "inputs/", "masks/", "outputs/", "attempts/"]
 }
 
 resource "aws_s3_bucket" "this" {

@@ -14,7 +14,7 @@ from typing import Any
 
 from deploy_helpers import CHECKS, TERRAFORM, find, run, tool
 
-from tapmask_gateway.domain.uploads import UPLOAD_PREFIX, masks_key, output_key
+from tapmask_gateway.domain.uploads import UPLOAD_PREFIX, input_key, masks_key, output_key
 from tapmask_gateway.settings import Quotas
 from tapmask_runtime.attempts import AttemptLedger
 
@@ -82,6 +82,7 @@ def test_job_files_expire_with_the_longest_retention_a_user_has(
     job = uuid.uuid4()
     keys = [
         f"{UPLOAD_PREFIX}{job}.mp4",
+        input_key(job, ".mp4"),
         masks_key(job),
         output_key(job),
         attempts("tracker", job),
@@ -127,24 +128,40 @@ def test_each_service_role_reaches_only_the_keys_its_code_uses(
     namespace = one(terraform["local.namespace"])
     job = uuid.uuid4()
     upload, masks, output = f"{UPLOAD_PREFIX}{job}.mp4", masks_key(job), output_key(job)
+    pinned = input_key(job, ".mp4")
 
-    # What each service's code does with which key (deploy/terraform/iam.tf's table).
+    # What each service's code does with which key (deploy/terraform/iam.tf's table): the
+    # gateway signs uploads, probes them, pins the probed bytes for the job (an S3 copy),
+    # signs downloads and deletes it all at expiry; the workers read the pinned copy.
     uses = {
-        "gateway": {"write": [upload], "read": [upload, output], "delete": [upload, masks, output]},
+        "gateway": {
+            "write": [upload, pinned],
+            "read": [upload, output],
+            "delete": [upload, pinned, masks, output],
+        },
         "tracker": {
-            "read": [upload, attempts("tracker", job)],
+            "read": [pinned, attempts("tracker", job)],
             "write": [masks, attempts("tracker", job)],
         },
         "renderer": {
-            "read": [upload, masks, attempts("renderer", job)],
+            "read": [pinned, masks, attempts("renderer", job)],
             "write": [output, attempts("renderer", job)],
         },
     }
-    # ... and what it must not: another stage's output, another worker's counts.
+    # ... and what it must not: another stage's output, another worker's counts, the
+    # upload a presigned POST can still overwrite.
     never = {
         "gateway": {"write": [masks, output, attempts("tracker", job)]},
-        "tracker": {"write": [upload, output, attempts("renderer", job)], "delete": [upload]},
-        "renderer": {"write": [upload, masks, attempts("tracker", job)], "delete": [upload]},
+        "tracker": {
+            "read": [upload],
+            "write": [upload, pinned, output, attempts("renderer", job)],
+            "delete": [upload, pinned],
+        },
+        "renderer": {
+            "read": [upload],
+            "write": [upload, pinned, masks, attempts("tracker", job)],
+            "delete": [upload, pinned],
+        },
     }
     assert set(access) == set(uses)
     for service, verbs in uses.items():
