@@ -258,8 +258,9 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
                     end = stop if end is None else max(end, stop)
                 if first is None:
                     for frame in packet.decode():
-                        first = frame
-                        break
+                        if isinstance(frame, av.VideoFrame):
+                            first = frame
+                            break
             if first is None:
                 for frame in video.decode(None):
                     first = frame
