@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -214,3 +215,30 @@ def test_centerface_finds_the_labelled_faces_of_real_frames() -> None:
 def test_a_missing_face_model_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(TrackingError, match=r"centerface\.onnx is missing.*make install"):
         build_face_tracker(tmp_path)
+
+
+def _juggler_frame() -> Frame:
+    return next(iter(iter_rgb_frames(VIDEOS / "05_default_juggle.mp4")))
+
+
+def test_small_faces_in_a_4k_frame_are_found_on_tiles() -> None:
+    """36 jugglers, each face ~25 px across, over a 3840x2160 frame."""
+    small = np.asarray(cv2.resize(_juggler_frame(), (640, 360), interpolation=cv2.INTER_AREA))
+    frame = np.ascontiguousarray(np.tile(small, (6, 6, 1)))
+    found = CenterFace(centerface_file()).detect(frame, 0.3)
+    x0, y0, x1, y1 = LABELS["faces"]["05_default_juggle.mp4"]["0"][0]
+    hits = 0
+    for j in range(6):
+        for i in range(6):
+            cx, cy = i * 640 + (x0 + x1) / 4, j * 360 + (y0 + y1) / 4
+            hits += any(abs(b.cx - cx) < 12 and abs(b.cy - cy) < 12 for b in found)
+    assert hits >= 34, f"{hits} of 36 small faces found"
+
+
+def test_a_face_close_to_the_camera_is_found() -> None:
+    """The juggler's face filling most of a 1280x720 frame (~550 px tall)."""
+    x0, y0, x1, y1 = LABELS["faces"]["05_default_juggle.mp4"]["0"][0]
+    crop = _juggler_frame()[y0 - 40 : y1 + 40, x0 - 70 : x1 + 70]
+    frame = np.ascontiguousarray(cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_CUBIC))
+    found = CenterFace(centerface_file()).detect(frame, 0.3)
+    assert any(b.h > 300 and 400 < b.cx < 880 for b in found), found
