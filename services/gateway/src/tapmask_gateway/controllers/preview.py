@@ -7,7 +7,8 @@ Only the client that asked for the upload may read it (as for POST /api/jobs).
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
 from litestar import Controller, Response, get, post
@@ -24,7 +25,12 @@ from tapmask_gateway.adapters.preview import (
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
 
+if TYPE_CHECKING:
+    from tapmask_media.decode import RGBFrame
+
 MAX_PREVIEW_POINTS = 32
+# Background feature computations in flight (a reference, so they are not collected).
+_PREPARING: set[asyncio.Task[None]] = set()
 
 
 class UploadVideoView(BaseModel):
@@ -148,14 +154,26 @@ class PreviewController(Controller):
         upload = await _owned_upload(gw, request, key)
         frames = _frames(gw)
 
-        def render() -> bytes:
-            return frame_jpeg(frames.frame(upload.key, upload.size_bytes, index))
+        segmenter = gw.segmenter
+        if segmenter is not None:
+            segmenter.shown(upload.key, index)
+
+        def render() -> tuple[bytes, RGBFrame]:
+            rgb = frames.frame(upload.key, upload.size_bytes, index)
+            return frame_jpeg(rgb), rgb
 
         try:
             async with gw.probe_slots:
-                jpeg = await anyio.to_thread.run_sync(render)
+                jpeg, rgb = await anyio.to_thread.run_sync(render)
         except BadUpload as exc:
             raise Problem(422, str(exc)) from exc
+        if segmenter is not None:
+            # The features of the frame a person looks at, before the first click.
+            task = asyncio.create_task(
+                anyio.to_thread.run_sync(segmenter.prepare, upload.key, index, rgb)
+            )
+            _PREPARING.add(task)
+            task.add_done_callback(_PREPARING.discard)
         return Response(
             jpeg,
             media_type="image/jpeg",
