@@ -29,6 +29,7 @@ from tapmask_runtime.probes import serve_probes
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
 from tapmask_runtime.tracing import configure_tracing
+from tapmask_runtime.workdirs import sweep_stale_work_dirs
 from tapmask_runtime.worker import (
     JobContext,
     ObjectMissingError,
@@ -136,6 +137,8 @@ def build_worker_service(
     probes: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
+        # Users' videos left on disk by a worker killed mid-job (tapmask_runtime.workdirs).
+        await asyncio.to_thread(sweep_stale_work_dirs, settings.work_dir)
         for hook in on_startup:
             await hook()
         # /livez, /readyz and /metrics on TAPMASK_METRICS__PORT (tapmask_runtime.probes).

@@ -42,6 +42,7 @@ from tapmask_gateway.settings import Settings
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import require_token_secret
 from tapmask_runtime.tracing import configure_tracing
+from tapmask_runtime.workdirs import sweep_stale_work_dirs
 
 log = logging.getLogger("tapmask_gateway")
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings) -> Litestar:
             if applied:
                 log.info("applied migrations %s", applied)
             gw.store = ObjectStore(settings.s3)
+            # Uploads left on disk by a probe whose gateway was killed (tapmask_runtime.workdirs).
+            await anyio.to_thread.run_sync(sweep_stale_work_dirs)
             gw.frames = UploadFrames(gw.store, settings.preview, settings.limits)
             gw.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas

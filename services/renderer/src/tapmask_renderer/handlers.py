@@ -10,6 +10,7 @@ from pathlib import Path
 from tapmask_media.errors import MediaError
 from tapmask_renderer.rendering import RenderResult
 from tapmask_runtime.service import fetch, run_step
+from tapmask_runtime.workdirs import work_dir_prefix
 from tapmask_runtime.worker import JobContext, ObjectStore, stable_event_id
 from tapmask_schemas import (
     Effect,
@@ -100,7 +101,9 @@ class RenderStage:
     async def _compute(self, event: MasksReady, ctx: JobContext, key: str) -> tuple[int, float]:
         start = _START[event.mode]
         verb = "Erasing" if event.mode is ProcessingMode.MAGIC_ERASER else "Hiding"
-        with tempfile.TemporaryDirectory(prefix="tapmask-render-", dir=self._work_dir) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=work_dir_prefix("render"), dir=self._work_dir
+        ) as tmp:
             video = Path(tmp) / ("input" + Path(event.upload_key).suffix)
             masks = Path(tmp) / "masks.tmask"
             output = Path(tmp) / "output.mp4"

@@ -14,6 +14,7 @@ from typing import Any
 
 from tapmask_media.errors import MediaError
 from tapmask_runtime.service import fetch, run_step
+from tapmask_runtime.workdirs import work_dir_prefix
 from tapmask_runtime.worker import JobContext, ObjectStore, PermanentJobError, stable_event_id
 from tapmask_schemas import (
     JobCreated,
@@ -158,7 +159,9 @@ class TrackStage:
     async def _compute(
         self, event: JobCreated, ctx: JobContext, key: str, track_end: float
     ) -> TrackResult:
-        with tempfile.TemporaryDirectory(prefix="tapmask-track-", dir=self._work_dir) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=work_dir_prefix("track"), dir=self._work_dir
+        ) as tmp:
             video = Path(tmp) / ("input" + Path(event.upload_key).suffix)
             masks = Path(tmp) / "masks.tmask"
             ctx.progress.update(Stage.DOWNLOADING, 0, "Fetching your video")

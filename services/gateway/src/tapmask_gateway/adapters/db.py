@@ -368,6 +368,43 @@ async def expired_jobs(pool: asyncpg.Pool, now: datetime, limit: int) -> list[as
     )
 
 
+async def claim_expired_jobs(
+    conn: asyncpg.Connection, now: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Due jobs, locked for the caller's transaction; rows another replica is expiring
+    right now are skipped, not waited for or done twice."""
+    return list(
+        await conn.fetch(
+            "SELECT id, upload_key, masks_key, output_key, status,"
+            " (SELECT u.key FROM uploads u WHERE u.job_id = jobs.id LIMIT 1) AS claimed_key"
+            " FROM jobs WHERE expires_at <= $1 AND status <> 'expired'"
+            " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+    )
+
+
+async def expire_jobs(conn: asyncpg.Connection, job_ids: list[UUID]) -> None:
+    """Mark the jobs expired and forget what the user gave beyond the job itself: the
+    client address, the clicks, the upload row."""
+    await conn.execute(
+        "UPDATE jobs SET status = 'expired', updated_at = now(), client_ip = '',"
+        " points = '[]'::jsonb WHERE id = ANY($1::uuid[])",
+        job_ids,
+    )
+    await conn.execute("DELETE FROM uploads WHERE job_id = ANY($1::uuid[])", job_ids)
+
+
+async def prune_usage(pool: asyncpg.Pool, before: date) -> None:
+    """Monthly counts older than ``before`` (only the current month's quota is checked)."""
+    await pool.execute("DELETE FROM usage_tracking WHERE month < $1", before)
+
+
+async def prune_sent_outbox(pool: asyncpg.Pool, before: datetime) -> None:
+    await pool.execute("DELETE FROM outbox WHERE sent_at < $1", before)
+
+
 async def mark_expired(pool: asyncpg.Pool, job_id: UUID) -> None:
     await pool.execute(
         "UPDATE jobs SET status = 'expired', updated_at = now() WHERE id = $1", job_id

@@ -20,6 +20,7 @@ from tapmask_gateway.adapters.s3 import ObjectStore, UploadChanged
 from tapmask_gateway.settings import VideoLimits
 from tapmask_media.errors import MediaError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe_in_subprocess
+from tapmask_runtime.workdirs import work_dir_prefix
 
 
 class ProbeRejected(ValueError):
@@ -85,7 +86,7 @@ def _probe_blocking(
 
 def _probe_once(store: ObjectStore, key: str, etag: str, limits: VideoLimits) -> CheckedUpload:
     suffix = Path(key).suffix
-    with tempfile.TemporaryDirectory(prefix="tapmask-probe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=work_dir_prefix("probe")) as tmp:
         path = Path(tmp) / f"upload{suffix}"
         try:
             store.download(key, path, if_match=etag)

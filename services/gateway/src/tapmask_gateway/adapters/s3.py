@@ -8,6 +8,7 @@ public one, so URLs handed to browsers point at an address they can reach.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,20 @@ class ObjectStore:
                     Bucket=self.bucket,
                     Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
                 )
+
+    def abort_stale_multipart(self, before: datetime) -> int:
+        """Abort multipart uploads begun before ``before`` (a worker that died while
+        storing a result leaves its parts, users' video, behind); returns how many."""
+        aborted = 0
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < before:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
 
     def ping(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
