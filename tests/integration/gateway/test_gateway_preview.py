@@ -123,3 +123,36 @@ async def test_the_limits_are_there_to_say_before_an_upload(gateway: Served) -> 
     assert limits["max_upload_bytes"] == gateway.settings.limits.max_upload_bytes == 500 * 1024**2
     assert limits["max_duration_s"] == 600
     assert "AVI" in limits["formats"]
+
+
+async def test_an_hevc_mov_from_a_phone_is_shown_upright(gateway: Served, tmp_path: Path) -> None:
+    """HEVC in a .mov with a 90-degree display rotation (an iPhone's portrait video):
+    browsers other than Safari cannot decode it; the server's frames show it upright."""
+    clip = tmp_path / "phone.mov"
+    with av.open(str(clip), "w", format="mov") as out:
+        stream = out.add_stream("libx265", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 128, 64, "yuv420p"
+        stream.options = {"x265-params": "log-level=error"}
+        stream.set_display_rotation(90)
+        for i in range(8):
+            img = np.full((64, 128, 3), 20, np.uint8)
+            img[:24, 8 * i : 8 * i + 16] = 230  # a bar along the stored top edge
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode(None))
+    async with gateway.client() as client:
+        key = await upload(client, clip, "video/quicktime")
+        facts = (await client.get("/api/upload/video", params={"key": key})).json()
+        assert facts["codec"] == "hevc"
+        assert (facts["display_width"], facts["display_height"], facts["frame_count"]) == (
+            64,
+            128,
+            8,
+        )
+        frame = await client.get("/api/upload/frame", params={"key": key, "index": 5})
+        assert frame.status_code == 200, frame.text
+        rgb = _image(frame.content, "rgb24")
+        assert rgb.shape == (128, 64, 3)
+        # Shown turned: the stored top edge is on the left, its x = 40 at displayed y = 87.
+        bright = np.nonzero(rgb[:, :, 0] > 128)
+        assert bright[1].max() < 28
+        assert abs(int(127 - bright[0].max()) - 40) <= 2
