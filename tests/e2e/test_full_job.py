@@ -345,9 +345,11 @@ GIRL_FACE = (381, 36, 432, 104)
 BOY = (250, 300)
 
 
-async def test_an_api_job_hides_every_face_and_the_clicked_object(
-    system: System, tmp_path: Path
-) -> None:
+async def _faces_job(
+    system: System, tmp_path: Path, clicked: bool
+) -> tuple[Path, Path, dict[str, Any]]:
+    """A bedroom excerpt through the system with auto_faces (and a click on the boy when
+    ``clicked``), filled: the input, the result and the job's final state."""
     clip = excerpt(VIDEOS / "bedroom.mp4", tmp_path / "bedroom.mp4", 24, 960, 540)
     data = await asyncio.to_thread(clip.read_bytes)
     async with httpx.AsyncClient(base_url=system.gateway, timeout=60) as api:
@@ -364,17 +366,15 @@ async def test_an_api_job_hides_every_face_and_the_clicked_object(
                 files={"file": ("bedroom.mp4", data, "video/mp4")},
             )
         assert sent.status_code in (200, 201, 204), sent.text
-        created = await api.post(
-            "/api/jobs",
-            json={
-                "upload_key": target["upload_key"],
-                "click_x": BOY[0],
-                "click_y": BOY[1],
-                "processing_mode": "privacy",
-                "effect": "fill",
-                "auto_faces": True,
-            },
-        )
+        body: dict[str, Any] = {
+            "upload_key": target["upload_key"],
+            "processing_mode": "privacy",
+            "effect": "fill",
+            "auto_faces": True,
+        }
+        if clicked:
+            body |= {"click_x": BOY[0], "click_y": BOY[1]}
+        created = await api.post("/api/jobs", json=body)
         assert created.status_code == 201, created.text
         job = created.json()
         async with asyncio.timeout(JOB_TIMEOUT_S):
@@ -396,12 +396,33 @@ async def test_an_api_job_hides_every_face_and_the_clicked_object(
         out = tmp_path / "result.mp4"
         out.write_bytes(result.content)
         state = (await api.get(f"/api/jobs/{job['job_id']}", headers=auth)).json()
-        assert state["tracker_backend"] == "cpu+faces"
+    return clip, out, state
 
-    x0, y0, x1, y1 = GIRL_FACE
+
+def _dark(rgb: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    x0, y0, x1, y1 = box
+    return float((rgb[y0:y1, x0:x1].max(axis=2) < 40).mean())
+
+
+async def test_an_api_job_hides_every_face_and_the_clicked_object(
+    system: System, tmp_path: Path
+) -> None:
+    clip, out, state = await _faces_job(system, tmp_path, clicked=True)
+    assert state["tracker_backend"] == "cpu+faces"
     before, after = next(frames_rgb(clip)), next(frames_rgb(out))
-    dark = lambda rgb: float((rgb[y0:y1, x0:x1].max(axis=2) < 40).mean())  # noqa: E731
-    assert dark(before) < 0.05  # a bright face to begin with ...
-    assert dark(after) > 0.99  # ... filled (black) although nobody clicked it
+    assert _dark(before, GIRL_FACE) < 0.05  # a bright face to begin with ...
+    assert _dark(after, GIRL_FACE) > 0.99  # ... filled (black) although nobody clicked it
     bx, by = BOY
     assert float(after[by - 3 : by + 3, bx - 3 : bx + 3].max()) < 40  # the clicked boy too
+
+
+async def test_an_api_job_with_no_click_hides_the_faces_and_nothing_else(
+    system: System, tmp_path: Path
+) -> None:
+    clip, out, state = await _faces_job(system, tmp_path, clicked=False)
+    assert state["status"] == "completed" and state["tracker_backend"] == "faces"
+    before, after = next(frames_rgb(clip)), next(frames_rgb(out))
+    assert _dark(before, GIRL_FACE) < 0.05 and _dark(after, GIRL_FACE) > 0.99
+    bx, by = BOY  # the boy's shirt, not a face: as it was
+    body = (slice(by - 10, by + 10), slice(bx - 10, bx + 10))
+    assert psnr(before[body], after[body]) > 30

@@ -245,13 +245,16 @@ export function App() {
     setStartError(null);
     setStarting(true);
     try {
-      const request = {
-        ...jobRequest(upload.key, objects, mode, effect),
-        ...(hideFaces && mode === "privacy" && !correcting ? { auto_faces: true } : {}),
-      };
-      const created = correcting
-        ? await rerunJob(correcting.jobId, correcting.token, request)
-        : await createJob(request);
+      const faces = hideFaces && mode === "privacy";
+      const created =
+        faces && !hasPositive && !correcting
+          ? await createJob({ upload_key: upload.key, processing_mode: "privacy", effect, auto_faces: true })
+          : await (async () => {
+              const request = { ...jobRequest(upload.key, objects, mode, effect), ...(faces ? { auto_faces: true } : {}) };
+              return correcting
+                ? rerunJob(correcting.jobId, correcting.token, request)
+                : createJob(request);
+            })();
       setCorrecting(null);
       const link = { jobId: created.job_id, token: created.access_token };
       window.history.pushState(null, "", jobFragment(link));
@@ -266,7 +269,8 @@ export function App() {
 
   const hasPositive = objects.some(isMarked);
   const locked = job !== null;
-  const canStart = upload.phase === "done" && video !== null && hasPositive && !starting && !locked;
+  const facesOnly = hideFaces && mode === "privacy" && !correcting;
+  const canStart = upload.phase === "done" && video !== null && (hasPositive || facesOnly) && !starting && !locked;
   const showSteps = file !== null && !(upload.phase === "error" && !upload.retryable);
 
   /** A new job from this one's result: the job on screen becomes the new one. */
@@ -458,7 +462,7 @@ export function App() {
               setEffect(e);
             }}
           />
-          {mode === "privacy" && !correcting && (
+          {mode === "privacy" && (
             <label className="faces">
               <input
                 type="checkbox"
@@ -466,7 +470,7 @@ export function App() {
                 disabled={locked}
                 onChange={(ev) => setHideFaces(ev.target.checked)}
               />{" "}
-              Hide all faces too (found automatically, no click needed)
+              Hide all faces (found automatically, no click needed)
             </label>
           )}
           <div className="start">
@@ -476,8 +480,8 @@ export function App() {
             <small className="muted">
               {upload.phase === "uploading"
                 ? "Waiting for the upload to finish…"
-                : !hasPositive
-                  ? "Click on the object first."
+                : !hasPositive && !facesOnly
+                  ? "Click on the object first (or hide all faces)."
                   : ""}
             </small>
           </div>

@@ -58,6 +58,14 @@ export interface CreateJobRequest {
   auto_faces?: boolean;
 }
 
+/** Every face hidden, nothing clicked (the gateway needs no click with auto_faces). */
+export interface FacesOnlyRequest {
+  upload_key: string;
+  processing_mode: "privacy";
+  effect?: Effect;
+  auto_faces: true;
+}
+
 export interface CreateJobResponse {
   job_id: string;
   status: JobStatus;
@@ -211,7 +219,7 @@ export function presignUpload(file: { name: string; type: string; size: number }
   );
 }
 
-export function createJob(request: CreateJobRequest): Promise<CreateJobResponse> {
+export function createJob(request: CreateJobRequest | FacesOnlyRequest): Promise<CreateJobResponse> {
   return requestJson<CreateJobResponse>(
     "/api/jobs",
     { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(request) },
@@ -397,6 +405,7 @@ export function rerunJob(jobId: string, token: string, request: CreateJobRequest
         points,
         processing_mode: request.processing_mode,
         ...(request.effect ? { effect: request.effect } : {}),
+        ...(request.auto_faces ? { auto_faces: true } : {}),
       }),
     },
     "The new run could not start",

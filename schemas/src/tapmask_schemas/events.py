@@ -41,7 +41,11 @@ class JobCreated(Event):
     upload_key: str = Field(min_length=1, description="S3 key of the uploaded video.")
     mode: ProcessingMode
     effect: Effect = Effect.BLUR
-    points: list[ClickPoint] = Field(min_length=1)
+    points: list[ClickPoint] = Field(
+        default_factory=list,
+        description="The clicks on the object(s). Empty only with auto_faces (every face, "
+        "nothing clicked).",
+    )
     video: VideoInfo
     attempt: int = Field(default=1, ge=1, description="Delivery attempt of this job's stage.")
     auto_faces: bool = Field(
@@ -49,6 +53,12 @@ class JobCreated(Event):
         description="Also find and hide every face, with no click (stored in the same masks "
         "as the clicked objects). Absent in events of older gateways: false.",
     )
+
+    @model_validator(mode="after")
+    def _something_to_hide(self) -> JobCreated:
+        if not self.points and not self.auto_faces:
+            raise ValueError("points: at least one click is needed unless auto_faces is true")
+        return self
 
 
 class ReviewRange(BaseModel):

@@ -462,3 +462,32 @@ async def test_a_pin_of_bytes_that_changed_since_the_check_is_refused(
     with pytest.raises(UploadChanged):
         s3.pin(key, pinned, checked.etag)
     assert s3.object_size(pinned) is None
+
+
+async def test_a_faces_only_job_needs_no_click_and_a_job_needs_something_to_hide(
+    gateway: Served, kafka_bootstrap: str
+) -> None:
+    async with gateway.client() as client:
+        key = await upload(client, VIDEOS / "bedroom.mp4")
+        nothing = await client.post(
+            "/api/jobs", json={"upload_key": key, "processing_mode": "privacy"}
+        )
+        assert nothing.status_code == 400 and "nothing to hide" in nothing.text
+        half = await client.post(
+            "/api/jobs",
+            json={
+                "upload_key": key,
+                "click_x": 10,
+                "processing_mode": "privacy",
+                "auto_faces": True,
+            },
+        )
+        assert half.status_code == 400 and "click_x and click_y go together" in half.text
+        faces = await client.post(
+            "/api/jobs",
+            json={"upload_key": key, "processing_mode": "privacy", "auto_faces": True},
+        )
+        assert faces.status_code == 201, faces.text
+        event, _ = await next_job_created(kafka_bootstrap, UUID(faces.json()["job_id"]))
+        assert isinstance(event, JobCreated)
+        assert event.auto_faces and event.points == []

@@ -17,7 +17,7 @@ import httpx
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.probe import (
@@ -55,8 +55,15 @@ class CreateJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     upload_key: str = Field(min_length=1, max_length=200)
-    click_x: Number = Field(ge=0, description="Pixels from the left of the decoded frame.")
-    click_y: Number = Field(ge=0, description="Pixels from the top of the decoded frame.")
+    click_x: Number | None = Field(
+        default=None,
+        ge=0,
+        description="Pixels from the left of the decoded frame. Left out (with click_y) "
+        "only when auto_faces hides every face and nothing is clicked.",
+    )
+    click_y: Number | None = Field(
+        default=None, ge=0, description="Pixels from the top of the decoded frame."
+    )
     frame: Integer = Field(default=0, ge=0, description="Frame the click was made on.")
     points: list[ClickPoint] | None = Field(
         default=None, max_length=MAX_POINTS, description="More clicks (negative ones too)."
@@ -67,6 +74,17 @@ class CreateJobRequest(BaseModel):
         default=False,
         description="Also find and hide every face in the video, with no click.",
     )
+
+    @model_validator(mode="after")
+    def _something_to_hide(self) -> CreateJobRequest:
+        if (self.click_x is None) != (self.click_y is None):
+            raise ValueError("click_x and click_y go together")
+        clicked = self.click_x is not None or any(p.positive for p in self.points or [])
+        if not clicked and not self.auto_faces:
+            raise ValueError(
+                "nothing to hide: click on the object (click_x, click_y) or set auto_faces"
+            )
+        return self
 
 
 class CreateJobResponse(BaseModel):
@@ -163,10 +181,12 @@ class JobController(Controller):
         if upload.job_id is not None:
             raise _reject(gw, 409, "upload_used", "this upload was already used by another job")
         # Cheap checks first: what needs no store, no probe.
-        clicks = [
-            ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame),
-            *(data.points or []),
-        ]
+        first = (
+            [ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame)]
+            if data.click_x is not None and data.click_y is not None
+            else []
+        )
+        clicks = [*first, *(data.points or [])]
         objects = len({p.object_id for p in clicks if p.positive})
         if objects > settings.limits.max_objects:
             raise _reject(

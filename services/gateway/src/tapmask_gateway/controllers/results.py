@@ -65,6 +65,10 @@ class RerunRequest(BaseModel):
         default=None, description="Default: the first job's."
     )
     effect: Effect | None = Field(default=None, description="Default: the first job's.")
+    auto_faces: bool = Field(
+        default=False,
+        description="Also hide every face (not carried over from the first job: say it again).",
+    )
 
 
 async def _new_job(
@@ -76,6 +80,7 @@ async def _new_job(
     points: list[ClickPoint],
     topic: str,
     event_of: type[MasksReady] | type[JobCreated],
+    auto_faces: bool = False,
 ) -> CreateJobResponse:
     settings = gw.settings
     now = datetime.now(UTC)
@@ -114,6 +119,7 @@ async def _new_job(
             effect=effect,
             points=points,
             video=video,
+            auto_faces=auto_faces,
         )
     new = db.NewJob(
         id=job_id,
@@ -241,5 +247,13 @@ class ResultController(Controller):
         mode = data.processing_mode or ProcessingMode(job.mode)
         effect = data.effect or Effect(job.effect)
         return await _new_job(
-            gw, client_of(request), job, mode, effect, points, JOB_CREATED, JobCreated
+            gw,
+            client_of(request),
+            job,
+            mode,
+            effect,
+            points,
+            JOB_CREATED,
+            JobCreated,
+            auto_faces=data.auto_faces,
         )
