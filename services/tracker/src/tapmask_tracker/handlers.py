@@ -200,8 +200,10 @@ class TrackStage:
                 permanent=(TrackingError, MediaError),
                 failure="The video could not be tracked",
             )
-            if result.frames_with_object == 0:
+            if result.frames_with_object == 0 and event.points:
                 # Rendering would hide nothing: say so rather than deliver an unchanged video.
+                # (A faces-only job with no face in it is delivered unchanged: that is the
+                # answer to "hide every face".)
                 raise PermanentJobError(
                     "The clicked object could not be found in the video; "
                     "try clicking nearer its centre."
