@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from cli_helpers import frames_rgb, run_tapmask
@@ -91,3 +92,33 @@ def test_a_clip_with_no_face_is_left_as_it_was(tmp_path: Path) -> None:
         worst = float(np.percentile(diff, 99.9))
         assert worst < 40, f"frame {i}: something was hidden (99.9th pct change {worst})"
     assert count == 287
+
+
+def test_faces_of_a_phone_video_stored_sideways_are_hidden(tmp_path: Path) -> None:
+    """bedroom.mp4's first 24 frames stored turned a quarter clockwise with a 90-degree
+    display rotation, as a phone held upright writes them: the faces lie on their side in
+    the stored frames and stand upright in what a player shows."""
+    src = tmp_path / "phone.mp4"
+    with av.open(str(VIDEOS / "bedroom.mp4")) as inp, av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 540, 960, "yuv420p"
+        stream.options = {"crf": "16"}
+        stream.set_display_rotation(90)
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i == 24:
+                break
+            sideways = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -1))
+            stored = av.VideoFrame.from_ndarray(sideways, format="rgb24")
+            stored.pts = i
+            out.mux(stream.encode(stored))
+        out.mux(stream.encode(None))
+    out_path = tmp_path / "out.mp4"
+    run = run_tapmask(
+        "process", src, "-o", out_path, "--faces", "--mode", "fill", "--color", "255,0,255"
+    )
+    assert run.returncode == 0, run.stderr
+    _, first = next(frames_rgb(out_path))  # stored pixels, 540 x 960
+    for x0, y0, x1, y1 in LABELS["faces"]["bedroom.mp4"]["0"]:
+        # Displayed (x, y) is stored (539 - y, x) for a 90-degree rotation.
+        stored_box = [539 - y1, x0, 539 - y0, x1]
+        assert filled_share(first, stored_box) > 0.99, stored_box

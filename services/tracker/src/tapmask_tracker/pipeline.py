@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_media.decode import iter_rgb_frames, prefetch, scaled_size
-from tapmask_media.orientation import display_to_frame
+from tapmask_media.orientation import display_to_frame, quarter_turns
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
 from tapmask_tracker.core.tracking import (
     Prompt,
@@ -63,15 +63,12 @@ def iter_video_masks(
     prompts: Sequence[Prompt],
     info: VideoInfo | None = None,
     limits: ProbeLimits | None = None,
-    check: bool = True,
 ) -> Iterator[Mask]:
     """One bool mask per frame of ``input_path`` at the decoded frame's size, lazily.
 
-    ``prompts`` are in displayed pixels (see the module docstring); ``check=False`` for a
-    tracker that needs none (faces)."""
+    ``prompts`` are in displayed pixels (see the module docstring)."""
     info = info or probe(input_path, limits)
-    if check:
-        check_prompts(prompts, info)
+    check_prompts(prompts, info)
     w, h = scaled_size(info.width, info.height, tracker.max_side)
     sx, sy = w / info.width, h / info.height
     scaled = [replace(p, x=p.x * sx, y=p.y * sy) for p in to_frame_prompts(prompts, info)]
@@ -105,7 +102,7 @@ def iter_job_masks(
     if tracker is None and faces is None:
         raise TrackingError("nothing to hide: no click and no faces asked for")
     objects = iter_video_masks(input_path, tracker, prompts, info, limits) if tracker else None
-    found = iter_video_masks(input_path, faces, (), info, limits, check=False) if faces else None
+    found = iter_face_masks(input_path, faces, info, limits) if faces else None
     if objects is None:
         assert found is not None
         yield from found
@@ -115,6 +112,37 @@ def iter_job_masks(
         return
     for a, b in zip(objects, found, strict=True):
         yield a | b
+
+
+def iter_face_masks(
+    input_path: Path,
+    faces: Tracker,
+    info: VideoInfo | None = None,
+    limits: ProbeLimits | None = None,
+) -> Iterator[Mask]:
+    """Every face's mask, one per frame at the decoded size, lazily.
+
+    A phone stores its video sideways with a display rotation; faces are upright only in
+    the displayed picture (CenterFace finds few faces lying on their side), so frames are
+    turned upright for the face finder and its masks turned back to decoded pixels."""
+    info = info or probe(input_path, limits)
+    turns = quarter_turns(info.rotation)
+    frames: Iterator[npt.NDArray[np.uint8]] = prefetch(
+        iter_rgb_frames(input_path, faces.max_side, limits), depth=4
+    )
+    if turns:
+        frames = (np.ascontiguousarray(np.rot90(f, turns)) for f in frames)
+    for mask in faces.track(frames, ()):
+        if turns:
+            mask = np.ascontiguousarray(np.rot90(mask, -turns))
+        if mask.shape != (info.height, info.width):
+            up = cv2.resize(
+                mask.astype(np.uint8) * 255,
+                (info.width, info.height),
+                interpolation=cv2.INTER_LINEAR,
+            )
+            mask = np.asarray(up) > 127
+        yield mask
 
 
 def track_video(
