@@ -157,7 +157,8 @@ def create_app(settings: Settings) -> Litestar:
             *web_handlers(settings.web_dist),
         ],
         dependencies={"gw": Provide(lambda: gw, sync_to_thread=False)},
-        middleware=[ClientMiddleware(gw), _HTTP_METRICS.middleware],
+        # Outermost, so the requests the client middleware refuses (429) are counted too.
+        middleware=[_HTTP_METRICS.middleware, ClientMiddleware(gw)],
         # A span per request (W3C traceparent honoured); no-ops while tracing is off.
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=list(_UNTRACED)))],
         lifespan=[lifespan],

@@ -11,12 +11,6 @@ from tapmask_schemas import Stage
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "tapmask_gateway_http_requests_total",
-            "HTTP requests by method and status.",
-            ["method", "status"],
-            registry=self.registry,
-        )
         self.rejected = Counter(
             "tapmask_gateway_rejections_total",
             "Requests refused by a rule (rate limit, quota, bad upload...).",

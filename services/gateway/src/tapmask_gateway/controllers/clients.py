@@ -8,7 +8,7 @@ import time
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.context import Client, Gateway
@@ -45,23 +45,14 @@ class ClientMiddleware(ASGIMiddleware):
     """Puts `client` in request state and refuses requests over the client's rate."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/metrics$",)
+    # Liveness is never refused: a kubelet probing a busy node's pods from one IP must not
+    # get a 429 and restart a healthy gateway.
+    exclude_path_pattern = ("^/metrics$", "^/livez$")
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        metrics = self.gw.metrics
-        method = scope.get("method", "GET")
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                metrics.requests.labels(method, str(message["status"])).inc()
-            await send(message)
-
-        await self._handle(scope, receive, counting_send, next_app)
-
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = Headers.from_scope(scope)
         peer_info = scope.get("client")
         peer = peer_info[0] if peer_info else None
