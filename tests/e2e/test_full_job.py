@@ -115,6 +115,8 @@ def _service_env(
             "TAPMASK_KAFKA__TOPIC_PREFIX": f"e2e-{run}.",
             "TAPMASK_TRACKER__BACKEND": "cpu",
             "TAPMASK_WORKER__MAX_ATTEMPTS": "2",
+            # Tests speak as many clients (X-Forwarded-For) through this trusted "proxy".
+            "TAPMASK_TRUSTED_PROXIES": '["127.0.0.1"]',
         }
     )
     return env

@@ -221,3 +221,19 @@ def test_an_audio_track_longer_than_allowed_is_refused(tmp_path: Path) -> None:
     short = _clip_with_long_audio(tmp_path / "ok.mp4", 2, 5)
     info = probe(short, limits)
     assert info.has_audio and info.frame_count == 20
+
+
+def test_a_tiny_picture_or_a_thousand_frames_a_second_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=1000)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        for i in range(200):
+            img = np.full((16, 16, 3), i, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode(None))
+    with pytest.raises(MediaLimitError, match="16x16 pixels is too small to click on"):
+        probe(path)
+    with pytest.raises(MediaLimitError, match="1000 frames per second is more than the 480"):
+        probe(path, ProbeLimits(min_side=8))

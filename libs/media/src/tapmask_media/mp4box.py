@@ -22,6 +22,21 @@ def looks_like_mp4(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in MP4_FIRST_BOXES
 
 
+#: ``ftyp`` brands of still images and image sequences in the same box format (HEIF,
+#: AVIF): a photo renamed .mp4 is an image, not a "truncated video".
+IMAGE_BRANDS = frozenset(
+    {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+)
+
+
+def image_brand(head: bytes) -> str | None:
+    """The image brand (e.g. ``avif``) of a file whose first box is an ``ftyp`` naming
+    one as its major brand, else None."""
+    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS:
+        return head[8:12].decode()
+    return None
+
+
 def _is_box_name(kind: bytes) -> bool:
     return all(32 <= c < 127 for c in kind)
 

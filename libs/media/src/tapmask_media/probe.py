@@ -36,7 +36,7 @@ from tapmask_media.errors import (
     TruncatedFileError,
     UnsupportedFormatError,
 )
-from tapmask_media.mp4box import looks_like_mp4, truncation_problem
+from tapmask_media.mp4box import image_brand, looks_like_mp4, truncation_problem
 from tapmask_media.orientation import display_size
 
 #: Demuxers we accept, as FFmpeg names them (``container.format.name``).
@@ -55,6 +55,11 @@ class ProbeLimits:
     max_frames: int = 1_000_000
     probesize: int = 10_000_000
     analyzeduration_us: int = 5_000_000
+    #: Shorter sides have too few pixels for a click to mean anything (16x16 at 1000 fps
+    #: was accepted: 60 000 frames a minute of nothing to track).
+    min_side: int = 32
+    #: Phones film slow motion at 240 fps; 480 leaves room, 1000 is not footage.
+    max_fps: float = 480.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,11 @@ def _check_mp4_complete(path: Path, resolved: Path) -> None:
         head = fh.read(16)
     if not looks_like_mp4(head):
         return
+    brand = image_brand(head)
+    if brand is not None:
+        raise NotAVideoError(
+            f"{path}: an image ({brand.upper()}), not a video: upload the video itself"
+        )
     problem = truncation_problem(resolved)
     if problem is not None:
         raise TruncatedFileError(
@@ -165,7 +175,9 @@ def open_input(path: Path, limits: ProbeLimits | None = None) -> av.container.In
         "format_whitelist": _FORMAT_WHITELIST,
         "probesize": str(limits.probesize),
         "analyzeduration": str(limits.analyzeduration_us),
-        "max_streams": str(limits.max_streams),
+        # One more than allowed, so that too many streams are seen and refused below
+        # (FFmpeg itself would drop the rest silently).
+        "max_streams": str(limits.max_streams + 1),
         # mov: never open files referenced from inside this one.
         "enable_drefs": "0",
         "use_absolute_path": "0",
@@ -190,7 +202,8 @@ def open_input(path: Path, limits: ProbeLimits | None = None) -> av.container.In
     if len(container.streams) > limits.max_streams:
         container.close()
         raise MediaLimitError(
-            f"{path}: {len(container.streams)} streams, more than the {limits.max_streams} allowed"
+            f"{path}: more than {limits.max_streams} streams (video, audio, subtitles...), "
+            "the most allowed"
         )
     return container
 
@@ -219,6 +232,11 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
             raise MediaLimitError(
                 f"{path}: {cc.width}x{cc.height} pixels per frame is more than the "
                 f"{limits.max_pixels} allowed"
+            )
+        if min(cc.width, cc.height) < limits.min_side:
+            raise MediaLimitError(
+                f"{path}: {cc.width}x{cc.height} pixels is too small to click on; each side "
+                f"needs at least {limits.min_side} pixels"
             )
         time_base = video.time_base or Fraction(1, 90000)
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -282,6 +300,12 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
             duration_s = container.duration / 1_000_000
         else:
             duration_s = 0.0
+        # Frames over the time they span (declared rates lie: AVI states its time base).
+        if count > 1 and duration_s > 0 and count / duration_s > limits.max_fps:
+            raise MediaLimitError(
+                f"{path}: {count / duration_s:.0f} frames per second is more than the "
+                f"{limits.max_fps:.0f} allowed"
+            )
         if duration_s > limits.max_duration_s:
             raise MediaLimitError(
                 f"{path}: {duration_s:.0f} s long, more than the {limits.max_duration_s:.0f} s "

@@ -115,6 +115,9 @@ class VideoLimits(BaseModel):
     """Width x height of a frame; 4K DCI by default."""
     max_frames: int = 600 * 120
     max_streams: int = 8
+    min_side: int = 32
+    """Pixels of a frame's shorter side, at least."""
+    max_fps: float = 480.0
     probe_timeout_s: float = 60.0
     probe_memory_bytes: int = 2 * 1024**3
     max_concurrent_probes: int = Field(default=4, ge=1)
@@ -133,6 +136,8 @@ class VideoLimits(BaseModel):
             "max_streams": self.max_streams,
             "max_duration_s": self.max_duration_s,
             "max_frames": self.max_frames,
+            "min_side": self.min_side,
+            "max_fps": self.max_fps,
         }
 
 

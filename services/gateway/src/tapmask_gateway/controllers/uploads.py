@@ -14,6 +14,7 @@ from tapmask_gateway.adapters import db
 from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
 from tapmask_gateway.domain.quotas import Tier
 from tapmask_gateway.domain.uploads import UploadRejected, check_upload, upload_key
+from tapmask_schemas.jobs import Integer
 
 
 class PresignRequest(BaseModel):
@@ -21,7 +22,8 @@ class PresignRequest(BaseModel):
 
     filename: str = Field(min_length=1, max_length=255, description="Name of the user's file.")
     content_type: str = Field(min_length=1, max_length=100, examples=["video/mp4"])
-    size: int = Field(gt=0, description="Exact size of the file in bytes.")
+    # Not gt=0 here: an empty file gets its own words (check_upload), not "validation failed".
+    size: Integer = Field(description="Exact size of the file in bytes.")
 
 
 class PresignResponse(BaseModel):

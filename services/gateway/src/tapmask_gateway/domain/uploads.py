@@ -35,7 +35,9 @@ def check_upload(filename: str, content_type: str, size: int, max_bytes: int) ->
     if ctype not in ALLOWED_TYPES[ext]:
         expected = ", ".join(sorted(ALLOWED_TYPES[ext]))
         raise UploadRejected(f"content type {ctype!r} does not match {ext}; expected {expected}")
-    if size <= 0:
+    if size == 0:
+        raise UploadRejected("the file is empty (0 bytes): size must be a positive number")
+    if size < 0:
         raise UploadRejected("size must be a positive number of bytes")
     if size > max_bytes:
         raise UploadRejected(f"file is {size} bytes; the limit is {max_bytes} bytes")
