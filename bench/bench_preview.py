@@ -16,7 +16,9 @@ every click of the shared clips' manifest:
 
 Baseline in the same run: the second click without the cache (the encoder again), which
 is what every click would cost had the gateway not kept the features. Median and max over
-the clicks; ``load_avg_1m`` before and after (the machine is shared).
+the clicks, wall seconds (what a person waits) and ``cpu_median`` (this process, all
+threads: steadier on a shared machine; on an idle 2-core one wall is about cpu / 2 for
+the encoder, cpu for the decoder calls); ``load_avg_1m`` before and after.
 
 Usage: .venv/bin/python bench/bench_preview.py
 """
@@ -38,8 +40,27 @@ VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"
 MAX_SIDE = PreviewSettings().frame_max_side
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 3), "max": round(max(values), 3)}
+def _stats(values: list[tuple[float, float]]) -> dict[str, float]:
+    wall = [w for w, _ in values]
+    cpu = [c for _, c in values]
+    return {
+        "median": round(statistics.median(wall), 3),
+        "max": round(max(wall), 3),
+        "cpu_median": round(statistics.median(cpu), 3),
+    }
+
+
+class _Timer:
+    """Wall and this process's CPU seconds (all threads) of a block."""
+
+    def __init__(self, into: list[tuple[float, float]]) -> None:
+        self._into = into
+
+    def __enter__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *_: object) -> None:
+        self._into.append((time.perf_counter() - self._wall, time.process_time() - self._cpu))
 
 
 def main() -> None:
@@ -47,11 +68,11 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     cached = ClickSegmenter(PreviewSettings())
     fresh = ClickSegmenter(PreviewSettings(embeddings=1))
-    frames: list[float] = []
-    first: list[float] = []
-    cold: list[float] = []
-    following: list[float] = []
-    uncached: list[float] = []
+    frames: list[tuple[float, float]] = []
+    first: list[tuple[float, float]] = []
+    cold: list[tuple[float, float]] = []
+    following: list[tuple[float, float]] = []
+    uncached: list[tuple[float, float]] = []
     t = time.perf_counter()
     warm = read_frame(VIDEOS / "02_cups.mp4", 0, max_side=MAX_SIDE)
     cached.mask("warm", 0, warm, [(400, 467)], [])
@@ -62,31 +83,26 @@ def main() -> None:
         stamps = frame_timestamps(path)
         count = clip["frames"]
         for index in (0, count // 2):
-            t = time.perf_counter()
-            frame_jpeg(read_frame(path, index, 0, stamps, MAX_SIDE))
-            frames.append(time.perf_counter() - t)
+            with _Timer(frames):
+                frame_jpeg(read_frame(path, index, 0, stamps, MAX_SIDE))
         rgb = read_frame(path, 0, 0, stamps, MAX_SIDE)
         scale = rgb.shape[1] / clip["size"][0]
         for label, (x, y) in clip["clicks"].items():
             click = (x * scale, y * scale)
             beside = (min(rgb.shape[1] - 1, click[0] + 40 * scale), click[1])
             key = f"{name}:{label}"
-            t = time.perf_counter()
-            cached.mask(key, 0, rgb, [click], [])
-            cold.append(time.perf_counter() - t)
+            with _Timer(cold):
+                cached.mask(key, 0, rgb, [click], [])
             cached.shown(key + ":shown", 0)
             cached.prepare(key + ":shown", 0, rgb)
-            t = time.perf_counter()
-            cached.mask(key + ":shown", 0, rgb, [click], [])
-            first.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            cached.mask(key, 0, rgb, [click], [beside])
-            following.append(time.perf_counter() - t)
+            with _Timer(first):
+                cached.mask(key + ":shown", 0, rgb, [click], [])
+            with _Timer(following):
+                cached.mask(key, 0, rgb, [click], [beside])
             fresh.mask(key, 0, rgb, [click], [])
             fresh.mask("other", 0, rgb, [click], [])  # pushes the frame out of its 1-slot cache
-            t = time.perf_counter()
-            fresh.mask(key, 0, rgb, [click], [beside])
-            uncached.append(time.perf_counter() - t)
+            with _Timer(uncached):
+                fresh.mask(key, 0, rgb, [click], [beside])
     print(
         json.dumps(
             {
