@@ -135,8 +135,9 @@ class UploadFrames:
     def _evict(self) -> None:
         total = sum(f.size for f in self._files.values())
         while total > self._settings.cache_bytes and len(self._files) > 1:
-            _, old = self._files.popitem(last=False)
+            key, old = self._files.popitem(last=False)
             old.path.unlink(missing_ok=True)
+            self._key_locks.pop(key, None)
             total -= old.size
 
     def video(self, key: str, size: int) -> tuple[Path, UploadVideo]:
