@@ -5,21 +5,25 @@ its share leaves every other client's stream served at once."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 import uvicorn
-from gateway_harness import Served, free_port, running_gateway
+from gateway_harness import Served, create_job, free_port, publish, running_gateway, upload
 
+from tapmask_gateway.adapters import db
 from tapmask_gateway.domain.tokens import job_token
 from tapmask_gateway.settings import EventStreamLimits, Settings
 from tapmask_notifier.app import create_app as create_notifier
 from tapmask_notifier.settings import Settings as NotifierSettings
 from tapmask_notifier.settings import StreamSettings
+from tapmask_schemas import JobProgress, JobStatus, Stage, VideoReady, topics
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +48,31 @@ async def running_notifier(settings: Settings) -> AsyncIterator[str]:
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as client, asyncio.timeout(60):
+        # Ready once its consumer has partitions (events published later reach it).
+        while (await client.get(f"{url}/api/health")).status_code != 200:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         server.force_exit = True
         await asyncio.wait_for(task, timeout=30)
+
+
+async def sse_events(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
+    """The stream's events (their data) until the final one."""
+    events: list[dict[str, Any]] = []
+    async with client.stream("GET", url) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                data = json.loads(line.removeprefix("data:"))
+                events.append({"data": data})
+                if data.get("status") in ("completed", "failed"):
+                    break
+    return events
 
 
 @asynccontextmanager
@@ -121,3 +144,58 @@ async def test_a_flood_from_one_client_leaves_other_clients_served(
 
         # Streams closed: their slots are back.
         assert served.gw.streams.open_streams == 0
+
+
+async def test_after_the_stream_says_completed_the_api_serves_the_result(
+    make_settings: Callable[..., Settings],
+    kafka_bootstrap: str,
+    clips: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 9: the notifier and the gateway's projector read the events apart, so right
+    # after the stream said "completed" GET could say "processing" and the download 409.
+    # Here the projector is made slow (1.5 s per event) to show that order every time.
+    slow = db.project_event
+
+    async def late(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(1.5)
+        return await slow(*args, **kwargs)
+
+    monkeypatch.setattr(db, "project_event", late)
+    settings = make_settings()
+    async with running_notifier(settings) as notifier_url:
+        settings = settings.model_copy(update={"notifier_url": notifier_url})
+        async with running_gateway(settings) as served, served.client() as client:
+            created = await create_job(client, await upload(client, clips["small"]))
+            assert created.status_code == 201, created.text
+            job = created.json()
+            job_id = UUID(job["job_id"])
+            auth = {"Authorization": f"Bearer {job['access_token']}"}
+            output = f"outputs/{job_id}.mp4"
+            served.gw.s3.client.put_object(
+                Bucket=served.gw.s3.bucket, Key=output, Body=clips["small"].read_bytes()
+            )
+
+            async def finish() -> None:
+                await asyncio.sleep(1)
+                ready = VideoReady(
+                    job_id=job_id, output_key=output, size_bytes=1, duration_seconds=2.0
+                )
+                await publish(kafka_bootstrap, topics.VIDEO_READY, ready)
+                done = JobProgress(
+                    job_id=job_id,
+                    status=JobStatus.COMPLETED,
+                    stage=Stage.DONE,
+                    percent=100,
+                    message="Your video is ready",
+                )
+                await publish(kafka_bootstrap, topics.JOB_PROGRESS, done)
+
+            finishing = asyncio.create_task(finish())
+            events = await sse_events(client, job["events_url"])
+            await finishing
+            assert events[-1]["data"]["status"] == "completed"
+            view = (await client.get(f"/api/jobs/{job_id}", headers=auth)).json()
+            assert view["status"] == "completed"
+            download = await client.get(f"/api/jobs/{job_id}/download", headers=auth)
+            assert download.status_code == 200, download.text

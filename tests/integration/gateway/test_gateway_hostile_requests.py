@@ -3,14 +3,19 @@ a 500, and nothing is accepted by coercion ("150" or true for a pixel)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
-from gateway_harness import Served, create_job, upload
+from gateway_harness import Served, create_job, running_gateway, upload
+from pydantic import SecretStr
 
+from tapmask_gateway.adapters import db
 from tapmask_gateway.domain.tokens import job_token
+from tapmask_gateway.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +87,32 @@ async def test_a_last_event_id_that_is_not_text_is_not_a_500(gateway: Served) ->
     # The test gateway's notifier is not running: 503 says so; never a 500.
     assert got.status_code != 500, got.text
     assert got.status_code in (400, 503), got.text
+
+
+async def test_metrics_cost_one_query_per_interval_and_can_require_a_token(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 9: /metrics is not rate limited and ran a GROUP BY over all jobs per scrape.
+    asked = 0
+    real = db.jobs_by_status
+
+    async def counted(pool: Any) -> dict[str, int]:
+        nonlocal asked
+        asked += 1
+        return await real(pool)
+
+    monkeypatch.setattr(db, "jobs_by_status", counted)
+    settings = make_settings(run_background=False, metrics_refresh_s=15.0)
+    async with running_gateway(settings) as served, served.client() as client:
+        for _ in range(30):
+            got = await client.get("/metrics")
+            assert got.status_code == 200 and "tapmask_gateway_jobs" in got.text
+    assert asked == 1
+
+    locked = make_settings(run_background=False, metrics_token=SecretStr("s" * 40))
+    async with running_gateway(locked) as served, served.client() as client:
+        assert (await client.get("/metrics")).status_code == 401
+        wrong = await client.get("/metrics", headers={"Authorization": b"Bearer \xe9t\xe9"})
+        assert wrong.status_code == 401
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {'s' * 40}"})
+        assert ok.status_code == 200 and "tapmask_gateway_jobs" in ok.text

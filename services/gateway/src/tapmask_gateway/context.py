@@ -48,6 +48,7 @@ class Gateway:
         # Bounds the disk and memory that concurrent job creations can take.
         self.probe_slots = asyncio.Semaphore(settings.limits.max_concurrent_probes)
         self.probed = ProbeCache()
+        self.metrics_refreshed_at = float("-inf")
         streams = settings.event_streams
         self.streams = StreamSlots(streams.per_client, streams.per_job, streams.total)
         # Set in the app's lifespan:

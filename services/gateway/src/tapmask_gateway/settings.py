@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     alone (SeaweedFS allows every origin by default; AWS S3 needs a rule)."""
     notifier_url: str = "http://127.0.0.1:8001"
     """Where /api/jobs/{id}/events is forwarded to (the notifier's SSE)."""
+    metrics_refresh_s: float = Field(default=15.0, ge=0)
+    """The database-backed gauges of /metrics (jobs by status, outbox) are refreshed at
+    most this often, however often /metrics is scraped."""
+    metrics_token: SecretStr | None = None
+    """When set, /metrics answers only ``Authorization: Bearer <token>`` (else 401)."""
     event_streams: EventStreamLimits = Field(default_factory=EventStreamLimits)
     """TAPMASK_EVENT_STREAMS__PER_CLIENT etc."""
     upload_expiry_s: int = Field(default=900, ge=60, le=900)

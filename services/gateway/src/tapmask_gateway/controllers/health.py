@@ -7,6 +7,8 @@ liveness would restart them all at once, which cures nothing and drops every ope
 from __future__ import annotations
 
 import asyncio
+import hmac
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
@@ -16,7 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.projector import consumer_lag
 from tapmask_gateway.context import Gateway
-from tapmask_gateway.controllers.deps import GatewayDep
+from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep
+from tapmask_gateway.domain.tokens import bearer_token
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -62,7 +65,28 @@ async def livez() -> dict[str, str]:
 
 
 @get("/metrics", include_in_schema=False)
-async def metrics(gw: GatewayDep) -> Response[bytes]:
+async def metrics(gw: GatewayDep, request: AnyRequest) -> Response[bytes]:
+    """Prometheus text. It is not rate limited (a scraper must always get through), so what
+    it costs is bounded instead: the database is asked at most every
+    ``TAPMASK_METRICS_REFRESH_S``, however often anyone scrapes (a ``GROUP BY`` over all
+    jobs ran per scrape, issue 9); with ``TAPMASK_METRICS_TOKEN`` set only a scraper
+    presenting it as a bearer token is answered."""
+    token = gw.settings.metrics_token
+    if token is not None:
+        presented = bearer_token(request.headers.get("authorization"), None) or ""
+        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            return Response(b"", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    now = time.monotonic()
+    if now - gw.metrics_refreshed_at >= gw.settings.metrics_refresh_s:
+        gw.metrics_refreshed_at = now
+        await _refresh_gauges(gw)
+    # + the default registry: Litestar's PrometheusMiddleware (HTTP requests by route, with
+    # their latency) and the process collector live there.
+    body = generate_latest(gw.metrics.registry) + generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_gauges(gw: Gateway) -> None:
     try:
         counts = await db.jobs_by_status(gw.db)
         for state in ("pending", "processing", "completed", "failed", "expired"):
@@ -73,7 +97,3 @@ async def metrics(gw: GatewayDep) -> Response[bytes]:
             gw.metrics.consumer_lag.labels(topic).set(lag)
     except Exception:  # metrics must still be served when the database is down
         pass
-    # + the default registry: Litestar's PrometheusMiddleware (HTTP requests by route, with
-    # their latency) and the process collector live there.
-    body = generate_latest(gw.metrics.registry) + generate_latest(REGISTRY)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)

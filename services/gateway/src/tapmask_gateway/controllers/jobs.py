@@ -146,6 +146,27 @@ async def _authorized_job(
     return job
 
 
+_FINAL = re.compile(rb'^data: .*"status": ?"(completed|failed)"', re.MULTILINE)
+# An event ends with an empty line; SSE lines end in CRLF, LF or CR (kept as they came).
+_EVENT_END = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
+#: Longest a final event is held for the job's row to say the same (the projector lags the
+#: notifier by milliseconds to a second; past this the event goes out anyway).
+_PROJECTION_WAIT_S = 10.0
+
+
+async def _until_projected(gw: Gateway, job_id: UUID) -> None:
+    """Wait until the job's row is final: the stream said "completed" while GET said
+    "processing" and the download answered 409 in 2 of 4 runs of a plain client (issue 9),
+    because the notifier and this gateway's projector read the events independently."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _PROJECTION_WAIT_S
+    while loop.time() < deadline:
+        job = await db.get_job(gw.db, job_id)
+        if job is None or job.state.status.is_final:
+            return
+        await asyncio.sleep(0.1)
+
+
 def _monthly_videos(settings: Settings, client: Client) -> int:
     """The client's monthly quota: per key for pro (or the pro default), else the free one."""
     if client.tier is Tier.PRO:
@@ -488,9 +509,19 @@ class JobController(Controller):
             )
 
         async def relay() -> AsyncIterator[bytes]:
+            pending = b""
             try:
                 async for chunk in upstream.aiter_raw():
-                    yield chunk
+                    pending += chunk
+                    # Whole events only (they end with a blank line), so a final one can
+                    # be held back until this API serves the same answer.
+                    *parts, pending = _EVENT_END.split(pending)
+                    for event, end in zip(parts[::2], parts[1::2], strict=True):
+                        if _FINAL.search(event):
+                            await _until_projected(gw, job_id)
+                        yield event + end
+                if pending:
+                    yield pending
             finally:
                 release()
                 await upstream.aclose()
