@@ -26,29 +26,41 @@ async def relay_once(
 ) -> int:
     """Publish up to `batch` unsent rows; returns how many were sent. Rows hold the base
     topic name; `topic_prefix` (TAPMASK_KAFKA__TOPIC_PREFIX) is applied when sending."""
+    failure: Exception | None = None
     async with pool.acquire() as conn, conn.transaction():
         rows = await db.claim_outbox(conn, batch)
         if not rows:
             return 0
+        sent: list[int] = []
         for row in rows:
             payload = row["payload"]
-            # The job's trace starts here (trace id = job id): the publish carries it on in
-            # the message's headers (tapmask_runtime.tracing).
-            with job_span(f"gateway publish {row['topic']}", payload["job_id"]):
-                await broker.publish(
-                    json.dumps(payload).encode(),
-                    topic=topic_prefix + row["topic"],
-                    key=bytes(row["key"]),
-                    headers={"content-type": "application/json"},
-                    no_confirm=False,
-                )
+            try:
+                # The job's trace starts here (trace id = job id): the publish carries it on
+                # in the message's headers (tapmask_runtime.tracing).
+                with job_span(f"gateway publish {row['topic']}", payload["job_id"]):
+                    await broker.publish(
+                        json.dumps(payload).encode(),
+                        topic=topic_prefix + row["topic"],
+                        key=bytes(row["key"]),
+                        headers={"content-type": "application/json"},
+                        no_confirm=False,
+                    )
+            except Exception as exc:
+                # Stop here (later rows may be the same job's: order), but keep what went
+                # out marked: a failure mid-batch re-sent every earlier row of the batch.
+                failure = exc
+                break
+            sent.append(row["id"])
             log.info(
                 "published %s",
                 payload.get("event_type"),
                 extra={"job_id": payload.get("job_id"), "event_id": payload.get("event_id")},
             )
-        await db.mark_sent(conn, [r["id"] for r in rows])
-        return len(rows)
+        if sent:
+            await db.mark_sent(conn, sent)
+    if failure is not None:
+        raise failure
+    return len(sent)
 
 
 async def run_relay(
