@@ -44,10 +44,17 @@ class JobStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    """Stopped by its owner (POST /api/jobs/{id}/cancel); the workers stop too."""
 
     @property
     def is_final(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED)
+        return self in (
+            JobStatus.COMPLETED,
+            JobStatus.FAILED,
+            JobStatus.EXPIRED,
+            JobStatus.CANCELLED,
+        )
 
 
 class Stage(StrEnum):

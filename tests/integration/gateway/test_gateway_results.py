@@ -22,9 +22,12 @@ from gateway_harness import (
     upload,
 )
 
+from tapmask_runtime.cancels import cancel_key
 from tapmask_schemas import (
     Effect,
     JobCreated,
+    JobProgress,
+    JobStatus,
     MasksReady,
     ProcessingMode,
     ReviewRange,
@@ -171,3 +174,42 @@ async def test_the_original_is_there_for_before_and_after(
         assert original.content == clips["small"].read_bytes()
         stranger = await client.get(f"/api/jobs/{job_id}/original")
         assert stranger.status_code == 404
+
+
+async def test_a_running_job_is_cancelled_and_its_workers_are_told(
+    gateway: Served, kafka_bootstrap: str, clips: dict[str, Any]
+) -> None:
+    async with gateway.client() as client:
+        job_id, auth, _ = await _job(client, clips["small"])
+        stopped = await client.post(f"/api/jobs/{job_id}/cancel", headers=auth)
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["status"] == "cancelled"
+        view = (await client.get(f"/api/jobs/{job_id}", headers=auth)).json()
+        assert (view["status"], view["error"]) == ("cancelled", "cancelled by you")
+        # The workers' marker (tapmask_runtime.cancels) is in the bucket.
+        assert gateway.gw.s3.object_size(cancel_key(job_id)) is not None
+        # Browsers following the job hear it on the progress topic (through the notifier).
+        consumer = AIOKafkaConsumer(
+            TOPIC_PREFIX + topics.JOB_PROGRESS,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=f"gw-test-reader-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            async with asyncio.timeout(30):
+                async for record in consumer:
+                    event = parse_event(record.value)
+                    if event.job_id == job_id:
+                        assert isinstance(event, JobProgress)
+                        assert event.status is JobStatus.CANCELLED
+                        break
+        finally:
+            await consumer.stop()
+        again = await client.post(f"/api/jobs/{job_id}/cancel", headers=auth)
+        assert again.status_code == 409
+        assert again.json()["detail"] == "the job has already been cancelled"
+        # Only with the job's token.
+        other_job, _, _ = await _job(client, clips["small"])
+        assert (await client.post(f"/api/jobs/{other_job}/cancel")).status_code == 404

@@ -131,6 +131,7 @@ def build_worker_service(
         kafka=settings.kafka,
         metrics=metrics,
         attempts=AttemptLedger(store, service),
+        cancels=store,
         progress_span_end=progress_span_end,
     )
 

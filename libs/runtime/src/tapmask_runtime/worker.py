@@ -51,6 +51,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger, SmallObjects
+from tapmask_runtime.cancels import cancel_key
 from tapmask_runtime.kafka import declared_topic
 from tapmask_runtime.logging import job_context
 from tapmask_runtime.settings import KafkaSettings
@@ -127,6 +128,11 @@ class StageTimedOut(PermanentJobError):
 
 class JobAbandoned(Exception):
     """Raised into a job's progress callback when the worker is shutting down."""
+
+
+class JobCancelled(Exception):
+    """Raised into a job's progress callback once its owner cancelled it
+    (``tapmask_runtime.cancels``): the stage stops, publishes nothing more and is done."""
 
 
 class ObjectMissingError(LookupError):
@@ -280,10 +286,14 @@ class ProgressReporter:
         step_percent: float,
         abandon: threading.Event,
         deadline: tuple[float, str] | None = None,
+        cancelled: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         """``deadline``: (``time.monotonic()`` value, reason); an update past it raises
-        ``StageTimedOut`` with the reason."""
+        ``StageTimedOut`` with the reason. ``cancelled`` is asked at every tick (each
+        ``interval_s``); once it says yes, updates raise ``JobCancelled``."""
         self._deadline = deadline
+        self._cancelled_check = cancelled
+        self._cancelled = threading.Event()
         self._job_id = job_id
         self._publish = publish
         self._interval = interval_s
@@ -305,6 +315,8 @@ class ProgressReporter:
         """Record progress (percent of the whole job). Raises ``JobAbandoned`` on shutdown."""
         if self._abandon.is_set():
             raise JobAbandoned("the worker is shutting down")
+        if self._cancelled.is_set():
+            raise JobCancelled("the job was cancelled by its owner")
         if self._deadline is not None and time.monotonic() > self._deadline[0]:
             raise StageTimedOut(self._deadline[1])
         state = (stage, min(max(percent, 0.0), 100.0), message)
@@ -338,6 +350,8 @@ class ProgressReporter:
         return round(max(0.0, elapsed / done * (span_end - percent)), 1)
 
     async def _run(self) -> None:
+        await self._check_cancelled()
+        checked = time.monotonic()
         while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
@@ -346,6 +360,18 @@ class ProgressReporter:
             else:
                 self._wake.clear()
                 await self.flush()
+            if time.monotonic() - checked >= self._interval:
+                await self._check_cancelled()
+                checked = time.monotonic()
+
+    async def _check_cancelled(self) -> None:
+        if self._cancelled_check is None or self._cancelled.is_set():
+            return
+        try:
+            if await self._cancelled_check():
+                self._cancelled.set()
+        except Exception:  # the store is unreachable for a moment: ask again next tick
+            log.warning("could not check whether the job was cancelled", exc_info=True)
 
     async def flush(self, resend: bool = False) -> None:
         """Publish pending states; with ``resend``, the latest one even if already sent."""
@@ -456,11 +482,14 @@ class StageWorker(Generic[E]):
         metrics: WorkerMetrics,
         progress_span_end: Callable[[E], float] | None = None,
         attempts: AttemptLedger | None = None,
+        cancels: SmallObjects | None = None,
     ) -> None:
         """``attempts``: the durable start counts that stop crash loops (None: only
         failures the worker survives are counted - in-memory tests)."""
         self.service = service
         self._attempts = attempts
+        # Where the gateway leaves a cancelled job's marker (None: nothing is cancelled).
+        self._cancels = cancels
         self.topic = topic
         self._model = event_model
         self._failure_stage = failure_stage
@@ -597,6 +626,11 @@ class StageWorker(Generic[E]):
             # stage, and the deterministic output key makes that harmless.
             log.warning("commit of %s@%s failed (%s); it will be redelivered", tp, offset, exc)
 
+    async def _is_cancelled(self, job_id: uuid.UUID) -> bool:
+        if self._cancels is None:
+            return False
+        return await self._cancels.read_bytes(cancel_key(job_id)) is not None
+
     async def _process(self, body: bytes, msg: KafkaMessage) -> bool:
         """Run one message; True when its offset may be committed."""
         try:
@@ -637,6 +671,11 @@ class StageWorker(Generic[E]):
             await self._give_up(body, msg, event, reason[0].upper() + reason[1:], starts)
             await self._settle_attempts(event)
             return True
+        if await self._is_cancelled(event.job_id):
+            log.info("job cancelled by its owner before this stage; not started")
+            self.metrics.count("cancelled")
+            await self._settle_attempts(event)
+            return True
         if self._attempts is not None:
             await self._attempts.record_start(event.job_id, starts)
         abandon = self._abandon
@@ -654,6 +693,7 @@ class StageWorker(Generic[E]):
             step_percent=self._settings.progress_step_percent,
             abandon=abandon,
             deadline=(time.monotonic() + budget, too_long),
+            cancelled=(lambda: self._is_cancelled(event.job_id)) if self._cancels else None,
         )
         ctx = JobContext(event.job_id, attempt, reporter, self.metrics, abandon)
         self.metrics.in_progress.labels(self.service).inc()
@@ -673,6 +713,11 @@ class StageWorker(Generic[E]):
             self.metrics.count("abandoned")
             await self._forget_start(event, starts)
             return False
+        except JobCancelled:
+            log.info("job cancelled by its owner; stopped")
+            self.metrics.count("cancelled")
+            await self._settle_attempts(event)
+            return True
         except PermanentJobError as exc:
             log.error("job failed for good: %s", exc)
             await self._give_up(body, msg, event, str(exc), attempt)

@@ -16,6 +16,7 @@ from tapmask_gateway.adapters import db
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.domain.quotas import month_of
 from tapmask_gateway.domain.uploads import masks_key, output_key
+from tapmask_runtime.cancels import cancel_key
 
 #: The workers that keep start counts under ``attempts/{service}/{job_id}``.
 WORKERS = ("tracker", "renderer")
@@ -36,6 +37,7 @@ async def _expire_batch(gw: Gateway, now: datetime, batch: int) -> int:
                 row["upload_key"],
                 row["masks_key"] or masks_key(row["id"]),
                 row["output_key"] or output_key(row["id"]),
+                cancel_key(row["id"]),
                 # A crashed stage's start count (tapmask_runtime.attempts).
                 *(f"attempts/{service}/{row['id']}" for service in WORKERS),
                 # The upload the job was pinned from (its presigned POST could refill it).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
@@ -486,3 +487,37 @@ async def create_render_job(
             "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", topic, key, event
         )
         await conn.execute("NOTIFY tapmask_outbox")
+
+
+async def cancel_job(
+    pool: asyncpg.Pool,
+    job_id: UUID,
+    *,
+    running: list[str],
+    reason: str,
+    topic: str,
+    key: bytes,
+    event_for: Callable[[str, float], dict[str, Any]],
+) -> bool:
+    """Mark a job in one of the ``running`` statuses cancelled, with its progress event
+    (``event_for(stage, percent)``) in the outbox, in one transaction. False when the job
+    had already finished (nothing changed)."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now(),"
+            " updated_at = now() WHERE id = $1 AND status = ANY($2::text[])"
+            " RETURNING stage, percent",
+            job_id,
+            running,
+            reason,
+        )
+        if row is None:
+            return False
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)",
+            topic,
+            key,
+            event_for(row["stage"], float(row["percent"])),
+        )
+        await conn.execute("NOTIFY tapmask_outbox")
+        return True

@@ -132,6 +132,10 @@ class ObjectStore:
                 raise UploadChanged(key) from exc
             raise
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """A tiny object (a marker), written whole."""
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]

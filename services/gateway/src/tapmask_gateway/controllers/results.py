@@ -33,16 +33,19 @@ from tapmask_gateway.controllers.jobs import (
 from tapmask_gateway.domain.quotas import check_quota, month_of, seconds_until_next_month
 from tapmask_gateway.domain.tokens import job_token, token_hash
 from tapmask_gateway.domain.uploads import click_problem
+from tapmask_runtime.cancels import cancel_key
 from tapmask_schemas import (
     ClickPoint,
     Effect,
     JobCreated,
+    JobProgress,
     JobStatus,
     MasksReady,
     ProcessingMode,
+    Stage,
     VideoInfo,
 )
-from tapmask_schemas.topics import JOB_CREATED, MASKS_READY, key_for
+from tapmask_schemas.topics import JOB_CREATED, JOB_PROGRESS, MASKS_READY, key_for
 
 
 class RenderRequest(BaseModel):
@@ -168,6 +171,14 @@ def _usable(job: db.JobRow) -> None:
         raise Problem(410, "this job's files have expired and were deleted: upload the video again")
 
 
+class CancelView(BaseModel):
+    job_id: UUID
+    status: JobStatus
+
+
+CANCELLED_REASON = "cancelled by you"
+
+
 class ResultController(Controller):
     path = "/api/jobs"
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -257,3 +268,56 @@ class ResultController(Controller):
             JobCreated,
             auto_faces=data.auto_faces,
         )
+
+    @post("/{job_id:uuid}/cancel", status_code=200, summary="Cancel a job; its workers stop")
+    async def cancel(
+        self,
+        job_id: FromPath[UUID],
+        gw: GatewayDep,
+        request: AnyRequest,
+        token: FromQuery[str | None] = None,
+    ) -> CancelView:
+        """The job ends as `cancelled` at once (and its progress stream says so); the
+        worker running it stops at its next progress tick (about a second), and a stage
+        not yet started never starts (`tapmask_runtime.cancels`). 409 when the job had
+        already finished. It still counts against the monthly quota."""
+        job = await _authorized_job(gw, job_id, request, token)
+        if job.state.status.is_final:
+            raise Problem(409, f"the job has already {_finished(job.state.status)}")
+        # The marker first: once the job reads as cancelled, no stage may start it.
+        await anyio.to_thread.run_sync(gw.s3.put_bytes, cancel_key(job_id), b"{}")
+
+        def progress(stage: str, percent: float) -> dict[str, object]:
+            return JobProgress(
+                job_id=job_id,
+                status=JobStatus.CANCELLED,
+                stage=Stage(stage),
+                percent=percent,
+                message="Cancelled",
+            ).model_dump(mode="json")
+
+        running = [s.value for s in JobStatus if not s.is_final]
+        done = await db.cancel_job(
+            gw.db,
+            job_id,
+            running=running,
+            reason=CANCELLED_REASON,
+            topic=JOB_PROGRESS,
+            key=key_for(job_id),
+            event_for=progress,
+        )
+        if not done:
+            latest = await db.get_job(gw.db, job_id)
+            status = latest.state.status if latest else JobStatus.COMPLETED
+            raise Problem(409, f"the job has already {_finished(status)}")
+        gw.relay_wake.set()
+        return CancelView(job_id=job_id, status=JobStatus.CANCELLED)
+
+
+def _finished(status: JobStatus) -> str:
+    return {
+        JobStatus.COMPLETED: "completed: download the result",
+        JobStatus.FAILED: "failed",
+        JobStatus.EXPIRED: "expired",
+        JobStatus.CANCELLED: "been cancelled",
+    }.get(status, "finished")

@@ -35,6 +35,7 @@ _STATUS_RANK: Final[dict[JobStatus, int]] = {
     JobStatus.PROCESSING: 1,
     JobStatus.COMPLETED: 2,
     JobStatus.FAILED: 2,
+    JobStatus.CANCELLED: 2,
     JobStatus.EXPIRED: 3,
 }
 _STAGE_RANK: Final[dict[Stage, int]] = {
