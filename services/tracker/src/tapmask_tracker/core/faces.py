@@ -17,11 +17,12 @@ Time. A detection costs ~0.2 s at 720p on 2 cores (832x480 plus the 320 px pass)
 every ``stride`` (8) frames, and in between each face is followed by matching its look at the
 last detection (grey, 24 px wide: ~0.2 ms a face a frame) within a face size of where it was.
 The stride was chosen on the shared clips: at 12 the girl of ``bedroom.mp4`` turning in
-mid-jump was 38 % covered on frame 190, at 8 every labelled face is fully covered
-(``bench/bench_faces.py``). Frames the follower lost take their box from the sightings
-around them (linear, padded by the distance moved). That needs a look-ahead: the mask of
-frame ``t`` is given once the detection ``(hold + 1) * stride`` frames later has run. Only
-boxes are kept for it, never frames, so memory stays flat in the video's length.
+mid-jump was 38 % covered on frame 190, at 8 every labelled face is at least 99.6 % inside
+the mask and wholly inside it with the renderer's margin (``bench/bench_faces.py``).
+Frames the follower lost take their box from the sightings around them (linear, padded by
+the distance moved). That needs a look-ahead: the mask of frame ``t`` is given once the
+detection ``(hold + 1) * stride`` frames later has run. Only boxes are kept for it, never
+frames, so memory stays flat in the video's length.
 
 Fail-safe choices (hiding too much is a cosmetic fault, too little a privacy one):
 
