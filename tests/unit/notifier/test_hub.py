@@ -63,11 +63,12 @@ async def test_resume_after_last_event_id_skips_what_was_seen() -> None:
         assert await take(hub.subscribe(job, last_event_id=foreign)) == [40], foreign
 
 
-async def test_resume_older_than_the_ring_gets_the_current_state() -> None:
+async def test_resume_older_than_the_ring_gets_all_that_is_still_known() -> None:
     hub = Hub(ring_size=3)
     job = uuid4()
     ids = [progress(hub, job, p) for p in range(1, 11)]
-    assert await take(hub.subscribe(job, last_event_id=ids[1])) == [10]
+    # 3..7 are forgotten; what is known goes out, up to the current state.
+    assert await take(hub.subscribe(job, last_event_id=ids[1])) == [8, 9, 10]
     # Right at the edge of what the ring forgot, nothing is missing.
     assert await take(hub.subscribe(job, last_event_id=ids[6])) == [8, 9, 10]
 
@@ -119,7 +120,7 @@ async def test_final_event_stamped_before_the_last_progress_still_ends_the_strea
     hub = Hub()
     job = uuid4()
     sub = hub.subscribe(job)
-    progress(hub, job, 50, at_s=1)
+    first = progress(hub, job, 50, at_s=1)
     skewed = progress(hub, job, 99, at_s=3)
     done = progress(hub, job, 100, final=True, at_s=2)
     assert await take(sub) == [50, 99, 100]
@@ -128,6 +129,9 @@ async def test_final_event_stamped_before_the_last_progress_still_ends_the_strea
     # A client that saw 99 % but not the end gets the end; one that saw the end, nothing.
     assert await take(hub.subscribe(job, last_event_id=skewed)) == [100]
     assert await take(hub.subscribe(job, last_event_id=done)) == []
+    # One that resumes from before gets all the live stream got, the end last (the 99 %
+    # stamped after the end was dropped from the ring, issue 9).
+    assert await take(hub.subscribe(job, last_event_id=first)) == [99, 100]
 
 
 async def test_slow_subscriber_skips_old_updates_but_never_stalls_others_or_misses_final() -> None:
@@ -169,4 +173,5 @@ async def test_ring_is_bounded_whatever_the_arrival_order() -> None:
     job = uuid4()
     ids = {p: progress(hub, job, p) for p in [*range(50, 100), *range(1, 50)]}  # old ones last
     assert await take(hub.subscribe(job, last_event_id=ids[94])) == [95, 96, 97, 98, 99]
-    assert await take(hub.subscribe(job, last_event_id=ids[93])) == [99]  # 94 was forgotten
+    # 94 was forgotten: the rest that is known.
+    assert await take(hub.subscribe(job, last_event_id=ids[93])) == [95, 96, 97, 98, 99]

@@ -5,7 +5,11 @@ Each job has a channel: a ring buffer of its most recent updates ordered by thei
 restarted notifier number the same events the same way), its latest state, and its
 subscribers. Events from different topics may arrive out of order: an older one takes
 its place in the ring, but a subscriber is only sent updates newer than the newest it
-was sent (ids never go backwards for a client). A subscriber owns a bounded queue that
+was sent (ids never go backwards for a client). A resuming client (``Last-Event-ID``) is
+sent every update the ring holds after its id, in id order, and the job's final event
+last, even when a skewed clock stamped some progress after it: such progress stays in
+the ring, since a live client may have been sent it (dropping it made a resumed stream
+lack an event the live one had delivered, issue 9). A subscriber owns a bounded queue that
 drops its *oldest* entries when full: a slow client skips intermediate progress but
 still gets the newest state and the final event, and never slows the others down.
 Everything runs on one event loop, so no locks.
@@ -84,14 +88,17 @@ def _key(update: Update) -> EventKey:
 class _Channel:
     ring: list[Update] = field(default_factory=list)
     """Sorted by key, at most ``ring_size``: the newest updates of the job."""
-    floor: EventKey | None = None
-    """The newest key that fell out of the ring: a resume from before it missed some."""
     subscribers: set[Subscription] = field(default_factory=set)
     seen: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
     touched: float = field(default_factory=time.monotonic)
+    end: Update | None = None
+    """The job's final update, once known (it may sort before skewed progress)."""
 
     @property
     def latest(self) -> Update | None:
+        """The job's current state: its end once it has one, else the newest update."""
+        if self.end is not None:
+            return self.end
         return self.ring[-1] if self.ring else None
 
 
@@ -146,23 +153,22 @@ class Hub:
         channel.seen[event_id] = None
         while len(channel.seen) > 4 * self._ring_size:
             channel.seen.popitem(last=False)
-        latest = channel.latest
-        if latest is not None and latest.final and key > latest.key:
-            return False  # nothing follows a job's end
-        if final:
-            # Updates stamped after the end (a skewed clock; a second ending, where the
-            # earlier one wins on every replica) go.
-            channel.ring = [u for u in channel.ring if u.key < key]
+        end = channel.end
+        if end is not None and key > end.key:
+            return False  # nothing arriving after a job's end follows it
+        if final and end is not None:
+            # A second ending stamped earlier: the earlier one wins, on every replica.
+            channel.ring = [u for u in channel.ring if u is not end]
         at = bisect.bisect_left(channel.ring, key, key=_key)
         if at < len(channel.ring) and channel.ring[at].key == key:
             return False  # redelivered after ``seen`` forgot it
         update = Update(key, data, final)
         channel.ring.insert(at, update)
+        if final:
+            channel.end = update
         if len(channel.ring) > self._ring_size:
             evicted = channel.ring.pop(0)
-            if channel.floor is None or evicted.key > channel.floor:
-                channel.floor = evicted.key
-            if evicted is update:
+            if evicted is update and not final:
                 return False
         for sub in channel.subscribers:
             sub.offer(update)
@@ -186,20 +192,28 @@ class Hub:
         updates it missed. The current state alone when the id is no event id, or older
         than the ring (some missed updates are forgotten)."""
         channel = self._channel(job_id)
-        sub = Subscription(job_id, max(self._queue_size, 2))
         cursor = EventKey.after_sse_id(last_event_id)
         latest = channel.latest
+        missed: list[Update] = []
+        end = channel.end
+        if end is not None and end.id == (last_event_id or "").strip():
+            pass  # it saw the end: nothing follows
+        elif latest is not None and cursor is not None:
+            # After the id: all the ring holds (all of it when the id is older than the
+            # ring: what is still known, ending with the current state), the end last.
+            missed = [u for u in channel.ring if u.key > cursor and not u.final]
+            if end is not None:
+                missed.append(end)
+        # Room for all of it: a resume is never cut short by the live queue's bound.
+        sub = Subscription(job_id, max(self._queue_size, 2, len(missed)))
         if latest is None:
             sub.after = cursor  # not heard of yet (still replaying?): skip what was seen
-        elif cursor is None or (channel.floor is not None and cursor < channel.floor):
+        elif cursor is None:
             sub.push(latest)
         else:
             sub.after = cursor
-            for update in channel.ring:
-                if update.key > cursor:
-                    sub.push(update)
-            if latest.final and not sub.ended and latest.id != (last_event_id or "").strip():
-                sub.push(latest)  # it saw updates stamped after the end, not the end
+            for update in missed:
+                sub.push(update)
         channel.subscribers.add(sub)
         return sub
 
