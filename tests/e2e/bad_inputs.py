@@ -236,7 +236,7 @@ CASES: dict[str, tuple[str, Maker, tuple[str, str]]] = {
     "avif-renamed": ("still2.mp4", image("AVIF"), ("refused", "an image (AVIF), not a video")),
     "audio-only": ("song.mp4", audio_only, ("refused", "no video stream")),
     "8192x8192": ("big.avi", huge_picture, ("refused", "pixels per frame is more than")),
-    "16x16-1000fps": ("tiny.mp4", tiny_fast, ("refused", "too small to click on")),
+    "16x16-1000fps": ("tiny.mp4", tiny_fast, ("refused", "1000 frames per second is more than")),
     "grows-same-aspect": (
         "grow1.avi",
         growing_mjpeg((W * 2, H * 2)),

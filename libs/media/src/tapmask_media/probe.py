@@ -55,10 +55,11 @@ class ProbeLimits:
     max_frames: int = 1_000_000
     probesize: int = 10_000_000
     analyzeduration_us: int = 5_000_000
-    #: Shorter sides have too few pixels for a click to mean anything (16x16 at 1000 fps
-    #: was accepted: 60 000 frames a minute of nothing to track).
-    min_side: int = 32
-    #: Phones film slow motion at 240 fps; 480 leaves room, 1000 is not footage.
+    #: Shorter sides have too few pixels for a click to mean anything (the smallest test
+    #: clips are 32x24).
+    min_side: int = 16
+    #: Phones film slow motion at 240 fps; 480 leaves room, 1000 is not footage (16x16 at
+    #: 1000 fps was accepted: 60 000 frames a minute of nothing to track).
     max_fps: float = 480.0
 
 

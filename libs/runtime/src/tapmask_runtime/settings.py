@@ -115,7 +115,7 @@ class VideoLimits(BaseModel):
     """Width x height of a frame; 4K DCI by default."""
     max_frames: int = 600 * 120
     max_streams: int = 8
-    min_side: int = 32
+    min_side: int = 16
     """Pixels of a frame's shorter side, at least."""
     max_fps: float = 480.0
     probe_timeout_s: float = 60.0
