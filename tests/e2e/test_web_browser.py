@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,28 @@ def test_keyboard_only(system: System) -> None:
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     # Whole arrow steps of 12.8 px from the middle (640, 360): within a step of the ball.
     assert abs(job["click_x"] - BALL[0]) <= 7 and abs(job["click_y"] - BALL[1]) <= 7
+    # Cancelled from the page: the job ends as cancelled, its worker stops.
+    assert report["cancelled_shown"]
+    view = httpx.get(
+        f"{system.gateway}/api/jobs/{report['job_id']}",
+        headers={"Authorization": f"Bearer {report['token']}"},
+    ).json()
+    assert view["status"] == "cancelled"
+    assert view["download_url"] is None
+    # ... and the worker holding it stopped (or never started it), saying so in its log.
+    logs = [system.logs / "tracker.log", system.logs / "renderer.log"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        said = [
+            line
+            for log in logs
+            for line in log.read_text(errors="replace").splitlines()
+            if report["job_id"] in line and "cancelled by its owner" in line
+        ]
+        if said:
+            break
+        time.sleep(0.5)
+    assert said, "no worker said it stopped the cancelled job"
 
 
 def test_phone_size_with_touch(system: System) -> None:

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import {
   ApiError,
+  cancelJob,
   createJob,
   getJob,
   getOriginalUrl,
@@ -286,6 +287,19 @@ export function App() {
     follow({ jobId: link.jobId, token: link.token, eventsUrl: created.events_url }, { status: created.status });
   };
 
+  const cancel = async () => {
+    if (!job) return;
+    const ref = job.ref;
+    try {
+      await cancelJob(ref.jobId, ref.token);
+      stopWatching.current?.();
+      setJob((j) => (j && j.ref.jobId === ref.jobId ? { ...j, progress: mergeProgress(j.progress, { status: "cancelled" }) } : j));
+    } catch (err) {
+      // Finished in the meantime: the stream brings the final state.
+      if (!(err instanceof ApiError && err.status === 409)) setWatchError(message(err));
+    }
+  };
+
   const onRenderAgain = async (m: ProcessingMode, e: Effect) => {
     if (!job) return;
     try {
@@ -323,14 +337,16 @@ export function App() {
           onCorrect={canCorrect ? correct : null}
         />
       )}
-      {!resultUrl && <JobPanel jobId={job.ref.jobId} progress={job.progress} watchError={watchError} />}
+      {!resultUrl && (
+        <JobPanel jobId={job.ref.jobId} progress={job.progress} watchError={watchError} onCancel={() => void cancel()} />
+      )}
       {resultError && <p className="error">{resultError}</p>}
       {running && (
         <p className="muted">
           You can close this page: this address brings you back to the job (keep it to come back later).
         </p>
       )}
-      {(job.progress.status === "failed" || job.progress.status === "expired" || watchError) && (
+      {(job.progress.status === "failed" || job.progress.status === "expired" || job.progress.status === "cancelled" || watchError) && (
         <button type="button" onClick={reset}>
           Start over
         </button>

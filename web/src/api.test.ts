@@ -7,6 +7,7 @@ import {
   getDownloadUrl,
   getJob,
   guessContentType,
+  cancelJob,
   presignUpload,
   renderAgain,
   rerunJob,
@@ -327,5 +328,15 @@ describe("after a job", () => {
       processing_mode: "privacy",
       effect: "blur",
     });
+  });
+});
+
+describe("cancelJob", () => {
+  it("posts to the job's cancel endpoint with its token and reads the new status", async () => {
+    const fetchFn = mockFetch(jsonResponse(200, { job_id: "j1", status: "cancelled" }));
+    expect((await cancelJob("j1", "t1")).status).toBe("cancelled");
+    expect(fetchFn.mock.calls[0]![0]).toBe("/api/jobs/j1/cancel");
+    expect(fetchFn.mock.calls[0]![1]!.method).toBe("POST");
+    expect(sentHeaders(fetchFn).Authorization).toBe("Bearer t1");
   });
 });

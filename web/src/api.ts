@@ -7,7 +7,7 @@
 
 export type ProcessingMode = "privacy" | "magic_eraser";
 export type Effect = "blur" | "pixelate" | "fill";
-export type JobStatus = "pending" | "processing" | "completed" | "failed" | "expired";
+export type JobStatus = "pending" | "processing" | "completed" | "failed" | "expired" | "cancelled";
 export type Stage = "queued" | "downloading" | "tracking" | "rendering" | "uploading" | "done";
 
 export interface PresignRequest {
@@ -409,5 +409,14 @@ export function rerunJob(jobId: string, token: string, request: CreateJobRequest
       }),
     },
     "The new run could not start",
+  );
+}
+
+/** POST /api/jobs/{id}/cancel: the job ends as cancelled and its workers stop. */
+export function cancelJob(jobId: string, token: string): Promise<{ job_id: string; status: JobStatus }> {
+  return requestJson<{ job_id: string; status: JobStatus }>(
+    `/api/jobs/${encodeURIComponent(jobId)}/cancel`,
+    { method: "POST", headers: { Accept: "application/json", ...bearer(token) } },
+    "The job could not be cancelled",
   );
 }

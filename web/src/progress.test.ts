@@ -90,3 +90,15 @@ describe("formatting", () => {
     expect(stageLabel("post_processing")).toBe("post processing");
   });
 });
+
+describe("a cancelled job", () => {
+  it("reads the gateway's cancelled progress event as final and stays there", () => {
+    const update = parseEventData(
+      JSON.stringify({ event_type: "job-progress", status: "cancelled", stage: "tracking", percent: 12, message: "Cancelled" }),
+    );
+    expect(update?.status).toBe("cancelled");
+    const stopped = mergeProgress(INITIAL_PROGRESS, update!);
+    expect(stopped.status).toBe("cancelled");
+    expect(mergeProgress(stopped, { status: "processing", percent: 40 })).toBe(stopped);
+  });
+});

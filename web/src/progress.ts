@@ -36,10 +36,10 @@ export function stageLabel(stage: string): string {
 }
 
 export function isFinal(status: JobStatus): boolean {
-  return status === "completed" || status === "failed" || status === "expired";
+  return status === "completed" || status === "failed" || status === "expired" || status === "cancelled";
 }
 
-const STATUSES: readonly string[] = ["pending", "processing", "completed", "failed", "expired"];
+const STATUSES: readonly string[] = ["pending", "processing", "completed", "failed", "expired", "cancelled"];
 
 function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;

@@ -5,15 +5,20 @@ interface Props {
   jobId: string;
   progress: Progress;
   watchError: string | null;
+  /** Stops the job (shown while it runs). */
+  onCancel?: () => void;
 }
 
 /** Live stage, percent, ETA and message of a running job. */
-export function JobPanel({ jobId, progress, watchError }: Props) {
-  const tone = progress.status === "failed" || progress.status === "expired" ? "failed" : progress.status === "completed" ? "done" : "normal";
+export function JobPanel({ jobId, progress, watchError, onCancel }: Props) {
+  const stopped = progress.status === "failed" || progress.status === "expired" || progress.status === "cancelled";
+  const tone = stopped ? "failed" : progress.status === "completed" ? "done" : "normal";
   return (
     <section className="job" aria-live="polite">
       <div className="job-head">
-        <strong>{progress.status === "failed" ? "Failed" : stageLabel(String(progress.stage))}</strong>
+        <strong>
+          {progress.status === "failed" ? "Failed" : progress.status === "cancelled" ? "Cancelled" : stageLabel(String(progress.stage))}
+        </strong>
         <span>{Math.floor(progress.percent)}%</span>
       </div>
       <ProgressBar percent={progress.percent} label="Job progress" tone={tone} />
@@ -25,6 +30,12 @@ export function JobPanel({ jobId, progress, watchError }: Props) {
         <p className="error">{progress.reason ?? "The job failed without saying why."}</p>
       )}
       {progress.status === "expired" && <p className="error">This job's files have expired.</p>}
+      {progress.status === "cancelled" && <p className="muted">You cancelled this job; nothing more is done with it.</p>}
+      {onCancel && (progress.status === "pending" || progress.status === "processing") && (
+        <button type="button" onClick={onCancel}>
+          Cancel this job
+        </button>
+      )}
       {watchError && <p className="error">{watchError}</p>}
       <small className="muted">Job {jobId}</small>
     </section>
