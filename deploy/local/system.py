@@ -84,6 +84,19 @@ class Supervisor:
     def pid_file(self, name: str) -> Path:
         return self.home / f"{name}.pid"
 
+    def clear_leftovers(self) -> list[str]:
+        """Stop services an earlier ``up`` left running when its supervisor was killed (its
+        own pid file names a dead process; theirs, live ones in their own sessions): they
+        hold the ports and would make this start fail. Returns the names stopped."""
+        if read_pid(self.own_pid_file) is not None:
+            return []  # a live supervisor: its services are not leftovers
+        stopped = [name for name in SERVICES if read_pid(self.pid_file(name)) is not None]
+        for name in stopped:
+            print(f"{name}: left running by an earlier `make up`; stopping it")
+        self.stop()
+        self.own_pid_file.unlink(missing_ok=True)
+        return stopped
+
     def start(self, env: dict[str, str]) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         commands = {name: service_command(name) for name in SERVICES}  # all or none
@@ -150,10 +163,10 @@ class Supervisor:
 def up(gateway_url: str, health_timeout_s: float) -> int:
     began = time.monotonic()
     settings = LocalStackSettings()
+    supervisor = Supervisor(settings)
+    supervisor.clear_leftovers()
     infra = stack.services(settings)
     already = {svc.name for svc in infra if svc.ready()}
-    env = stack.up(settings=settings)
-    supervisor = Supervisor(settings)
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -163,6 +176,8 @@ def up(gateway_url: str, health_timeout_s: float) -> int:
     supervisor.own_pid_file.write_text(f"{os.getpid()}\n")
     code = 0
     try:
+        # Inside the try: when one piece fails to start, the ones this run started stop.
+        env = stack.up(settings=settings)
         supervisor.start(env)
         supervisor.wait_healthy(f"{gateway_url}/api/health", health_timeout_s)
         took = time.monotonic() - began
