@@ -2,7 +2,8 @@
 cost the gateway (issue 9: the product promises API answers under 200 ms).
 
 Starts the gateway as deployed (its console script, one process) against the local stack
-(``make infra-up``; a schema of its own in PostgreSQL), creates one real job, then:
+(started like ``make infra-up`` when not running; a schema of its own in PostgreSQL),
+creates one real job, then:
 
 * ``burst``: 32, then 128 clients (distinct addresses through the trusted loopback proxy,
   each on a new TCP connection) send their *first* request - the job's status - at once;
@@ -192,7 +193,7 @@ async def _steady(
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     load = os.getloadavg()[0]
-    env_stack = stack.env()
+    env_stack = await asyncio.to_thread(stack.up)  # reuses running pieces (make infra-up)
     dsn = await _schema(env_stack["TAPMASK_DATABASE__URL"])
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAPMASK_")}
