@@ -58,8 +58,13 @@ install-uv:
 	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || { \
 		echo "installing uv with pip"; python3 -m pip install --quiet uv; }
 
+# Every extra by default: the tests run the SAM 2 backend (random weights, CPU), which needs
+# torch. `make up` runs the CPU trackers only and leaves the sam2 extra out: torch's CUDA build
+# is about 5.8 GB of .venv that path never imports (--inexact: a machine that has it keeps it).
+SYNC_EXTRAS := --all-extras
+up: SYNC_EXTRAS := --extra preview --inexact
 install-python: install-uv
-	$(UV) sync --all-packages --all-extras --locked
+	$(UV) sync --all-packages $(SYNC_EXTRAS) --locked
 
 install-kafka: install-python
 	$(STACK) install
