@@ -114,8 +114,13 @@ def _jpegs(w: int, h: int, count: int) -> list[bytes]:
     cc = av.CodecContext.create("mjpeg", "w")
     cc.width, cc.height, cc.pix_fmt, cc.time_base = w, h, "yuvj420p", Fraction(1, 10)
     data: list[bytes] = []
-    for i, frame in enumerate(_frames(count, w, h)):
-        f = frame.reformat(format="yuvj420p")
+    for i in range(count):
+        if w * h > 4096 * 2160:  # a plain grey picture, made without an RGB copy
+            f = av.VideoFrame(w, h, "yuvj420p")
+            for plane in f.planes:
+                plane.update(bytes([128]) * plane.buffer_size)
+        else:
+            f = _frames(count, w, h)[i].reformat(format="yuvj420p")
         f.pts = i
         data += [bytes(p) for p in cc.encode(f)]
     return data + [bytes(p) for p in cc.encode(None)]
@@ -246,6 +251,11 @@ CASES: dict[str, tuple[str, Maker, tuple[str, str]]] = {
         "grow2.avi",
         growing_mjpeg((W * 3, H)),
         ("failed", "changes size mid-stream"),
+    ),
+    "grows-to-48-megapixels": (
+        "grow3.avi",
+        growing_mjpeg((8000, 6000)),
+        ("failed", "larger than the"),
     ),
     "h264-sps-change": ("sps.mkv", h264_sps_change, ("failed", "changes size mid-stream")),
     "timestamp-jump": ("jump.mkv", timestamp_jump, ("refused", "s allowed")),

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from bad_inputs import CASES
-from cli_helpers import run_tapmask
+from cli_helpers import TAPMASK, run_tapmask
 from test_full_job import System, sse_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -98,3 +101,38 @@ def test_each_bad_input_gets_a_clear_answer_from_the_cli(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr  # one line, no traceback
     assert words in lines[0]
+
+
+def _peak_mib(*args: str) -> float:
+    """Peak RSS of ``tapmask`` run with ``args``, measured by a parent of its own."""
+    code = (
+        "import resource, subprocess, sys; "
+        "subprocess.run(sys.argv[1:], capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(TAPMASK), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+        env={**os.environ, "TAPMASK_BACKEND": "cpu"},
+    )
+    return int(done.stdout.strip()) / 1024
+
+
+def test_frames_growing_to_48_megapixels_are_refused_before_they_take_memory(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    # One decoded 8000x6000 frame is 72 MB (YUV), 144 MB as RGB; the renderer decoded such
+    # frames three times over before failing (issue 9). The decoder now refuses them
+    # unallocated: the run peaks where the same file growing to 192x128 does (baseline,
+    # same run; both about 94 MiB with the cpu tracker here).
+    point = ("--point", "40,28")
+    huge = _peak_mib(
+        "process", str(corpus["grows-to-48-megapixels"]), "-o", str(tmp_path / "a.mp4"), *point
+    )
+    small = _peak_mib(
+        "process", str(corpus["grows-same-aspect"]), "-o", str(tmp_path / "b.mp4"), *point
+    )
+    assert huge < small + 40, f"peak RSS {huge:.0f} MiB vs {small:.0f} MiB"
