@@ -333,6 +333,7 @@ def test_the_tracker_gets_its_models_from_the_bucket_or_does_not_start(
     )
     # SAM 2 or a failed start, never the CPU tracker quietly on a GPU node.
     assert settings.tracker.backend == "sam2"
+    assert settings.tracker.device == "cuda"
     assert settings.tracker.models_bucket == config["TAPMASK_TRACKER__MODELS_BUCKET"]
     assert settings.tracker.sam2_checkpoint_key
     checkpoint = settings.tracker.sam2_checkpoint
