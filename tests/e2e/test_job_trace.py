@@ -234,10 +234,12 @@ async def test_a_jobs_spans_in_all_four_services_share_one_trace_the_job_id(
     assert [r["service"] for r in roots] == ["tapmask-gateway"], roots
     orphans = [s for s in spans if s["parent"] is not None and s["parent"] not in ids]
     assert orphans == [], orphans
-    # The workers' spans hang under the Kafka messages that reached them.
+    # The workers' spans hang under the Kafka messages that reached them, and each stage's
+    # whole run is a span of its own.
     for worker in ("tracker", "renderer"):
         names = {s["name"] for s in spans if s["service"] == f"tapmask-{worker}"}
         assert any("process" in n for n in names), names
+        assert f"{worker} stage" in names, names
 
     # The job's log lines carry its trace id: from a log line to the trace.
     for worker in ("tracker", "renderer"):

@@ -129,6 +129,15 @@ def job_span(name: str, job_id: UUID | str, **attributes: Any) -> Iterator[trace
         yield span
 
 
+def stage_span(service: str, job_id: UUID | str) -> Any:
+    """The span of a worker's whole stage of a job, in the trace its event carried: the
+    Kafka consume span ends as soon as the job is handed to its background task, so this is
+    where the trace shows how long the tracking or rendering took (and how it ended)."""
+    return trace.get_tracer(TRACER_NAME).start_as_current_span(
+        f"{service} stage", attributes={"tapmask.job_id": str(job_id)}
+    )
+
+
 def current_trace_ids() -> tuple[str, str] | None:
     """(trace id, span id) in hex of the span current here, or None outside any span."""
     ctx = trace.get_current_span().get_span_context()

@@ -55,6 +55,7 @@ from tapmask_runtime.cancels import cancel_key
 from tapmask_runtime.kafka import declared_topic
 from tapmask_runtime.logging import job_context
 from tapmask_runtime.settings import KafkaSettings
+from tapmask_runtime.tracing import stage_span
 from tapmask_schemas import Event, JobFailed, JobProgress, JobStatus, Stage
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, key_for
 
@@ -700,7 +701,7 @@ class StageWorker(Generic[E]):
         # ETA: to the end of this worker's share of the job's percent.
         reporter.start(self._span_end(event) if self._span_end else None)
         try:
-            with self.metrics.timed("total"):
+            with self.metrics.timed("total"), stage_span(self.service, event.job_id):
                 try:
                     # Pipelines stop at their next progress update past the budget; this
                     # is the backstop for one stuck where it reports nothing.
