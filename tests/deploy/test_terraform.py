@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -227,3 +228,11 @@ def test_checkov_finds_nothing_unexplained_in_the_terraform() -> None:
     for skipped in result["results"]["skipped_checks"]:
         reason = skipped["check_result"]["suppress_comment"]
         assert len(reason) > 30, skipped["check_id"]  # a real reason, not a bare id
+
+
+def test_the_manifests_are_validated_against_the_clusters_kubernetes_version(
+    terraform: dict[str, Any],
+) -> None:
+    checker = (TERRAFORM.parent / "checks" / "validate_manifests.py").read_text()
+    [validated] = re.findall(r'^KUBERNETES_VERSION = "(\d+\.\d+)\.\d+"', checker, re.M)
+    assert validated == default(terraform, "cluster_version")
