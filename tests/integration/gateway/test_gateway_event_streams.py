@@ -199,3 +199,59 @@ async def test_after_the_stream_says_completed_the_api_serves_the_result(
             assert view["status"] == "completed"
             download = await client.get(f"/api/jobs/{job_id}/download", headers=auth)
             assert download.status_code == 200, download.text
+
+
+@asynccontextmanager
+async def direct_stream(
+    notifier_url: str, secret: str, ip: str, job: Any | None = None
+) -> AsyncIterator[httpx.Response]:
+    """A progress stream opened on the notifier itself (as the ingress routes browsers)."""
+    job = job or uuid4()
+    async with (
+        httpx.AsyncClient(base_url=notifier_url, timeout=10) as client,
+        client.stream(
+            "GET",
+            f"/api/jobs/{job}/events",
+            params={"token": job_token(secret, job)},
+            headers={"X-Forwarded-For": ip},
+        ) as response,
+    ):
+        lines = response.aiter_lines()  # held: a dropped iterator closes the connection
+        if response.status_code == 200:
+            while not (await anext(lines)).startswith("data:"):
+                pass
+        else:
+            await response.aread()
+        yield response
+
+
+async def test_the_notifier_caps_streams_per_client_and_job_and_counts_relayed_ones_apart(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Behind the ingress, browsers reach the notifier directly: it caps them too (8 per
+    # client, 8 per job by default), and streams the gateway relays count as their clients.
+    settings = make_settings(event_streams=EventStreamLimits(per_client=20, per_job=20))
+    secret = settings.token_secret.get_secret_value()
+    async with running_notifier(settings) as notifier_url, AsyncExitStack() as held:
+        flood = await asyncio.gather(
+            *(
+                held.enter_async_context(direct_stream(notifier_url, secret, "10.88.0.1"))
+                for _ in range(12)
+            )
+        )
+        assert sorted(r.status_code for r in flood) == [200] * 8 + [429] * 4
+        refused = next(r for r in flood if r.status_code == 429)
+        assert "too many open progress streams from this client" in refused.text
+        async with direct_stream(notifier_url, secret, "10.88.0.2") as other:
+            assert other.status_code == 200
+
+        settings = settings.model_copy(update={"notifier_url": notifier_url})
+        async with running_gateway(settings) as served, AsyncExitStack() as through:
+            relayed = await asyncio.gather(
+                *(
+                    through.enter_async_context(stream(served, f"10.88.1.{i + 1}"))
+                    for i in range(12)
+                )
+            )
+            # Twelve clients through one gateway: twelve clients at the notifier, not one.
+            assert [r.status_code for r, _ in relayed] == [200] * 12

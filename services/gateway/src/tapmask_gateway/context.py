@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from tapmask_gateway.adapters.probe import ProbeCache
 from tapmask_gateway.domain.clients import Network, address_key, parse_networks
 from tapmask_gateway.domain.quotas import RateLimiter, Tier
-from tapmask_gateway.domain.streams import StreamSlots
 from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.settings import Settings
+from tapmask_runtime.streams import StreamSlots
 
 if TYPE_CHECKING:
     import asyncpg

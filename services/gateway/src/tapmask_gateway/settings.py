@@ -65,7 +65,7 @@ class PreviewSettings(BaseModel):
 
 
 class EventStreamLimits(BaseModel):
-    """Progress streams (SSE, relayed to the notifier): see ``domain/streams.py``."""
+    """Progress streams (SSE, relayed to the notifier): see ``tapmask_runtime.streams``."""
 
     per_client: int = Field(default=8, ge=1)
     """Streams one client (IP or API key) may hold open: a page shows one, a few tabs more."""

@@ -29,6 +29,16 @@ class StreamSettings(BaseModel):
     """Reconnect delay suggested to EventSource clients."""
     host: str = "127.0.0.1"
     port: int = 8001
+    per_client: int = Field(default=8, ge=1)
+    """Streams one client (its address; IPv6 by /64) may hold open (429 past it)."""
+    per_job: int = Field(default=8, ge=1)
+    """Streams open on one job."""
+    max_streams: int = Field(default=5000, ge=1)
+    """Streams this notifier holds at once."""
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Peers whose X-Forwarded-For names the client (TAPMASK_NOTIFIER__TRUSTED_PROXIES):
+    the gateway relaying a browser's stream, the ingress. Loopback by default: only local
+    processes connect from it."""
 
 
 class Settings(BaseSettings):

@@ -486,7 +486,12 @@ class JobController(Controller):
         release: Callable[[], None],
     ) -> Response[bytes] | Stream:
         assert gw.http is not None
-        headers = {"Authorization": f"Bearer {presented}", "Accept": "text/event-stream"}
+        headers = {
+            "Authorization": f"Bearer {presented}",
+            "Accept": "text/event-stream",
+            # The notifier counts streams per client too (it trusts this gateway's word).
+            "X-Forwarded-For": client_of(request).ip,
+        }
         last = request.headers.get("last-event-id")
         if last:
             headers["Last-Event-ID"] = last

@@ -11,12 +11,13 @@ stretches and ends after the final (completed or failed) event.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
 from litestar import Request, get
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -27,6 +28,8 @@ from tapmask_notifier.ids import EventKey
 from tapmask_notifier.metrics import NotifierMetrics
 from tapmask_notifier.settings import Settings
 from tapmask_notifier.tokens import token_matches
+from tapmask_runtime.clients import address_key, client_address, parse_networks
+from tapmask_runtime.streams import StreamSlots
 from tapmask_schemas import JobStatus, Stage
 
 
@@ -58,12 +61,16 @@ def sse_routes(
     """``lookup``: where to ask the state of a job the hub does not know (the gateway)."""
     opts = settings.notifier
     secret = settings.token_secret.get_secret_value()
+    proxies = parse_networks(opts.trusted_proxies)
+    # One client must not hold every stream (issue 9): caps per client and per job.
+    slots = StreamSlots(opts.per_client, opts.per_job, opts.max_streams)
 
     async def stream(
         sub: Subscription,
         job_id: UUID,
         known: tuple[dict[str, Any], bool] | None,
         resuming: bool,
+        release: Callable[[], None],
     ) -> AsyncIterator[ServerSentEventMessage]:
         metrics.subscribers.inc()
         try:
@@ -86,6 +93,7 @@ def sse_routes(
                 if update.final:
                     return
         finally:
+            release()
             hub.unsubscribe(sub)
             metrics.subscribers.dec()
             metrics.dropped.inc(sub.dropped)
@@ -104,11 +112,26 @@ def sse_routes(
             except JobNotFound as exc:
                 raise NotFoundException(f"job {job_id} not found") from exc
             known = state_from_view(job_id, view) if view is not None else None
+        peer = request.client.host if request.client else None
+        client = address_key(client_address(peer, request.headers.get("x-forwarded-for"), proxies))
+        refused = slots.open(client, str(job_id))
+        if refused:
+            raise TooManyRequestsException(refused, headers={"Retry-After": "5"})
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                slots.close(client, str(job_id))
+
         last = request.headers.get("last-event-id")
         sub = hub.subscribe(job_id, last)
+        events = stream(sub, job_id, known, EventKey.after_sse_id(last) is not None, release)
+        # A stream the server never starts (the client left first) still gives its slot back.
+        weakref.finalize(events, release)
         return ServerSentEvent(
-            stream(sub, job_id, known, EventKey.after_sse_id(last) is not None),
-            headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
+            events, headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
         )
 
     return [job_events]

@@ -5,8 +5,9 @@ The gateway relays ``GET /api/jobs/{id}/events`` to the notifier, one upstream c
 per open stream. With one shared pool of 100 and no caps, 105 streams opened from one
 address left every other user's stream waiting 10 s for a connection and answering 503
 (issue 9). So each client (IP or API key) and each job holds at most a few streams, and
-the upstream pool is sized to what those caps allow (``EventStreamLimits``). Counts are
-per gateway replica, in memory: a stream lives on the replica that opened it.
+the upstream pool is sized to what those caps allow. The notifier, which browsers reach
+directly behind the ingress, counts its streams the same way. Counts are per replica, in
+memory: a stream lives on the replica that opened it.
 """
 
 from __future__ import annotations
