@@ -45,17 +45,20 @@ async def relay_once(
                         headers={"content-type": "application/json"},
                         no_confirm=False,
                     )
+                    log.info(  # inside the span: the line carries the job's trace id
+                        "published %s",
+                        payload.get("event_type"),
+                        extra={
+                            "job_id": payload.get("job_id"),
+                            "event_id": payload.get("event_id"),
+                        },
+                    )
             except Exception as exc:
                 # Stop here (later rows may be the same job's: order), but keep what went
                 # out marked: a failure mid-batch re-sent every earlier row of the batch.
                 failure = exc
                 break
             sent.append(row["id"])
-            log.info(
-                "published %s",
-                payload.get("event_type"),
-                extra={"job_id": payload.get("job_id"), "event_id": payload.get("event_id")},
-            )
         if sent:
             await db.mark_sent(conn, sent)
     if failure is not None:
