@@ -3,7 +3,8 @@
 #   gateway  : uploads/ read+write+delete (presigned uploads are signed with its rights,
 #              probing reads them, cleanup deletes them); inputs/ read+write+delete (the
 #              job's pinned copy of the probed upload); masks/ and outputs/ read+delete
-#              (presigned downloads, cleanup). No models bucket.
+#              (presigned downloads, cleanup); attempts/ delete (an expired job's crashed
+#              stages' start counts). No models bucket.
 #   tracker  : inputs/ read; masks/ read+write; attempts/tracker/ read+write+delete;
 #              the models bucket read. Never uploads/ (a presigned POST can still change them).
 #   renderer : inputs/ and masks/ read; outputs/ read+write; attempts/renderer/
@@ -24,7 +25,7 @@ locals {
     gateway = {
       read   = ["uploads/*", "inputs/*", "masks/*", "outputs/*"]
       write  = ["uploads/*", "inputs/*"]
-      delete = ["uploads/*", "inputs/*", "masks/*", "outputs/*"]
+      delete = ["uploads/*", "inputs/*", "masks/*", "outputs/*", "attempts/*"]
       models = false
     }
     tracker = {
