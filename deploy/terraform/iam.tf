@@ -9,6 +9,8 @@
 #              the models bucket read. Never uploads/ (a presigned POST can still change them).
 #   renderer : inputs/ and masks/ read; outputs/ read+write; attempts/renderer/
 #              read+write+delete.
+#   cancelled/ : a job's cancel marker, written and deleted by the gateway, read by both
+#              workers before a stage and at every progress tick.
 #   notifier : no role (it touches no AWS API).
 #
 # s3:ListBucket on the data bucket is given to all three without a prefix condition: it
@@ -24,18 +26,18 @@ locals {
   s3_access = {
     gateway = {
       read   = ["uploads/*", "inputs/*", "masks/*", "outputs/*"]
-      write  = ["uploads/*", "inputs/*"]
-      delete = ["uploads/*", "inputs/*", "masks/*", "outputs/*", "attempts/*"]
+      write  = ["uploads/*", "inputs/*", "cancelled/*"]
+      delete = ["uploads/*", "inputs/*", "masks/*", "outputs/*", "attempts/*", "cancelled/*"]
       models = false
     }
     tracker = {
-      read   = ["inputs/*", "masks/*", "attempts/tracker/*"]
+      read   = ["inputs/*", "masks/*", "attempts/tracker/*", "cancelled/*"]
       write  = ["masks/*", "attempts/tracker/*"]
       delete = ["attempts/tracker/*"]
       models = true
     }
     renderer = {
-      read   = ["inputs/*", "masks/*", "outputs/*", "attempts/renderer/*"]
+      read   = ["inputs/*", "masks/*", "outputs/*", "attempts/renderer/*", "cancelled/*"]
       write  = ["outputs/*", "attempts/renderer/*"]
       delete = ["attempts/renderer/*"]
       models = false

@@ -1,7 +1,8 @@
 # Two buckets. `data` holds every job's files under the prefixes the services use (one
 # TAPMASK_S3__BUCKET): uploads/ (browser uploads), inputs/ (the gateway's pinned copy of
 # each job's probed upload), masks/ (tracker), outputs/ (renderer), attempts/<service>/
-# (crash-loop counts); each service's role reaches only its prefixes
+# (crash-loop counts), cancelled/ (the marker of a job its owner cancelled: the gateway writes
+# it, the workers read it); each service's role reaches only its prefixes
 # (iam.tf). `models` holds the weights the tracker pulls at start-up.
 locals {
   buckets = {
@@ -9,7 +10,7 @@ locals {
     models = "${local.name}-models-${local.account}"
   }
   # Every prefix of the data bucket, all expiring after the retention.
-  data_prefixes = ["uploads/", "inputs/", "masks/", "outputs/", "attempts/"]
+  data_prefixes = ["uploads/", "inputs/", "masks/", "outputs/", "attempts/", "cancelled/"]
 }
 
 resource "aws_s3_bucket" "this" {

@@ -18,6 +18,7 @@ from deploy_helpers import CHECKS, TERRAFORM, find, run, tool
 from tapmask_gateway.domain.uploads import UPLOAD_PREFIX, input_key, masks_key, output_key
 from tapmask_gateway.settings import Quotas
 from tapmask_runtime.attempts import AttemptLedger
+from tapmask_runtime.cancels import cancel_key
 
 
 def attempts(service: str, job: uuid.UUID) -> str:
@@ -88,6 +89,7 @@ def test_job_files_expire_with_the_longest_retention_a_user_has(
         output_key(job),
         attempts("tracker", job),
         attempts("renderer", job),
+        cancel_key(job),
     ]
     for key in keys:
         assert any(key.startswith(p) for p in prefixes), key
@@ -130,22 +132,23 @@ def test_each_service_role_reaches_only_the_keys_its_code_uses(
     job = uuid.uuid4()
     upload, masks, output = f"{UPLOAD_PREFIX}{job}.mp4", masks_key(job), output_key(job)
     pinned = input_key(job, ".mp4")
+    cancelled = cancel_key(job)
 
     # What each service's code does with which key (deploy/terraform/iam.tf's table): the
     # gateway signs uploads, probes them, pins the probed bytes for the job (an S3 copy),
     # signs downloads and deletes it all at expiry; the workers read the pinned copy.
     uses = {
         "gateway": {
-            "write": [upload, pinned],
+            "write": [upload, pinned, cancelled],
             "read": [upload, output],
-            "delete": [upload, pinned, masks, output],
+            "delete": [upload, pinned, masks, output, cancelled],
         },
         "tracker": {
-            "read": [pinned, attempts("tracker", job)],
+            "read": [pinned, attempts("tracker", job), cancelled],
             "write": [masks, attempts("tracker", job)],
         },
         "renderer": {
-            "read": [pinned, masks, attempts("renderer", job)],
+            "read": [pinned, masks, attempts("renderer", job), cancelled],
             "write": [output, attempts("renderer", job)],
         },
     }
@@ -155,13 +158,13 @@ def test_each_service_role_reaches_only_the_keys_its_code_uses(
         "gateway": {"write": [masks, output, attempts("tracker", job)]},
         "tracker": {
             "read": [upload],
-            "write": [upload, pinned, output, attempts("renderer", job)],
-            "delete": [upload, pinned],
+            "write": [upload, pinned, output, attempts("renderer", job), cancelled],
+            "delete": [upload, pinned, cancelled],
         },
         "renderer": {
             "read": [upload],
-            "write": [upload, pinned, masks, attempts("tracker", job)],
-            "delete": [upload, pinned],
+            "write": [upload, pinned, masks, attempts("tracker", job), cancelled],
+            "delete": [upload, pinned, cancelled],
         },
     }
     assert set(access) == set(uses)
