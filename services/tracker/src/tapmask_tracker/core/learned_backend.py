@@ -93,6 +93,8 @@ _FOUND_AGAIN = 0.8
 # Keyframe at once when the carried mask's area leaves this range of the last keyframe's.
 _AREA_RANGE = (0.6, 1.6)
 _MIN_NANO_SCORE = 0.5
+#: Frames an object SAM cannot confirm is followed at the frame's edge (see ``_keyframe``).
+_EDGE_FOLLOW = 9
 # ... or this much where NanoTrack followed it confidently (motion blur lowers the cosine:
 # the dog running out of 01_dog at frame 58: 0.73).
 _FOLLOWED = 0.68
@@ -203,6 +205,26 @@ def _box_iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _box_mask(box: Box, shape: tuple[int, int]) -> Mask:
+    """The ellipse filling ``box`` (what a box covers of a roundish thing)."""
+    out = np.zeros(shape, np.uint8)
+    x0, y0, x1, y1 = box
+    centre = (round((x0 + x1) / 2), round((y0 + y1) / 2))
+    axes = (max(1, round((x1 - x0) / 2)), max(1, round((y1 - y0) / 2)))
+    cv2.ellipse(out, centre, axes, 0.0, 0.0, 360.0, 1, -1)
+    mask: Mask = out > 0
+    return mask
+
+
+def _plausible_size(area: float, last: float, clicked: float, at_edge: bool) -> bool:
+    """Whether a candidate of ``area`` pixels can be an object last seen at ``last``
+    pixels and clicked at ``clicked``: a quarter to four times that, or down to a tenth
+    when the candidate is at the frame's edge (coming back in: on 01_dog the dog's head
+    is all that shows at frame 105, 880 px against 2643 when clicked)."""
+    low = min(last, clicked) * (0.1 if at_edge else 0.25)
+    return low <= area <= 4.0 * max(last, clicked)
 
 
 def _touches_edge(mask: Mask, margin: int = 2) -> bool:
@@ -372,7 +394,13 @@ class LearnedTracker:
         ratio = float(warped.sum()) / max(obj.key_area, 1.0)
         due = since_key >= self._every
         partial = float(warped.sum()) < 0.6 * obj.ref_area  # a part of it, or half hidden
-        doubt = since_key >= _MIN_KEY_GAP * (2 if partial and not disagree else 1) and (
+        returning = obj.found_at is not None and index - obj.found_at <= _REGROW_FRAMES
+        # Partial and found again lately: coming back in through an edge (the dog's head
+        # first at frame 105, its body 5 frames later), so SAM looks again soon.
+        gap = _MIN_KEY_GAP_ALL if partial and returning else (
+            _MIN_KEY_GAP * (2 if partial and not disagree else 1)
+        )
+        doubt = since_key >= gap and (
             not (_AREA_RANGE[0] <= ratio <= _AREA_RANGE[1]) or not nano_ok or disagree or partial
         )
         if due or doubt:
@@ -409,9 +437,23 @@ class LearnedTracker:
                 self._take(obj, found, grid, scale, bgr, index)
                 continue
             unsure_for = index - (obj.unsure_since if obj.unsure_since is not None else index)
-            leaving = not obj.mask.any() or _touches_edge(obj.mask)
+            # At the frame's edge a mask SAM cannot confirm is held for a few frames while
+            # NanoTrack still follows something there: on 01_dog the blurred dog sprints
+            # out through the right edge over frames 65-76 and SAM's answers there look
+            # unlike it (cosine -0.4 to -0.2; so does NanoTrack's box: motion blur):
+            # dropping it at the first failed keyframe left it visible for 10 frames.
+            # Not longer: NanoTrack then sits on the empty pavement (its box there looks
+            # more like the dog, 0.56, than the blurred dog did) and held it as a ghost.
+            followed = (
+                obj.nano_box is not None and not obj.decoy and unsure_for < _EDGE_FOLLOW
+            )
+            leaving = not obj.mask.any() or (_touches_edge(obj.mask) and not followed)
             if obj.lost_since is None and not leaving and unsure_for < self._hold:
-                # Keep the carried mask, widened on output, and look again soon.
+                # Keep the carried mask, widened on output, and look again soon; where
+                # NanoTrack follows the object, cover its box too (the carried shape lags
+                # a fast object: on 01_dog at frame 66 it trailed 190 px behind).
+                if obj.nano_box is not None and not obj.decoy:
+                    obj.mask = obj.mask | _box_mask(obj.nano_box, obj.mask.shape)
                 obj.unsure_since = index if obj.unsure_since is None else obj.unsure_since
                 obj.last_key = index - self._every // 2
             else:
@@ -553,7 +595,14 @@ class LearnedTracker:
                 continue
             tried.append((r, c))
             point = ((c + 0.5) * 16 / emb.scale, (r + 0.5) * 16 / emb.scale)
-            seg = whole_object(self._sam, emb, [point], negatives, grid)
+            # SAM's first answer at the cell, grown to the whole object only when it
+            # already looks like the object (a grown answer is 2-5 more decoder calls;
+            # on 01_dog most cells' answers are the woman's hair or planters, 0.70-0.79).
+            patch = self._sam.segment(emb, [point, *negatives], [1] + [0] * len(negatives))
+            look = appearance(grid, patch.mask)
+            if look is None or float(look @ obj.ref) < _REFOUND or patch.score < 0.6:
+                continue
+            seg = grow(self._sam, emb, patch, [point], negatives, grid)
             mask = self._to_work(seg.mask, obj.mask.shape)
             if not mask.any() or seg.score < 0.6:
                 continue
@@ -567,7 +616,8 @@ class LearnedTracker:
             )
             if similar < _REFOUND:
                 continue
-            if last_area and not 0.25 <= float(mask.sum()) / last_area <= 4.0:
+            if last_area and not _plausible_size(float(mask.sum()), last_area, obj.ref_area,
+                                                 _touches_edge(mask)):
                 continue
             rank = similar
             found_box = bbox(mask)

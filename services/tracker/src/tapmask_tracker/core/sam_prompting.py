@@ -206,6 +206,8 @@ def add_parts(
     within[y0:y1, x0:x1] = True
     whole = mask.copy()
     for px, py in picks:
+        if whole[py, px]:
+            continue  # inside a part already added: SAM would give it again
         part = sam.segment(emb, [(float(px), float(py))])
         got = float(part.mask.sum())
         if got == 0 or got > limit or part.score < 0.7:
