@@ -7,7 +7,6 @@ import {
   getOriginalUrl,
   getUploadLimits,
   getUploadVideo,
-  guessContentType,
   presignUpload,
   renderAgain,
   rerunJob,
@@ -209,7 +208,7 @@ export function App() {
     try {
       const presign = await presignUpload(f);
       if (!current()) return;
-      const handle = uploadFile(presign, f, guessContentType(f), (fraction) => {
+      const handle = uploadFile(presign, f, (fraction) => {
         if (current()) setUpload({ phase: "uploading", fraction });
       });
       uploadHandle.current = handle;

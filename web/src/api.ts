@@ -27,14 +27,8 @@ export interface PresignedPost extends PresignBase {
   fields: Record<string, string>;
 }
 
-/** A presigned PUT: send the file as the raw body to `upload_url`. */
-export interface PresignedPut extends PresignBase {
-  upload_url: string;
-  /** Headers the signature covers (e.g. Content-Type), when the gateway says so. */
-  headers?: Record<string, string>;
-}
-
-export type PresignResponse = PresignedPost | PresignedPut;
+/** The gateway presigns POSTs only: their policy pins the exact size, which a PUT cannot. */
+export type PresignResponse = PresignedPost;
 
 /** A click on the object, in pixels of the frame as displayed, rotation applied (x right, y down). */
 export interface ClickPoint {
@@ -110,10 +104,6 @@ export class ApiError extends Error {
     this.status = status;
     this.body = body;
   }
-}
-
-export function isPresignedPost(p: PresignResponse): p is PresignedPost {
-  return typeof (p as PresignedPost).url === "string" && typeof (p as PresignedPost).fields === "object";
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -266,7 +256,6 @@ export interface UploadHandle {
 export function uploadFile(
   presign: PresignResponse,
   file: Blob,
-  contentType: string,
   onProgress: (fraction: number) => void,
 ): UploadHandle {
   const xhr = new globalThis.XMLHttpRequest();
@@ -287,19 +276,12 @@ export function uploadFile(
       );
     xhr.onabort = () => reject(new ApiError(0, "Upload cancelled"));
 
-    if (isPresignedPost(presign)) {
-      const form = new FormData();
-      for (const [name, value] of Object.entries(presign.fields)) form.append(name, value);
-      // S3 ignores any form field after the file, so the file goes last.
-      form.append("file", file);
-      xhr.open("POST", presign.url);
-      xhr.send(form);
-    } else {
-      xhr.open("PUT", presign.upload_url);
-      const headers = presign.headers ?? { "Content-Type": contentType };
-      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-      xhr.send(file);
-    }
+    const form = new FormData();
+    for (const [name, value] of Object.entries(presign.fields)) form.append(name, value);
+    // S3 ignores any form field after the file, so the file goes last.
+    form.append("file", file);
+    xhr.open("POST", presign.url);
+    xhr.send(form);
   });
   return { done, abort: () => xhr.abort() };
 }

@@ -1,14 +1,19 @@
-"""At-least-once delivery of the workers' subscriptions (tapmask_runtime.kafka) on real Kafka:
-a job a worker was still busy with when it died is handed to the next worker; a finished job
-is not handed out again."""
+"""At-least-once delivery of the workers' subscription (tapmask_runtime.worker.StageWorker, the
+harness both workers run) on real Kafka: a job a worker was still busy with when it stopped is
+handed to the next worker; a finished job is not handed out again."""
 
-# No `from __future__ import annotations`: FastStream reads handler annotations at runtime.
+from __future__ import annotations
+
 import asyncio
 from collections.abc import Callable
 from uuid import uuid4
 
-from tapmask_runtime.kafka import make_broker, worker_subscriber
-from tapmask_runtime.settings import KafkaSettings
+from faststream.kafka import KafkaBroker, KafkaRouter
+
+from tapmask_runtime.kafka import make_broker
+from tapmask_runtime.metrics import WorkerMetrics
+from tapmask_runtime.settings import KafkaSettings, WorkerSettings
+from tapmask_runtime.worker import JobContext, StageHandler, StageWorker
 from tapmask_schemas import JobProgress, Stage
 from tapmask_schemas import topics as t
 
@@ -17,53 +22,79 @@ def _event(percent: float) -> JobProgress:
     return JobProgress(job_id=uuid4(), stage=Stage.TRACKING, percent=percent)
 
 
+def _worker(
+    settings: KafkaSettings, prefix: str, group: str, handle: StageHandler[JobProgress]
+) -> tuple[KafkaBroker, StageWorker[JobProgress]]:
+    """A broker with one StageWorker on ``prefix``+job-created, as build_worker_service wires
+    it (its progress and failure topics under the same unique prefix)."""
+    broker = make_broker(settings, graceful_timeout=1)
+    router = KafkaRouter(prefix=prefix)
+    worker = StageWorker(
+        router,
+        service="delivery-test",
+        topic=t.JOB_CREATED,
+        event_model=JobProgress,
+        failure_stage=Stage.TRACKING,
+        handle=handle,
+        settings=WorkerSettings(group_id=group, shutdown_grace_s=0.0),
+        kafka=settings,
+        metrics=WorkerMetrics("delivery-test"),
+    )
+    broker.include_router(router)
+    return broker, worker
+
+
 async def test_unfinished_job_is_redelivered_and_finished_one_is_not(
     kafka_bootstrap: str, unique_name: Callable[[str], str]
 ) -> None:
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_partitions=1)
-    topic, group = unique_name(t.JOB_CREATED), unique_name("workers")
+    prefix, group = unique_name("delivery") + ".", unique_name("workers")
+    topic = prefix + t.JOB_CREATED
     first, second = _event(1), _event(2)
 
-    # Worker 1 takes the first job and dies in the middle of it.
+    # Worker 1 takes the first job and is shut down in the middle of it (SIGTERM with no grace
+    # left: the job is abandoned at its next progress update, its offset never committed).
     taken = asyncio.Event()
-    worker1 = make_broker(settings, graceful_timeout=1)
 
-    @worker_subscriber(worker1, topic, group_id=group, settings=settings)
-    async def dies_midway(event: JobProgress) -> None:
+    async def stops_midway(event: JobProgress, ctx: JobContext) -> None:
         taken.set()
-        await asyncio.Event().wait()  # never finishes; cancelled when the worker stops
+        while True:
+            ctx.progress.update(Stage.TRACKING, 10.0)
+            await asyncio.sleep(0.05)
 
-    async with worker1:
-        await worker1.start()
-        await worker1.publish(first, topic, key=t.key_for(first.job_id))
+    broker1, worker1 = _worker(settings, prefix, group, stops_midway)
+    async with broker1:
+        await broker1.start()
+        await broker1.publish(first, topic, key=t.key_for(first.job_id))
         async with asyncio.timeout(30):
             await taken.wait()
+        await worker1.shutdown()
+    assert worker1.metrics.value("abandoned") == 1
+    assert worker1.metrics.value("committed") == 0
 
     # Worker 2 in the same group gets the same job again and finishes it.
     done: list[JobProgress] = []
-    worker2 = make_broker(settings)
 
-    @worker_subscriber(worker2, topic, group_id=group, settings=settings)
-    async def finishes(event: JobProgress) -> None:
+    async def finishes(event: JobProgress, ctx: JobContext) -> None:
         done.append(event)
 
-    async with worker2:
-        await worker2.start()
-        await _until(lambda: len(done) == 1)
+    broker2, worker2 = _worker(settings, prefix, group, finishes)
+    async with broker2:
+        await broker2.start()
+        await _until(lambda: worker2.metrics.value("committed") == 1)
     assert done == [first]
 
     # Worker 3 sees only what came after: the finished job was committed.
     later: list[JobProgress] = []
-    worker3 = make_broker(settings)
 
-    @worker_subscriber(worker3, topic, group_id=group, settings=settings)
-    async def next_worker(event: JobProgress) -> None:
+    async def next_worker(event: JobProgress, ctx: JobContext) -> None:
         later.append(event)
 
-    async with worker3:
-        await worker3.start()
-        await worker3.publish(second, topic, key=t.key_for(second.job_id))
-        await _until(lambda: len(later) == 1)
+    broker3, worker3 = _worker(settings, prefix, group, next_worker)
+    async with broker3:
+        await broker3.start()
+        await broker3.publish(second, topic, key=t.key_for(second.job_id))
+        await _until(lambda: worker3.metrics.value("committed") == 1)
     assert later == [second]
 
 

@@ -8,7 +8,7 @@ from faststream import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 from pydantic import SecretStr
 
-from tapmask_runtime.kafka import make_broker, make_security, worker_subscriber
+from tapmask_runtime.kafka import make_broker, make_security
 from tapmask_runtime.settings import KafkaSettings
 
 
@@ -46,11 +46,10 @@ def test_sasl_without_credentials_names_the_missing_settings() -> None:
         make_security(KafkaSettings(security_protocol="SASL_SSL"))
 
 
-def test_worker_subscribers_commit_after_processing_not_on_receipt() -> None:
-    settings = KafkaSettings()
-    broker = make_broker(settings)
-    subscriber = worker_subscriber(broker, "topic-a", group_id="workers", settings=settings)
+def test_a_subscriber_naming_no_policy_commits_after_its_handler_not_on_receipt() -> None:
+    broker = make_broker(KafkaSettings())
+    subscriber = broker.subscriber("topic-a", group_id="workers")
     # Not ACK_FIRST, FastStream's default, which turns on auto-commit: offsets of jobs still
-    # being worked on would be committed and lost on a crash.
+    # being worked on would be committed and lost on a crash. (The workers' own subscription,
+    # which commits by hand, is tested live in tests/integration/infra/test_kafka_delivery.py.)
     assert subscriber.ack_policy is AckPolicy.ACK
-    assert subscriber.group_id == "workers"

@@ -15,7 +15,8 @@ import numpy as np
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from tapmask_runtime.worker import ObjectMissingError, WorkerSettings
+from tapmask_runtime.errors import ObjectMissingError
+from tapmask_runtime.settings import WorkerSettings
 from tapmask_schemas import ClickPoint, JobCreated, ProcessingMode, ReviewRange, VideoInfo
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
 from tapmask_tracker.app import build_service

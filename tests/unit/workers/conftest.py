@@ -13,7 +13,8 @@ import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from tapmask_runtime.worker import ObjectMissingError, retry_topic
+from tapmask_runtime.errors import ObjectMissingError
+from tapmask_runtime.worker import retry_topic
 from tapmask_schemas import ClickPoint, Effect, JobCreated, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import ALL_TOPICS, JOB_CREATED, MASKS_READY
 

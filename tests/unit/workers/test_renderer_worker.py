@@ -12,7 +12,8 @@ from tapmask_media.errors import TruncatedFileError
 from tapmask_renderer.app import build_service
 from tapmask_renderer.rendering import RenderResult
 from tapmask_renderer.settings import Settings
-from tapmask_runtime.worker import WorkerSettings, retry_topic
+from tapmask_runtime.settings import WorkerSettings
+from tapmask_runtime.worker import retry_topic
 from tapmask_schemas import Effect, MasksReady, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, MASKS_READY, VIDEO_READY
 

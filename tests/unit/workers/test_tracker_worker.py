@@ -11,7 +11,8 @@ from typing import Any
 from faststream.kafka import TestKafkaBroker
 from stage_harness import deliver
 
-from tapmask_runtime.worker import WorkerSettings, retry_topic
+from tapmask_runtime.settings import WorkerSettings
+from tapmask_runtime.worker import retry_topic
 from tapmask_schemas import JobCreated, ProcessingMode
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, JOB_PROGRESS, MASKS_READY
 from tapmask_tracker.app import build_service

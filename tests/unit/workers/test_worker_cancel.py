@@ -10,7 +10,7 @@ from typing import Any
 from test_tracker_worker import FakeTrack, run_jobs, service
 
 from tapmask_runtime.cancels import cancel_key
-from tapmask_runtime.worker import WorkerSettings
+from tapmask_runtime.settings import WorkerSettings
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, MASKS_READY
 
 TICK = WorkerSettings(backoff_initial_s=0, progress_interval_s=0.05, max_attempts=3)

@@ -16,8 +16,7 @@ from stage_harness import deliver
 from tapmask_renderer.app import build_service as build_renderer
 from tapmask_renderer.app import input_check as renderer_input_check
 from tapmask_renderer.settings import Settings as RendererSettings
-from tapmask_runtime.settings import VideoLimits
-from tapmask_runtime.worker import WorkerSettings
+from tapmask_runtime.settings import VideoLimits, WorkerSettings
 from tapmask_schemas import ClickPoint, Effect, JobCreated, MasksReady, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, MASKS_READY, VIDEO_READY
 from tapmask_tracker.app import build_service as build_tracker_service

@@ -1,4 +1,4 @@
-"""The FastStream Kafka broker every service uses, and the way its workers subscribe.
+"""The FastStream Kafka broker every service uses, and the topics it declares.
 
 Delivery is at-least-once end to end:
 
@@ -14,19 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.schemas.topic import Topic
-from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from tapmask_runtime.settings import KafkaSettings
-
-# Commit after the handler returns (no auto-commit). An exception the handler lets escape commits
-# too (for Kafka, FastStream's ACK and REJECT_ON_ERROR are the same) rather than rewinding: a
-# rewind would replay a poison message forever and block its partition. So a handler turns
-# failures into a retry or a job-failed event itself; only a crash (no commit) redelivers.
-WORKER_ACK_POLICY = AckPolicy.ACK
 
 
 def make_security(settings: KafkaSettings) -> BaseSecurity | None:
@@ -68,7 +61,10 @@ def make_broker(
         security=make_security(settings),
         acks="all",
         enable_idempotence=True,
-        ack_policy=WORKER_ACK_POLICY,
+        # Every subscriber names its own policy (the workers' StageWorker commits by hand,
+        # tapmask_runtime.worker); this default only keeps one that forgets from FastStream's
+        # ACK_FIRST, which commits a message before it is handled and so loses it on a crash.
+        ack_policy=AckPolicy.ACK,
         middlewares=(KafkaTelemetryMiddleware(), *middlewares),
         **extra,
     )
@@ -81,31 +77,4 @@ def declared_topic(name: str, settings: KafkaSettings) -> Topic:
         name,
         num_partitions=settings.topic_partitions,
         replication_factor=settings.topic_replication_factor,
-    )
-
-
-def worker_subscriber(
-    registrar: KafkaBroker | KafkaRouter,
-    topic: str,
-    *,
-    group_id: str,
-    settings: KafkaSettings,
-) -> DefaultSubscriber:
-    """Subscribe a worker's handler to ``topic`` in consumer group ``group_id``.
-
-    Offsets are committed after the handler finishes (``WORKER_ACK_POLICY``); a new group
-    starts from the earliest event so no job created before the first deploy is missed.
-    Use it as a decorator::
-
-        @worker_subscriber(router, topics.JOB_CREATED, group_id="tapmask-tracker", settings=s)
-        async def on_job_created(event: JobCreated) -> None: ...
-    """
-    return registrar.subscriber(
-        declared_topic(topic, settings),
-        group_id=group_id,
-        ack_policy=WORKER_ACK_POLICY,
-        auto_offset_reset="earliest",
-        max_poll_interval_ms=settings.max_poll_interval_ms,
-        # One job at a time per worker: jobs are long and heavy; scale out with replicas.
-        max_poll_records=1,
     )

@@ -23,23 +23,23 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger
+from tapmask_runtime.errors import ObjectMissingError, PermanentJobError
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
+from tapmask_runtime.metrics import WorkerMetrics
+from tapmask_runtime.object_store import ObjectStore, S3ObjectStore
 from tapmask_runtime.probes import serve_probes
 from tapmask_runtime.s3 import make_s3_client
-from tapmask_runtime.settings import KafkaSettings, LogSettings, MetricsSettings, S3Settings
-from tapmask_runtime.tracing import configure_tracing
-from tapmask_runtime.workdirs import sweep_stale_work_dirs
-from tapmask_runtime.worker import (
-    JobContext,
-    ObjectMissingError,
-    ObjectStore,
-    PermanentJobError,
-    S3ObjectStore,
-    StageWorker,
-    WorkerMetrics,
+from tapmask_runtime.settings import (
+    KafkaSettings,
+    LogSettings,
+    MetricsSettings,
+    S3Settings,
     WorkerSettings,
 )
+from tapmask_runtime.tracing import configure_tracing
+from tapmask_runtime.workdirs import sweep_stale_work_dirs
+from tapmask_runtime.worker import JobContext, StageWorker
 from tapmask_schemas import Event, Stage
 from tapmask_schemas.topics import key_for
 

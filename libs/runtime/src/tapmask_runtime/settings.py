@@ -173,3 +173,43 @@ def require_token_secret(service: str, secret: str, dev_mode: bool) -> str | Non
         'gateway and the notifier, e.g. TAPMASK_TOKEN_SECRET="$(openssl rand -hex 32)", or '
         "set TAPMASK_DEV_MODE=1 on a development machine."
     )
+
+
+class WorkerSettings(BaseModel):
+    """Consumer and retry knobs of a worker (env ``TAPMASK_WORKER__<NAME>``)."""
+
+    group_id: str = Field(default="", description="Consumer group; empty: the service's.")
+    max_attempts: int = Field(default=3, ge=1, description="Tries before dead-letter.")
+    backoff_initial_s: float = Field(default=1.0, ge=0, description="First retry delay.")
+    backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry delay.")
+    shutdown_grace_s: float = Field(
+        default=25.0, ge=0, description="SIGTERM: how long the current job may still run."
+    )
+    # max.poll.interval.ms comes from KafkaSettings: jobs run with partitions paused
+    # while getone() keeps polling, so it only bounds a stuck event loop, not a job.
+    # Short enough that a SIGKILLed worker's partitions move on quickly; the broker's
+    # group.min.session.timeout.ms (6 s by default) is the floor.
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    progress_interval_s: float = Field(
+        default=1.0, gt=0, description="At least one progress event this often."
+    )
+    progress_step_percent: float = Field(
+        default=2.0, gt=0, description="A progress event as soon as percent moved this much."
+    )
+    stage_timeout_base_s: float = Field(
+        default=300.0, gt=0, description="A stage's time budget: this, plus the next per second."
+    )
+    stage_timeout_per_video_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Budget per second of video: 10 s is 0.1x real time, 2.2 times the "
+        "slowest stage measured (the learned tracker: 0.22x real time, 720p, 2 cores).",
+    )
+    lag_interval_s: float = Field(default=10.0, gt=0, description="Consumer lag refresh.")
+
+    def stage_budget_s(self, video_seconds: float) -> float:
+        """How long one stage of a job on a ``video_seconds`` long video may run before it
+        fails for good: without a ceiling a hostile or pathological job held a worker
+        for as long as it liked (issue 9)."""
+        return self.stage_timeout_base_s + self.stage_timeout_per_video_s * video_seconds

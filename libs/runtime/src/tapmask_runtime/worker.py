@@ -24,7 +24,11 @@ delivery without getting thrown out of its consumer group on long jobs:
 * SIGTERM (FastStream's shutdown hook): stop taking work, let the current job
   finish within a grace period, else abandon it uncommitted for another worker.
 * Progress is throttled: an event when the percent moved by a step, and at least
-  one per ``progress_interval_s`` while the job runs.
+  one per ``progress_interval_s`` while the job runs (tapmask_runtime.progress).
+
+The pieces it runs with live one idea to a module: its settings (``WorkerSettings`` in
+tapmask_runtime.settings), how a stage ends (tapmask_runtime.errors), the object store
+(tapmask_runtime.object_store), metrics (tapmask_runtime.metrics) and progress.
 """
 
 from __future__ import annotations
@@ -38,29 +42,55 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger, SmallObjects
 from tapmask_runtime.cancels import cancel_key
+from tapmask_runtime.errors import (
+    JobAbandoned,
+    JobCancelled,
+    ObjectMissingError,
+    PermanentJobError,
+    StageTimedOut,
+)
 from tapmask_runtime.kafka import declared_topic
 from tapmask_runtime.logging import job_context
-from tapmask_runtime.settings import KafkaSettings
+from tapmask_runtime.metrics import WorkerMetrics
+from tapmask_runtime.object_store import ObjectStore, S3ObjectStore
+from tapmask_runtime.progress import ProgressReporter
+from tapmask_runtime.settings import KafkaSettings, WorkerSettings
 from tapmask_runtime.tracing import stage_span
-from tapmask_schemas import Event, JobFailed, JobProgress, JobStatus, Stage
+from tapmask_schemas import Event, JobFailed, JobProgress, Stage
 from tapmask_schemas.topics import DEAD_LETTER, JOB_FAILED, JOB_PROGRESS, key_for
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker, KafkaRouter
+
+# Importable from here too, for the handlers written against the one-module harness.
+__all__ = [
+    "JobAbandoned",
+    "JobCancelled",
+    "JobContext",
+    "ObjectMissingError",
+    "ObjectStore",
+    "PermanentJobError",
+    "S3ObjectStore",
+    "StageHandler",
+    "StageTimedOut",
+    "StageWorker",
+    "WorkerMetrics",
+    "WorkerSettings",
+    "retry_topic",
+    "stable_event_id",
+]
 
 log = logging.getLogger("tapmask.worker")
 
@@ -77,338 +107,6 @@ def stable_event_id(job_id: uuid.UUID, event_type: str) -> uuid.UUID:
     """The event id of a stage's *result* event: the same on every redelivery, so a
     re-published result is a duplicate that consumers drop by ``event_id``."""
     return uuid.uuid5(_EVENT_ID_NAMESPACE, f"{job_id}/{event_type}")
-
-
-class WorkerSettings(BaseModel):
-    """Consumer and retry knobs of a worker (env ``TAPMASK_WORKER__<NAME>``)."""
-
-    group_id: str = Field(default="", description="Consumer group; empty: the service's.")
-    max_attempts: int = Field(default=3, ge=1, description="Tries before dead-letter.")
-    backoff_initial_s: float = Field(default=1.0, ge=0, description="First retry delay.")
-    backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry delay.")
-    shutdown_grace_s: float = Field(
-        default=25.0, ge=0, description="SIGTERM: how long the current job may still run."
-    )
-    # max.poll.interval.ms comes from KafkaSettings: jobs run with partitions paused
-    # while getone() keeps polling, so it only bounds a stuck event loop, not a job.
-    # Short enough that a SIGKILLed worker's partitions move on quickly; the broker's
-    # group.min.session.timeout.ms (6 s by default) is the floor.
-    session_timeout_ms: int = Field(default=10_000, ge=1_000)
-    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
-    progress_interval_s: float = Field(
-        default=1.0, gt=0, description="At least one progress event this often."
-    )
-    progress_step_percent: float = Field(
-        default=2.0, gt=0, description="A progress event as soon as percent moved this much."
-    )
-    stage_timeout_base_s: float = Field(
-        default=300.0, gt=0, description="A stage's time budget: this, plus the next per second."
-    )
-    stage_timeout_per_video_s: float = Field(
-        default=10.0,
-        ge=0,
-        description="Budget per second of video: 10 s is 0.1x real time, 2.2 times the "
-        "slowest stage measured (the learned tracker: 0.22x real time, 720p, 2 cores).",
-    )
-    lag_interval_s: float = Field(default=10.0, gt=0, description="Consumer lag refresh.")
-
-    def stage_budget_s(self, video_seconds: float) -> float:
-        """How long one stage of a job on a ``video_seconds`` long video may run before it
-        fails for good: without a ceiling a hostile or pathological job held a worker
-        for as long as it liked (issue 9)."""
-        return self.stage_timeout_base_s + self.stage_timeout_per_video_s * video_seconds
-
-
-class PermanentJobError(Exception):
-    """A failure no retry can fix (bad input); the message is shown to the user."""
-
-
-class StageTimedOut(PermanentJobError):
-    """The stage ran past its time budget (``WorkerSettings.stage_budget_s``)."""
-
-
-class JobAbandoned(Exception):
-    """Raised into a job's progress callback when the worker is shutting down."""
-
-
-class JobCancelled(Exception):
-    """Raised into a job's progress callback once its owner cancelled it
-    (``tapmask_runtime.cancels``): the stage stops, publishes nothing more and is done."""
-
-
-class ObjectMissingError(LookupError):
-    """The object to download does not exist (expired, deleted or never uploaded)."""
-
-
-class ObjectStore(SmallObjects, Protocol):
-    """The object storage a worker reads inputs from and writes outputs to (and keeps
-    its durable attempt counts in)."""
-
-    async def download(self, key: str, path: Path) -> None: ...
-
-    async def upload(self, path: Path, key: str, metadata: dict[str, str]) -> None: ...
-
-    async def metadata(self, key: str) -> dict[str, str] | None:
-        """The object's user metadata, or None when it does not exist."""
-        ...
-
-
-def _is_missing(exc: Any) -> bool:
-    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
-
-
-class S3ObjectStore:
-    """``ObjectStore`` over a boto3 S3 client: streaming, multipart transfers."""
-
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
-        self._bucket = bucket
-
-    async def download(self, key: str, path: Path) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            # download_file streams to disk in chunks: never the whole object in memory.
-            await asyncio.to_thread(self._client.download_file, self._bucket, key, str(path))
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise ObjectMissingError(f"s3://{self._bucket}/{key} does not exist") from exc
-            raise
-
-    async def upload(self, path: Path, key: str, metadata: dict[str, str]) -> None:
-        # upload_file switches to multipart above its threshold; the object appears
-        # atomically when the upload completes, so a crash never leaves half an output.
-        await asyncio.to_thread(
-            self._client.upload_file,
-            str(path),
-            self._bucket,
-            key,
-            ExtraArgs={"Metadata": metadata},
-        )
-
-    async def metadata(self, key: str) -> dict[str, str] | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            head = await asyncio.to_thread(self._client.head_object, Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if _is_missing(exc):
-                return None
-            raise
-        return {k.lower(): v for k, v in head.get("Metadata", {}).items()}
-
-    async def read_bytes(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            obj = await asyncio.to_thread(self._client.get_object, Bucket=self._bucket, Key=key)
-            body: bytes = await asyncio.to_thread(obj["Body"].read)
-        except ClientError as exc:
-            if _is_missing(exc):
-                return None
-            raise
-        return body
-
-    async def write_bytes(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._client.put_object, Bucket=self._bucket, Key=key, Body=data)
-
-    async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._client.delete_object, Bucket=self._bucket, Key=key)
-
-
-@dataclass
-class WorkerMetrics:
-    """Prometheus metrics of one worker service (its own registry, no globals)."""
-
-    service: str
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        self.jobs = Counter(
-            "tapmask_worker_jobs",
-            "Job stages handled, by outcome",
-            ["service", "outcome"],
-            registry=self.registry,
-        )
-        self.in_progress = Gauge(
-            "tapmask_worker_jobs_in_progress",
-            "Job stages running now",
-            ["service"],
-            registry=self.registry,
-        )
-        self.stage_seconds = Histogram(
-            "tapmask_worker_stage_duration_seconds",
-            "Duration of each step of a job stage",
-            ["service", "stage"],
-            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
-            registry=self.registry,
-        )
-        self.lag = Gauge(
-            "tapmask_worker_consumer_lag",
-            "Messages not yet committed by this worker's group, per partition",
-            ["service", "topic", "partition"],
-            registry=self.registry,
-        )
-
-    def count(self, outcome: str) -> None:
-        self.jobs.labels(self.service, outcome).inc()
-
-    def value(self, outcome: str) -> float:
-        """Current count of an outcome (for tests and health output)."""
-        return float(self.jobs.labels(self.service, outcome)._value.get())
-
-    @contextlib.contextmanager
-    def timed(self, stage: str) -> Any:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.stage_seconds.labels(self.service, stage).observe(time.monotonic() - start)
-
-
-PublishProgress = Callable[[JobProgress], Awaitable[None]]
-
-
-class ProgressReporter:
-    """Thread-safe progress sink for a pipeline, publishing throttled ``JobProgress``.
-
-    ``update()`` may be called from any thread as often as a pipeline likes. An event
-    goes out when the percent moved by ``step`` or the stage changed (every stage a
-    job passes through is reported, however short), and the latest state is re-sent
-    every ``interval`` so a client sees the job is alive.
-    """
-
-    def __init__(
-        self,
-        job_id: uuid.UUID,
-        publish: PublishProgress,
-        *,
-        interval_s: float,
-        step_percent: float,
-        abandon: threading.Event,
-        deadline: tuple[float, str] | None = None,
-        cancelled: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        """``deadline``: (``time.monotonic()`` value, reason); an update past it raises
-        ``StageTimedOut`` with the reason. ``cancelled`` is asked at every tick (each
-        ``interval_s``); once it says yes, updates raise ``JobCancelled``."""
-        self._deadline = deadline
-        self._cancelled_check = cancelled
-        self._cancelled = threading.Event()
-        self._job_id = job_id
-        self._publish = publish
-        self._interval = interval_s
-        self._step = step_percent
-        self._abandon = abandon
-        self._lock = threading.Lock()
-        # States not yet published: the last of each stage passed through, in order.
-        self._pending: list[tuple[Stage, float, str]] = []
-        self._latest: tuple[Stage, float, str] | None = None
-        self._stage_started: tuple[Stage, float, float] | None = None  # stage, t0, percent0
-        self._sent: tuple[Stage, float] | None = None
-        self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        self._task: asyncio.Task[None] | None = None
-        self._span_end: float | None = None
-        self._stopping = False
-
-    def update(self, stage: Stage, percent: float, message: str = "") -> None:
-        """Record progress (percent of the whole job). Raises ``JobAbandoned`` on shutdown."""
-        if self._abandon.is_set():
-            raise JobAbandoned("the worker is shutting down")
-        if self._cancelled.is_set():
-            raise JobCancelled("the job was cancelled by its owner")
-        if self._deadline is not None and time.monotonic() > self._deadline[0]:
-            raise StageTimedOut(self._deadline[1])
-        state = (stage, min(max(percent, 0.0), 100.0), message)
-        with self._lock:
-            if self._stage_started is None or self._stage_started[0] != stage:
-                self._stage_started = (stage, time.monotonic(), state[1])
-            if self._pending and self._pending[-1][0] == stage:
-                self._pending[-1] = state
-            else:
-                self._pending.append(state)
-            self._latest = state
-            due = (
-                len(self._pending) > 1
-                or self._sent is None
-                or self._sent[0] != stage
-                or state[1] - self._sent[1] >= self._step
-            )
-        if due:
-            self._loop.call_soon_threadsafe(self._wake.set)
-
-    def _eta(self, stage: Stage, percent: float) -> float | None:
-        with self._lock:
-            started = self._stage_started
-        span_end = self._span_end
-        if started is None or started[0] != stage or span_end is None:
-            return None
-        done = percent - started[2]
-        if done <= 0.5:
-            return None
-        elapsed = time.monotonic() - started[1]
-        return round(max(0.0, elapsed / done * (span_end - percent)), 1)
-
-    async def _run(self) -> None:
-        await self._check_cancelled()
-        checked = time.monotonic()
-        while not self._stopping:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except TimeoutError:
-                await self.flush(resend=True)
-            else:
-                self._wake.clear()
-                await self.flush()
-            if time.monotonic() - checked >= self._interval:
-                await self._check_cancelled()
-                checked = time.monotonic()
-
-    async def _check_cancelled(self) -> None:
-        if self._cancelled_check is None or self._cancelled.is_set():
-            return
-        try:
-            if await self._cancelled_check():
-                self._cancelled.set()
-        except Exception:  # the store is unreachable for a moment: ask again next tick
-            log.warning("could not check whether the job was cancelled", exc_info=True)
-
-    async def flush(self, resend: bool = False) -> None:
-        """Publish pending states; with ``resend``, the latest one even if already sent."""
-        with self._lock:
-            states, self._pending = self._pending, []
-            if not states and resend and self._latest is not None:
-                states = [self._latest]
-        for stage, percent, message in states:
-            event = JobProgress(
-                job_id=self._job_id,
-                status=JobStatus.PROCESSING,
-                stage=stage,
-                percent=round(percent, 2),
-                message=message,
-                eta_seconds=self._eta(stage, percent),
-            )
-            with self._lock:
-                self._sent = (stage, percent)
-            try:
-                await self._publish(event)
-            except Exception:  # progress is best effort: never fail a job over it
-                log.warning("could not publish progress", exc_info=True)
-
-    def start(self, span_end: float | None = None) -> None:
-        self._span_end = span_end
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        """Stop the ticker and publish what is still pending."""
-        # Not cancel(): a cancel inside flush() would drop states it already took.
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self.flush()
 
 
 @dataclass

@@ -12,9 +12,9 @@ from faststream.kafka import KafkaBroker
 
 from tapmask_renderer.handlers import InputCheck, RenderFn, RenderStage
 from tapmask_renderer.settings import Settings
+from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
 from tapmask_runtime.settings import VideoLimits
-from tapmask_runtime.worker import ObjectStore
 from tapmask_schemas import JobProgress, MasksReady, Stage, VideoReady
 from tapmask_schemas.topics import JOB_PROGRESS, MASKS_READY, VIDEO_READY
 

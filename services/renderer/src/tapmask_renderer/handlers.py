@@ -9,9 +9,10 @@ from pathlib import Path
 
 from tapmask_media.errors import MediaError
 from tapmask_renderer.rendering import RenderResult
+from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import fetch, run_step
 from tapmask_runtime.workdirs import work_dir_prefix
-from tapmask_runtime.worker import JobContext, ObjectStore, stable_event_id
+from tapmask_runtime.worker import JobContext, stable_event_id
 from tapmask_schemas import (
     Effect,
     JobProgress,

@@ -17,8 +17,8 @@ from tapmask_runtime.settings import (
     MetricsSettings,
     S3Settings,
     VideoLimits,
+    WorkerSettings,
 )
-from tapmask_runtime.worker import WorkerSettings
 
 
 class Settings(BaseSettings):

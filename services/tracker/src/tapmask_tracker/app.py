@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
+from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
 from tapmask_runtime.settings import VideoLimits
-from tapmask_runtime.worker import ObjectStore
 from tapmask_schemas import ClickPoint, JobCreated, Stage
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
 from tapmask_tracker.handlers import InputCheck, TrackFn, TrackStage, tracker_share_end

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from tapmask_media.errors import MediaError
+from tapmask_runtime.errors import PermanentJobError
+from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import fetch, run_step
 from tapmask_runtime.workdirs import work_dir_prefix
-from tapmask_runtime.worker import JobContext, ObjectStore, PermanentJobError, stable_event_id
+from tapmask_runtime.worker import JobContext, stable_event_id
 from tapmask_schemas import (
     JobCreated,
     MasksReady,

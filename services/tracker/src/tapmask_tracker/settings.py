@@ -18,8 +18,8 @@ from tapmask_runtime.settings import (
     MetricsSettings,
     S3Settings,
     VideoLimits,
+    WorkerSettings,
 )
-from tapmask_runtime.worker import WorkerSettings
 
 
 class TrackerOptions(BaseModel):

@@ -56,19 +56,6 @@ class ObjectStore:
         )
         return PresignedPost(url=post["url"], fields=dict(post["fields"]))
 
-    def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> str:
-        """A PUT URL with Content-Type and Content-Length in the signature."""
-        return self.public.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentLength": size,
-            },
-            ExpiresIn=expires_in,
-        )
-
     def presign_download(self, key: str, filename: str, expires_in: int) -> str:
         return self.public.generate_presigned_url(
             "get_object",
