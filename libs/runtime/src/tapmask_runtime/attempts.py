@@ -19,6 +19,8 @@ import logging
 import uuid
 from typing import Protocol
 
+from tapmask_schemas.keys import attempts_key
+
 log = logging.getLogger("tapmask.worker")
 
 
@@ -44,7 +46,7 @@ class AttemptLedger:
         self._service = service
 
     def key(self, job_id: uuid.UUID) -> str:
-        return f"attempts/{self._service}/{job_id}"
+        return attempts_key(self._service, job_id)
 
     async def starts(self, job_id: uuid.UUID) -> int:
         """How many times this stage of the job was started and not settled."""

@@ -11,11 +11,6 @@ object per job, deleted with the job's other files when it expires.
 
 from __future__ import annotations
 
-import uuid
+from tapmask_schemas.keys import CANCEL_PREFIX, cancel_key
 
-CANCEL_PREFIX = "cancelled/"
-
-
-def cancel_key(job_id: uuid.UUID | str) -> str:
-    """The marker that says job ``job_id`` was cancelled by its owner."""
-    return f"{CANCEL_PREFIX}{job_id}"
+__all__ = ["CANCEL_PREFIX", "cancel_key"]

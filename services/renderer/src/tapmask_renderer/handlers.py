@@ -22,6 +22,8 @@ from tapmask_schemas import (
     Stage,
     VideoReady,
 )
+from tapmask_schemas.keys import output_key
+from tapmask_schemas.progress import tracker_share_end
 
 log = logging.getLogger("tapmask.renderer")
 
@@ -33,13 +35,7 @@ Publish = Callable[[VideoReady | JobProgress], Awaitable[None]]
 #: secrets) and checks it is the (width, height, frame_count) the gateway accepted.
 InputCheck = Callable[[Path, tuple[int, int, int]], object]
 
-# Where this stage starts in the job's percent (the tracker's share ends there).
-_START = {ProcessingMode.PRIVACY: 50.0, ProcessingMode.MAGIC_ERASER: 30.0}
 _RENDER_END = 97.0
-
-
-def output_key_for(job_id: object) -> str:
-    return f"outputs/{job_id}.mp4"
 
 
 class RenderStage:
@@ -67,7 +63,7 @@ class RenderStage:
         )
 
     async def __call__(self, event: MasksReady, ctx: JobContext) -> None:
-        key = output_key_for(event.job_id)
+        key = output_key(event.job_id)
         existing = await self._store.metadata(key)
         if self._matches(existing, event):
             assert existing is not None
@@ -100,7 +96,8 @@ class RenderStage:
         log.info("video ready: %s (%d bytes)", key, size)
 
     async def _compute(self, event: MasksReady, ctx: JobContext, key: str) -> tuple[int, float]:
-        start = _START[event.mode]
+        # This stage starts where the tracker's share of the job's percent ends.
+        start = tracker_share_end(event.mode)
         verb = "Erasing" if event.mode is ProcessingMode.MAGIC_ERASER else "Hiding"
         with tempfile.TemporaryDirectory(
             prefix=work_dir_prefix("render"), dir=self._work_dir

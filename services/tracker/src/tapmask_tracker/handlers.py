@@ -21,10 +21,11 @@ from tapmask_runtime.worker import JobContext, stable_event_id
 from tapmask_schemas import (
     JobCreated,
     MasksReady,
-    ProcessingMode,
     ReviewRange,
     Stage,
 )
+from tapmask_schemas.keys import masks_key
+from tapmask_schemas.progress import tracker_share_end as share_end
 from tapmask_tracker.core import TrackingError
 from tapmask_tracker.masking import TrackResult
 
@@ -38,19 +39,15 @@ TrackFn = Callable[..., TrackResult]
 InputCheck = Callable[[Path, tuple[int, int, int]], object]
 PublishMasksReady = Callable[[MasksReady], Awaitable[None]]
 
-# Share of the whole job's percent each step of this stage ends at: erasing makes
-# rendering the long half, hiding makes tracking about as long as rendering.
-_TRACK_END = {ProcessingMode.PRIVACY: 48.0, ProcessingMode.MAGIC_ERASER: 28.0}
+# Where the steps of this stage end in the job's percent: tracking stops 2 short of the
+# tracker's share (tapmask_schemas.progress), which storing the masks uses.
 _DOWNLOAD_END = 2.0
+_STORE_SHARE = 2.0
 
 
 def tracker_share_end(event: JobCreated) -> float:
     """The job percent at which the tracker's part is done."""
-    return _TRACK_END[event.mode] + 2
-
-
-def masks_key_for(job_id: object) -> str:
-    return f"masks/{job_id}.masks"
+    return share_end(event.mode)
 
 
 # S3 allows 2 KB of user metadata per object, keys and values together; the review gets
@@ -124,8 +121,8 @@ class TrackStage:
         self._backend = backend_name
 
     async def __call__(self, event: JobCreated, ctx: JobContext) -> None:
-        key = masks_key_for(event.job_id)
-        track_end = _TRACK_END[event.mode]
+        key = masks_key(event.job_id)
+        track_end = share_end(event.mode) - _STORE_SHARE
         existing = await self._store.metadata(key)
         stored = _stored_result(existing, event) if existing is not None else None
         if stored is not None:

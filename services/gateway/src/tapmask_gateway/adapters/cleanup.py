@@ -15,8 +15,7 @@ import anyio.to_thread
 from tapmask_gateway.adapters import db
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.domain.quotas import month_of
-from tapmask_gateway.domain.uploads import masks_key, output_key
-from tapmask_runtime.cancels import cancel_key
+from tapmask_schemas.keys import attempts_key, cancel_key, masks_key, output_key
 
 #: The workers that keep start counts under ``attempts/{service}/{job_id}``.
 WORKERS = ("tracker", "renderer")
@@ -39,7 +38,7 @@ async def _expire_batch(gw: Gateway, now: datetime, batch: int) -> int:
                 row["output_key"] or output_key(row["id"]),
                 cancel_key(row["id"]),
                 # A crashed stage's start count (tapmask_runtime.attempts).
-                *(f"attempts/{service}/{row['id']}" for service in WORKERS),
+                *(attempts_key(service, row["id"]) for service in WORKERS),
                 # The upload the job was pinned from (its presigned POST could refill it).
                 *([row["claimed_key"]] if row["claimed_key"] else []),
             ]

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import S3Settings
+from tapmask_schemas.keys import MEDIA_PREFIXES
 
 
 class UploadChanged(Exception):
@@ -185,7 +186,7 @@ class ObjectStore:
                 "Status": "Enabled",
                 "Expiration": {"Days": max(free_days, pro_days)},
             }
-            for prefix in ("uploads/", "inputs/", "masks/", "outputs/")
+            for prefix in MEDIA_PREFIXES
         ]
         try:
             self.client.put_bucket_lifecycle_configuration(

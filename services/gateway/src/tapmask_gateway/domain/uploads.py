@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 from typing import Final
-from uuid import UUID
+
+# Object keys are a contract between the services, defined once in tapmask_schemas.keys.
+from tapmask_schemas.keys import UPLOAD_PREFIX, input_key, masks_key, output_key, upload_key
+
+__all__ = [
+    "ALLOWED_TYPES",
+    "UPLOAD_PREFIX",
+    "UploadRejected",
+    "check_upload",
+    "click_problem",
+    "input_key",
+    "masks_key",
+    "output_key",
+    "upload_key",
+]
 
 # Extension -> content types a browser sends for it. Containers PyAV opens safely
 # with a whitelist: MP4/MOV, WebM/Matroska, AVI.
@@ -16,7 +30,6 @@ ALLOWED_TYPES: Final[dict[str, frozenset[str]]] = {
     ".mkv": frozenset({"video/x-matroska", "video/matroska"}),
     ".avi": frozenset({"video/x-msvideo", "video/avi", "video/msvideo"}),
 }
-UPLOAD_PREFIX: Final = "uploads/"
 
 
 class UploadRejected(ValueError):
@@ -42,25 +55,6 @@ def check_upload(filename: str, content_type: str, size: int, max_bytes: int) ->
     if size > max_bytes:
         raise UploadRejected(f"file is {size} bytes; the limit is {max_bytes} bytes")
     return ext, ctype
-
-
-def upload_key(upload_id: UUID, ext: str) -> str:
-    """Server-chosen key: clients never pick where their bytes land."""
-    return f"{UPLOAD_PREFIX}{upload_id}{ext}"
-
-
-def input_key(job_id: UUID, ext: str) -> str:
-    """The job's own copy of its upload: the bytes the gateway checked, out of reach of the
-    upload's presigned POST (valid 15 minutes, so the upload key can be written again)."""
-    return f"inputs/{job_id}{ext}"
-
-
-def masks_key(job_id: UUID) -> str:
-    return f"masks/{job_id}.masks"
-
-
-def output_key(job_id: UUID) -> str:
-    return f"outputs/{job_id}.mp4"
 
 
 def click_problem(
