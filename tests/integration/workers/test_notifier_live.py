@@ -15,7 +15,7 @@ import pytest
 from workers_harness import sse_events
 
 from tapmask_notifier.ids import EventKey
-from tapmask_notifier.tokens import job_token
+from tapmask_runtime.tokens import job_token
 from tapmask_schemas import Event, JobFailed, JobProgress, Stage, VideoReady
 from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import httpx
 
-from tapmask_notifier.tokens import job_token
+from tapmask_runtime.tokens import job_token
 
 # Well below the tracker's time for a job on the test clip (1-2 s on 2 cores): every job in
 # these tests outlives the tracker's max.poll.interval.ms, which must not get it thrown out

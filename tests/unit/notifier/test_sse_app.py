@@ -19,7 +19,7 @@ from tapmask_notifier.controllers.sse import JobLookup
 from tapmask_notifier.gateway import JobNotFound
 from tapmask_notifier.ids import EventKey
 from tapmask_notifier.settings import Settings, StreamSettings
-from tapmask_notifier.tokens import job_token
+from tapmask_runtime.tokens import job_token
 from tapmask_schemas import Event, JobFailed, JobProgress, Stage, VideoReady
 from tapmask_schemas.topics import JOB_FAILED, JOB_PROGRESS, VIDEO_READY
 

@@ -27,17 +27,14 @@ from tapmask_notifier.hub import Hub, Subscription
 from tapmask_notifier.ids import EventKey
 from tapmask_notifier.metrics import NotifierMetrics
 from tapmask_notifier.settings import Settings
-from tapmask_notifier.tokens import token_matches
 from tapmask_runtime.clients import address_key, client_address, parse_networks
 from tapmask_runtime.streams import StreamSlots
+from tapmask_runtime.tokens import bearer_token, token_matches
 from tapmask_schemas import JobStatus, Stage
 
 
 def _presented_token(request: Request[Any, Any, Any], token: str | None) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return token
+    return bearer_token(request.headers.get("authorization"), token)
 
 
 def pending_state(job_id: UUID) -> dict[str, Any]:
