@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from tapmask_renderer.core.compositing import (
-    Effect,
     EffectSettings,
     apply_rgb,
     apply_yuv420p,
     mask_region,
     mask_regions,
 )
+from tapmask_schemas import Effect
 
 H, W = 240, 320
 

@@ -29,12 +29,8 @@ from tapmask_media.decode import iter_video_frames, prefetch
 from tapmask_media.encode import EncodeSettings, VideoWriter
 from tapmask_media.masks import MaskFormatError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
-from tapmask_renderer.core.compositing import (
-    Effect,
-    EffectSettings,
-    apply_yuv_planes,
-    yuv_encoding,
-)
+from tapmask_renderer.core.compositing import EffectSettings, apply_yuv_planes, yuv_encoding
+from tapmask_schemas import Effect
 
 Mask = npt.NDArray[np.bool_]
 #: AVColorSpace codes swscale converts with (BT.709, FCC, BT.601 x2, SMPTE 240M, BT.2020);

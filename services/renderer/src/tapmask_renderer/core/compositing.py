@@ -22,23 +22,18 @@ frame (the main cost besides the codec).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+# How the masked region is hidden: the job contract's own enum (one definition), so an
+# effect from an event compares identical to the one compositing checks.
+from tapmask_schemas import Effect
+
 ByteArray = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float32]
-
-
-class Effect(StrEnum):
-    """How the masked region is hidden."""
-
-    BLUR = "blur"
-    PIXELATE = "pixelate"
-    FILL = "fill"
 
 
 @dataclass(frozen=True)
