@@ -1,4 +1,4 @@
-"""The FastStream Kafka broker every service uses, and the topics it declares.
+"""The FastStream Kafka broker every service uses, the topics it declares, and consumer lag.
 
 Delivery is at-least-once end to end:
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -78,3 +79,20 @@ def declared_topic(name: str, settings: KafkaSettings) -> Topic:
         num_partitions=settings.topic_partitions,
         replication_factor=settings.topic_replication_factor,
     )
+
+
+async def consumer_lag(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    """Events on each assigned partition this consumer has not read yet: the log end minus its
+    position. The one measure every service reports (workers, the gateway's projector, the
+    notifier) - the services had three: ``end - committed`` counted a worker's running job as
+    waiting and meant nothing for the notifier, which never commits; ``highwater - position``
+    goes stale exactly when a worker is busy, its partitions paused and nothing fetched. So
+    the log end is asked of the broker (one request per sample)."""
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return {}
+    ends = await consumer.end_offsets(assigned)
+    lag: dict[TopicPartition, int] = {}
+    for tp in assigned:
+        lag[tp] = max(0, ends.get(tp, 0) - await consumer.position(tp))
+    return lag

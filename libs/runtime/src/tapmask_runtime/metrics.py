@@ -50,7 +50,7 @@ class WorkerMetrics:
         )
         self.lag = Gauge(
             "tapmask_worker_consumer_lag",
-            "Messages not yet committed by this worker's group, per partition",
+            "Messages on each assigned partition not yet read (tapmask_runtime.kafka.consumer_lag)",
             ["service", "topic", "partition"],
             registry=self.registry,
         )

@@ -61,7 +61,7 @@ from tapmask_runtime.errors import (
     PermanentJobError,
     StageTimedOut,
 )
-from tapmask_runtime.kafka import declared_topic
+from tapmask_runtime.kafka import consumer_lag, declared_topic
 from tapmask_runtime.logging import job_context
 from tapmask_runtime.metrics import WorkerMetrics
 from tapmask_runtime.object_store import ObjectStore, S3ObjectStore
@@ -532,13 +532,8 @@ class StageWorker(Generic[E]):
                 await asyncio.sleep(self._settings.lag_interval_s)
                 continue
             try:
-                assigned = list(consumer.assignment())
-                ends = await consumer.end_offsets(assigned)
-                for tp in assigned:
-                    committed = await consumer.committed(tp) or 0
-                    self.metrics.lag.labels(self.service, tp.topic, str(tp.partition)).set(
-                        max(0, ends.get(tp, 0) - committed)
-                    )
+                for tp, lag in (await consumer_lag(consumer)).items():
+                    self.metrics.lag.labels(self.service, tp.topic, str(tp.partition)).set(lag)
             except Exception:
                 log.debug("consumer lag sample failed", exc_info=True)
             await asyncio.sleep(self._settings.lag_interval_s)

@@ -28,7 +28,7 @@ from tapmask_notifier.handlers import ReplayRecent, apply_event
 from tapmask_notifier.hub import Hub
 from tapmask_notifier.metrics import NotifierMetrics
 from tapmask_notifier.settings import Settings
-from tapmask_runtime.kafka import declared_topic, make_broker
+from tapmask_runtime.kafka import consumer_lag, declared_topic, make_broker
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import render_latest
 from tapmask_runtime.settings import require_token_secret
@@ -53,11 +53,8 @@ async def _sample_lag(subscriber: Any, metrics: NotifierMetrics, hub: Hub) -> No
         if consumer is None:
             continue
         with contextlib.suppress(Exception):
-            for tp in consumer.assignment():
-                high = consumer.highwater(tp)
-                if high is not None:
-                    lag = max(0, high - await consumer.position(tp))
-                    metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+            for tp, lag in (await consumer_lag(consumer)).items():
+                metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
 
 
 def create_app(

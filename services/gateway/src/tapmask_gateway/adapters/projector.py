@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.domain.jobs import JobState, apply_event
+from tapmask_runtime.kafka import consumer_lag as partition_lag
 from tapmask_runtime.logging import job_context
 from tapmask_schemas import parse_event, topics
 from tapmask_schemas.events import Event
@@ -91,10 +92,6 @@ async def consumer_lag(subscriber: Any) -> dict[str, int]:
     if consumer is None:
         return {}
     lag: dict[str, int] = {}
-    for tp in consumer.assignment():
-        high = consumer.highwater(tp)
-        if high is None:
-            continue
-        position = await consumer.position(tp)
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
+    for tp, behind in (await partition_lag(consumer)).items():
+        lag[tp.topic] = lag.get(tp.topic, 0) + behind
     return lag
