@@ -11,17 +11,23 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from tapmask_schemas.events import EVENT_MODELS
+from tapmask_schemas.updates import JobUpdate
+
+# Every event, and what a browser gets on a job's event stream.
+MODELS: dict[str, type[BaseModel]] = {**EVENT_MODELS, "job-update": JobUpdate}
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "json"
 
 
 def render_all() -> dict[str, str]:
-    """File name -> JSON Schema text, for every event model."""
+    """File name -> JSON Schema text, for every event model and the stream's update."""
     return {
         f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
         + "\n"
-        for name, model in EVENT_MODELS.items()
+        for name, model in MODELS.items()
     }
 
 
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         stale.unlink()
     for name, text in render_all().items():
         (args.dir / name).write_text(text)
-    print(f"wrote {len(EVENT_MODELS)} schemas to {args.dir}")
+    print(f"wrote {len(MODELS)} schemas to {args.dir}")
     return 0
 
 

@@ -9,7 +9,8 @@ from uuid import UUID
 
 import httpx
 
-from tapmask_schemas import JobStatus
+from tapmask_schemas import JobStatus, Stage
+from tapmask_schemas.updates import JobUpdate
 
 log = logging.getLogger("tapmask.notifier")
 
@@ -43,17 +44,17 @@ class GatewayJobs:
         await self._client.aclose()
 
 
-def state_from_view(job_id: UUID, view: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """SSE data (and whether it is final) from the gateway's job view."""
+def state_from_view(job_id: UUID, view: dict[str, Any]) -> tuple[JobUpdate, bool]:
+    """What the job's stream shows (and whether it is final) from the gateway's job view."""
     status = JobStatus(view.get("status", JobStatus.PENDING))
-    data: dict[str, Any] = {
-        "job_id": str(job_id),
-        "event_type": "state",
-        "status": status.value,
-        "stage": view.get("stage", "queued"),
-        "percent": float(view.get("percent", 0.0)),
-        "message": view.get("error") or "",
-    }
-    if status in (JobStatus.FAILED, JobStatus.EXPIRED):
-        data["reason"] = view.get("error") or f"the job {status.value}"
-    return data, status.is_final
+    failed = status in (JobStatus.FAILED, JobStatus.EXPIRED)
+    update = JobUpdate(
+        job_id=job_id,
+        event_type="state",
+        status=status,
+        stage=Stage(view.get("stage", Stage.QUEUED)),
+        percent=float(view.get("percent", 0.0)),
+        message=view.get("error") or "",
+        **({"reason": view.get("error") or f"the job {status.value}"} if failed else {}),
+    )
+    return update, status.is_final

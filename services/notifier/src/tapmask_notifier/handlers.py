@@ -18,50 +18,51 @@ from pydantic import ValidationError
 from tapmask_notifier.hub import Hub
 from tapmask_notifier.ids import EventKey
 from tapmask_schemas import JobFailed, JobProgress, JobStatus, Stage, VideoReady, parse_event
+from tapmask_schemas.updates import JobUpdate
 
 log = logging.getLogger("tapmask.notifier")
 
 
-def sse_data(event: Any, last_percent: float) -> tuple[dict[str, Any], bool] | None:
-    """The SSE ``data`` of an event (status, stage, percent...) and whether it is final;
-    None for events a client need not see."""
+def sse_data(event: Any, last_percent: float) -> tuple[JobUpdate, bool] | None:
+    """What the job's stream shows for an event (status, stage, percent...) and whether it
+    is final; None for events a client need not see."""
     base = {
-        "job_id": str(event.job_id),
+        "job_id": event.job_id,
         "event_type": event.event_type,
-        "occurred_at": event.occurred_at.isoformat(),
+        "occurred_at": event.occurred_at,
     }
     if isinstance(event, JobProgress):
-        data = {
+        update = JobUpdate(
             **base,
-            "status": event.status.value,
-            "stage": event.stage.value,
-            "percent": event.percent,
-            "message": event.message,
-            "eta_seconds": event.eta_seconds,
-        }
-        return data, event.status.is_final
+            status=event.status,
+            stage=event.stage,
+            percent=event.percent,
+            message=event.message,
+            eta_seconds=event.eta_seconds,
+        )
+        return update, event.status.is_final
     if isinstance(event, VideoReady):
-        data = {
+        update = JobUpdate(
             **base,
-            "status": JobStatus.COMPLETED.value,
-            "stage": Stage.DONE.value,
-            "percent": 100.0,
-            "message": "Your video is ready",
-            "size_bytes": event.size_bytes,
-            "duration_seconds": event.duration_seconds,
-        }
-        return data, True
+            status=JobStatus.COMPLETED,
+            stage=Stage.DONE,
+            percent=100.0,
+            message="Your video is ready",
+            size_bytes=event.size_bytes,
+            duration_seconds=event.duration_seconds,
+        )
+        return update, True
     if isinstance(event, JobFailed):
         status = JobStatus.PROCESSING if event.retryable else JobStatus.FAILED
-        data = {
+        update = JobUpdate(
             **base,
-            "status": status.value,
-            "stage": event.stage.value,
-            "percent": last_percent,
-            "message": event.reason,
-            "reason": event.reason,
-        }
-        return data, not event.retryable
+            status=status,
+            stage=event.stage,
+            percent=last_percent,
+            message=event.reason,
+            reason=event.reason,
+        )
+        return update, not event.retryable
     return None
 
 
@@ -80,10 +81,10 @@ def apply_event(hub: Hub, body: bytes) -> str | None:
     mapped = sse_data(event, float(before.data.get("percent", 0.0)) if before else 0.0)
     if mapped is None:
         return None
-    data, final = mapped
-    if not hub.publish(event.job_id, event.event_id, key, data, final):
+    update, final = mapped
+    if not hub.publish(event.job_id, event.event_id, key, update.data(), final):
         return None
-    return str(data["status"])
+    return update.status.value
 
 
 class ReplayRecent(ConsumerRebalanceListener):  # type: ignore[misc]

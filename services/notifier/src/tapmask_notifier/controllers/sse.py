@@ -31,22 +31,23 @@ from tapmask_runtime.clients import address_key, client_address, parse_networks
 from tapmask_runtime.streams import StreamSlots
 from tapmask_runtime.tokens import bearer_token, token_matches
 from tapmask_schemas import JobStatus, Stage
+from tapmask_schemas.updates import JobUpdate
 
 
 def _presented_token(request: Request[Any, Any, Any], token: str | None) -> str | None:
     return bearer_token(request.headers.get("authorization"), token)
 
 
-def pending_state(job_id: UUID) -> dict[str, Any]:
+def pending_state(job_id: UUID) -> JobUpdate:
     """What a job the notifier has heard nothing about yet looks like: accepted, queued."""
-    return {
-        "job_id": str(job_id),
-        "event_type": "state",
-        "status": JobStatus.PENDING.value,
-        "stage": Stage.QUEUED.value,
-        "percent": 0.0,
-        "message": "Waiting for a worker",
-    }
+    return JobUpdate(
+        job_id=job_id,
+        event_type="state",
+        status=JobStatus.PENDING,
+        stage=Stage.QUEUED,
+        percent=0.0,
+        message="Waiting for a worker",
+    )
 
 
 JobLookup = Callable[[UUID, str], Awaitable[dict[str, Any] | None]]
@@ -65,7 +66,7 @@ def sse_routes(
     async def stream(
         sub: Subscription,
         job_id: UUID,
-        known: tuple[dict[str, Any], bool] | None,
+        known: tuple[JobUpdate, bool] | None,
         resuming: bool,
         release: Callable[[], None],
     ) -> AsyncIterator[ServerSentEventMessage]:
@@ -77,8 +78,8 @@ def sse_routes(
             # A job not heard of (yet: a restart may still be replaying): the gateway's
             # state, else "pending", except to a resuming client, who knows better.
             if hub.latest(job_id) is None and (known is not None or not resuming):
-                data, final = known or (pending_state(job_id), False)
-                yield ServerSentEventMessage(data=json.dumps(data))
+                state, final = known or (pending_state(job_id), False)
+                yield ServerSentEventMessage(data=json.dumps(state.data()))
                 if final:
                     return
             while True:
