@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from tapmask_notifier.app import create_app
 from tapmask_notifier.controllers.sse import JobLookup
-from tapmask_notifier.gateway import JobNotFound
+from tapmask_notifier.gateway_client import JobNotFound
 from tapmask_notifier.ids import EventKey
 from tapmask_notifier.settings import Settings, StreamSettings
 from tapmask_runtime.tokens import job_token

@@ -23,7 +23,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from tapmask_notifier.controllers.sse import JobLookup, sse_routes
-from tapmask_notifier.gateway import GatewayJobs
+from tapmask_notifier.gateway_client import GatewayJobs
 from tapmask_notifier.handlers import ReplayRecent, apply_event
 from tapmask_notifier.hub import Hub
 from tapmask_notifier.metrics import NotifierMetrics

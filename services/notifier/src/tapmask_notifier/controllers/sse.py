@@ -22,7 +22,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from tapmask_notifier.gateway import JobNotFound, state_from_view
+from tapmask_notifier.gateway_client import JobNotFound, state_from_view
 from tapmask_notifier.hub import Hub, Subscription
 from tapmask_notifier.ids import EventKey
 from tapmask_notifier.metrics import NotifierMetrics

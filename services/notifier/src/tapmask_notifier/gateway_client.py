@@ -1,5 +1,6 @@
-"""Current state of a job the notifier has not heard of (older than its replayed history),
-asked from the gateway's ``GET /api/jobs/{id}`` with the client's own token."""
+"""The notifier's HTTP client of the gateway: the current state of a job the notifier has not
+heard of (older than its replayed history), asked from the gateway's ``GET /api/jobs/{id}``
+with the client's own token."""
 
 from __future__ import annotations
 
