@@ -226,7 +226,7 @@ def _tracker_summary(tracker: Tracker | _Both | None, frames: int) -> dict[str, 
     (that is when a tracker fills in its review)."""
     if tracker is None:
         return {"tracker_backend": "masks", "review": []}
-    from tapmask_tracker.masking import review_of
+    from tapmask_tracker.pipeline import review_of
 
     review = review_of(tracker.review, frames)
     return {"tracker_backend": tracker.name, "review": [r.model_dump() for r in review]}

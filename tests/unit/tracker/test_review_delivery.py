@@ -23,7 +23,7 @@ from tapmask_tracker.app import build_service
 from tapmask_tracker.core.tracking import Frame, Mask, Prompt
 from tapmask_tracker.core.tracking import ReviewRange as TrackerRange
 from tapmask_tracker.handlers import REVIEW_METADATA_BYTES, compact_review
-from tapmask_tracker.masking import TrackResult, track_to_file
+from tapmask_tracker.pipeline import TrackResult, track_to_file
 from tapmask_tracker.settings import Settings
 
 LOST = "object lost; mask held and widened"

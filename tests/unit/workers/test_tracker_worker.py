@@ -17,7 +17,7 @@ from tapmask_schemas import JobCreated, ProcessingMode
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, JOB_PROGRESS, MASKS_READY
 from tapmask_tracker.app import build_service
 from tapmask_tracker.core import TrackingError
-from tapmask_tracker.masking import TrackResult
+from tapmask_tracker.pipeline import TrackResult
 from tapmask_tracker.settings import Settings
 
 RETRY = retry_topic(JOB_CREATED, "tracker")

@@ -22,7 +22,7 @@ from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, MASKS_R
 from tapmask_tracker.app import build_service as build_tracker_service
 from tapmask_tracker.app import input_check as tracker_input_check
 from tapmask_tracker.core import build_tracker
-from tapmask_tracker.masking import TrackResult, track_to_file
+from tapmask_tracker.pipeline import TrackResult, track_to_file
 from tapmask_tracker.settings import Settings as TrackerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))

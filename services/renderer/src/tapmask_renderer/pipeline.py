@@ -14,7 +14,7 @@ to be invented because no frame in the eraser's window showed it: the ones to re
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,16 +27,15 @@ import numpy.typing as npt
 
 from tapmask_media.decode import iter_video_frames, prefetch
 from tapmask_media.encode import EncodeSettings, VideoWriter
-from tapmask_media.masks import MaskFormatError
+from tapmask_media.masks import Mask, MaskFormatError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
+from tapmask_media.progress import Progress
 from tapmask_renderer.core.compositing import EffectSettings, apply_yuv_planes, yuv_encoding
 from tapmask_schemas import Effect
 
-Mask = npt.NDArray[np.bool_]
 #: AVColorSpace codes swscale converts with (BT.709, FCC, BT.601 x2, SMPTE 240M, BT.2020);
 #: others (unspecified, RGB, ...) fall back to its default, as decoding to RGB does.
 _TAGGED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})
-Progress = Callable[[int, int], None]
 
 
 class RenderMode(StrEnum):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tapmask_media.masks import read_mask_stream
 from tapmask_media.probe import probe
+from tapmask_media.progress import Progress
 from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
 from tapmask_schemas import Effect, ProcessingMode
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

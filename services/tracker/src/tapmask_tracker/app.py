@@ -62,7 +62,7 @@ def _ensure_checkpoint(settings: Settings) -> Path | None:
 
 def _real_track(settings: Settings) -> tuple[TrackFn, str]:
     from tapmask_tracker.core import Tracker, build_face_tracker, build_tracker
-    from tapmask_tracker.masking import track_to_file
+    from tapmask_tracker.pipeline import track_to_file
 
     tracker = build_tracker(
         settings.tracker.backend,

@@ -27,7 +27,7 @@ from tapmask_schemas import (
 from tapmask_schemas.keys import masks_key
 from tapmask_schemas.progress import tracker_share_end as share_end
 from tapmask_tracker.core import TrackingError
-from tapmask_tracker.masking import TrackResult
+from tapmask_tracker.pipeline import TrackResult
 
 log = logging.getLogger("tapmask.tracker")
 

@@ -1,4 +1,5 @@
-"""Track prompted objects through a video file in-process: decode -> tracker -> masks.
+"""Track prompted objects through a video file in-process: decode -> tracker -> masks, and
+into a ``.tmask`` file (``track_to_file``, the tracker service's unit of work).
 
 The CLI and the tracker service both call these. Frames are decoded lazily (downscaled
 by swscale to the tracker's working size when it has one, with prompts scaled to match)
@@ -13,7 +14,7 @@ metadata, so the output displays the same way as the input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -21,8 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_media.decode import iter_rgb_frames, prefetch, scaled_size
+from tapmask_media.masks import Mask, MaskWriter
 from tapmask_media.orientation import display_to_frame, quarter_turns
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
+from tapmask_media.progress import Progress
+from tapmask_schemas import ClickPoint, ReviewRange
 from tapmask_tracker.core.tracking import (
     Prompt,
     Tracker,
@@ -30,9 +34,9 @@ from tapmask_tracker.core.tracking import (
     check_prompt_in_frame,
     validate_prompts,
 )
-
-Mask = npt.NDArray[np.bool_]
-Progress = Callable[[int, int], None]
+from tapmask_tracker.core.tracking import (
+    ReviewRange as TrackerReviewRange,
+)
 
 
 def check_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> None:
@@ -165,3 +169,65 @@ def track_video(
         if progress is not None:
             progress(count, info.frame_count)
     return count
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    frames: int
+    frames_with_object: int
+    #: The tracker's name (``Tracker.name``); None when the caller knows it (test fakes).
+    backend: str | None = None
+    #: Frames a person should check, as the tracker reported them when the stream ended.
+    review: tuple[ReviewRange, ...] = ()
+
+
+def review_of(ranges: Sequence[TrackerReviewRange], frames: int) -> tuple[ReviewRange, ...]:
+    """The tracker's review ranges as event models, clipped to the ``frames`` there are
+    (a range wholly past the end is dropped; an unordered one is put in order)."""
+    out = []
+    for r in ranges:
+        start, end = sorted((r.start, r.end))
+        start, end = max(start, 0), min(end, frames - 1)
+        if start <= end:
+            out.append(ReviewRange(start_frame=start, end_frame=end, reason=r.reason))
+    return tuple(sorted(out, key=lambda r: (r.start_frame, r.end_frame)))
+
+
+def prompts_from(points: Sequence[ClickPoint]) -> list[Prompt]:
+    return [Prompt(p.x, p.y, p.frame, p.positive, p.object_id) for p in points]
+
+
+def track_to_file(
+    video: Path,
+    masks_path: Path,
+    tracker: Tracker,
+    points: Sequence[ClickPoint],
+    progress: Progress,
+    faces: Tracker | None = None,
+) -> TrackResult:
+    """Track the clicked object(s) through ``video`` into the mask stream ``masks_path``;
+    with ``faces`` (a face tracker), every face goes into the same masks, and its review
+    ranges join the object tracker's."""
+    info = probe(video)
+    seen = 0
+    with masks_path.open("wb") as fh, MaskWriter(fh, info.width, info.height) as writer:
+
+        def sink(mask: Mask) -> None:
+            nonlocal seen
+            writer.write(mask)
+            seen += bool(mask.any())
+
+        prompts = prompts_from(points)
+        frames = track_video(
+            video, tracker if prompts else None, prompts, sink, progress, faces=faces
+        )
+    # The stream has ended, so the trackers have filled in their review (see ``Tracker``).
+    ranges = [*(tracker.review if prompts else []), *(faces.review if faces else [])]
+    return TrackResult(
+        frames=frames,
+        frames_with_object=seen,
+        backend=f"{tracker.name}+{faces.name}"
+        if faces and prompts
+        else (faces.name if faces else tracker.name),
+        review=review_of(ranges, frames),
+    )

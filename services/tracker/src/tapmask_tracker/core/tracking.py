@@ -21,8 +21,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+# One definition (what the mask stream stores), re-exported for the backends.
+from tapmask_media.masks import Mask as Mask
+
 Frame = npt.NDArray[np.uint8]
-Mask = npt.NDArray[np.bool_]
 
 
 class TrackingError(ValueError):
