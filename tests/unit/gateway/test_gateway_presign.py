@@ -7,7 +7,7 @@ import json
 
 from pydantic import SecretStr
 
-from tapmask_gateway.adapters.s3 import ObjectStore
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_runtime.settings import S3Settings
 
 SETTINGS = S3Settings(
@@ -20,7 +20,7 @@ SETTINGS = S3Settings(
 
 
 def test_the_upload_policy_pins_key_type_and_exact_length() -> None:
-    post = ObjectStore(SETTINGS).presign_upload("uploads/abc.mp4", "video/mp4", 1234, 900)
+    post = GatewayS3(SETTINGS).presign_upload("uploads/abc.mp4", "video/mp4", 1234, 900)
     assert post.url.startswith("https://media.example.test/tapmask")
     assert post.fields["key"] == "uploads/abc.mp4"
     policy = json.loads(base64.b64decode(post.fields["policy"]))
@@ -32,7 +32,7 @@ def test_the_upload_policy_pins_key_type_and_exact_length() -> None:
 
 
 def test_downloads_use_the_public_endpoint_and_expire() -> None:
-    url = ObjectStore(SETTINGS).presign_download("outputs/j.mp4", "tapmask-j.mp4", 3600)
+    url = GatewayS3(SETTINGS).presign_download("outputs/j.mp4", "tapmask-j.mp4", 3600)
     assert url.startswith("https://media.example.test/tapmask/outputs/j.mp4?")
     assert "X-Amz-Expires=3600" in url
     assert "attachment" in url

@@ -28,7 +28,7 @@ from tapmask_gateway.adapters.kafka import make_broker
 from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
 from tapmask_gateway.adapters.projector import register_projector
 from tapmask_gateway.adapters.relay import run_relay
-from tapmask_gateway.adapters.s3 import ObjectStore
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.clients import ClientMiddleware
 from tapmask_gateway.controllers.health import health, livez, metrics
@@ -85,7 +85,7 @@ def create_app(settings: Settings) -> Litestar:
             applied = await db.migrate(gw.pool)
             if applied:
                 log.info("applied migrations %s", applied)
-            gw.store = ObjectStore(settings.s3)
+            gw.store = GatewayS3(settings.s3)
             # Uploads left on disk by a probe whose gateway was killed (tapmask_runtime.workdirs).
             await anyio.to_thread.run_sync(sweep_stale_work_dirs)
             gw.frames = UploadFrames(gw.store, settings.preview, settings.limits)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from tapmask_gateway.adapters.db import ApiKey
     from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
-    from tapmask_gateway.adapters.s3 import ObjectStore
+    from tapmask_gateway.adapters.s3 import GatewayS3
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class Gateway:
         self.streams = StreamSlots(streams.per_client, streams.per_job, streams.total)
         # Set in the app's lifespan:
         self.pool: asyncpg.Pool | None = None
-        self.store: ObjectStore | None = None
+        self.store: GatewayS3 | None = None
         self.broker: KafkaBroker | None = None
         self.http: httpx.AsyncClient | None = None
         self.lifecycle = "not tried"
@@ -69,6 +69,6 @@ class Gateway:
         return self.pool
 
     @property
-    def s3(self) -> ObjectStore:
+    def s3(self) -> GatewayS3:
         assert self.store is not None, "object store not started"
         return self.store

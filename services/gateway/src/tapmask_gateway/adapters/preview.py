@@ -35,7 +35,7 @@ from uuid import uuid4
 
 import numpy as np
 
-from tapmask_gateway.adapters.s3 import ObjectStore
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.settings import PreviewSettings, VideoLimits
 from tapmask_media.errors import MediaError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe_in_subprocess
@@ -90,7 +90,7 @@ class UploadFrames:
     Blocking: call from a worker thread. One lock per upload, so two requests for a new
     upload download and probe it once."""
 
-    def __init__(self, store: ObjectStore, settings: PreviewSettings, limits: VideoLimits):
+    def __init__(self, store: GatewayS3, settings: PreviewSettings, limits: VideoLimits):
         self._store = store
         self._settings = settings
         self._limits = limits

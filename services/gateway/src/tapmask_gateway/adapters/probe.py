@@ -2,7 +2,7 @@
 child process with memory and time caps (a hostile file cannot take the gateway down).
 
 The download is pinned to the object's ETag and the ETag is returned: the job then copies
-exactly those bytes to a key of its own (``ObjectStore.pin``), because the presigned POST
+exactly those bytes to a key of its own (``GatewayS3.pin``), because the presigned POST
 stays valid for 15 minutes and a 2 s clip, once accepted, was re-posted as an 1800 s clip
 of the same size that the workers then processed (issue 9)."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from tapmask_gateway.adapters.s3 import ObjectStore, UploadChanged
+from tapmask_gateway.adapters.s3 import GatewayS3, UploadChanged
 from tapmask_gateway.settings import VideoLimits
 from tapmask_media.errors import MediaError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe_in_subprocess
@@ -64,7 +64,7 @@ class ProbeCache:
                 self._items.popitem(last=False)
 
 
-def current_etag(store: ObjectStore, key: str) -> str:
+def current_etag(store: GatewayS3, key: str) -> str:
     etag = store.etag(key)
     if etag is None:
         raise ProbeRejected("the file has not been uploaded yet: send it to the presigned URL")
@@ -72,7 +72,7 @@ def current_etag(store: ObjectStore, key: str) -> str:
 
 
 def _probe_blocking(
-    store: ObjectStore, key: str, etag: str, limits: VideoLimits, cache: ProbeCache
+    store: GatewayS3, key: str, etag: str, limits: VideoLimits, cache: ProbeCache
 ) -> CheckedUpload:
     try:
         checked = _probe_once(store, key, etag, limits)
@@ -84,7 +84,7 @@ def _probe_blocking(
     return checked
 
 
-def _probe_once(store: ObjectStore, key: str, etag: str, limits: VideoLimits) -> CheckedUpload:
+def _probe_once(store: GatewayS3, key: str, etag: str, limits: VideoLimits) -> CheckedUpload:
     suffix = Path(key).suffix
     with tempfile.TemporaryDirectory(prefix=work_dir_prefix("probe")) as tmp:
         path = Path(tmp) / f"upload{suffix}"
@@ -107,7 +107,7 @@ def _probe_once(store: ObjectStore, key: str, etag: str, limits: VideoLimits) ->
 
 
 async def cached_probe(
-    store: ObjectStore, key: str, cache: ProbeCache
+    store: GatewayS3, key: str, cache: ProbeCache
 ) -> tuple[str, CheckedUpload | None]:
     """The upload's current ETag and its cached outcome (None: not probed yet); a cached
     refusal raises ``ProbeRejected`` again at once."""
@@ -119,7 +119,7 @@ async def cached_probe(
 
 
 async def probe_upload(
-    store: ObjectStore,
+    store: GatewayS3,
     key: str,
     limits: VideoLimits,
     cache: ProbeCache | None = None,

@@ -35,7 +35,11 @@ class PresignedPost:
     fields: dict[str, str]
 
 
-class ObjectStore:
+class GatewayS3:
+    """The gateway's S3: presigning uploads and downloads, pinning an upload to its job,
+    lifecycle rules and expiry, all blocking boto3 calls (callers use a thread). Not the
+    workers' async ``tapmask_runtime.object_store.ObjectStore``, which only moves files."""
+
     def __init__(self, settings: S3Settings) -> None:
         self.bucket = settings.bucket
         self.client = make_s3_client(settings)
