@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,8 @@ from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep
 from tapmask_gateway.domain.tokens import bearer_token
 
 CHECK_TIMEOUT_S = 3.0
+
+log = logging.getLogger("tapmask_gateway.health")
 
 
 async def _kafka(gw: Gateway) -> None:
@@ -87,13 +90,19 @@ async def metrics(gw: GatewayDep, request: AnyRequest) -> Response[bytes]:
 
 
 async def _refresh_gauges(gw: Gateway) -> None:
+    """Metrics are still served when the database or Kafka is down: the gauges keep their last
+    values, each source is refreshed on its own (a database outage used to leave the lag
+    stale too) and the failure is logged, not hidden."""
     try:
         counts = await db.jobs_by_status(gw.db)
         for state in ("pending", "processing", "completed", "failed", "expired"):
             gw.metrics.jobs.labels(state).set(counts.get(state, 0))
         pending = await gw.db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         gw.metrics.outbox_pending.set(int(pending or 0))
+    except Exception as exc:
+        log.warning("metrics: job and outbox counts not refreshed (database: %r)", exc)
+    try:
         for topic, lag in (await consumer_lag(gw.projector)).items():
             gw.metrics.consumer_lag.labels(topic).set(lag)
-    except Exception:  # metrics must still be served when the database is down
-        pass
+    except Exception as exc:
+        log.warning("metrics: consumer lag not refreshed (Kafka: %r)", exc)
