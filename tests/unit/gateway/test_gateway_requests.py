@@ -20,20 +20,25 @@ def test_allowed_videos_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    ("filename", "ctype", "size", "message"),
+    ("filename", "ctype", "size", "message", "kind"),
     [
-        ("notes.txt", "text/plain", 10, "file type '.txt' is not supported"),
-        ("clip", "video/mp4", 10, "file type '(none)'"),
-        ("clip.mp4", "text/html", 10, "content type 'text/html' does not match .mp4"),
-        ("clip.mp4", "video/mp4", 501 * MB, "the limit is 524288000 bytes"),
-        ("clip.mp4", "video/mp4", 0, "size must be a positive"),
+        ("notes.txt", "text/plain", 10, "file type '.txt' is not supported", "type"),
+        ("clip", "video/mp4", 10, "file type '(none)'", "type"),
+        ("clip.mp4", "text/html", 10, "content type 'text/html' does not match .mp4", "type"),
+        ("clip.mp4", "video/mp4", 501 * MB, "the limit is 524288000 bytes", "too_large"),
+        ("clip.mp4", "video/mp4", 0, "size must be a positive", "invalid"),
+        # Too large and of the wrong type: the type is named (and answered 415) first.
+        ("notes.txt", "text/plain", 501 * MB, "file type '.txt'", "type"),
     ],
 )
 def test_bad_uploads_are_refused_naming_the_problem(
-    filename: str, ctype: str, size: int, message: str
+    filename: str, ctype: str, size: int, message: str, kind: str
 ) -> None:
-    with pytest.raises(UploadRejected, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        UploadRejected, match=message.replace("(", r"\(").replace(")", r"\)")
+    ) as refused:
         check_upload(filename, ctype, size, 500 * MB)
+    assert refused.value.kind == kind
 
 
 def test_keys_are_chosen_by_the_server() -> None:

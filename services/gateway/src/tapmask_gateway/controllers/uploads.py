@@ -50,9 +50,7 @@ class UploadController(Controller):
             )
         except UploadRejected as exc:
             gw.metrics.rejected.labels("bad_upload").inc()
-            status = 413 if data.size > gw.settings.limits.max_upload_bytes else 415
-            if "positive" in str(exc):
-                status = 400
+            status = {"type": 415, "too_large": 413, "invalid": 400}[exc.kind]
             raise Problem(status, str(exc)) from exc
         key = upload_key(uuid4(), ext)
         expires_in = gw.settings.upload_expiry_s

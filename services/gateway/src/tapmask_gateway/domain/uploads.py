@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Final
+from typing import Final, Literal
 
 # Object keys are a contract between the services, defined once in tapmask_schemas.keys.
 from tapmask_schemas.keys import UPLOAD_PREFIX, input_key, masks_key, output_key, upload_key
@@ -33,7 +33,12 @@ ALLOWED_TYPES: Final[dict[str, frozenset[str]]] = {
 
 
 class UploadRejected(ValueError):
-    """The requested upload is not allowed; the message says why."""
+    """The requested upload is not allowed; the message says why, ``kind`` what is wrong with
+    it (the HTTP layer answers by kind, never by reading the message)."""
+
+    def __init__(self, message: str, kind: Literal["type", "too_large", "invalid"]) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def check_upload(filename: str, content_type: str, size: int, max_bytes: int) -> tuple[str, str]:
@@ -42,18 +47,22 @@ def check_upload(filename: str, content_type: str, size: int, max_bytes: int) ->
     if ext not in ALLOWED_TYPES:
         allowed = ", ".join(sorted(ALLOWED_TYPES))
         raise UploadRejected(
-            f"file type {ext or '(none)'!r} is not supported; use one of {allowed}"
+            f"file type {ext or '(none)'!r} is not supported; use one of {allowed}", "type"
         )
     ctype = content_type.split(";", 1)[0].strip().lower()
     if ctype not in ALLOWED_TYPES[ext]:
         expected = ", ".join(sorted(ALLOWED_TYPES[ext]))
-        raise UploadRejected(f"content type {ctype!r} does not match {ext}; expected {expected}")
+        raise UploadRejected(
+            f"content type {ctype!r} does not match {ext}; expected {expected}", "type"
+        )
     if size == 0:
-        raise UploadRejected("the file is empty (0 bytes): size must be a positive number")
+        raise UploadRejected(
+            "the file is empty (0 bytes): size must be a positive number", "invalid"
+        )
     if size < 0:
-        raise UploadRejected("size must be a positive number of bytes")
+        raise UploadRejected("size must be a positive number of bytes", "invalid")
     if size > max_bytes:
-        raise UploadRejected(f"file is {size} bytes; the limit is {max_bytes} bytes")
+        raise UploadRejected(f"file is {size} bytes; the limit is {max_bytes} bytes", "too_large")
     return ext, ctype
 
 
