@@ -175,3 +175,25 @@ async def test_ring_is_bounded_whatever_the_arrival_order() -> None:
     assert await take(hub.subscribe(job, last_event_id=ids[94])) == [95, 96, 97, 98, 99]
     # 94 was forgotten: the rest that is known.
     assert await take(hub.subscribe(job, last_event_id=ids[93])) == [95, 96, 97, 98, 99]
+
+
+async def test_of_two_endings_a_resume_gets_the_one_live_clients_got_too() -> None:
+    # video-ready and the completed progress come on two topics: here the later-stamped
+    # one arrives first and ends the live stream; the earlier one, arriving next, is the
+    # job's end on every replica. A resumed stream lacked the first (issue 9, e2e flake).
+    hub = Hub()
+    job = uuid4()
+    live = hub.subscribe(job)
+    first = progress(hub, job, 50, at_s=1)
+    progress(hub, job, 100, final=True, at_s=3)  # the completed progress
+    progress(hub, job, 100.0, final=True, at_s=2)  # video-ready, stamped earlier
+    assert await take(live) == [50, 100]
+    resumed = hub.subscribe(job, last_event_id=first)
+    got = []
+    while (update := await resumed.next(0.01)) is not None:
+        got.append((update.key.micros, update.final))
+    micros = [m for m, _ in got]
+    assert micros == sorted(micros) and len(got) == 2  # both endings, in id order
+    assert [f for _, f in got] == [False, True]  # the stream ends once, at the last
+    latest = hub.latest(job)
+    assert latest is not None and latest.final and latest.key.micros == micros[0]

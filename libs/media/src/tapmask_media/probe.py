@@ -301,8 +301,16 @@ def probe(path: Path, limits: ProbeLimits | None = None) -> VideoInfo:
             duration_s = container.duration / 1_000_000
         else:
             duration_s = 0.0
-        # Frames over the time they span (declared rates lie: AVI states its time base).
-        if count > 1 and duration_s > 0 and count / duration_s > limits.max_fps:
+        # Frames over the time they span, and FFmpeg's guess from the stream: both must be
+        # over the limit (each alone errs: AVI declares its time base, 1000; a file whose
+        # frames all carry one timestamp spans one frame's time but guesses 30).
+        guessed = video.guessed_rate
+        if (
+            count > 1
+            and duration_s > 0
+            and count / duration_s > limits.max_fps
+            and (not guessed or float(guessed) > limits.max_fps)
+        ):
             raise MediaLimitError(
                 f"{path}: {count / duration_s:.0f} frames per second is more than the "
                 f"{limits.max_fps:.0f} allowed"

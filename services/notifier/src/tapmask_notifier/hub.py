@@ -156,15 +156,15 @@ class Hub:
         end = channel.end
         if end is not None and key > end.key:
             return False  # nothing arriving after a job's end follows it
-        if final and end is not None:
-            # A second ending stamped earlier: the earlier one wins, on every replica.
-            channel.ring = [u for u in channel.ring if u is not end]
+        # A second ending stamped earlier (video-ready and the completed progress come on two
+        # topics, in either order) becomes the end, on every replica; the first one stays
+        # in the ring, since live clients were sent it and a resume must not lack it.
         at = bisect.bisect_left(channel.ring, key, key=_key)
         if at < len(channel.ring) and channel.ring[at].key == key:
             return False  # redelivered after ``seen`` forgot it
         update = Update(key, data, final)
         channel.ring.insert(at, update)
-        if final:
+        if final and (end is None or key < end.key):
             channel.end = update
         if len(channel.ring) > self._ring_size:
             evicted = channel.ring.pop(0)
@@ -196,14 +196,21 @@ class Hub:
         latest = channel.latest
         missed: list[Update] = []
         end = channel.end
-        if end is not None and end.id == (last_event_id or "").strip():
-            pass  # it saw the end: nothing follows
+        finals = [u for u in channel.ring if u.final]
+        if end is not None and end not in finals:
+            finals.append(end)
+        if any(u.id == (last_event_id or "").strip() for u in finals):
+            pass  # it saw an end: nothing follows
         elif latest is not None and cursor is not None:
             # After the id: all the ring holds (all of it when the id is older than the
-            # ring: what is still known, ending with the current state), the end last.
+            # ring: what is still known), in id order, with the job's endings last and
+            # only the last of them ending the stream.
             missed = [u for u in channel.ring if u.key > cursor and not u.final]
-            if end is not None:
-                missed.append(end)
+            ends = sorted((u for u in finals if u.key > cursor), key=_key)
+            if not ends and end is not None:
+                ends = [end]  # stamped before the last progress it saw, not seen itself
+            ends = [Update(u.key, u.data, False) for u in ends[:-1]] + ends[-1:]
+            missed += ends
         # Room for all of it: a resume is never cut short by the live queue's bound.
         sub = Subscription(job_id, max(self._queue_size, 2, len(missed)))
         if latest is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tapmask_media.masks import read_mask_stream
-from tapmask_media.probe import probe
+from tapmask_media.probe import ProbeLimits, probe
 from tapmask_media.progress import Progress
 from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
 from tapmask_schemas import Effect, ProcessingMode
@@ -40,4 +40,7 @@ def render_to_file(
         RenderOptions(mode=render_mode(mode, effect)),
         progress=progress,
     )
-    return RenderResult(frames=frames, duration_seconds=probe(output).duration_s)
+    # Our own output, not an upload: its length only (an input whose frames share one
+    # timestamp gives an output no frame-rate limit would pass, though it plays).
+    ours = ProbeLimits(max_fps=float("inf"), max_duration_s=float("inf"), max_frames=2**62)
+    return RenderResult(frames=frames, duration_seconds=probe(output, ours).duration_s)
