@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -181,3 +182,10 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:
         assert message in done.stderr, (case, done.stderr)
         assert "Traceback" not in done.stderr, case
         assert not (tmp_path / "o.mp4").exists(), case
+
+
+def test_version_is_the_installed_distributions() -> None:
+    declared = tomllib.loads((Path(__file__).parents[2] / "cli" / "pyproject.toml").read_text())
+    result = run_tapmask("--version", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"tapmask {declared['project']['version']}"

@@ -18,6 +18,7 @@ inclusive) where the tracker was unsure and a person should check the result (``
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import time
@@ -102,10 +103,20 @@ def _add_click_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON progress lines on stdout")
 
 
+def _installed_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata),
+    so it cannot disagree with what pip or uv installed."""
+    try:
+        return importlib.metadata.version("tapmask-cli")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tapmask", description="Hide or erase a clicked, tracked object in a video."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("process", help="track the clicked object(s) and hide or erase them")

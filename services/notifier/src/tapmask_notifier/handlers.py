@@ -3,6 +3,10 @@
 Every notifier replica reads every event (a consumer group of its own, per process)
 and, on partition assignment, rewinds to the last ``history_s`` seconds so it knows
 the current state of recent jobs right after a (re)start. It never commits offsets.
+
+``handlers.py`` means one thing in every service: what it does with a Kafka message (here,
+fan it out; in the tracker and renderer, run the job's stage). HTTP endpoints live in
+``controllers/`` (Litestar's "route handlers"), never in a handlers module.
 """
 
 from __future__ import annotations
