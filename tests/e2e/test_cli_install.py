@@ -21,33 +21,19 @@ def _uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
+def _run(*args: str | Path, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_the_cli_alone_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    made = subprocess.run(
-        [*_uv(), "venv", "--quiet", "--python", sys.executable, str(venv)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
-    installed = subprocess.run(
-        [*_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "./cli"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stderr
+    python = venv / "bin" / "python"
+    _run(*_uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    _run(*_uv(), "pip", "install", "--quiet", "--python", python, "./cli", cwd=ROOT)
 
-    version = subprocess.run(
-        [str(venv / "bin" / "tapmask"), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
     declared = tomllib.loads((ROOT / "cli" / "pyproject.toml").read_text())["project"]["version"]
-    assert version.returncode == 0, version.stderr
-    assert version.stdout.strip() == f"tapmask {declared}"
+    assert _run(venv / "bin" / "tapmask", "--version").strip() == f"tapmask {declared}"
