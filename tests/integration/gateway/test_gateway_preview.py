@@ -4,7 +4,6 @@ against the real PostgreSQL and S3 (the gateway of conftest.py)."""
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import av
@@ -49,15 +48,14 @@ async def test_the_ball_click_previews_the_ball_and_not_the_cups(gateway: Served
         assert not mask[0:195, 260:440].any()
         assert int(first.headers["x-mask-pixels"]) == int(mask.sum())
 
-        # The frame's features are kept: a second click there skips the image encoder.
-        started = time.perf_counter()
+        # The frame's features are kept: a second click there skips the image encoder
+        # (how fast that is, is measured in bench/bench_preview.py, not asserted here).
         again = await client.post(
             "/api/upload/mask",
             json=body | {"points": [{"x": 400, "y": 467}, {"x": 655, "y": 420, "positive": False}]},
         )
         assert again.status_code == 200
         assert "encoder;dur=0" in again.headers["server-timing"]
-        assert time.perf_counter() - started < 5  # generous: 2 shared cores
         assert not (_image(again.content, "gray") > 127)[300:540, 575:735].any()
 
 
