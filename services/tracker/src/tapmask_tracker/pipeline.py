@@ -61,6 +61,17 @@ def to_frame_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> list[Prompt]
     return out
 
 
+def _at_video_size(mask: Mask, info: VideoInfo) -> Mask:
+    """A mask from a tracker's working size back at the decoded frame's size (a smooth
+    upscale, thresholded at half, so the edge does not come back as blocks)."""
+    if mask.shape == (info.height, info.width):
+        return mask
+    up = cv2.resize(
+        mask.astype(np.uint8) * 255, (info.width, info.height), interpolation=cv2.INTER_LINEAR
+    )
+    return np.asarray(up) > 127
+
+
 def iter_video_masks(
     input_path: Path,
     tracker: Tracker,
@@ -78,14 +89,7 @@ def iter_video_masks(
     scaled = [replace(p, x=p.x * sx, y=p.y * sy) for p in to_frame_prompts(prompts, info)]
     frames = prefetch(iter_rgb_frames(input_path, tracker.max_side, limits), depth=4)
     for mask in tracker.track(frames, scaled):
-        if mask.shape != (info.height, info.width):
-            up = cv2.resize(
-                mask.astype(np.uint8) * 255,
-                (info.width, info.height),
-                interpolation=cv2.INTER_LINEAR,
-            )
-            mask = np.asarray(up) > 127
-        yield mask
+        yield _at_video_size(mask, info)
 
 
 def iter_job_masks(
@@ -139,14 +143,7 @@ def iter_face_masks(
     for mask in faces.track(frames, ()):
         if turns:
             mask = np.ascontiguousarray(np.rot90(mask, -turns))
-        if mask.shape != (info.height, info.width):
-            up = cv2.resize(
-                mask.astype(np.uint8) * 255,
-                (info.width, info.height),
-                interpolation=cv2.INTER_LINEAR,
-            )
-            mask = np.asarray(up) > 127
-        yield mask
+        yield _at_video_size(mask, info)
 
 
 def track_video(
