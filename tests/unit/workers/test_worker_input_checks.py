@@ -13,14 +13,13 @@ import av
 import numpy as np
 from stage_harness import deliver
 
+from tapmask_media.input_check import input_check
 from tapmask_renderer.app import build_service as build_renderer
-from tapmask_renderer.app import input_check as renderer_input_check
 from tapmask_renderer.settings import Settings as RendererSettings
 from tapmask_runtime.settings import VideoLimits, WorkerSettings
 from tapmask_schemas import ClickPoint, Effect, JobCreated, MasksReady, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, MASKS_READY, VIDEO_READY
 from tapmask_tracker.app import build_service as build_tracker_service
-from tapmask_tracker.app import input_check as tracker_input_check
 from tapmask_tracker.core import build_tracker
 from tapmask_tracker.pipeline import TrackResult, track_to_file
 from tapmask_tracker.settings import Settings as TrackerSettings
@@ -86,7 +85,7 @@ async def test_a_swapped_upload_is_refused_before_tracking(
     store.objects[event.upload_key] = (clip_bytes(tmp_path, 40), {})
     track = NeverCalled()
     seen = await tracked(
-        store, observe_topics, event, track=track, check_input=tracker_input_check(VideoLimits())
+        store, observe_topics, event, track=track, check_input=input_check(VideoLimits())
     )
     assert track.calls == 0
     [failed] = decode(seen[JOB_FAILED])
@@ -103,7 +102,7 @@ async def test_the_gateway_limits_apply_in_the_tracker(
     event = job(frames=40)  # 4 s, as announced, but the limit is now 2 s
     store.objects[event.upload_key] = (clip_bytes(tmp_path, 40), {})
     track = NeverCalled()
-    check = tracker_input_check(VideoLimits(max_duration_s=2.0))
+    check = input_check(VideoLimits(max_duration_s=2.0))
     seen = await tracked(store, observe_topics, event, track=track, check_input=check)
     assert track.calls == 0
     [failed] = decode(seen[JOB_FAILED])
@@ -134,7 +133,7 @@ async def test_frames_that_grow_mid_stream_fail_the_job_with_the_reason(
         return track_to_file(video, masks, tracker, points, progress)
 
     seen = await tracked(
-        store, observe_topics, event, track=track, check_input=tracker_input_check(VideoLimits())
+        store, observe_topics, event, track=track, check_input=input_check(VideoLimits())
     )
     [failed] = decode(seen[JOB_FAILED])
     reason = failed["reason"]
@@ -167,7 +166,7 @@ async def test_a_swapped_upload_is_refused_before_rendering(
         RendererSettings(worker=FAST),
         store=store,
         render=render,
-        check_input=renderer_input_check(VideoLimits()),
+        check_input=input_check(VideoLimits()),
     )
     seen = observe_topics(svc.broker)
     await deliver(svc, MASKS_READY, event)

@@ -5,33 +5,18 @@ tapmask-renderer           # reads TAPMASK_* settings (see settings.py)
 
 from __future__ import annotations
 
-import functools
-
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from tapmask_renderer.handlers import InputCheck, RenderFn, RenderStage
+from tapmask_media.input_check import InputCheck, input_check
+from tapmask_renderer.handlers import RenderFn, RenderStage
 from tapmask_renderer.settings import Settings
 from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
-from tapmask_runtime.settings import VideoLimits
 from tapmask_schemas import JobProgress, MasksReady, Stage, VideoReady
 from tapmask_schemas.topics import JOB_PROGRESS, MASKS_READY, VIDEO_READY
 
 RendererService = WorkerService[MasksReady, RenderStage]
-
-
-def input_check(limits: VideoLimits) -> InputCheck:
-    """The downloaded input probed again with the gateway's ``limits``, in a child process
-    without secrets, and compared with what the gateway accepted."""
-    from tapmask_media.probe import ProbeLimits, probe_as_checked
-
-    return functools.partial(
-        probe_as_checked,
-        limits=ProbeLimits(**limits.probe_fields()),
-        timeout=limits.probe_timeout_s,
-        memory_limit=limits.probe_memory_bytes,
-    )
 
 
 def build_service(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tapmask_media.errors import MediaError
+from tapmask_media.input_check import InputCheck
 from tapmask_renderer.rendering import RenderResult
 from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import fetch, run_step
@@ -31,9 +32,6 @@ RenderFn = Callable[
     [Path, Path, Path, ProcessingMode, Effect, Callable[[int, int], None]], RenderResult
 ]
 Publish = Callable[[VideoReady | JobProgress], Awaitable[None]]
-#: Probes the downloaded input with the gateway's limits (in a child process without
-#: secrets) and checks it is the (width, height, frame_count) the gateway accepted.
-InputCheck = Callable[[Path, tuple[int, int, int]], object]
 
 _RENDER_END = 97.0
 

@@ -6,7 +6,6 @@ tapmask-tracker            # reads TAPMASK_* settings (see settings.py)
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +15,13 @@ from botocore.exceptions import ClientError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
+from tapmask_media.input_check import InputCheck, input_check
 from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
-from tapmask_runtime.settings import VideoLimits
 from tapmask_schemas import ClickPoint, JobCreated, Stage
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
-from tapmask_tracker.handlers import InputCheck, TrackFn, TrackStage, tracker_share_end
+from tapmask_tracker.handlers import TrackFn, TrackStage, tracker_share_end
 from tapmask_tracker.settings import Settings
 
 log = logging.getLogger("tapmask.tracker")
@@ -87,19 +86,6 @@ def _real_track(settings: Settings) -> tuple[TrackFn, str]:
         )
 
     return track, backend
-
-
-def input_check(limits: VideoLimits) -> InputCheck:
-    """The downloaded input probed again with the gateway's ``limits``, in a child process
-    without secrets, and compared with what the gateway accepted."""
-    from tapmask_media.probe import ProbeLimits, probe_as_checked
-
-    return functools.partial(
-        probe_as_checked,
-        limits=ProbeLimits(**limits.probe_fields()),
-        timeout=limits.probe_timeout_s,
-        memory_limit=limits.probe_memory_bytes,
-    )
 
 
 def build_service(

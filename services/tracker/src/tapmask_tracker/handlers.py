@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tapmask_media.errors import MediaError
+from tapmask_media.input_check import InputCheck
 from tapmask_runtime.errors import PermanentJobError
 from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import fetch, run_step
@@ -34,9 +35,6 @@ log = logging.getLogger("tapmask.tracker")
 #: (video, masks file, clicks, progress) -> result; called with ``auto_faces=True`` as well
 #: when the job asks for every face to be hidden too.
 TrackFn = Callable[..., TrackResult]
-#: Probes the downloaded input with the gateway's limits (in a child process without
-#: secrets) and checks it is the (width, height, frame_count) the gateway accepted.
-InputCheck = Callable[[Path, tuple[int, int, int]], object]
 PublishMasksReady = Callable[[MasksReady], Awaitable[None]]
 
 # Where the steps of this stage end in the job's percent: tracking stops 2 short of the
