@@ -12,7 +12,11 @@ creates one real job, then:
   ``/livez`` (no database: the baseline of what any answer costs in the same run).
 
 Prints JSON: p50/p95/p99 (ms) per phase and endpoint, the targets (first requests of 128
-new clients p99 < 500 ms, every request p99 < 200 ms at 200/s) and whether they were met.
+new clients p99 < 500 ms, every request p99 < 200 ms at 200/s) and whether they were met;
+per phase also the gateway's CPU milliseconds per request (its process's user + system
+time over the phase, divided by the requests) and the load average after it. The machine
+is shared (other engineers' test runs), so wall-clock percentiles vary run to run; CPU per
+request does not depend on what else runs, and says how much of one core 200/s needs.
 
 Run: .venv/bin/python bench/bench_api_load.py [--seconds 10]
 """
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,7 @@ import asyncpg
 import av
 import httpx
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,6 +71,25 @@ def _clip(path: Path) -> Path:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+async def _phase(
+    gateway: psutil.Process, requests: int, run: Awaitable[dict[str, Any]]
+) -> dict[str, Any]:
+    """Runs one phase and adds the gateway's and the load generator's CPU ms per request."""
+    gw0, own0 = _cpu_s(gateway), time.process_time()
+    out: dict[str, Any] = await run
+    out["gateway_cpu_ms_per_request"] = round((_cpu_s(gateway) - gw0) * 1000 / requests, 2)
+    out["load_generator_cpu_ms_per_request"] = round(
+        (time.process_time() - own0) * 1000 / requests, 2
+    )
+    out["load_average_after"] = round(os.getloadavg()[0], 2)
+    return out
 
 
 def _percentiles(ms: list[float]) -> dict[str, float]:
@@ -229,9 +254,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError(f"the gateway exited; see {log}")
                 await asyncio.sleep(0.3)
         status = await _one_job(base)
-        burst32 = await _burst(base, status, 32, 101)
-        burst128 = await _burst(base, status, 128, 102)
-        steady = await _steady(base, status, args.rate, args.seconds, 128)
+        gateway = psutil.Process(proc.pid)
+        burst32 = await _phase(gateway, 32, _burst(base, status, 32, 101))
+        burst128 = await _phase(gateway, 128, _burst(base, status, 128, 102))
+        steady = await _phase(
+            gateway,
+            int(args.rate * args.seconds),
+            _steady(base, status, args.rate, args.seconds, 128),
+        )
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=30)
