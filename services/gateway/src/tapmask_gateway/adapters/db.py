@@ -284,27 +284,34 @@ async def create_job(
         )
         if claimed is None:
             raise UploadAlreadyUsed
-        await conn.execute(
-            "INSERT INTO jobs (id, access_token_hash, status, stage, percent, mode, effect, points,"
-            " upload_key, video, client_ip, api_key_id, tier, expires_at, stage_started)"
-            " VALUES ($1, $2, 'pending', 'queued', 0, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-            " jsonb_build_object('queued', now()))",
-            job.id,
-            job.access_token_hash,
-            job.mode,
-            job.effect,
-            job.points,
-            job.upload_key,
-            job.video,
-            job.client_ip,
-            job.api_key_id,
-            job.tier,
-            job.expires_at,
-        )
-        await conn.execute(
-            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", topic, key, event
-        )
-        await conn.execute("NOTIFY tapmask_outbox")
+        await _insert_job_and_event(conn, job, topic, key, event)
+
+
+async def _insert_job_and_event(
+    conn: asyncpg.Connection, job: NewJob, topic: str, key: bytes, event: dict[str, Any]
+) -> None:
+    """The job row and its event in the outbox, in the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO jobs (id, access_token_hash, status, stage, percent, mode, effect, points,"
+        " upload_key, video, client_ip, api_key_id, tier, expires_at, stage_started)"
+        " VALUES ($1, $2, 'pending', 'queued', 0, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+        " jsonb_build_object('queued', now()))",
+        job.id,
+        job.access_token_hash,
+        job.mode,
+        job.effect,
+        job.points,
+        job.upload_key,
+        job.video,
+        job.client_ip,
+        job.api_key_id,
+        job.tier,
+        job.expires_at,
+    )
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", topic, key, event
+    )
+    await conn.execute("NOTIFY tapmask_outbox")
 
 
 async def get_job(pool: asyncpg.Pool, job_id: UUID) -> JobRow | None:
@@ -488,27 +495,7 @@ async def create_render_job(
         )
         if used is None or used > quota:
             raise QuotaExceeded
-        await conn.execute(
-            "INSERT INTO jobs (id, access_token_hash, status, stage, percent, mode, effect, points,"
-            " upload_key, video, client_ip, api_key_id, tier, expires_at, stage_started)"
-            " VALUES ($1, $2, 'pending', 'queued', 0, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-            " jsonb_build_object('queued', now()))",
-            job.id,
-            job.access_token_hash,
-            job.mode,
-            job.effect,
-            job.points,
-            job.upload_key,
-            job.video,
-            job.client_ip,
-            job.api_key_id,
-            job.tier,
-            job.expires_at,
-        )
-        await conn.execute(
-            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", topic, key, event
-        )
-        await conn.execute("NOTIFY tapmask_outbox")
+        await _insert_job_and_event(conn, job, topic, key, event)
 
 
 async def cancel_job(
