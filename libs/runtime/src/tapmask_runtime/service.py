@@ -15,11 +15,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger
@@ -35,6 +37,7 @@ from tapmask_runtime.settings import (
     LogSettings,
     MetricsSettings,
     S3Settings,
+    VideoLimits,
     WorkerSettings,
 )
 from tapmask_runtime.tracing import configure_tracing
@@ -52,15 +55,26 @@ Publish = Callable[[Any], Awaitable[None]]
 StartupHook = Callable[[], Awaitable[None]]
 
 
-class WorkerServiceSettings(Protocol):
-    """The settings groups every worker's ``Settings`` nests."""
+class WorkerServiceSettings(BaseSettings):
+    """What every worker is configured with (``TAPMASK_`` environment variables, nested groups
+    with ``__``: TAPMASK_KAFKA__BOOTSTRAP_SERVERS, TAPMASK_WORKER__MAX_ATTEMPTS...). A worker's
+    ``Settings`` subclasses it: its own Kafka client id and metrics port, its own options."""
 
-    kafka: KafkaSettings
-    s3: S3Settings
-    worker: WorkerSettings
-    metrics: MetricsSettings
-    log: LogSettings
-    work_dir: Path | None
+    model_config = SettingsConfigDict(
+        env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    """Prometheus /metrics (TAPMASK_METRICS__PORT; unset it with an empty value)."""
+    log: LogSettings = Field(default_factory=LogSettings)
+    limits: VideoLimits = Field(default_factory=VideoLimits)
+    """The gateway's limits (TAPMASK_LIMITS__*, the same values): the input is probed
+    with them again before any decoding."""
+    work_dir: Path | None = None
+    """Where a job's input and output are staged (None: the system temp dir)."""
 
 
 @dataclass(frozen=True)

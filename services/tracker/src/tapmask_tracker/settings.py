@@ -10,16 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tapmask_runtime.settings import (
-    KafkaSettings,
-    LogSettings,
-    MetricsSettings,
-    S3Settings,
-    VideoLimits,
-    WorkerSettings,
-)
+from tapmask_runtime.service import WorkerServiceSettings
+from tapmask_runtime.settings import KafkaSettings, MetricsSettings
 
 
 class TrackerOptions(BaseModel):
@@ -38,20 +31,7 @@ class TrackerOptions(BaseModel):
     """torch device for SAM 2 (None: cuda when available)."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TAPMASK_", env_nested_delimiter="__", extra="ignore"
-    )
-
+class Settings(WorkerServiceSettings):
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="tapmask-tracker"))
-    s3: S3Settings = Field(default_factory=S3Settings)
-    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings(port=9101))
-    """Prometheus /metrics (TAPMASK_METRICS__PORT; unset it with an empty value)."""
-    log: LogSettings = Field(default_factory=LogSettings)
-    limits: VideoLimits = Field(default_factory=VideoLimits)
-    """The gateway's limits (TAPMASK_LIMITS__*, the same values): the input is probed
-    with them again before any decoding."""
     tracker: TrackerOptions = Field(default_factory=TrackerOptions)
-    work_dir: Path | None = None
-    """Where inputs and masks are staged (None: the system temp dir)."""
