@@ -7,7 +7,7 @@ import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -175,6 +175,21 @@ def _monthly_videos(settings: Settings, client: Client) -> int:
     return settings.quotas.free_videos_per_month
 
 
+async def _quota_left(gw: Gateway, client: Client, now: datetime) -> tuple[date, int]:
+    """This month and the client's monthly limit; a 429 naming the use when none is left."""
+    month = month_of(now)
+    limit = _monthly_videos(gw.settings, client)
+    decision = check_quota(await db.videos_used(gw.db, client.subject, month), limit, now)
+    if not decision.allowed:
+        gw.metrics.rejected.labels("quota").inc()
+        raise Problem(
+            429,
+            f"monthly quota used up: {decision.used} of {decision.limit} videos this month",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
+    return month, limit
+
+
 def _reject(gw: Gateway, status: int, reason: str, detail: str) -> Problem:
     gw.metrics.rejected.labels(reason).inc()
     return Problem(status, detail)
@@ -219,16 +234,7 @@ class JobController(Controller):
             )
 
         now = datetime.now(UTC)
-        month = month_of(now)
-        limit = _monthly_videos(settings, client)
-        decision = check_quota(await db.videos_used(gw.db, client.subject, month), limit, now)
-        if not decision.allowed:
-            gw.metrics.rejected.labels("quota").inc()
-            raise Problem(
-                429,
-                f"monthly quota used up: {decision.used} of {decision.limit} videos this month",
-                headers={"Retry-After": str(decision.retry_after_s)},
-            )
+        month, limit = await _quota_left(gw, client, now)
 
         size = await anyio.to_thread.run_sync(gw.s3.object_size, upload.key)
         if size is None:

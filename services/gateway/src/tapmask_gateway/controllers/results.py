@@ -28,9 +28,9 @@ from tapmask_gateway.controllers.jobs import (
     CreateJobResponse,
     DownloadView,
     _authorized_job,
-    _monthly_videos,
+    _quota_left,
 )
-from tapmask_gateway.domain.quotas import check_quota, month_of, seconds_until_next_month
+from tapmask_gateway.domain.quotas import seconds_until_next_month
 from tapmask_gateway.domain.tokens import job_token, token_hash
 from tapmask_gateway.domain.uploads import click_problem
 from tapmask_runtime.cancels import cancel_key
@@ -87,16 +87,7 @@ async def _new_job(
 ) -> CreateJobResponse:
     settings = gw.settings
     now = datetime.now(UTC)
-    month = month_of(now)
-    limit = _monthly_videos(settings, client)
-    decision = check_quota(await db.videos_used(gw.db, client.subject, month), limit, now)
-    if not decision.allowed:
-        gw.metrics.rejected.labels("quota").inc()
-        raise Problem(
-            429,
-            f"monthly quota used up: {decision.used} of {decision.limit} videos this month",
-            headers={"Retry-After": str(decision.retry_after_s)},
-        )
+    month, limit = await _quota_left(gw, client, now)
     job_id = uuid4()
     token = job_token(settings.token_secret.get_secret_value(), job_id)
     video = VideoInfo.model_validate(source.video)
