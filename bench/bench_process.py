@@ -57,9 +57,9 @@ from collections import defaultdict
 T = defaultdict(float)
 t_start = time.perf_counter()
 
-import tapmask_renderer.pipeline as rp
-import tapmask_tracker.core as core
-import tapmask_tracker.pipeline as tp
+import tapmask_processing.render as rp
+import tapmask_processing.tracking as core
+import tapmask_processing.track as tp
 from tapmask_cli import main as cli
 
 

@@ -64,7 +64,7 @@ _RENDER = """
 import resource, sys, time
 from pathlib import Path
 from tapmask_media.masks import read_mask_stream
-from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
+from tapmask_processing.render import RenderMode, RenderOptions, render_video
 clip, masks, out, mode = sys.argv[1:5]
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)

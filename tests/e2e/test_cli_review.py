@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from cli_helpers import run_tapmask, write_disc_clip
 
-import tapmask_tracker.core
+import tapmask_processing.tracking
 from tapmask_cli.main import main
 from tapmask_media.masks import write_png_masks
-from tapmask_tracker.core.tracking import Frame, Mask, Prompt, ReviewRange
+from tapmask_processing.tracking.tracking import Frame, Mask, Prompt, ReviewRange
 
 FRAMES = 24
 LOST = "object lost; mask held and widened"
@@ -54,7 +54,7 @@ def clip(tmp_path: Path) -> Path:
 @pytest.fixture
 def unsure(monkeypatch: pytest.MonkeyPatch) -> UnsureTracker:
     tracker = UnsureTracker()
-    monkeypatch.setattr(tapmask_tracker.core, "build_tracker", lambda **_: tracker)
+    monkeypatch.setattr(tapmask_processing.tracking, "build_tracker", lambda **_: tracker)
     return tracker
 
 
@@ -113,7 +113,7 @@ def test_review_past_the_last_frame_is_clipped_to_the_video(
             self.review = [ReviewRange(20, 99, LOST), ReviewRange(500, 600, LOST)]
 
     tracker = Overreaching()
-    monkeypatch.setattr(tapmask_tracker.core, "build_tracker", lambda **_: tracker)
+    monkeypatch.setattr(tapmask_processing.tracking, "build_tracker", lambda **_: tracker)
     assert main(["masks", str(clip), "--out", str(tmp_path / "m"), "--point", "9,9", "--json"]) == 0
     done = _done(capsys.readouterr().out)
     assert done["review"] == [{"start_frame": 20, "end_frame": FRAMES - 1, "reason": LOST}]

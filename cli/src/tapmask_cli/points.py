@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tapmask_tracker.core.tracking import Prompt
+from tapmask_processing.tracking.tracking import Prompt
 
 _CLICK = re.compile(
     r"^\s*(?P<x>-?\d+(?:\.\d+)?)\s*,\s*(?P<y>-?\d+(?:\.\d+)?)\s*"

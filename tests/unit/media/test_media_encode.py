@@ -12,7 +12,7 @@ import pytest
 from tapmask_media.decode import iter_rgb_frames, iter_video_frames, prefetch
 from tapmask_media.masks import Mask
 from tapmask_media.probe import probe
-from tapmask_renderer.pipeline import render_video
+from tapmask_processing.render import render_video
 
 W, H = 160, 96
 VFR_PTS_MS = [0, 40, 80, 200, 233, 300, 500, 520, 540, 700, 1000, 1033]

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tapmask_renderer.core.compositing import (
+from tapmask_processing.rendering.compositing import (
     EffectSettings,
     apply_rgb,
     apply_yuv420p,

@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from tapmask_renderer.core.compositing import BT601, BT709, EffectSettings, yuv_encoding
-from tapmask_renderer.pipeline import RenderOptions, render_video
+from tapmask_processing.render import RenderOptions, render_video
+from tapmask_processing.rendering.compositing import BT601, BT709, EffectSettings, yuv_encoding
 
 FILL = (30, 200, 60)  # saturated: BT.601 and BT.709 give it clearly different Y'CbCr
 

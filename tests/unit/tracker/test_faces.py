@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from tapmask_media.decode import iter_rgb_frames
-from tapmask_tracker.core import build_face_tracker
-from tapmask_tracker.core.faces import (
+from tapmask_processing.models import centerface_file
+from tapmask_processing.tracking import build_face_tracker
+from tapmask_processing.tracking.faces import (
     CenterFace,
     FaceBox,
     FaceSettings,
@@ -27,8 +28,7 @@ from tapmask_tracker.core.faces import (
     nms,
     plan_passes,
 )
-from tapmask_tracker.core.tracking import Frame, TrackingError
-from tapmask_tracker.models import centerface_file
+from tapmask_processing.tracking.tracking import Frame, TrackingError
 
 ROOT = Path(__file__).resolve().parents[3]
 VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from tracker_clips import Clip, recall, with_lookalike
 
-from tapmask_tracker.core import Tracker, TrackingError, build_tracker
-from tapmask_tracker.core.tracking import Prompt
+from tapmask_processing.tracking import Tracker, TrackingError, build_tracker
+from tapmask_processing.tracking.tracking import Prompt
 
 
 @pytest.fixture(scope="module")

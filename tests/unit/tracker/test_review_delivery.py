@@ -15,15 +15,15 @@ import numpy as np
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from tapmask_processing.track import TrackResult, track_to_file
+from tapmask_processing.tracking.tracking import Frame, Mask, Prompt
+from tapmask_processing.tracking.tracking import ReviewRange as TrackerRange
 from tapmask_runtime.errors import ObjectMissingError
 from tapmask_runtime.settings import WorkerSettings
 from tapmask_schemas import ClickPoint, JobCreated, ProcessingMode, ReviewRange, VideoInfo
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
 from tapmask_tracker.app import build_service
-from tapmask_tracker.core.tracking import Frame, Mask, Prompt
-from tapmask_tracker.core.tracking import ReviewRange as TrackerRange
 from tapmask_tracker.handlers import REVIEW_METADATA_BYTES, compact_review
-from tapmask_tracker.pipeline import TrackResult, track_to_file
 from tapmask_tracker.settings import Settings
 
 LOST = "object lost; mask held and widened"

@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from tapmask_tracker.core import Prompt, TrackingError
-from tapmask_tracker.core.sam2_backend import Sam2Tracker
+from tapmask_processing.tracking import Prompt, TrackingError
+from tapmask_processing.tracking.sam2_backend import Sam2Tracker
 
 # Small enough for the CPU: 128 px input (8x8 top-level features) and a short memory,
 # so that the window (max(num_maskmem, max_obj_ptrs_in_encoder) = 4) is passed quickly.

@@ -11,13 +11,13 @@ from typing import Any
 from faststream.kafka import TestKafkaBroker
 from stage_harness import deliver
 
+from tapmask_processing.track import TrackResult
+from tapmask_processing.tracking import TrackingError
 from tapmask_runtime.settings import WorkerSettings
 from tapmask_runtime.worker import retry_topic
 from tapmask_schemas import JobCreated, ProcessingMode
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, JOB_PROGRESS, MASKS_READY
 from tapmask_tracker.app import build_service
-from tapmask_tracker.core import TrackingError
-from tapmask_tracker.pipeline import TrackResult
 from tapmask_tracker.settings import Settings
 
 RETRY = retry_topic(JOB_CREATED, "tracker")

@@ -14,14 +14,14 @@ import numpy as np
 from stage_harness import deliver
 
 from tapmask_media.input_check import input_check
+from tapmask_processing.track import TrackResult, track_to_file
+from tapmask_processing.tracking import build_tracker
 from tapmask_renderer.app import build_service as build_renderer
 from tapmask_renderer.settings import Settings as RendererSettings
 from tapmask_runtime.settings import VideoLimits, WorkerSettings
 from tapmask_schemas import ClickPoint, Effect, JobCreated, MasksReady, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import DEAD_LETTER, JOB_CREATED, JOB_FAILED, MASKS_READY, VIDEO_READY
 from tapmask_tracker.app import build_service as build_tracker_service
-from tapmask_tracker.core import build_tracker
-from tapmask_tracker.pipeline import TrackResult, track_to_file
 from tapmask_tracker.settings import Settings as TrackerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from tapmask_media.masks import read_mask_stream
+from tapmask_processing.track import track_to_file
+from tapmask_processing.tracking import build_tracker
 from tapmask_renderer.rendering import render_to_file
 from tapmask_schemas import ClickPoint, Effect, ProcessingMode
-from tapmask_tracker.core import build_tracker
-from tapmask_tracker.pipeline import track_to_file
 
 W, H, N = 160, 96, 12
 

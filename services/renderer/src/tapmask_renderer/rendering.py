@@ -8,7 +8,7 @@ from pathlib import Path
 from tapmask_media.masks import read_mask_stream
 from tapmask_media.probe import ProbeLimits, probe
 from tapmask_media.progress import Progress
-from tapmask_renderer.pipeline import RenderMode, RenderOptions, render_video
+from tapmask_processing.render import RenderMode, RenderOptions, render_video
 from tapmask_schemas import Effect, ProcessingMode
 
 

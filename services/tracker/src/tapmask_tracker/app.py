@@ -60,8 +60,8 @@ def _ensure_checkpoint(settings: Settings) -> Path | None:
 
 
 def _real_track(settings: Settings) -> tuple[TrackFn, str]:
-    from tapmask_tracker.core import Tracker, build_face_tracker, build_tracker
-    from tapmask_tracker.pipeline import track_to_file
+    from tapmask_processing.track import track_to_file
+    from tapmask_processing.tracking import Tracker, build_face_tracker, build_tracker
 
     tracker = build_tracker(
         settings.tracker.backend,

@@ -14,6 +14,8 @@ from typing import Any
 
 from tapmask_media.errors import MediaError
 from tapmask_media.input_check import InputCheck
+from tapmask_processing.track import TrackResult
+from tapmask_processing.tracking import TrackingError
 from tapmask_runtime.errors import PermanentJobError
 from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.service import fetch, run_step
@@ -27,8 +29,6 @@ from tapmask_schemas import (
 )
 from tapmask_schemas.keys import masks_key
 from tapmask_schemas.progress import tracker_share_end as share_end
-from tapmask_tracker.core import TrackingError
-from tapmask_tracker.pipeline import TrackResult
 
 log = logging.getLogger("tapmask.tracker")
 

@@ -18,7 +18,7 @@ from tapmask_runtime.settings import KafkaSettings, MetricsSettings
 class TrackerOptions(BaseModel):
     backend: Literal["auto", "learned", "cpu", "sam2"] = "auto"
     """auto: SAM 2 when CUDA and a checkpoint are available, else the learned CPU tracker when
-    its models are installed (TAPMASK_MODELS_DIR, see tapmask_tracker.models), else the
+    its models are installed (TAPMASK_MODELS_DIR, see tapmask_processing.models), else the
     weight-free cpu tracker. The job status says which ran."""
     sam2_checkpoint: Path | None = None
     """Local SAM 2 checkpoint file (used as the download target when a key is given)."""

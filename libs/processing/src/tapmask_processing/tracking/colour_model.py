@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.tracking import Frame, Mask
+from tapmask_processing.tracking.tracking import Frame, Mask
 
 # 16 levels per channel (4096 colours): coarse enough to generalise over shading.
 _SHIFT = 4

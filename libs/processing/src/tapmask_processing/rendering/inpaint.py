@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tapmask_renderer.core.flow import BackgroundFlow, FlowGrid, Motion, sample
+from tapmask_processing.rendering.flow import BackgroundFlow, FlowGrid, Motion, sample
 
 __all__ = ["DEFAULT_WINDOW", "Invented", "erase_stream"]
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.tracking import Frame, Mask
+from tapmask_processing.tracking.tracking import Frame, Mask
 
 Point = tuple[float, float]
 

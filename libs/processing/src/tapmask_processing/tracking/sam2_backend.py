@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tapmask_tracker.core.tracking import (
+from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,

@@ -40,8 +40,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tapmask_tracker.core.sam_onnx import Embedding, FloatArray, SamOnnx, Segmentation
-from tapmask_tracker.core.tracking import Mask
+from tapmask_processing.tracking.sam_onnx import Embedding, FloatArray, SamOnnx, Segmentation
+from tapmask_processing.tracking.tracking import Mask
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
