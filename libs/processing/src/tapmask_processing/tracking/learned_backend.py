@@ -34,9 +34,11 @@ A later click corrects the track from its frame: positives re-segment the object
 Output masks are at the working size (``work_side``) and grown by a privacy margin; the
 pipeline scales them to the video. Memory is per object (a mask, a feature vector), flat
 in the video's length. Cost on 2 cores: ~0.45 s for the encoder and ~40 ms a decoder call
-per keyframe, ~15 ms a frame otherwise. ``01_dog.mp4`` (289 frames, 720p): 19 keyframes,
-the whole blur job in ~34 s (0.29x real time); the weight-free tracker's job takes ~5 s
-but loses the dog's head and the juggler's legs and keeps a mask after the dog left
+per keyframe, ~15 ms a frame otherwise. ``01_dog.mp4`` (289 frames, 720p): 23 keyframes,
+the whole blur job in ~44 s (0.22x real time; 19 keyframes and 34 s before the dog was
+followed out through the frame's edge and re-found from its head, which had left it
+uncovered over frames 65-74 and 105-112); the weight-free tracker's job takes ~5 s but
+loses the dog's head and the juggler's legs and keeps a mask after the dog left
 (tests/e2e). Decoys are re-segmented from their carried box alone, and a lost object is
 looked for every ``keyframe_every / 3`` frames: that took the job from 45 s to 34 s.
 """
