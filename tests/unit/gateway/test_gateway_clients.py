@@ -47,3 +47,16 @@ def test_ipv6_clients_count_by_their_64() -> None:
     # IPv4 stays per address, also written as IPv4-mapped IPv6.
     assert Client(ip="::ffff:192.0.2.7", tier=Tier.FREE).subject == "ip:192.0.2.7"
     assert Client(ip="192.0.2.8", tier=Tier.FREE).subject == "ip:192.0.2.8"
+
+
+def test_what_is_stored_of_a_client_is_not_its_address() -> None:
+    # The subject goes into upload rows and the month's usage rows: keyed by the gateway's
+    # secret, it still counts one /64 as one client, but the address cannot be read back.
+    pepper = b"s" * 32
+    a = Client(ip="2001:db8:1:2::1", tier=Tier.FREE, pepper=pepper)
+    b = Client(ip="2001:db8:1:2:ffff::9", tier=Tier.FREE, pepper=pepper)
+    v4 = Client(ip="192.0.2.8", tier=Tier.FREE, pepper=pepper)
+    assert a.subject == b.subject and a.subject.startswith("ip:")
+    assert "2001" not in a.subject and "192.0.2" not in v4.subject
+    assert v4.subject != Client(ip="192.0.2.9", tier=Tier.FREE, pepper=pepper).subject
+    assert v4.subject != Client(ip="192.0.2.8", tier=Tier.FREE, pepper=b"t" * 32).subject

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +32,19 @@ class Client:
     ip: str
     tier: Tier
     api_key: ApiKey | None = None
+    #: Keys the address in ``subject`` (the gateway's secret): the subject is stored with
+    #: uploads and in the month's usage rows, which outlive a free job's 24 h retention, so
+    #: it must not be the address itself (issue 9: client IPs kept for a month).
+    pepper: bytes = b""
 
     @property
     def subject(self) -> str:
-        return f"key:{self.api_key.id}" if self.api_key else f"ip:{address_key(self.ip)}"
+        if self.api_key:
+            return f"key:{self.api_key.id}"
+        where = address_key(self.ip)
+        if not self.pepper:
+            return f"ip:{where}"
+        return "ip:" + hmac.new(self.pepper, where.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class Gateway:

@@ -59,14 +59,15 @@ class ClientMiddleware(ASGIMiddleware):
         ip = client_address(peer, headers.get("x-forwarded-for"), self.gw.proxies)
         quotas = self.gw.settings.quotas
         presented = headers.get("x-api-key")
-        client = Client(ip=ip, tier=Tier.FREE)
+        pepper = self.gw.settings.token_secret.get_secret_value().encode()
+        client = Client(ip=ip, tier=Tier.FREE, pepper=pepper)
         if presented:
             key = await _api_key(self.gw, presented)
             if key is None:
                 self.gw.metrics.rejected.labels("bad_api_key").inc()
                 await _send_problem(send, 401, "unknown or revoked API key (X-API-Key)", None)
                 return
-            client = Client(ip=ip, tier=Tier.PRO, api_key=key)
+            client = Client(ip=ip, tier=Tier.PRO, api_key=key, pepper=pepper)
         if client.tier is Tier.PRO:
             per_minute, burst = quotas.pro_requests_per_minute, quotas.pro_burst
         else:
