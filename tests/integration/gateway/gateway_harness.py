@@ -195,8 +195,15 @@ async def next_job_created(
     bootstrap: str, job_id: uuid.UUID, timeout_s: float = 30
 ) -> tuple[Any, bytes]:
     """The JobCreated of `job_id` as it is on Kafka (value and key)."""
+    return await next_event(bootstrap, topics.JOB_CREATED, job_id, timeout_s)
+
+
+async def next_event(
+    bootstrap: str, topic: str, job_id: uuid.UUID, timeout_s: float = 30
+) -> tuple[Any, bytes]:
+    """The first event of `job_id` on `topic` (the test prefix added), value and key."""
     consumer = AIOKafkaConsumer(
-        TOPIC_PREFIX + topics.JOB_CREATED,
+        TOPIC_PREFIX + topic,
         bootstrap_servers=bootstrap,
         group_id=f"gw-test-reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",

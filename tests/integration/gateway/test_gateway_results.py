@@ -17,6 +17,7 @@ from gateway_harness import (
     Served,
     create_job,
     eventually,
+    next_event,
     next_job_created,
     publish,
     upload,
@@ -39,25 +40,10 @@ from tapmask_schemas import (
 pytestmark = pytest.mark.integration
 
 
-async def next_masks_ready(bootstrap: str, job_id: UUID, timeout_s: float = 30) -> MasksReady:
-    consumer = AIOKafkaConsumer(
-        TOPIC_PREFIX + topics.MASKS_READY,
-        bootstrap_servers=bootstrap,
-        group_id=f"gw-test-reader-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for record in consumer:
-                event = parse_event(record.value)
-                if event.job_id == job_id:
-                    assert isinstance(event, MasksReady)
-                    return event
-    finally:
-        await consumer.stop()
-    raise AssertionError("unreachable")
+async def next_masks_ready(bootstrap: str, job_id: UUID) -> MasksReady:
+    event, _ = await next_event(bootstrap, topics.MASKS_READY, job_id)
+    assert isinstance(event, MasksReady)
+    return event
 
 
 async def _job(client: httpx.AsyncClient, clip: Any) -> tuple[UUID, dict[str, str], JobCreated]:
