@@ -83,8 +83,11 @@ KUSTOMIZE_VERSION := v5.8.0
 CHECKS_VENV := .local/checks
 install-checks: install-python
 	@if ! .local/bin/kustomize version 2>/dev/null | grep -q "$(KUSTOMIZE_VERSION)"; then \
+		go=$$(command -v go || echo "$(CURDIR)/.local/go/bin/go"); \
+		if [ ! -x "$$go" ]; then echo "installing Go from the Go module proxy into .local/go"; \
+			$(PY) deploy/checks/fetch_go.py .local/go; fi; \
 		echo "installing kustomize $(KUSTOMIZE_VERSION) with go install"; \
-		GOBIN="$(CURDIR)/.local/bin" go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
+		GOBIN="$(CURDIR)/.local/bin" "$$go" install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
 	@if [ ! -f $(CHECKS_VENV)/.installed ] || \
 	    [ deploy/checks/requirements.txt -nt $(CHECKS_VENV)/.installed ]; then \
 		echo "installing the deploy checkers into $(CHECKS_VENV)"; \
