@@ -190,6 +190,29 @@ async def _quota_left(gw: Gateway, client: Client, now: datetime) -> tuple[date,
     return month, limit
 
 
+def _quota_used_up(gw: Gateway, limit: int, now: datetime) -> Problem:
+    """The 429 when the job's insert finds the month's quota used up meanwhile."""
+    gw.metrics.rejected.labels("quota").inc()
+    return Problem(
+        429,
+        f"monthly quota used up: {limit} videos this month",
+        headers={"Retry-After": str(seconds_until_next_month(now))},
+    )
+
+
+def _created(gw: Gateway, client: Client, job_id: UUID, token: str) -> CreateJobResponse:
+    """A job row and its event are in the outbox: wake the relay, count it, answer."""
+    gw.relay_wake.set()
+    gw.metrics.jobs_created.labels(client.tier.value).inc()
+    return CreateJobResponse(
+        job_id=job_id,
+        status=JobStatus.PENDING,
+        access_token=token,
+        events_url=f"/api/jobs/{job_id}/events?token={token}",
+        status_url=f"/api/jobs/{job_id}",
+    )
+
+
 def _reject(gw: Gateway, status: int, reason: str, detail: str) -> Problem:
     gw.metrics.rejected.labels(reason).inc()
     return Problem(status, detail)
@@ -334,26 +357,13 @@ class JobController(Controller):
             )
         except db.QuotaExceeded:
             await anyio.to_thread.run_sync(gw.s3.delete, [pinned])
-            gw.metrics.rejected.labels("quota").inc()
-            raise Problem(
-                429,
-                f"monthly quota used up: {limit} videos this month",
-                headers={"Retry-After": str(seconds_until_next_month(now))},
-            ) from None
+            raise _quota_used_up(gw, limit, now) from None
         except db.UploadAlreadyUsed:
             await anyio.to_thread.run_sync(gw.s3.delete, [pinned])
             raise _reject(
                 gw, 409, "upload_used", "this upload was already used by another job"
             ) from None
-        gw.relay_wake.set()
-        gw.metrics.jobs_created.labels(client.tier.value).inc()
-        return CreateJobResponse(
-            job_id=job_id,
-            status=JobStatus.PENDING,
-            access_token=token,
-            events_url=f"/api/jobs/{job_id}/events?token={token}",
-            status_url=f"/api/jobs/{job_id}",
-        )
+        return _created(gw, client, job_id, token)
 
     async def _probe(self, gw: Gateway, client: Client, key: str, etag: str) -> CheckedUpload:
         """Probe bytes not probed before: counted against the client (a refused probe

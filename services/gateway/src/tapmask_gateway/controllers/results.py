@@ -28,9 +28,10 @@ from tapmask_gateway.controllers.jobs import (
     CreateJobResponse,
     DownloadView,
     _authorized_job,
+    _created,
     _quota_left,
+    _quota_used_up,
 )
-from tapmask_gateway.domain.quotas import seconds_until_next_month
 from tapmask_gateway.domain.tokens import job_token, token_hash
 from tapmask_gateway.domain.uploads import click_problem
 from tapmask_runtime.cancels import cancel_key
@@ -140,21 +141,8 @@ async def _new_job(
             event=event.model_dump(mode="json"),
         )
     except db.QuotaExceeded:
-        gw.metrics.rejected.labels("quota").inc()
-        raise Problem(
-            429,
-            f"monthly quota used up: {limit} videos this month",
-            headers={"Retry-After": str(seconds_until_next_month(now))},
-        ) from None
-    gw.relay_wake.set()
-    gw.metrics.jobs_created.labels(client.tier.value).inc()
-    return CreateJobResponse(
-        job_id=job_id,
-        status=JobStatus.PENDING,
-        access_token=token,
-        events_url=f"/api/jobs/{job_id}/events?token={token}",
-        status_url=f"/api/jobs/{job_id}",
-    )
+        raise _quota_used_up(gw, limit, now) from None
+    return _created(gw, client, job_id, token)
 
 
 def _usable(job: db.JobRow) -> None:
