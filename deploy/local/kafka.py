@@ -63,6 +63,18 @@ def kafka_version() -> str:
     return match.group(1)
 
 
+
+def new_cluster_id() -> str:
+    """A random UUID in URL-safe base64 without padding, as Kafka's own ``random-uuid`` makes.
+
+    Like Kafka's ``Uuid.randomUuid`` it never starts with ``-``: the storage tool's argument
+    parser reads ``-t -hRU...`` as a missing value, which failed one CI install in 64.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
 class Kafka(LocalService):
     name = "kafka"
     answers = "answer Kafka metadata requests"
@@ -161,8 +173,7 @@ class Kafka(LocalService):
     def _format_storage(self) -> None:
         if (self.data / "meta.properties").exists():
             return  # formatted by an earlier start: keep the data
-        # Kafka's cluster ids are a random UUID in URL-safe base64 without padding.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         run(
             self._java(
                 "kafka.tools.StorageTool",
