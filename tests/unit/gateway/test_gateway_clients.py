@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tapmask_gateway.context import Client
-from tapmask_gateway.domain.clients import client_address, parse_networks
+from tapmask_gateway.domain.clients import Client, client_address, parse_networks
 from tapmask_gateway.domain.quotas import Tier
 
 PROXIES = parse_networks(["10.0.0.0/8", "127.0.0.1"])

@@ -26,11 +26,13 @@ from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.cleanup import run_cleanup
 from tapmask_gateway.adapters.kafka import make_broker
 from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
+from tapmask_gateway.adapters.probe import S3UploadProbe
 from tapmask_gateway.adapters.projector import register_projector
 from tapmask_gateway.adapters.relay import run_relay
-from tapmask_gateway.adapters.s3 import GatewayS3
+from tapmask_gateway.adapters.s3 import GatewayS3, S3Uploads
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.clients import ClientMiddleware
+from tapmask_gateway.controllers.deps import provide_client, provide_jobs, provide_metrics
 from tapmask_gateway.controllers.health import health, livez, metrics
 from tapmask_gateway.controllers.jobs import JobController
 from tapmask_gateway.controllers.preview import PreviewController
@@ -39,6 +41,7 @@ from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
 from tapmask_gateway.settings import Settings
+from tapmask_gateway.usecases.jobs import JobService
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import require_token_secret
 from tapmask_runtime.tracing import configure_tracing
@@ -88,6 +91,13 @@ def create_app(settings: Settings) -> Litestar:
             gw.store = GatewayS3(settings.s3)
             # Uploads left on disk by a probe whose gateway was killed (tapmask_runtime.workdirs).
             await anyio.to_thread.run_sync(sweep_stale_work_dirs)
+            app.state.jobs = JobService(
+                db.PostgresJobs(gw.pool, gw.relay_wake),
+                S3Uploads(gw.store),
+                S3UploadProbe(gw.store, settings.limits, gw.probed, gw.probe_slots),
+                settings,
+                gw.limiter,
+            )
             gw.frames = UploadFrames(gw.store, settings.preview, settings.limits)
             gw.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas
@@ -156,7 +166,12 @@ def create_app(settings: Settings) -> Litestar:
             metrics,
             *web_handlers(settings.web_dist),
         ],
-        dependencies={"gw": Provide(lambda: gw, sync_to_thread=False)},
+        dependencies={
+            "gw": Provide(lambda: gw, sync_to_thread=False),
+            "client": Provide(provide_client, sync_to_thread=False),
+            "metrics": Provide(provide_metrics, sync_to_thread=False),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
+        },
         # Outermost, so the requests the client middleware refuses (429) are counted too.
         middleware=[_HTTP_METRICS.middleware, ClientMiddleware(gw)],
         # A span per request (W3C traceparent honoured); no-ops while tracing is off.
@@ -174,6 +189,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers={UnicodeDecodeError: _not_text},
     )
     app.state.gateway = gw
+    app.state.metrics = gw.metrics
     return app
 
 

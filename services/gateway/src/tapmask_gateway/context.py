@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tapmask_gateway.adapters.probe import ProbeCache
-from tapmask_gateway.domain.clients import Network, address_key, parse_networks
-from tapmask_gateway.domain.quotas import RateLimiter, Tier
+from tapmask_gateway.domain.clients import Network, parse_networks
+from tapmask_gateway.domain.quotas import RateLimiter
 from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.settings import Settings
 from tapmask_runtime.streams import StreamSlots
@@ -20,31 +17,9 @@ if TYPE_CHECKING:
     import httpx
     from faststream.kafka import KafkaBroker
 
-    from tapmask_gateway.adapters.db import ApiKey
     from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
     from tapmask_gateway.adapters.s3 import GatewayS3
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    """Who a request is counted against."""
-
-    ip: str
-    tier: Tier
-    api_key: ApiKey | None = None
-    #: Keys the address in ``subject`` (the gateway's secret): the subject is stored with
-    #: uploads and in the month's usage rows, which outlive a free job's 24 h retention, so
-    #: it must not be the address itself (issue 9: client IPs kept for a month).
-    pepper: bytes = b""
-
-    @property
-    def subject(self) -> str:
-        if self.api_key:
-            return f"key:{self.api_key.id}"
-        where = address_key(self.ip)
-        if not self.pepper:
-            return f"ip:{where}"
-        return "ip:" + hmac.new(self.pepper, where.encode(), hashlib.sha256).hexdigest()[:32]
+    from tapmask_gateway.domain.records import ApiKey
 
 
 class Gateway:

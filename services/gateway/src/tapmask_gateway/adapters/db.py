@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
 from typing import Any
@@ -13,7 +13,17 @@ from uuid import UUID
 import asyncpg
 
 from tapmask_gateway.domain.jobs import JobState
-from tapmask_schemas import JobStatus, ReviewRange, Stage
+
+# The rows as values, and the errors of the job repository port: defined where the use
+# cases read them, re-exported here for this module's callers.
+from tapmask_gateway.domain.records import ApiKey as ApiKey
+from tapmask_gateway.domain.records import JobRow as JobRow
+from tapmask_gateway.domain.records import NewJob as NewJob
+from tapmask_gateway.domain.records import UploadRow as UploadRow
+from tapmask_gateway.usecases.ports import QuotaExceeded as QuotaExceeded
+from tapmask_gateway.usecases.ports import UploadAlreadyUsed as UploadAlreadyUsed
+from tapmask_schemas import JobCreated, JobProgress, JobStatus, MasksReady, ReviewRange, Stage
+from tapmask_schemas.topics import JOB_PROGRESS, key_for
 
 # Any fixed number: serialises migrations when several gateway replicas start at once.
 _MIGRATION_LOCK = 7_345_001
@@ -77,39 +87,6 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
             await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
             applied.append(name)
     return applied
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: UUID
-    name: str
-    tier: str
-    videos_per_month: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class UploadRow:
-    key: str
-    content_type: str
-    size_bytes: int
-    subject: str
-    expires_at: datetime
-    job_id: UUID | None
-
-
-@dataclass(frozen=True, slots=True)
-class JobRow:
-    id: UUID
-    access_token_hash: str
-    state: JobState
-    mode: str
-    effect: str
-    upload_key: str
-    video: dict[str, Any]
-    tier: str
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime
 
 
 def _state_from(row: asyncpg.Record) -> JobState:
@@ -228,29 +205,6 @@ async def videos_used(pool: asyncpg.Pool, subject: str, month: date) -> int:
         "SELECT videos FROM usage_tracking WHERE subject = $1 AND month = $2", subject, month
     )
     return int(used or 0)
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    id: UUID
-    access_token_hash: str
-    mode: str
-    effect: str
-    points: list[dict[str, Any]]
-    upload_key: str
-    video: dict[str, Any]
-    client_ip: str
-    api_key_id: UUID | None
-    tier: str
-    expires_at: datetime
-
-
-class QuotaExceeded(Exception):
-    """Another request used up the quota between the check and the insert."""
-
-
-class UploadAlreadyUsed(Exception):
-    """The upload was claimed by another job (or by a concurrent request)."""
 
 
 async def create_job(
@@ -531,3 +485,83 @@ async def cancel_job(
         )
         await conn.execute("NOTIFY tapmask_outbox")
         return True
+
+
+class PostgresJobs:
+    """The job repository port (``usecases.ports.JobRepository``) on this module's queries.
+
+    ``wake`` is the outbox relay's: set after every commit that put an event in the outbox,
+    so the event leaves at once instead of at the relay's next poll."""
+
+    def __init__(self, pool: asyncpg.Pool, wake: asyncio.Event) -> None:
+        self.pool = pool
+        self.wake = wake
+
+    async def find_upload(self, key: str) -> UploadRow | None:
+        return await find_upload(self.pool, key)
+
+    async def videos_used(self, subject: str, month: date) -> int:
+        return await videos_used(self.pool, subject, month)
+
+    async def get_job(self, job_id: UUID) -> JobRow | None:
+        return await get_job(self.pool, job_id)
+
+    async def add_job(
+        self,
+        job: NewJob,
+        event: JobCreated | MasksReady,
+        *,
+        topic: str,
+        subject: str,
+        month: date,
+        quota: int,
+        claim: str | None,
+    ) -> None:
+        payload = event.model_dump(mode="json")
+        if claim is None:
+            await create_render_job(
+                self.pool,
+                job,
+                subject=subject,
+                month=month,
+                quota=quota,
+                topic=topic,
+                key=key_for(job.id),
+                event=payload,
+            )
+        else:
+            await create_job(
+                self.pool,
+                job,
+                subject=subject,
+                month=month,
+                quota=quota,
+                claim=claim,
+                topic=topic,
+                key=key_for(job.id),
+                event=payload,
+            )
+        self.wake.set()
+
+    async def cancel(
+        self,
+        job_id: UUID,
+        *,
+        running: list[JobStatus],
+        reason: str,
+        event_for: Callable[[Stage, float], JobProgress],
+    ) -> bool:
+        done = await cancel_job(
+            self.pool,
+            job_id,
+            running=[s.value for s in running],
+            reason=reason,
+            topic=JOB_PROGRESS,
+            key=key_for(job_id),
+            event_for=lambda stage, percent: event_for(Stage(stage), percent).model_dump(
+                mode="json"
+            ),
+        )
+        if done:
+            self.wake.set()
+        return done

@@ -8,33 +8,26 @@ of the same size that the workers then processed (issue 9)."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
 
-from tapmask_gateway.adapters.s3 import GatewayS3, UploadChanged
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.settings import VideoLimits
+from tapmask_gateway.usecases.ports import (
+    CHANGED,
+    CheckedUpload,
+    ProbeBusy,
+    ProbeRejected,
+    UploadChanged,
+)
 from tapmask_media.errors import MediaError
-from tapmask_media.probe import ProbeLimits, VideoInfo, probe_in_subprocess
+from tapmask_media.probe import ProbeLimits, probe_in_subprocess
 from tapmask_runtime.workdirs import work_dir_prefix
-
-
-class ProbeRejected(ValueError):
-    """The upload is not a usable video; the message names the problem."""
-
-
-CHANGED = "the upload changed while it was being checked: send the video once, then start the job"
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedUpload:
-    info: VideoInfo
-    #: The ETag of the bytes that were probed (what the job pins).
-    etag: str
 
 
 class ProbeCache:
@@ -131,3 +124,32 @@ async def probe_upload(
     if etag is None:
         etag = await anyio.to_thread.run_sync(current_etag, store, key)
     return await anyio.to_thread.run_sync(_probe_blocking, store, key, etag, limits, cache)
+
+
+class S3UploadProbe:
+    """The upload probe port (``usecases.ports.UploadProbe``): outcomes cached per ETag in
+    ``cache``, probes run in one of the ``slots`` shared with the frame previews (they bound
+    the disk and memory concurrent probes take), waiting at most
+    ``limits.probe_queue_timeout_s`` for one (then ``ProbeBusy``, not a queue without end)."""
+
+    def __init__(
+        self, store: GatewayS3, limits: VideoLimits, cache: ProbeCache, slots: asyncio.Semaphore
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.cache = cache
+        self.slots = slots
+
+    async def known(self, key: str) -> tuple[str, CheckedUpload | None]:
+        return await cached_probe(self.store, key, self.cache)
+
+    async def probe(self, key: str, etag: str) -> CheckedUpload:
+        try:
+            async with asyncio.timeout(self.limits.probe_queue_timeout_s):
+                await self.slots.acquire()
+        except TimeoutError:
+            raise ProbeBusy from None
+        try:
+            return await probe_upload(self.store, key, self.limits, self.cache, etag)
+        finally:
+            self.slots.release()

@@ -12,15 +12,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from botocore.exceptions import ClientError
 
+# The error of the upload store port, re-exported for this module's callers.
+from tapmask_gateway.usecases.ports import UploadChanged as UploadChanged
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import S3Settings
 from tapmask_schemas.keys import MEDIA_PREFIXES
-
-
-class UploadChanged(Exception):
-    """The object's bytes are no longer the ones with the ETag asked for."""
 
 
 def _precondition_failed(exc: ClientError) -> bool:
@@ -200,3 +199,23 @@ class GatewayS3:
             code = exc.response.get("Error", {}).get("Code", "error")
             return f"not supported by the store ({code}); the cleanup task deletes expired files"
         return "lifecycle rules set"
+
+
+class S3Uploads:
+    """The upload store port (``usecases.ports.UploadStore``) on ``GatewayS3``, each blocking
+    boto3 call in a worker thread so the event loop keeps serving."""
+
+    def __init__(self, s3: GatewayS3) -> None:
+        self.s3 = s3
+
+    async def size(self, key: str) -> int | None:
+        return await anyio.to_thread.run_sync(self.s3.object_size, key)
+
+    async def pin(self, key: str, dest: str, etag: str) -> None:
+        await anyio.to_thread.run_sync(self.s3.pin, key, dest, etag)
+
+    async def delete(self, keys: list[str]) -> None:
+        await anyio.to_thread.run_sync(self.s3.delete, keys)
+
+    async def put_marker(self, key: str) -> None:
+        await anyio.to_thread.run_sync(self.s3.put_bytes, key, b"{}")

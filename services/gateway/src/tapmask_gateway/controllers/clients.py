@@ -11,8 +11,8 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.context import Client, Gateway
-from tapmask_gateway.domain.clients import client_address
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.domain.clients import Client, client_address
 from tapmask_gateway.domain.quotas import Tier
 from tapmask_gateway.domain.tokens import token_hash
 

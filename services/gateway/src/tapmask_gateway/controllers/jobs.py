@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import anyio.to_thread
 import httpx
@@ -20,32 +18,34 @@ from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.adapters.probe import (
-    CHANGED,
-    CheckedUpload,
-    ProbeRejected,
-    cached_probe,
-    probe_upload,
+from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers.deps import (
+    AnyRequest,
+    ClientDep,
+    GatewayDep,
+    JobsDep,
+    MetricsDep,
+    Problem,
+    as_problem,
+    client_of,
+    http_refusals,
+    presented_token,
 )
-from tapmask_gateway.adapters.s3 import UploadChanged
-from tapmask_gateway.context import Client, Gateway
-from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
+from tapmask_gateway.domain.clients import Client
 from tapmask_gateway.domain.jobs import stage_durations
-from tapmask_gateway.domain.quotas import Tier, check_quota, month_of, seconds_until_next_month
-from tapmask_gateway.domain.tokens import bearer_token, job_token, token_hash, token_matches
-from tapmask_gateway.domain.uploads import click_problem, input_key
-from tapmask_gateway.settings import Settings
+from tapmask_gateway.domain.records import JobRow
+from tapmask_gateway.domain.tokens import bearer_token
+from tapmask_gateway.metrics import Metrics
+from tapmask_gateway.usecases.errors import Refused
+from tapmask_gateway.usecases.jobs import CreatedJob, JobOrder, JobService
 from tapmask_schemas import (
     ClickPoint,
     Effect,
-    JobCreated,
     JobStatus,
     ProcessingMode,
     ReviewRange,
-    VideoInfo,
 )
 from tapmask_schemas.jobs import Integer, Number
-from tapmask_schemas.topics import JOB_CREATED, key_for
 
 MAX_POINTS = 32
 _EVENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -128,24 +128,6 @@ class DownloadView(BaseModel):
     expires_in: int
 
 
-def _not_found() -> Problem:
-    # The same answer for a job that doesn't exist and one whose token is wrong,
-    # so a job id alone reveals nothing.
-    return Problem(404, "no such job (or the access token does not match it)")
-
-
-async def _authorized_job(
-    gw: Gateway, job_id: UUID, request: AnyRequest, token: str | None
-) -> db.JobRow:
-    presented = bearer_token(request.headers.get("authorization"), token)
-    if not token_matches(gw.settings.token_secret.get_secret_value(), job_id, presented):
-        raise _not_found()
-    job = await db.get_job(gw.db, job_id)
-    if job is None:
-        raise _not_found()
-    return job
-
-
 _FINAL = re.compile(rb'^data: .*"status": ?"(completed|failed)"', re.MULTILINE)
 # An event ends with an empty line; SSE lines end in CRLF, LF or CR (kept as they came).
 _EVENT_END = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
@@ -167,43 +149,10 @@ async def _until_projected(gw: Gateway, job_id: UUID) -> None:
         await asyncio.sleep(0.1)
 
 
-def _monthly_videos(settings: Settings, client: Client) -> int:
-    """The client's monthly quota: per key for pro (or the pro default), else the free one."""
-    if client.tier is Tier.PRO:
-        own = client.api_key.videos_per_month if client.api_key else None
-        return own or settings.quotas.pro_videos_per_month
-    return settings.quotas.free_videos_per_month
-
-
-async def _quota_left(gw: Gateway, client: Client, now: datetime) -> tuple[date, int]:
-    """This month and the client's monthly limit; a 429 naming the use when none is left."""
-    month = month_of(now)
-    limit = _monthly_videos(gw.settings, client)
-    decision = check_quota(await db.videos_used(gw.db, client.subject, month), limit, now)
-    if not decision.allowed:
-        gw.metrics.rejected.labels("quota").inc()
-        raise Problem(
-            429,
-            f"monthly quota used up: {decision.used} of {decision.limit} videos this month",
-            headers={"Retry-After": str(decision.retry_after_s)},
-        )
-    return month, limit
-
-
-def _quota_used_up(gw: Gateway, limit: int, now: datetime) -> Problem:
-    """The 429 when the job's insert finds the month's quota used up meanwhile."""
-    gw.metrics.rejected.labels("quota").inc()
-    return Problem(
-        429,
-        f"monthly quota used up: {limit} videos this month",
-        headers={"Retry-After": str(seconds_until_next_month(now))},
-    )
-
-
-def _created(gw: Gateway, client: Client, job_id: UUID, token: str) -> CreateJobResponse:
-    """A job row and its event are in the outbox: wake the relay, count it, answer."""
-    gw.relay_wake.set()
-    gw.metrics.jobs_created.labels(client.tier.value).inc()
+def _created(metrics: Metrics, client: Client, created: CreatedJob) -> CreateJobResponse:
+    """The answer to a new job (from an upload, or a render or rerun of another job)."""
+    metrics.jobs_created.labels(client.tier.value).inc()
+    job_id, token = created.job_id, created.token
     return CreateJobResponse(
         job_id=job_id,
         status=JobStatus.PENDING,
@@ -213,9 +162,14 @@ def _created(gw: Gateway, client: Client, job_id: UUID, token: str) -> CreateJob
     )
 
 
-def _reject(gw: Gateway, status: int, reason: str, detail: str) -> Problem:
-    gw.metrics.rejected.labels(reason).inc()
-    return Problem(status, detail)
+async def _authorized_job(
+    jobs: JobService, job_id: UUID, request: AnyRequest, token: str | None
+) -> JobRow:
+    """The job when the request presents its token (header or ``?token=``), else 404."""
+    try:
+        return await jobs.authorized(job_id, presented_token(request, token))
+    except Refused as exc:
+        raise as_problem(exc) from exc
 
 
 class JobController(Controller):
@@ -224,189 +178,37 @@ class JobController(Controller):
 
     @post("/", status_code=201, summary="Start a job on an uploaded video")
     async def create(
-        self, data: JSONBody[CreateJobRequest], gw: GatewayDep, request: AnyRequest
+        self,
+        data: JSONBody[CreateJobRequest],
+        jobs: JobsDep,
+        metrics: MetricsDep,
+        client: ClientDep,
     ) -> CreateJobResponse:
-        client = client_of(request)
-        settings = gw.settings
-        upload = await db.find_upload(gw.db, data.upload_key)
-        if upload is None or upload.subject != client.subject:
-            raise _reject(
-                gw,
-                404,
-                "unknown_upload",
-                f"no upload {data.upload_key!r} for this client: get one from "
-                "POST /api/upload/presigned",
-            )
-        if upload.job_id is not None:
-            raise _reject(gw, 409, "upload_used", "this upload was already used by another job")
-        # Cheap checks first: what needs no store, no probe.
         first = (
             [ClickPoint(x=data.click_x, y=data.click_y, frame=data.frame)]
             if data.click_x is not None and data.click_y is not None
             else []
         )
-        clicks = [*first, *(data.points or [])]
-        objects = len({p.object_id for p in clicks if p.positive})
-        if objects > settings.limits.max_objects:
-            raise _reject(
-                gw,
-                422,
-                "too_many_objects",
-                f"{objects} objects clicked; a job can follow at most "
-                f"{settings.limits.max_objects}",
-            )
-
-        now = datetime.now(UTC)
-        month, limit = await _quota_left(gw, client, now)
-
-        size = await anyio.to_thread.run_sync(gw.s3.object_size, upload.key)
-        if size is None:
-            raise _reject(
-                gw,
-                409,
-                "upload_missing",
-                "the file has not been uploaded yet: send it to the presigned URL first",
-            )
-        if size != upload.size_bytes:
-            raise _reject(
-                gw,
-                422,
-                "size_mismatch",
-                f"the upload is {size} bytes but {upload.size_bytes} were announced",
-            )
-        try:
-            etag, cached = await cached_probe(gw.s3, upload.key, gw.probed)
-            checked = cached or await self._probe(gw, client, upload.key, etag)
-        except ProbeRejected as exc:
-            raise _reject(gw, 422, "bad_video", str(exc)) from exc
-        info = checked.info
-
-        for point in clicks:
-            # Clicks come in displayed pixels (the browser's videoWidth x videoHeight,
-            # after the file's rotation); the tracker maps them to decoded pixels.
-            problem = click_problem(
-                point.x,
-                point.y,
-                point.frame,
-                info.display_width,
-                info.display_height,
-                info.frame_count,
-            )
-            if problem:
-                raise _reject(gw, 422, "bad_click", problem)
-
-        job_id = uuid4()
-        # The job reads its own copy of exactly the bytes probed above, never the upload key
-        # (which its presigned POST can still overwrite).
-        pinned = input_key(job_id, Path(upload.key).suffix)
-        try:
-            await anyio.to_thread.run_sync(gw.s3.pin, upload.key, pinned, checked.etag)
-        except UploadChanged:
-            raise _reject(gw, 409, "upload_changed", CHANGED) from None
-        token = job_token(settings.token_secret.get_secret_value(), job_id)
-        video = VideoInfo(
-            width=info.width,
-            height=info.height,
-            frame_count=info.frame_count,
-            duration_seconds=info.duration_s,
-            fps=float(info.fps or 0),
-            has_audio=info.has_audio,
-            rotation=info.rotation,
-            display_width=info.display_width,
-            display_height=info.display_height,
-        )
-        effect = data.effect or Effect.BLUR
-        event = JobCreated(
-            job_id=job_id,
-            upload_key=pinned,
+        order = JobOrder(
+            upload_key=data.upload_key,
+            clicks=(*first, *(data.points or [])),
             mode=data.processing_mode,
-            effect=effect,
-            points=clicks,
-            video=video,
+            effect=data.effect,
             auto_faces=data.auto_faces,
         )
-        hours = (
-            settings.quotas.pro_retention_hours
-            if client.tier is Tier.PRO
-            else settings.quotas.free_retention_hours
-        )
-        new = db.NewJob(
-            id=job_id,
-            access_token_hash=token_hash(token),
-            mode=data.processing_mode.value,
-            effect=effect.value,
-            points=[p.model_dump() for p in clicks],
-            upload_key=pinned,
-            video=video.model_dump() | {"codec": info.video_codec, "format": info.format_name},
-            client_ip=client.ip,
-            api_key_id=client.api_key.id if client.api_key else None,
-            tier=client.tier.value,
-            expires_at=now + timedelta(hours=hours),
-        )
-        try:
-            await db.create_job(
-                gw.db,
-                new,
-                subject=client.subject,
-                month=month,
-                quota=limit,
-                claim=upload.key,
-                topic=JOB_CREATED,
-                key=key_for(job_id),
-                event=event.model_dump(mode="json"),
-            )
-        except db.QuotaExceeded:
-            await anyio.to_thread.run_sync(gw.s3.delete, [pinned])
-            raise _quota_used_up(gw, limit, now) from None
-        except db.UploadAlreadyUsed:
-            await anyio.to_thread.run_sync(gw.s3.delete, [pinned])
-            raise _reject(
-                gw, 409, "upload_used", "this upload was already used by another job"
-            ) from None
-        return _created(gw, client, job_id, token)
-
-    async def _probe(self, gw: Gateway, client: Client, key: str, etag: str) -> CheckedUpload:
-        """Probe bytes not probed before: counted against the client (a refused probe
-        costs the same download and child process as an accepted one), and refused at
-        once when every probe slot stays busy, rather than queueing without end."""
-        quotas = gw.settings.quotas
-        if client.tier is Tier.PRO:
-            per_minute, burst = quotas.pro_probes_per_minute, quotas.pro_probe_burst
-        else:
-            per_minute, burst = quotas.free_probes_per_minute, quotas.free_probe_burst
-        wait = gw.limiter.hit(f"probe:{client.subject}", per_minute, burst, time.monotonic())
-        if wait:
-            gw.metrics.rejected.labels("probe_rate").inc()
-            raise Problem(
-                429,
-                f"too many videos checked: at most {per_minute} a minute; retry in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
-        limits = gw.settings.limits
-        try:
-            async with asyncio.timeout(limits.probe_queue_timeout_s):
-                await gw.probe_slots.acquire()
-        except TimeoutError:
-            gw.metrics.rejected.labels("busy").inc()
-            raise Problem(
-                503,
-                "every video check is busy: retry in a few seconds",
-                headers={"Retry-After": "5"},
-            ) from None
-        try:
-            return await probe_upload(gw.s3, key, limits, gw.probed, etag)
-        finally:
-            gw.probe_slots.release()
+        with http_refusals(metrics):
+            created = await jobs.create(client, order)
+        return _created(metrics, client, created)
 
     @get("/{job_id:uuid}", summary="A job's state")
     async def read(
         self,
         job_id: FromPath[UUID],
-        gw: GatewayDep,
+        jobs: JobsDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> JobView:
-        job = await _authorized_job(gw, job_id, request, token)
+        job = await _authorized_job(jobs, job_id, request, token)
         state = job.state
         return JobView(
             job_id=job.id,
@@ -432,11 +234,12 @@ class JobController(Controller):
     async def download(
         self,
         job_id: FromPath[UUID],
+        jobs: JobsDep,
         gw: GatewayDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> DownloadView:
-        job = await _authorized_job(gw, job_id, request, token)
+        job = await _authorized_job(jobs, job_id, request, token)
         state = job.state
         if state.status is JobStatus.EXPIRED:
             raise Problem(410, "the result has expired and was deleted")
@@ -460,14 +263,17 @@ class JobController(Controller):
     async def events(
         self,
         job_id: FromPath[UUID],
+        jobs: JobsDep,
         gw: GatewayDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> Response[bytes] | Stream:
         """Forwarded to the notifier, so the browser stays on one origin."""
         presented = bearer_token(request.headers.get("authorization"), token)
-        if not token_matches(gw.settings.token_secret.get_secret_value(), job_id, presented):
-            raise _not_found()
+        try:
+            jobs.check_token(job_id, presented)
+        except Refused as exc:
+            raise as_problem(exc) from exc
         assert gw.http is not None
         last = request.headers.get("last-event-id")
         if last and not _EVENT_ID.fullmatch(last):

@@ -12,41 +12,29 @@ expiry (the files are deleted together).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import anyio.to_thread
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
-from tapmask_gateway.adapters import db
-from tapmask_gateway.context import Client, Gateway
-from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
+from tapmask_gateway.controllers.deps import (
+    AnyRequest,
+    ClientDep,
+    GatewayDep,
+    JobsDep,
+    MetricsDep,
+    http_refusals,
+    presented_token,
+)
 from tapmask_gateway.controllers.jobs import (
     MAX_POINTS,
     CreateJobResponse,
     DownloadView,
-    _authorized_job,
     _created,
-    _quota_left,
-    _quota_used_up,
 )
-from tapmask_gateway.domain.tokens import job_token, token_hash
-from tapmask_gateway.domain.uploads import click_problem
-from tapmask_runtime.cancels import cancel_key
-from tapmask_schemas import (
-    ClickPoint,
-    Effect,
-    JobCreated,
-    JobProgress,
-    JobStatus,
-    MasksReady,
-    ProcessingMode,
-    Stage,
-    VideoInfo,
-)
-from tapmask_schemas.topics import JOB_CREATED, JOB_PROGRESS, MASKS_READY, key_for
+from tapmask_schemas import ClickPoint, Effect, JobStatus, ProcessingMode
 
 
 class RenderRequest(BaseModel):
@@ -75,87 +63,9 @@ class RerunRequest(BaseModel):
     )
 
 
-async def _new_job(
-    gw: Gateway,
-    client: Client,
-    source: db.JobRow,
-    mode: ProcessingMode,
-    effect: Effect,
-    points: list[ClickPoint],
-    topic: str,
-    event_of: type[MasksReady] | type[JobCreated],
-    auto_faces: bool = False,
-) -> CreateJobResponse:
-    settings = gw.settings
-    now = datetime.now(UTC)
-    month, limit = await _quota_left(gw, client, now)
-    job_id = uuid4()
-    token = job_token(settings.token_secret.get_secret_value(), job_id)
-    video = VideoInfo.model_validate(source.video)
-    if event_of is MasksReady:
-        state = source.state
-        assert state.masks_key is not None
-        event: MasksReady | JobCreated = MasksReady(
-            job_id=job_id,
-            upload_key=source.upload_key,
-            masks_key=state.masks_key,
-            mode=mode,
-            effect=effect,
-            video=video,
-            frames_with_object=0,
-            tracker_backend=state.tracker_backend or "unknown",
-            review=list(state.review or ()),
-        )
-    else:
-        event = JobCreated(
-            job_id=job_id,
-            upload_key=source.upload_key,
-            mode=mode,
-            effect=effect,
-            points=points,
-            video=video,
-            auto_faces=auto_faces,
-        )
-    new = db.NewJob(
-        id=job_id,
-        access_token_hash=token_hash(token),
-        mode=mode.value,
-        effect=effect.value,
-        points=[p.model_dump() for p in points],
-        upload_key=source.upload_key,
-        video=source.video,
-        client_ip=client.ip,
-        api_key_id=client.api_key.id if client.api_key else None,
-        tier=client.tier.value,
-        expires_at=source.expires_at,
-    )
-    try:
-        await db.create_render_job(
-            gw.db,
-            new,
-            subject=client.subject,
-            month=month,
-            quota=limit,
-            topic=topic,
-            key=key_for(job_id),
-            event=event.model_dump(mode="json"),
-        )
-    except db.QuotaExceeded:
-        raise _quota_used_up(gw, limit, now) from None
-    return _created(gw, client, job_id, token)
-
-
-def _usable(job: db.JobRow) -> None:
-    if job.state.status is JobStatus.EXPIRED:
-        raise Problem(410, "this job's files have expired and were deleted: upload the video again")
-
-
 class CancelView(BaseModel):
     job_id: UUID
     status: JobStatus
-
-
-CANCELLED_REASON = "cancelled by you"
 
 
 class ResultController(Controller):
@@ -166,13 +76,15 @@ class ResultController(Controller):
     async def original(
         self,
         job_id: FromPath[UUID],
+        jobs: JobsDep,
+        metrics: MetricsDep,
         gw: GatewayDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> DownloadView:
         """For a before/after view of the result, also after the page was reloaded."""
-        job = await _authorized_job(gw, job_id, request, token)
-        _usable(job)
+        with http_refusals(metrics):
+            job = await jobs.usable(job_id, presented_token(request, token))
         expires = gw.settings.download_expiry_s
         url = await anyio.to_thread.run_sync(
             gw.s3.presign_download, job.upload_key, f"original-{job.id}", expires
@@ -184,75 +96,51 @@ class ResultController(Controller):
         self,
         job_id: FromPath[UUID],
         data: JSONBody[RenderRequest],
-        gw: GatewayDep,
+        jobs: JobsDep,
+        metrics: MetricsDep,
+        client: ClientDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> CreateJobResponse:
         """A new job with another mode or effect from the stored masks of this one (the
         tracker does not run again). 409 until this job's masks are ready."""
-        job = await _authorized_job(gw, job_id, request, token)
-        _usable(job)
-        if job.state.masks_key is None:
-            raise Problem(
-                409,
-                "the object's outline is not ready yet: render again once this job has "
-                "followed the object",
-                headers={"Retry-After": "2"},
+        with http_refusals(metrics):
+            created = await jobs.render_again(
+                client, job_id, presented_token(request, token), data.processing_mode, data.effect
             )
-        effect = data.effect or Effect.BLUR
-        # No clicks of its own: it renders the masks the first job's clicks gave.
-        return await _new_job(
-            gw, client_of(request), job, data.processing_mode, effect, [], MASKS_READY, MasksReady
-        )
+        return _created(metrics, client, created)
 
     @post("/{job_id:uuid}/rerun", status_code=201, summary="Track again with corrected clicks")
     async def rerun(
         self,
         job_id: FromPath[UUID],
         data: JSONBody[RerunRequest],
-        gw: GatewayDep,
+        jobs: JobsDep,
+        metrics: MetricsDep,
+        client: ClientDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> CreateJobResponse:
         """A new job on the same video with the clicks given (e.g. the first ones plus a
         correction on a later frame)."""
-        job = await _authorized_job(gw, job_id, request, token)
-        _usable(job)
-        if not any(p.positive for p in data.points):
-            raise Problem(422, "click on the object at least once (a positive point)")
-        video = VideoInfo.model_validate(job.video)
-        for point in data.points:
-            problem = click_problem(
-                point.x,
-                point.y,
-                point.frame,
-                video.display_width or video.width,
-                video.display_height or video.height,
-                video.frame_count,
+        with http_refusals(metrics):
+            created = await jobs.rerun(
+                client,
+                job_id,
+                presented_token(request, token),
+                list(data.points),
+                data.processing_mode,
+                data.effect,
+                data.auto_faces,
             )
-            if problem:
-                gw.metrics.rejected.labels("bad_click").inc()
-                raise Problem(422, problem)
-        points = list(data.points)
-        mode = data.processing_mode or ProcessingMode(job.mode)
-        effect = data.effect or Effect(job.effect)
-        return await _new_job(
-            gw,
-            client_of(request),
-            job,
-            mode,
-            effect,
-            points,
-            JOB_CREATED,
-            JobCreated,
-            auto_faces=data.auto_faces,
-        )
+        return _created(metrics, client, created)
 
     @post("/{job_id:uuid}/cancel", status_code=200, summary="Cancel a job; its workers stop")
     async def cancel(
         self,
         job_id: FromPath[UUID],
-        gw: GatewayDep,
+        jobs: JobsDep,
+        metrics: MetricsDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> CancelView:
@@ -260,43 +148,6 @@ class ResultController(Controller):
         worker running it stops at its next progress tick (about a second), and a stage
         not yet started never starts (`tapmask_runtime.cancels`). 409 when the job had
         already finished. It still counts against the monthly quota."""
-        job = await _authorized_job(gw, job_id, request, token)
-        if job.state.status.is_final:
-            raise Problem(409, f"the job has already {_finished(job.state.status)}")
-        # The marker first: once the job reads as cancelled, no stage may start it.
-        await anyio.to_thread.run_sync(gw.s3.put_bytes, cancel_key(job_id), b"{}")
-
-        def progress(stage: str, percent: float) -> dict[str, object]:
-            return JobProgress(
-                job_id=job_id,
-                status=JobStatus.CANCELLED,
-                stage=Stage(stage),
-                percent=percent,
-                message="Cancelled",
-            ).model_dump(mode="json")
-
-        running = [s.value for s in JobStatus if not s.is_final]
-        done = await db.cancel_job(
-            gw.db,
-            job_id,
-            running=running,
-            reason=CANCELLED_REASON,
-            topic=JOB_PROGRESS,
-            key=key_for(job_id),
-            event_for=progress,
-        )
-        if not done:
-            latest = await db.get_job(gw.db, job_id)
-            status = latest.state.status if latest else JobStatus.COMPLETED
-            raise Problem(409, f"the job has already {_finished(status)}")
-        gw.relay_wake.set()
+        with http_refusals(metrics):
+            await jobs.cancel(job_id, presented_token(request, token))
         return CancelView(job_id=job_id, status=JobStatus.CANCELLED)
-
-
-def _finished(status: JobStatus) -> str:
-    return {
-        JobStatus.COMPLETED: "completed: download the result",
-        JobStatus.FAILED: "failed",
-        JobStatus.EXPIRED: "expired",
-        JobStatus.CANCELLED: "been cancelled",
-    }.get(status, "finished")
