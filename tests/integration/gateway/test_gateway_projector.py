@@ -22,7 +22,7 @@ from gateway_harness import (
     upload,
 )
 
-from tapmask_gateway.adapters.cleanup import cleanup_once
+from tapmask_gateway.background.cleanup import cleanup_once
 from tapmask_gateway.settings import Settings
 from tapmask_runtime.settings import DatabaseSettings
 from tapmask_schemas import (

@@ -12,7 +12,7 @@ import pytest
 from gateway_harness import new_schema
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.adapters.relay import relay_once
+from tapmask_gateway.background.relay import relay_once
 
 pytestmark = pytest.mark.integration
 

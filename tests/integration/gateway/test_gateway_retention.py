@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 from gateway_harness import create_job, new_schema, running_gateway, upload
 
-from tapmask_gateway.adapters.cleanup import cleanup_once
+from tapmask_gateway.background.cleanup import cleanup_once
 from tapmask_gateway.domain.quotas import month_of
 from tapmask_gateway.settings import Settings
 from tapmask_runtime.settings import DatabaseSettings

@@ -23,13 +23,13 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import Scope
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.adapters.cleanup import run_cleanup
 from tapmask_gateway.adapters.kafka import make_broker
 from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
 from tapmask_gateway.adapters.probe import S3UploadProbe
-from tapmask_gateway.adapters.projector import register_projector
-from tapmask_gateway.adapters.relay import run_relay
 from tapmask_gateway.adapters.s3 import GatewayS3, S3Uploads
+from tapmask_gateway.background.cleanup import run_cleanup
+from tapmask_gateway.background.projector import register_projector
+from tapmask_gateway.background.relay import run_relay
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.clients import ClientMiddleware
 from tapmask_gateway.controllers.deps import provide_client, provide_jobs, provide_metrics

@@ -17,7 +17,7 @@ from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.adapters.projector import consumer_lag
+from tapmask_gateway.background.projector import consumer_lag
 from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep
 from tapmask_gateway.domain.tokens import bearer_token
