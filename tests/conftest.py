@@ -19,8 +19,9 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -196,6 +197,50 @@ def kafka_bootstrap(_infra: _Infra) -> str:
     except Exception as exc:
         pytest.fail(f"Kafka at {bootstrap} does not answer: {exc!r}", pytrace=False)
     return bootstrap
+
+
+EventLife = Callable[[list[str]], Awaitable[dict[str, timedelta]]]
+
+
+@pytest.fixture(scope="session")
+def kafka_event_life(kafka_bootstrap: str) -> EventLife:
+    """``await kafka_event_life([topic, ...])`` -> the longest the broker may keep an event on
+    each topic, from its configs as the broker reports them: in an open segment for
+    ``segment.ms``, ``retention.ms`` after the segment's newest event, then until the
+    broker's next retention check. ``timedelta.max`` where events are not deleted by time
+    (compacted, infinite retention) or the topic is missing."""
+
+    async def life(names: list[str]) -> dict[str, timedelta]:
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            broker_id = str((await admin.describe_cluster())["brokers"][0]["node_id"])
+            resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+            resources.append(ConfigResource(ConfigResourceType.BROKER, broker_id))
+            configs: dict[str | None, dict[str, str]] = {}
+            for response in await admin.describe_configs(resources):
+                for res in response.to_object()["resources"]:
+                    broker = res["resource_type"] == ConfigResourceType.BROKER
+                    configs[None if broker else res["resource_name"]] = {
+                        e["config_names"]: e["config_value"] for e in res["config_entries"]
+                    }
+        finally:
+            await admin.close()
+        check_ms = int(configs[None]["log.retention.check.interval.ms"])
+        out = {}
+        for name in names:
+            topic = configs.get(name, {})
+            retention = int(topic.get("retention.ms", -1))
+            if topic.get("cleanup.policy") != "delete" or retention < 0:
+                out[name] = timedelta.max
+            else:
+                out[name] = timedelta(milliseconds=int(topic["segment.ms"]) + retention + check_ms)
+        return out
+
+    return life
 
 
 async def _kafka_metadata(bootstrap: str) -> None:

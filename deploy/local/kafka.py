@@ -15,6 +15,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tapmask_runtime.settings import KafkaSettings
+
 from ._common import (
     LaunchError,
     LocalService,
@@ -141,6 +143,9 @@ class Kafka(LocalService):
 
     def _write_config(self) -> None:
         host = self.s.host
+        # The services' own topic retention (KafkaSettings), also for topics the broker
+        # makes by itself (tests' ad-hoc ones): Kafka's default would keep them a week.
+        topics = KafkaSettings()
         self.config.write_text(
             "\n".join(
                 [
@@ -162,8 +167,11 @@ class Kafka(LocalService):
                     "share.coordinator.state.topic.min.isr=1",
                     # Consumers in tests join and leave often: no rebalance delay.
                     "group.initial.rebalance.delay.ms=0",
-                    # Services and tests create their topics on first use.
+                    # The services create theirs at start-up with their retention
+                    # (tapmask_runtime.kafka.ensure_topics); tests send to ad-hoc topics.
                     "auto.create.topics.enable=true",
+                    f"log.retention.ms={topics.topic_retention_ms}",
+                    f"log.roll.ms={topics.topic_segment_ms}",
                     "",
                 ]
             )

@@ -17,9 +17,14 @@ resource "aws_msk_configuration" "main" {
   name           = local.name
   kafka_versions = [var.kafka_version]
   # Producers use acks=all: two in-sync copies of every event before it counts as sent.
-  # Topics are declared by the services (partitions, replication) on first use.
+  # Topics are created by the services at start-up (partitions, replication, and a
+  # retention of 22 h in 1 h segments: events hold users' clicks and must be gone within
+  # the free tier's 24 h; TAPMASK_KAFKA__TOPIC_RETENTION_MS / _SEGMENT_MS). The broker's
+  # defaults say the same for any topic made by hand.
   server_properties = <<-PROPS
     auto.create.topics.enable=false
+    log.retention.ms=79200000
+    log.roll.ms=3600000
     default.replication.factor=3
     min.insync.replicas=2
     unclean.leader.election.enable=false

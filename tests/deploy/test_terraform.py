@@ -19,6 +19,7 @@ from tapmask_gateway.domain.uploads import UPLOAD_PREFIX, input_key, masks_key, 
 from tapmask_gateway.settings import Quotas
 from tapmask_runtime.attempts import AttemptLedger
 from tapmask_runtime.cancels import cancel_key
+from tapmask_runtime.settings import KafkaSettings
 
 
 def attempts(service: str, job: uuid.UUID) -> str:
@@ -95,6 +96,27 @@ def test_job_files_expire_with_the_longest_retention_a_user_has(
         assert any(key.startswith(p) for p in prefixes), key
     # No versioning of job files: a deleted upload must not linger as a noncurrent version.
     assert "aws_s3_bucket_versioning.data" not in terraform
+
+
+def test_events_on_kafka_expire_within_the_free_retention(
+    terraform: dict[str, Any], aws: list[dict[str, Any]]
+) -> None:
+    """Events hold users' clicks: the services' topic settings in the manifests, and the
+    cluster's broker defaults for any other topic, delete them within the free tier's 24 h
+    (open segment + retention + the broker's 5-minute retention check)."""
+    free = Quotas().free_retention_hours * 3_600_000
+    config = find(aws, "ConfigMap", "tapmask-config")["data"]
+    settings = KafkaSettings(
+        topic_retention_ms=int(config["TAPMASK_KAFKA__TOPIC_RETENTION_MS"]),
+        topic_segment_ms=int(config["TAPMASK_KAFKA__TOPIC_SEGMENT_MS"]),
+    )
+    assert settings.longest_event_life_ms <= free
+    props = dict(
+        line.strip().split("=", 1)
+        for line in one(terraform["aws_msk_configuration.main"]["server_properties"]).splitlines()
+        if "=" in line
+    )
+    assert int(props["log.roll.ms"]) + int(props["log.retention.ms"]) + 300_000 <= free
 
 
 def test_the_gpu_pool_is_spot_g5_and_empty_when_idle(terraform: dict[str, Any]) -> None:

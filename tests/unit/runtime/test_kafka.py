@@ -8,6 +8,7 @@ from faststream import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 from pydantic import SecretStr
 
+from tapmask_gateway.settings import Quotas
 from tapmask_runtime.kafka import make_broker, make_security
 from tapmask_runtime.settings import KafkaSettings
 
@@ -53,3 +54,10 @@ def test_a_subscriber_naming_no_policy_commits_after_its_handler_not_on_receipt(
     # being worked on would be committed and lost on a crash. (The workers' own subscription,
     # which commits by hand, is tested live in tests/integration/infra/test_kafka_delivery.py.)
     assert subscriber.ack_policy is AckPolicy.ACK
+
+
+def test_default_topic_retention_drops_events_within_the_free_tier_retention() -> None:
+    """Events hold users' clicks: with the default settings Kafka deletes them (open segment,
+    retention, the broker's 5-minute check) before the free tier's promised 24 h is over."""
+    free_ms = Quotas().free_retention_hours * 3_600_000
+    assert KafkaSettings().longest_event_life_ms <= free_ms

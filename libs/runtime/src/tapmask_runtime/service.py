@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tapmask_runtime.asyncapi import event_publisher
 from tapmask_runtime.attempts import AttemptLedger
 from tapmask_runtime.errors import ObjectMissingError, PermanentJobError
-from tapmask_runtime.kafka import make_broker
+from tapmask_runtime.kafka import ensure_topics, make_broker, topics_used
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import WorkerMetrics
 from tapmask_runtime.object_store import ObjectStore, S3ObjectStore
@@ -154,6 +154,9 @@ def build_worker_service(
     async def startup() -> None:
         # Users' videos left on disk by a worker killed mid-job (tapmask_runtime.workdirs).
         await asyncio.to_thread(sweep_stale_work_dirs, settings.work_dir)
+        # Every topic it reads or writes (retry and dead letters too) with its retention,
+        # before the broker's subscribers would create them with Kafka's default week.
+        await ensure_topics(settings.kafka, topics_used(broker))
         for hook in on_startup:
             await hook()
         # /livez, /readyz and /metrics on TAPMASK_METRICS__PORT (tapmask_runtime.probes).

@@ -46,6 +46,29 @@ class KafkaSettings(BaseModel):
     """Partitions of the topics TapMask creates: the most consumers one group can spread over."""
     topic_replication_factor: int = Field(default=1, ge=1)
     """1 for a single local broker; 3 on a production cluster."""
+    topic_retention_ms: int = Field(default=22 * 3_600_000, gt=0)
+    """How long Kafka keeps an event on every TapMask topic, public, retry and dead-letter
+    alike (``retention.ms``, set by each service on the topics it uses at start-up,
+    tapmask_runtime.kafka.ensure_topics). 22 h: events hold a user's clicks
+    (``job-created``, and the dead letters keep the original bytes), so with
+    ``topic_segment_ms`` and the broker's 5-minute retention check an event is gone within
+    23 h 05 min (``longest_event_life_ms``), inside the free tier's 24 h retention that the
+    README promises. Kafka's own default, 7 days, kept them a week. A consumer that stays
+    away longer than this misses events: the workers and the notifier read within seconds."""
+    topic_segment_ms: int = Field(default=3_600_000, gt=0)
+    """``segment.ms``: Kafka deletes whole segments, once the newest event in one is older
+    than the retention, so an event can outlive ``topic_retention_ms`` by the time its
+    segment stays open. Kafka's default rolls a segment weekly (1 GiB first), which kept a
+    quiet topic's events for up to retention + 7 days; 1 h costs at most ~23 closed
+    segments a partition."""
+
+    @property
+    def longest_event_life_ms(self) -> int:
+        """The longest an event stays on a TapMask topic: it may sit in an open segment for
+        ``topic_segment_ms``, then ``topic_retention_ms`` past the segment's newest event,
+        then up to Kafka's retention check interval (``log.retention.check.interval.ms``,
+        5 minutes by default) until the broker deletes it."""
+        return self.topic_segment_ms + self.topic_retention_ms + 300_000
 
     def topic(self, name: str) -> str:
         """The name a base topic (e.g. ``topics.JOB_CREATED``) has on this cluster."""

@@ -28,7 +28,13 @@ from tapmask_notifier.handlers import ReplayRecent, apply_event
 from tapmask_notifier.hub import Hub
 from tapmask_notifier.metrics import NotifierMetrics
 from tapmask_notifier.settings import Settings
-from tapmask_runtime.kafka import consumer_lag, declared_topic, make_broker
+from tapmask_runtime.kafka import (
+    consumer_lag,
+    declared_topic,
+    ensure_topics,
+    make_broker,
+    topics_used,
+)
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.metrics import render_latest
 from tapmask_runtime.settings import require_token_secret
@@ -65,6 +71,7 @@ def create_app(
     opts = settings.notifier
     hub = Hub(opts.ring_size, opts.queue_size, opts.max_jobs, idle_ttl_s=max(opts.history_s, 600))
     metrics = NotifierMetrics(CollectorRegistry())
+    real_kafka = broker is None  # tests hand in an in-memory one: no topics to create
     broker = broker or make_broker(
         settings.kafka, logger=logging.getLogger("tapmask.notifier.faststream")
     )
@@ -114,6 +121,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if real_kafka:
+            # Its topics with their retention (tapmask_runtime.kafka), before it subscribes.
+            await ensure_topics(settings.kafka, topics_used(broker))
         await broker.start()
         lag = asyncio.create_task(_sample_lag(subscriber, metrics, hub))
         try:
