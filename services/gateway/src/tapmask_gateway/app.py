@@ -42,10 +42,12 @@ from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.tokens import token_hash
 from tapmask_gateway.settings import Settings
 from tapmask_gateway.usecases.jobs import JobService
+from tapmask_runtime.kafka import ensure_topics, topics_used
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import require_token_secret
 from tapmask_runtime.tracing import configure_tracing
 from tapmask_runtime.workdirs import sweep_stale_work_dirs
+from tapmask_schemas.topics import JOB_CREATED
 
 log = logging.getLogger("tapmask_gateway")
 
@@ -119,6 +121,10 @@ def create_app(settings: Settings) -> Litestar:
                     gw.metrics.on_change,
                     topic_prefix=settings.kafka.topic_prefix,
                 )
+            # Its topics with their retention (tapmask_runtime.kafka): job-created, which the
+            # relay sends by name, and the ones the projector reads.
+            used = {settings.kafka.topic(JOB_CREATED), *topics_used(gw.broker)}
+            await ensure_topics(settings.kafka, used)
             await gw.broker.start()
             streams = settings.event_streams
             # One connection per admitted stream (StreamSlots caps them at ``total``): the
