@@ -20,10 +20,13 @@ import numpy as np
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from litestar import Litestar
 
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.app import create_app
-from tapmask_gateway.context import Gateway
+from tapmask_gateway.controllers import deps
 from tapmask_gateway.settings import Settings
+from tapmask_runtime.streams import StreamSlots
 from tapmask_schemas import parse_event, topics
 from tapmask_schemas.events import Event
 
@@ -75,9 +78,27 @@ def random_ip() -> str:
 @dataclass
 class Served:
     url: str
-    gw: Gateway
+    app: Litestar
     settings: Settings
     ip: str = field(default_factory=random_ip)
+
+    # What the app's providers hand its handlers (controllers/deps.py), for tests to look
+    # behind the API: the same objects, from the same state.
+    @property
+    def db(self) -> asyncpg.Pool:
+        return deps.provide_db_pool(self.app.state)
+
+    @property
+    def s3(self) -> GatewayS3:
+        return deps.provide_s3(self.app.state)
+
+    @property
+    def probe_slots(self) -> asyncio.Semaphore:
+        return deps.provide_probe_slots(self.app.state)
+
+    @property
+    def streams(self) -> StreamSlots:
+        return deps.provide_streams(self.app.state)
 
     def client(self, ip: str | None = None, **headers: str) -> httpx.AsyncClient:
         """An HTTP client that the gateway counts as `ip` (a fresh address by default)."""
@@ -115,7 +136,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Served]:
     else:
         raise TimeoutError("the gateway did not start within 30 s")
     try:
-        yield Served(f"http://127.0.0.1:{port}", app.state.gateway, settings)
+        yield Served(f"http://127.0.0.1:{port}", app, settings)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)

@@ -46,7 +46,7 @@ async def test_a_real_clip_becomes_a_job_and_its_event_reaches_kafka(
         assert kafka_key == str(job_id).encode()
         # The job reads its own copy of the bytes that were checked.
         assert event.upload_key == f"inputs/{job_id}.mp4"
-        assert gateway.gw.s3.object_size(event.upload_key) == clip.stat().st_size
+        assert gateway.s3.object_size(event.upload_key) == clip.stat().st_size
         assert event.mode == "privacy" and event.effect == "pixelate"
         assert (event.points[0].x, event.points[0].y, event.points[0].frame) == (880, 507, 0)
         assert (event.video.width, event.video.height) == (1280, 720)
@@ -62,12 +62,12 @@ async def test_a_real_clip_becomes_a_job_and_its_event_reaches_kafka(
         assert job["video"]["frame_count"] == 287
         assert job["download_url"] is None
         # The same row as stored, and the outbox row went out.
-        row = await gateway.gw.db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+        row = await gateway.db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
         assert row["upload_key"] == event.upload_key
         assert row["mode"] == "privacy" and row["tier"] == "free"
         # The relay marks the outbox row sent once Kafka acknowledged it.
         await eventually(
-            lambda: gateway.gw.db.fetchval(
+            lambda: gateway.db.fetchval(
                 "SELECT sent_at IS NOT NULL FROM outbox WHERE payload->>'job_id' = $1", str(job_id)
             )
         )
@@ -105,8 +105,8 @@ async def test_the_store_refuses_a_body_other_than_the_presigned_one(gateway: Se
                 files={"file": ("a.mp4", b"x" * 1000, "text/html")},
             )
             assert html.status_code == 403
-        assert gateway.gw.s3.object_size(body["upload_key"]) is None
-        assert gateway.gw.s3.object_size("outputs/someone-elses.mp4") is None
+        assert gateway.s3.object_size(body["upload_key"]) is None
+        assert gateway.s3.object_size("outputs/someone-elses.mp4") is None
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ async def test_each_bad_job_request_gets_a_4xx_naming_the_problem(
             json={"filename": "a.mp4", "content_type": "video/mp4", "size": len(data) + 10},
         )
         key = presign.json()["upload_key"]
-        gateway.gw.s3.client.put_object(Bucket=gateway.gw.s3.bucket, Key=key, Body=data)
+        gateway.s3.client.put_object(Bucket=gateway.s3.bucket, Key=key, Body=data)
         mismatch = await create_job(client, key)
         assert mismatch.status_code == 422
         assert mismatch.json()["detail"] == (
@@ -316,7 +316,7 @@ async def test_the_bucket_gets_a_cors_rule_for_the_configured_origins(
 ) -> None:
     settings = make_settings(run_background=False, upload_origins=["https://tapmask.example"])
     async with running_gateway(settings) as served:
-        rules = served.gw.s3.client.get_bucket_cors(Bucket=served.gw.s3.bucket)["CORSRules"]
+        rules = served.s3.client.get_bucket_cors(Bucket=served.s3.bucket)["CORSRules"]
     assert rules[0]["AllowedOrigins"] == ["https://tapmask.example"]
     assert "POST" in rules[0]["AllowedMethods"]
     # SeaweedFS stores the rule but answers every preflight with "*" anyway; AWS S3 applies it.
@@ -438,7 +438,7 @@ async def test_a_swapped_upload_never_reaches_the_job(
     assert event.video.frame_count == 20
     assert event.upload_key != body["upload_key"]
     got = tmp_path / "what-the-workers-read.mp4"
-    gateway.gw.s3.download(event.upload_key, got)
+    gateway.s3.download(event.upload_key, got)
     assert got.read_bytes() == short.read_bytes()
 
 
@@ -452,7 +452,7 @@ async def test_a_pin_of_bytes_that_changed_since_the_check_is_refused(
     size = clips["long"].stat().st_size + 64
     short = _padded(clips["small"], size, tmp_path / "short.mp4")
     longer = _padded(clips["long"], size, tmp_path / "longer.mp4")
-    s3 = gateway.gw.s3
+    s3 = gateway.s3
     key = f"uploads/{uuid4()}.mp4"
     s3.client.upload_file(str(short), s3.bucket, key)
     checked = await probe_upload(s3, key, gateway.settings.limits)

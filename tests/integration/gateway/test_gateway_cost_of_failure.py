@@ -90,11 +90,11 @@ async def test_a_busy_gateway_answers_at_once(
     gateway = running_gateway(make_settings(limits=limits, run_background=False))
     async with gateway as served, served.client() as client:
         key = await upload(client, clips["small"])
-        await served.gw.probe_slots.acquire()  # another job's probe, still running
+        await served.probe_slots.acquire()  # another job's probe, still running
         try:
             busy = await create_job(client, key)
         finally:
-            served.gw.probe_slots.release()
+            served.probe_slots.release()
         assert busy.status_code == 503, busy.text
         assert "busy" in busy.json()["detail"] and busy.headers["retry-after"]
         assert (await create_job(client, key)).status_code == 201

@@ -143,7 +143,7 @@ async def test_a_flood_from_one_client_leaves_other_clients_served(
             assert "for this job" in watchers[3][0].json()["detail"]
 
         # Streams closed: their slots are back.
-        assert served.gw.streams.open_streams == 0
+        assert served.streams.open_streams == 0
 
 
 async def test_after_the_stream_says_completed_the_api_serves_the_result(
@@ -172,8 +172,8 @@ async def test_after_the_stream_says_completed_the_api_serves_the_result(
             job_id = UUID(job["job_id"])
             auth = {"Authorization": f"Bearer {job['access_token']}"}
             output = f"outputs/{job_id}.mp4"
-            served.gw.s3.client.put_object(
-                Bucket=served.gw.s3.bucket, Key=output, Body=clips["small"].read_bytes()
+            served.s3.client.put_object(
+                Bucket=served.s3.bucket, Key=output, Body=clips["small"].read_bytes()
             )
 
             async def finish() -> None:

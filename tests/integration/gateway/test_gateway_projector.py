@@ -98,8 +98,8 @@ async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(
             ),
         )
         output = f"outputs/{job_id}.mp4"
-        gateway.gw.s3.client.put_object(
-            Bucket=gateway.gw.s3.bucket, Key=output, Body=clips["small"].read_bytes()
+        gateway.s3.client.put_object(
+            Bucket=gateway.s3.bucket, Key=output, Body=clips["small"].read_bytes()
         )
         await publish(
             kafka_bootstrap,
@@ -114,7 +114,7 @@ async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(
         stale = JobProgress(job_id=job_id, stage=Stage.RENDERING, percent=80)
         await publish(kafka_bootstrap, topics.JOB_PROGRESS, stale)
         await eventually(
-            lambda: gateway.gw.db.fetchval(
+            lambda: gateway.db.fetchval(
                 "SELECT true FROM processed_events WHERE event_id = $1", stale.event_id
             )
         )
@@ -146,15 +146,15 @@ async def test_cleanup_deletes_expired_files_and_marks_the_job(
             used_key = await upload(client, clips["small"])
             created = (await create_job(client, used_key)).json()
             unused_key = await upload(client, clips["small"])
-        gw = served.gw
+        gw = served
         job_id = UUID(created["job_id"])
         row = await gw.db.fetchrow("SELECT upload_key, expires_at FROM jobs WHERE id = $1", job_id)
         assert gw.s3.object_size(row["upload_key"]) is not None
         # Not yet due: nothing happens to this job.
-        await cleanup_once(gw, now=row["expires_at"] - timedelta(minutes=1))
+        await cleanup_once(gw.db, gw.s3, now=row["expires_at"] - timedelta(minutes=1))
         assert await gw.db.fetchval("SELECT status FROM jobs WHERE id = $1", job_id) == "pending"
 
-        await cleanup_once(gw, now=row["expires_at"] + timedelta(hours=1))
+        await cleanup_once(gw.db, gw.s3, now=row["expires_at"] + timedelta(hours=1))
         assert await gw.db.fetchval("SELECT status FROM jobs WHERE id = $1", job_id) == "expired"
         assert gw.s3.object_size(row["upload_key"]) is None
         # The upload the job was pinned from goes too, not only the job's copy.
@@ -181,7 +181,7 @@ async def test_a_job_committed_before_a_crash_still_reaches_kafka(
         created = await create_job(client, await upload(client, clips["small"]))
         assert created.status_code == 201
         job_id = UUID(created.json()["job_id"])
-        pending = await served.gw.db.fetchval(
+        pending = await served.db.fetchval(
             "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND payload->>'job_id' = $1",
             str(job_id),
         )
@@ -190,10 +190,10 @@ async def test_a_job_committed_before_a_crash_still_reaches_kafka(
     async with running_gateway(make_settings(database=database)) as served:
         event, key = await next_job_created(kafka_bootstrap, job_id)
         assert key == str(job_id).encode()
-        row_key = await served.gw.db.fetchval("SELECT upload_key FROM jobs WHERE id = $1", job_id)
+        row_key = await served.db.fetchval("SELECT upload_key FROM jobs WHERE id = $1", job_id)
         assert event.upload_key == row_key
         await eventually(
-            lambda: served.gw.db.fetchval(
+            lambda: served.db.fetchval(
                 "SELECT sent_at IS NOT NULL FROM outbox WHERE payload->>'job_id' = $1",
                 str(job_id),
             )

@@ -173,7 +173,7 @@ async def test_a_running_job_is_cancelled_and_its_workers_are_told(
         view = (await client.get(f"/api/jobs/{job_id}", headers=auth)).json()
         assert (view["status"], view["error"]) == ("cancelled", "cancelled by you")
         # The workers' marker (tapmask_runtime.cancels) is in the bucket.
-        assert gateway.gw.s3.object_size(cancel_key(job_id)) is not None
+        assert gateway.s3.object_size(cancel_key(job_id)) is not None
         # Browsers following the job hear it on the progress topic (through the notifier).
         consumer = AIOKafkaConsumer(
             TOPIC_PREFIX + topics.JOB_PROGRESS,

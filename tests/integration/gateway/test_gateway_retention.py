@@ -36,7 +36,7 @@ async def test_everything_a_user_gave_is_gone_after_the_retention(
     database = DatabaseSettings(url=await new_schema(postgres_dsn))
     settings = make_settings(run_background=False, database=database)
     async with running_gateway(settings) as served, served.client() as client:
-        gw = served.gw
+        gw = served
         used = await upload(client, clips["small"])
         created = await create_job(client, used, 30, 20)
         assert created.status_code == 201, created.text
@@ -80,11 +80,11 @@ async def test_everything_a_user_gave_is_gone_after_the_retention(
 
         mine = [str(job_id), used, unused]
         assert any(m in k for k in _all_keys(gw.s3) for m in mine)
-        await cleanup_once(gw, now=row["expires_at"] - timedelta(minutes=1))
+        await cleanup_once(gw.db, gw.s3, now=row["expires_at"] - timedelta(minutes=1))
         assert await gw.db.fetchval("SELECT status FROM jobs WHERE id = $1", job_id) == "pending"
 
         when = row["expires_at"] + timedelta(minutes=1)
-        await cleanup_once(gw, now=when)
+        await cleanup_once(gw.db, gw.s3, now=when)
 
         left = [k for k in _all_keys(gw.s3) if any(m in k for m in mine)]
         assert left == []
@@ -120,9 +120,9 @@ async def test_replicas_cleaning_at_once_each_take_other_jobs(
         later = datetime.now(UTC) + timedelta(days=30)
         # Two replicas' cleanup tasks, each in batches of 2, at the same moment.
         counts = await asyncio.gather(
-            cleanup_once(served.gw, now=later, batch=2),
-            cleanup_once(served.gw, now=later, batch=2),
+            cleanup_once(served.db, served.s3, now=later, batch=2),
+            cleanup_once(served.db, served.s3, now=later, batch=2),
         )
         assert sum(counts) == len(jobs)  # each job expired exactly once
-        statuses = await served.gw.db.fetch("SELECT status FROM jobs")
+        statuses = await served.db.fetch("SELECT status FROM jobs")
         assert {r["status"] for r in statuses} == {"expired"}

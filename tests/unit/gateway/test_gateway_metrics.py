@@ -82,12 +82,11 @@ async def test_metrics_with_the_database_down_still_refresh_the_lag_and_say_why(
         async def position(self, tp: TopicPartition) -> int:
             return 4
 
-    gw = SimpleNamespace(
-        db=DownDatabase(), metrics=Metrics(), projector=SimpleNamespace(consumer=Consumer())
-    )
+    metrics = Metrics()
+    projector = SimpleNamespace(consumer=Consumer())
     with caplog.at_level(logging.WARNING, logger="tapmask_gateway.health"):
-        await _refresh_gauges(gw)  # type: ignore[arg-type]
-    lag = gw.metrics.registry.get_sample_value(
+        await _refresh_gauges(DownDatabase(), metrics, projector)
+    lag = metrics.registry.get_sample_value(
         "tapmask_gateway_consumer_lag", {"topic": "tapmask.job-progress"}
     )
     assert lag == 3

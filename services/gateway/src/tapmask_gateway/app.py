@@ -14,8 +14,9 @@ from uuid import uuid4
 
 import anyio.to_thread
 import httpx
+from faststream.kafka import KafkaBroker
 from litestar import Litestar, Request, Response
-from litestar.di import Provide
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
@@ -25,26 +26,28 @@ from litestar.types import Scope
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.kafka import make_broker
 from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
-from tapmask_gateway.adapters.probe import S3UploadProbe
+from tapmask_gateway.adapters.probe import ProbeCache, S3UploadProbe
 from tapmask_gateway.adapters.s3 import GatewayS3, S3Uploads
 from tapmask_gateway.background.cleanup import run_cleanup
 from tapmask_gateway.background.projector import register_projector
 from tapmask_gateway.background.relay import run_relay
-from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.clients import ClientMiddleware
-from tapmask_gateway.controllers.deps import provide_client, provide_jobs, provide_metrics
+from tapmask_gateway.controllers.deps import DEPENDENCIES
 from tapmask_gateway.controllers.health import health, livez, metrics
 from tapmask_gateway.controllers.jobs import JobController
 from tapmask_gateway.controllers.preview import PreviewController
 from tapmask_gateway.controllers.results import ResultController
 from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
+from tapmask_gateway.domain.quotas import RateLimiter
 from tapmask_gateway.domain.tokens import token_hash
+from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.settings import Settings
 from tapmask_gateway.usecases.jobs import JobService
 from tapmask_runtime.kafka import ensure_topics, topics_used
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import require_token_secret
+from tapmask_runtime.streams import StreamSlots
 from tapmask_runtime.tracing import configure_tracing
 from tapmask_runtime.workdirs import sweep_stale_work_dirs
 from tapmask_schemas.topics import JOB_CREATED
@@ -76,60 +79,73 @@ def _not_text(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[di
 
 
 def create_app(settings: Settings) -> Litestar:
-    gw = Gateway(settings)
+    """The app, each object its handlers use in its state (those that need the database, the
+    store or Kafka made in the lifespan), each given to handlers by its own provider
+    (``controllers/deps.py``)."""
+    app_metrics = Metrics()
+    limiter = RateLimiter()
+    relay_wake = asyncio.Event()
+    # Bounds the disk and memory that concurrent job creations and previews can take.
+    probe_slots = asyncio.Semaphore(settings.limits.max_concurrent_probes)
+    probed = ProbeCache()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        gw.pool = await db.create_pool(
+        state = app.state
+        pool = await db.create_pool(
             settings.database.url,
             settings.database.min_connections,
             settings.database.max_connections,
         )
+        state.db_pool = pool
         tasks: list[asyncio.Task[None]] = []
+        http: httpx.AsyncClient | None = None
+        broker: KafkaBroker | None = None
+        frames: UploadFrames | None = None
         try:
-            applied = await db.migrate(gw.pool)
+            applied = await db.migrate(pool)
             if applied:
                 log.info("applied migrations %s", applied)
-            gw.store = GatewayS3(settings.s3)
+            store = state.s3 = GatewayS3(settings.s3)
             # Uploads left on disk by a probe whose gateway was killed (tapmask_runtime.workdirs).
             await anyio.to_thread.run_sync(sweep_stale_work_dirs)
-            app.state.jobs = JobService(
-                db.PostgresJobs(gw.pool, gw.relay_wake),
-                S3Uploads(gw.store),
-                S3UploadProbe(gw.store, settings.limits, gw.probed, gw.probe_slots),
+            state.jobs = JobService(
+                db.PostgresJobs(pool, relay_wake),
+                S3Uploads(store),
+                S3UploadProbe(store, settings.limits, probed, probe_slots),
                 settings,
-                gw.limiter,
+                limiter,
             )
-            gw.frames = UploadFrames(gw.store, settings.preview, settings.limits)
-            gw.segmenter = ClickSegmenter(settings.preview)
+            frames = state.frames = UploadFrames(store, settings.preview, settings.limits)
+            state.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas
-            gw.lifecycle = await anyio.to_thread.run_sync(
-                gw.store.put_lifecycle,
+            lifecycle = await anyio.to_thread.run_sync(
+                store.put_lifecycle,
                 math.ceil(quotas.free_retention_hours / 24),
                 math.ceil(quotas.pro_retention_hours / 24),
             )
-            log.info("bucket lifecycle: %s", gw.lifecycle)
+            log.info("bucket lifecycle: %s", lifecycle)
             if settings.upload_origins:
-                cors = await anyio.to_thread.run_sync(gw.store.put_cors, settings.upload_origins)
+                cors = await anyio.to_thread.run_sync(store.put_cors, settings.upload_origins)
                 log.info("bucket CORS: %s", cors)
-            gw.broker = make_broker(settings.kafka)
+            broker = state.broker = make_broker(settings.kafka)
             if settings.run_background:
-                gw.projector = register_projector(
-                    gw.broker,
-                    gw.pool,
+                state.projector = register_projector(
+                    broker,
+                    pool,
                     settings.projector_group_id,
-                    gw.metrics.on_change,
+                    app_metrics.on_change,
                     topic_prefix=settings.kafka.topic_prefix,
                 )
             # Its topics with their retention (tapmask_runtime.kafka): job-created, which the
             # relay sends by name, and the ones the projector reads.
-            used = {settings.kafka.topic(JOB_CREATED), *topics_used(gw.broker)}
+            used = {settings.kafka.topic(JOB_CREATED), *topics_used(broker)}
             await ensure_topics(settings.kafka, used)
-            await gw.broker.start()
+            await broker.start()
             streams = settings.event_streams
             # One connection per admitted stream (StreamSlots caps them at ``total``): the
             # pool never makes one user's stream wait for another's.
-            gw.http = httpx.AsyncClient(
+            http = state.http = httpx.AsyncClient(
                 timeout=httpx.Timeout(streams.connect_timeout_s, read=None),
                 limits=httpx.Limits(max_connections=streams.total, max_keepalive_connections=32),
             )
@@ -137,15 +153,17 @@ def create_app(settings: Settings) -> Litestar:
                 tasks.append(
                     asyncio.create_task(
                         run_relay(
-                            gw.pool,
-                            gw.broker,
-                            gw.relay_wake,
+                            pool,
+                            broker,
+                            relay_wake,
                             settings.relay_interval_s,
                             topic_prefix=settings.kafka.topic_prefix,
                         )
                     )
                 )
-                tasks.append(asyncio.create_task(run_cleanup(gw, settings.cleanup_interval_s)))
+                tasks.append(
+                    asyncio.create_task(run_cleanup(pool, store, settings.cleanup_interval_s))
+                )
             yield
         finally:
             for task in tasks:
@@ -153,14 +171,15 @@ def create_app(settings: Settings) -> Litestar:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if gw.http is not None:
-                await gw.http.aclose()
-            if gw.broker is not None:
-                await gw.broker.stop()
-            await gw.pool.close()
-            if gw.frames is not None:
-                gw.frames.close()
+            if http is not None:
+                await http.aclose()
+            if broker is not None:
+                await broker.stop()
+            await pool.close()
+            if frames is not None:
+                frames.close()
 
+    streams = settings.event_streams
     app = Litestar(
         route_handlers=[
             UploadController,
@@ -172,14 +191,17 @@ def create_app(settings: Settings) -> Litestar:
             metrics,
             *web_handlers(settings.web_dist),
         ],
-        dependencies={
-            "gw": Provide(lambda: gw, sync_to_thread=False),
-            "client": Provide(provide_client, sync_to_thread=False),
-            "metrics": Provide(provide_metrics, sync_to_thread=False),
-            "jobs": Provide(provide_jobs, sync_to_thread=False),
-        },
+        dependencies=DEPENDENCIES,
+        state=State(
+            {
+                "settings": settings,
+                "metrics": app_metrics,
+                "probe_slots": probe_slots,
+                "streams": StreamSlots(streams.per_client, streams.per_job, streams.total),
+            }
+        ),
         # Outermost, so the requests the client middleware refuses (429) are counted too.
-        middleware=[_HTTP_METRICS.middleware, ClientMiddleware(gw)],
+        middleware=[_HTTP_METRICS.middleware, ClientMiddleware(settings, app_metrics, limiter)],
         # A span per request (W3C traceparent honoured); no-ops while tracing is off.
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=list(_UNTRACED)))],
         lifespan=[lifespan],
@@ -194,8 +216,6 @@ def create_app(settings: Settings) -> Litestar:
         after_exception=[_log_unexpected],
         exception_handlers={UnicodeDecodeError: _not_text},
     )
-    app.state.gateway = gw
-    app.state.metrics = gw.metrics
     return app
 
 

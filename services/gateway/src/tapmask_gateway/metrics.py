@@ -47,6 +47,8 @@ class Metrics:
             "Outbox rows not yet on Kafka.",
             registry=self.registry,
         )
+        #: When /metrics last refreshed the database-backed gauges (``time.monotonic()``).
+        self.gauges_refreshed_at = float("-inf")
 
     def on_change(self, before: JobState, after: JobState) -> None:
         """Observe each stage once, when the job leaves it."""

@@ -11,9 +11,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
+import asyncpg
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.context import Gateway
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.domain.quotas import month_of
 from tapmask_schemas.keys import attempts_key, cancel_key, masks_key, output_key
 
@@ -23,10 +24,10 @@ WORKERS = ("tracker", "renderer")
 log = logging.getLogger("tapmask_gateway.cleanup")
 
 
-async def _expire_batch(gw: Gateway, now: datetime, batch: int) -> int:
+async def _expire_batch(pool: asyncpg.Pool, s3: GatewayS3, now: datetime, batch: int) -> int:
     """Expire up to ``batch`` due jobs: their files, then their rows, in one transaction
     holding the rows, so replicas running this at once each take other jobs."""
-    async with gw.db.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         rows = await db.claim_expired_jobs(conn, now, batch)
         if not rows:
             return 0
@@ -42,14 +43,16 @@ async def _expire_batch(gw: Gateway, now: datetime, batch: int) -> int:
                 # The upload the job was pinned from (its presigned POST could refill it).
                 *([row["claimed_key"]] if row["claimed_key"] else []),
             ]
-        await anyio.to_thread.run_sync(gw.s3.delete, keys)
+        await anyio.to_thread.run_sync(s3.delete, keys)
         await db.expire_jobs(conn, [row["id"] for row in rows])
     for row in rows:
         log.info("job expired; files deleted", extra={"job_id": str(row["id"])})
     return len(rows)
 
 
-async def cleanup_once(gw: Gateway, now: datetime | None = None, batch: int = 200) -> int:
+async def cleanup_once(
+    pool: asyncpg.Pool, s3: GatewayS3, now: datetime | None = None, batch: int = 200
+) -> int:
     """Expire what is due at `now`; returns how many jobs and unused uploads were removed.
 
     Runs until nothing is due, not one batch per interval: 200 jobs per 5 minutes fell
@@ -57,35 +60,35 @@ async def cleanup_once(gw: Gateway, now: datetime | None = None, batch: int = 20
     now = now or datetime.now(UTC)
     removed = 0
     while True:
-        done = await _expire_batch(gw, now, batch)
+        done = await _expire_batch(pool, s3, now, batch)
         removed += done
         if done < batch:
             break
     while True:
-        unused = await db.expired_unused_uploads(gw.db, now, batch)
+        unused = await db.expired_unused_uploads(pool, now, batch)
         if unused:
-            await anyio.to_thread.run_sync(gw.s3.delete, unused)
-            await db.delete_upload_rows(gw.db, unused)
+            await anyio.to_thread.run_sync(s3.delete, unused)
+            await db.delete_upload_rows(pool, unused)
             removed += len(unused)
         if len(unused) < batch:
             break
     # Parts of uploads never completed: older than a day, nothing is still sending them.
-    aborted = await anyio.to_thread.run_sync(gw.s3.abort_stale_multipart, now - timedelta(days=1))
+    aborted = await anyio.to_thread.run_sync(s3.abort_stale_multipart, now - timedelta(days=1))
     if aborted:
         log.info("aborted %d incomplete multipart upload(s)", aborted)
     # Monthly counts (keyed by client address): only this month's decides the quota.
-    await db.prune_usage(gw.db, month_of(now))
+    await db.prune_usage(pool, month_of(now))
     # Kafka keeps a week of events by default: dedupe ids older than that can go.
-    await db.prune_bookkeeping(gw.db, keep_days=14)
+    await db.prune_bookkeeping(pool, keep_days=14)
     # Sent job-created events hold the clicks: an hour after Kafka has them, they go.
-    await db.prune_sent_outbox(gw.db, now - timedelta(hours=1))
+    await db.prune_sent_outbox(pool, now - timedelta(hours=1))
     return removed
 
 
-async def run_cleanup(gw: Gateway, interval_s: float) -> None:
+async def run_cleanup(pool: asyncpg.Pool, s3: GatewayS3, interval_s: float) -> None:
     while True:
         try:
-            await cleanup_once(gw)
+            await cleanup_once(pool, s3)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -5,31 +5,23 @@ from __future__ import annotations
 import json
 import time
 
+import asyncpg
+from litestar import Litestar
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.context import Gateway
-from tapmask_gateway.domain.clients import Client, client_address
-from tapmask_gateway.domain.quotas import Tier
+from tapmask_gateway.controllers.deps import provide_db_pool
+from tapmask_gateway.domain.clients import Client, Network, client_address, parse_networks
+from tapmask_gateway.domain.quotas import RateLimiter, Tier
+from tapmask_gateway.domain.records import ApiKey
 from tapmask_gateway.domain.tokens import token_hash
+from tapmask_gateway.metrics import Metrics
+from tapmask_gateway.settings import Settings
 
 _KEY_CACHE_S = 30.0
-
-
-async def _api_key(gw: Gateway, presented: str) -> db.ApiKey | None:
-    digest = token_hash(presented)
-    cached = gw.key_cache.get(digest)
-    now = time.monotonic()
-    if cached is not None and now - cached[1] < _KEY_CACHE_S:
-        return cached[0]
-    found = await db.find_api_key(gw.db, digest)
-    if len(gw.key_cache) > 10_000:
-        gw.key_cache.clear()
-    gw.key_cache[digest] = (found, now)
-    return found
 
 
 async def _send_problem(send: Send, status: int, detail: str, retry_after: int | None) -> None:
@@ -49,22 +41,41 @@ class ClientMiddleware(ASGIMiddleware):
     # get a 429 and restart a healthy gateway.
     exclude_path_pattern = ("^/metrics$", "^/livez$")
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, settings: Settings, metrics: Metrics, limiter: RateLimiter) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.limiter = limiter
+        self.proxies: tuple[Network, ...] = parse_networks(settings.trusted_proxies)
+        # API key hash -> (key or None, when looked up): spares a query per request.
+        self.key_cache: dict[str, tuple[ApiKey | None, float]] = {}
+
+    async def _api_key(self, db_pool: asyncpg.Pool, presented: str) -> ApiKey | None:
+        digest = token_hash(presented)
+        cached = self.key_cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < _KEY_CACHE_S:
+            return cached[0]
+        found = await db.find_api_key(db_pool, digest)
+        if len(self.key_cache) > 10_000:
+            self.key_cache.clear()
+        self.key_cache[digest] = (found, now)
+        return found
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = Headers.from_scope(scope)
         peer_info = scope.get("client")
         peer = peer_info[0] if peer_info else None
-        ip = client_address(peer, headers.get("x-forwarded-for"), self.gw.proxies)
-        quotas = self.gw.settings.quotas
+        ip = client_address(peer, headers.get("x-forwarded-for"), self.proxies)
+        quotas = self.settings.quotas
         presented = headers.get("x-api-key")
-        pepper = self.gw.settings.token_secret.get_secret_value().encode()
+        pepper = self.settings.token_secret.get_secret_value().encode()
         client = Client(ip=ip, tier=Tier.FREE, pepper=pepper)
         if presented:
-            key = await _api_key(self.gw, presented)
+            # The pool is made in the app's lifespan, after this middleware.
+            pool = provide_db_pool(Litestar.from_scope(scope).state)
+            key = await self._api_key(pool, presented)
             if key is None:
-                self.gw.metrics.rejected.labels("bad_api_key").inc()
+                self.metrics.rejected.labels("bad_api_key").inc()
                 await _send_problem(send, 401, "unknown or revoked API key (X-API-Key)", None)
                 return
             client = Client(ip=ip, tier=Tier.PRO, api_key=key, pepper=pepper)
@@ -72,9 +83,9 @@ class ClientMiddleware(ASGIMiddleware):
             per_minute, burst = quotas.pro_requests_per_minute, quotas.pro_burst
         else:
             per_minute, burst = quotas.free_requests_per_minute, quotas.free_burst
-        wait = self.gw.limiter.hit(client.subject, per_minute, burst, time.monotonic())
+        wait = self.limiter.hit(client.subject, per_minute, burst, time.monotonic())
         if wait:
-            self.gw.metrics.rejected.labels("rate_limit").inc()
+            self.metrics.rejected.labels("rate_limit").inc()
             detail = f"too many requests: the limit is {per_minute} a minute; retry in {wait} s"
             await _send_problem(send, 429, detail, wait)
             return

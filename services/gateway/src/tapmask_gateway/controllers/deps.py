@@ -1,24 +1,31 @@
-"""Small helpers shared by controllers: answers in plain words, and the use cases' refusals
-turned into HTTP answers."""
+"""What controllers share: answers in plain words, the use cases' refusals turned into HTTP
+answers, and one dependency provider per dependency."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, cast
 
+import asyncpg
+import httpx
+from faststream.kafka import KafkaBroker
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.params import SkipValidation
 
-from tapmask_gateway.context import Gateway
+from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.domain.clients import Client
 from tapmask_gateway.domain.tokens import bearer_token
 from tapmask_gateway.metrics import Metrics
+from tapmask_gateway.settings import Settings
 from tapmask_gateway.usecases.errors import Refusal, Refused
 from tapmask_gateway.usecases.jobs import JobService
+from tapmask_runtime.streams import StreamSlots
 
 
 class Problem(HTTPException):
@@ -29,8 +36,6 @@ class Problem(HTTPException):
 
 
 AnyRequest = Request[Any, Any, State]
-# Injected by name (see create_app): the one Gateway of the app.
-GatewayDep = NamedDependency[Gateway]
 
 #: The HTTP status of each kind of refusal.
 STATUS: Final[dict[Refusal, int]] = {
@@ -74,14 +79,20 @@ def client_of(request: AnyRequest) -> Client:
 
 
 # --- one provider per dependency -----------------------------------------------------------
-# create_app puts each object in the app's state (those needing the database or the store in
-# its lifespan) and registers each provider under the parameter name below, so a handler
-# declares only what it uses. Validation is skipped: they are our own objects, not input.
+# create_app puts each object in the app's state (those needing the database, the store or
+# Kafka in its lifespan) and registers each provider under the parameter name a handler
+# uses, so a handler declares only what it uses (litestar-fullstack's ``deps.py``), where one
+# mutable object with a dozen attributes used to be handed to every controller (issue 11).
+# Validation is skipped: these are the app's own objects, not input.
 
 
 def provide_client(request: AnyRequest) -> Client:
     """Who the request is counted against (set by ``ClientMiddleware``)."""
     return client_of(request)
+
+
+def provide_settings(state: State) -> Settings:
+    return cast(Settings, state.settings)
 
 
 def provide_metrics(state: State) -> Metrics:
@@ -92,6 +103,76 @@ def provide_jobs(state: State) -> JobService:
     return cast(JobService, state.jobs)
 
 
+def provide_db_pool(state: State) -> asyncpg.Pool:
+    return cast(asyncpg.Pool, state.db_pool)
+
+
+def provide_s3(state: State) -> GatewayS3:
+    return cast(GatewayS3, state.s3)
+
+
+def provide_broker(state: State) -> KafkaBroker | None:
+    """None until the lifespan has made it (``/api/health`` then says Kafka is down)."""
+    return cast("KafkaBroker | None", state.get("broker"))
+
+
+def provide_projector(state: State) -> Any:
+    """The projector's FastStream subscriber (its consumer gives the lag); None when this
+    replica runs no background work."""
+    return state.get("projector")
+
+
+def provide_http(state: State) -> httpx.AsyncClient:
+    return cast(httpx.AsyncClient, state.http)
+
+
+def provide_streams(state: State) -> StreamSlots:
+    return cast(StreamSlots, state.streams)
+
+
+def provide_probe_slots(state: State) -> asyncio.Semaphore:
+    """Bounds the disk and memory that probes and frame previews take at once."""
+    return cast(asyncio.Semaphore, state.probe_slots)
+
+
+def provide_frames(state: State) -> UploadFrames | None:
+    return cast("UploadFrames | None", state.get("frames"))
+
+
+def provide_segmenter(state: State) -> ClickSegmenter | None:
+    return cast("ClickSegmenter | None", state.get("segmenter"))
+
+
+def _provide(provider: Callable[..., Any]) -> Provide:
+    return Provide(provider, sync_to_thread=False)
+
+
+DEPENDENCIES: Final[dict[str, Provide]] = {
+    "client": _provide(provide_client),
+    "settings": _provide(provide_settings),
+    "metrics": _provide(provide_metrics),
+    "jobs": _provide(provide_jobs),
+    "db_pool": _provide(provide_db_pool),
+    "s3": _provide(provide_s3),
+    "broker": _provide(provide_broker),
+    "projector": _provide(provide_projector),
+    "http": _provide(provide_http),
+    "streams": _provide(provide_streams),
+    "probe_slots": _provide(provide_probe_slots),
+    "frames": _provide(provide_frames),
+    "segmenter": _provide(provide_segmenter),
+}
+
 ClientDep = NamedDependency[SkipValidation[Client]]
+SettingsDep = NamedDependency[SkipValidation[Settings]]
 MetricsDep = NamedDependency[SkipValidation[Metrics]]
 JobsDep = NamedDependency[SkipValidation[JobService]]
+DbPoolDep = NamedDependency[SkipValidation[asyncpg.Pool]]
+S3Dep = NamedDependency[SkipValidation[GatewayS3]]
+BrokerDep = NamedDependency[SkipValidation[KafkaBroker | None]]
+ProjectorDep = NamedDependency[SkipValidation[Any]]
+HttpDep = NamedDependency[SkipValidation[httpx.AsyncClient]]
+StreamsDep = NamedDependency[SkipValidation[StreamSlots]]
+ProbeSlotsDep = NamedDependency[SkipValidation[asyncio.Semaphore]]
+FramesDep = NamedDependency[SkipValidation[UploadFrames | None]]
+SegmenterDep = NamedDependency[SkipValidation[ClickSegmenter | None]]

@@ -10,50 +10,62 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Any
 
 import anyio.to_thread
+import asyncpg
+from faststream.kafka import KafkaBroker
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from tapmask_gateway.adapters import db
+from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.background.projector import consumer_lag
-from tapmask_gateway.context import Gateway
-from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep
+from tapmask_gateway.controllers.deps import (
+    AnyRequest,
+    BrokerDep,
+    DbPoolDep,
+    MetricsDep,
+    ProjectorDep,
+    S3Dep,
+    SettingsDep,
+)
 from tapmask_gateway.domain.tokens import bearer_token
+from tapmask_gateway.metrics import Metrics
 
 CHECK_TIMEOUT_S = 3.0
 
 log = logging.getLogger("tapmask_gateway.health")
 
 
-async def _kafka(gw: Gateway) -> None:
+async def _kafka(broker: KafkaBroker | None) -> None:
     # A real metadata request (describe_cluster) to the brokers, not a cached flag.
-    if gw.broker is None or not await gw.broker.ping(timeout=CHECK_TIMEOUT_S):
+    if broker is None or not await broker.ping(timeout=CHECK_TIMEOUT_S):
         raise ConnectionError("no answer from the Kafka brokers")
 
 
-async def _postgres(gw: Gateway) -> None:
-    if await gw.db.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_S) != 1:
+async def _postgres(db_pool: asyncpg.Pool) -> None:
+    if await db_pool.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_S) != 1:
         raise ConnectionError("SELECT 1 returned something else")
 
 
-async def _s3(gw: Gateway) -> None:
-    await anyio.to_thread.run_sync(gw.s3.ping)
+async def _s3(s3: GatewayS3) -> None:
+    await anyio.to_thread.run_sync(s3.ping)
 
 
-async def _run(check: Callable[[Gateway], Awaitable[None]], gw: Gateway) -> str:
+async def _run(check: Awaitable[None]) -> str:
     try:
-        await asyncio.wait_for(check(gw), timeout=CHECK_TIMEOUT_S + 1)
+        await asyncio.wait_for(check, timeout=CHECK_TIMEOUT_S + 1)
     except Exception as exc:
         return f"down: {type(exc).__name__}: {exc}"[:300]
     return "ok"
 
 
 @get("/api/health", tags=["health"], summary="Kafka, PostgreSQL and S3 reachable?")
-async def health(gw: GatewayDep) -> Response[dict[str, object]]:
+async def health(broker: BrokerDep, db_pool: DbPoolDep, s3: S3Dep) -> Response[dict[str, object]]:
     names = ("kafka", "postgres", "s3")
-    results = await asyncio.gather(*(_run(c, gw) for c in (_kafka, _postgres, _s3)))
+    results = await asyncio.gather(_run(_kafka(broker)), _run(_postgres(db_pool)), _run(_s3(s3)))
     checks = dict(zip(names, results, strict=True))
     down = [name for name, result in checks.items() if result != "ok"]
     body: dict[str, object] = {"status": "ok" if not down else "unavailable", "checks": checks}
@@ -68,41 +80,47 @@ async def livez() -> dict[str, str]:
 
 
 @get("/metrics", include_in_schema=False)
-async def metrics(gw: GatewayDep, request: AnyRequest) -> Response[bytes]:
+async def metrics(
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    db_pool: DbPoolDep,
+    projector: ProjectorDep,
+    request: AnyRequest,
+) -> Response[bytes]:
     """Prometheus text. It is not rate limited (a scraper must always get through), so what
     it costs is bounded instead: the database is asked at most every
     ``TAPMASK_METRICS_REFRESH_S``, however often anyone scrapes (a ``GROUP BY`` over all
     jobs ran per scrape, issue 9); with ``TAPMASK_METRICS_TOKEN`` set only a scraper
     presenting it as a bearer token is answered."""
-    token = gw.settings.metrics_token
+    token = settings.metrics_token
     if token is not None:
         presented = bearer_token(request.headers.get("authorization"), None) or ""
         if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
             return Response(b"", status_code=401, headers={"WWW-Authenticate": "Bearer"})
     now = time.monotonic()
-    if now - gw.metrics_refreshed_at >= gw.settings.metrics_refresh_s:
-        gw.metrics_refreshed_at = now
-        await _refresh_gauges(gw)
+    if now - metrics.gauges_refreshed_at >= settings.metrics_refresh_s:
+        metrics.gauges_refreshed_at = now
+        await _refresh_gauges(db_pool, metrics, projector)
     # + the default registry: Litestar's PrometheusMiddleware (HTTP requests by route, with
     # their latency) and the process collector live there.
-    body = generate_latest(gw.metrics.registry) + generate_latest(REGISTRY)
+    body = generate_latest(metrics.registry) + generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-async def _refresh_gauges(gw: Gateway) -> None:
+async def _refresh_gauges(db_pool: asyncpg.Pool, metrics: Metrics, projector: Any) -> None:
     """Metrics are still served when the database or Kafka is down: the gauges keep their last
     values, each source is refreshed on its own (a database outage used to leave the lag
     stale too) and the failure is logged, not hidden."""
     try:
-        counts = await db.jobs_by_status(gw.db)
+        counts = await db.jobs_by_status(db_pool)
         for state in ("pending", "processing", "completed", "failed", "expired"):
-            gw.metrics.jobs.labels(state).set(counts.get(state, 0))
-        pending = await gw.db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        gw.metrics.outbox_pending.set(int(pending or 0))
+            metrics.jobs.labels(state).set(counts.get(state, 0))
+        pending = await db_pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        metrics.outbox_pending.set(int(pending or 0))
     except Exception as exc:
         log.warning("metrics: job and outbox counts not refreshed (database: %r)", exc)
     try:
-        for topic, lag in (await consumer_lag(gw.projector)).items():
-            gw.metrics.consumer_lag.labels(topic).set(lag)
+        for topic, lag in (await consumer_lag(projector)).items():
+            metrics.consumer_lag.labels(topic).set(lag)
     except Exception as exc:
         log.warning("metrics: consumer lag not refreshed (Kafka: %r)", exc)

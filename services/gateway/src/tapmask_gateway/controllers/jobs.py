@@ -17,24 +17,23 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tapmask_gateway.adapters import db
-from tapmask_gateway.context import Gateway
 from tapmask_gateway.controllers.deps import (
     AnyRequest,
     ClientDep,
-    GatewayDep,
+    HttpDep,
     JobsDep,
     MetricsDep,
     Problem,
+    S3Dep,
+    SettingsDep,
+    StreamsDep,
     as_problem,
-    client_of,
     http_refusals,
     presented_token,
 )
 from tapmask_gateway.domain.clients import Client
 from tapmask_gateway.domain.jobs import stage_durations
 from tapmask_gateway.domain.records import JobRow
-from tapmask_gateway.domain.tokens import bearer_token
 from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.usecases.errors import Refused
 from tapmask_gateway.usecases.jobs import CreatedJob, JobOrder, JobService
@@ -136,15 +135,14 @@ _EVENT_END = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
 _PROJECTION_WAIT_S = 10.0
 
 
-async def _until_projected(gw: Gateway, job_id: UUID) -> None:
+async def _until_projected(jobs: JobService, job_id: UUID) -> None:
     """Wait until the job's row is final: the stream said "completed" while GET said
     "processing" and the download answered 409 in 2 of 4 runs of a plain client (issue 9),
     because the notifier and this gateway's projector read the events independently."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _PROJECTION_WAIT_S
     while loop.time() < deadline:
-        job = await db.get_job(gw.db, job_id)
-        if job is None or job.state.status.is_final:
+        if await jobs.finished(job_id):
             return
         await asyncio.sleep(0.1)
 
@@ -235,7 +233,8 @@ class JobController(Controller):
         self,
         job_id: FromPath[UUID],
         jobs: JobsDep,
-        gw: GatewayDep,
+        settings: SettingsDep,
+        s3: S3Dep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> DownloadView:
@@ -253,9 +252,9 @@ class JobController(Controller):
                 "the video can be downloaded once it is completed",
                 headers={"Retry-After": "1"} if running else None,
             )
-        expires = gw.settings.download_expiry_s
+        expires = settings.download_expiry_s
         url = await anyio.to_thread.run_sync(
-            gw.s3.presign_download, state.output_key, f"tapmask-{job.id}.mp4", expires
+            s3.presign_download, state.output_key, f"tapmask-{job.id}.mp4", expires
         )
         return DownloadView(url=url, expires_in=expires)
 
@@ -264,26 +263,29 @@ class JobController(Controller):
         self,
         job_id: FromPath[UUID],
         jobs: JobsDep,
-        gw: GatewayDep,
+        settings: SettingsDep,
+        metrics: MetricsDep,
+        http: HttpDep,
+        streams: StreamsDep,
+        client: ClientDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> Response[bytes] | Stream:
         """Forwarded to the notifier, so the browser stays on one origin."""
-        presented = bearer_token(request.headers.get("authorization"), token)
+        presented = presented_token(request, token)
         try:
             jobs.check_token(job_id, presented)
         except Refused as exc:
             raise as_problem(exc) from exc
-        assert gw.http is not None
         last = request.headers.get("last-event-id")
         if last and not _EVENT_ID.fullmatch(last):
             # Ids this stream sends are digits; anything else (bytes that are not text) is
             # refused here rather than failing as a 500 on the way to the notifier.
             raise Problem(400, "Last-Event-ID must be the id of an event this stream sent")
-        subject, job = client_of(request).subject, str(job_id)
-        refused = gw.streams.open(subject, job)
+        subject, job = client.subject, str(job_id)
+        refused = streams.open(subject, job)
         if refused:
-            gw.metrics.rejected.labels("event_streams").inc()
+            metrics.rejected.labels("event_streams").inc()
             raise Problem(429, refused, headers={"Retry-After": "5"})
         released = False
 
@@ -291,36 +293,40 @@ class JobController(Controller):
             nonlocal released
             if not released:
                 released = True
-                gw.streams.close(subject, job)
+                streams.close(subject, job)
 
         try:
-            return await self._relay_events(gw, job_id, request, presented, release)
+            return await self._relay_events(
+                http, settings.notifier_url, jobs, job_id, client, request, presented, release
+            )
         except BaseException:
             release()
             raise
 
     async def _relay_events(
         self,
-        gw: Gateway,
+        http: httpx.AsyncClient,
+        notifier_url: str,
+        jobs: JobService,
         job_id: UUID,
+        client: Client,
         request: AnyRequest,
         presented: str | None,
         release: Callable[[], None],
     ) -> Response[bytes] | Stream:
-        assert gw.http is not None
         headers = {
             "Authorization": f"Bearer {presented}",
             "Accept": "text/event-stream",
             # The notifier counts streams per client too (it trusts this gateway's word).
-            "X-Forwarded-For": client_of(request).ip,
+            "X-Forwarded-For": client.ip,
         }
         last = request.headers.get("last-event-id")
         if last:
             headers["Last-Event-ID"] = last
-        url = f"{gw.settings.notifier_url.rstrip('/')}/api/jobs/{job_id}/events"
-        upstream_req = gw.http.build_request("GET", url, headers=headers)
+        url = f"{notifier_url.rstrip('/')}/api/jobs/{job_id}/events"
+        upstream_req = http.build_request("GET", url, headers=headers)
         try:
-            upstream = await gw.http.send(upstream_req, stream=True)
+            upstream = await http.send(upstream_req, stream=True)
         except httpx.HTTPError as exc:
             raise Problem(
                 503, f"the progress service is unreachable ({type(exc).__name__})"
@@ -345,7 +351,7 @@ class JobController(Controller):
                     *parts, pending = _EVENT_END.split(pending)
                     for event, end in zip(parts[::2], parts[1::2], strict=True):
                         if _FINAL.search(event):
-                            await _until_projected(gw, job_id)
+                            await _until_projected(jobs, job_id)
                         yield event + end
                 if pending:
                     yield pending

@@ -11,6 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
+import asyncpg
 from litestar import Controller, Response, get, post
 from litestar.params import JSONBody, Parameter
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,8 +23,20 @@ from tapmask_gateway.adapters.preview import (
     UploadFrames,
     frame_jpeg,
 )
-from tapmask_gateway.context import Gateway
-from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
+from tapmask_gateway.adapters.s3 import GatewayS3
+from tapmask_gateway.controllers.deps import (
+    ClientDep,
+    DbPoolDep,
+    FramesDep,
+    MetricsDep,
+    ProbeSlotsDep,
+    Problem,
+    S3Dep,
+    SegmenterDep,
+    SettingsDep,
+)
+from tapmask_gateway.domain.clients import Client
+from tapmask_gateway.domain.records import UploadRow
 
 if TYPE_CHECKING:
     from tapmask_media.decode import RGBFrame
@@ -72,21 +85,22 @@ class MaskRequest(BaseModel):
     )
 
 
-async def _owned_upload(gw: Gateway, request: AnyRequest, key: str) -> db.UploadRow:
-    client = client_of(request)
-    upload = await db.find_upload(gw.db, key)
+async def _owned_upload(
+    db_pool: asyncpg.Pool, s3: GatewayS3, client: Client, key: str
+) -> UploadRow:
+    upload = await db.find_upload(db_pool, key)
     if upload is None or upload.subject != client.subject:
         raise Problem(404, "no such upload for this browser: upload the video again")
-    size = await anyio.to_thread.run_sync(gw.s3.object_size, upload.key)
+    size = await anyio.to_thread.run_sync(s3.object_size, upload.key)
     if size is None:
         raise Problem(409, "the video has not finished uploading yet: wait for the upload")
     return upload
 
 
-def _frames(gw: Gateway) -> UploadFrames:
-    if gw.frames is None:
+def _frames(frames: UploadFrames | None) -> UploadFrames:
+    if frames is None:
         raise Problem(503, "frame previews are not running on this server")
-    return gw.frames
+    return frames
 
 
 class PreviewController(Controller):
@@ -94,9 +108,9 @@ class PreviewController(Controller):
     tags = ["preview"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/limits", summary="What uploads may be: size, duration, formats")
-    async def limits(self, gw: GatewayDep) -> LimitsView:
+    async def limits(self, settings: SettingsDep) -> LimitsView:
         """So a page can say the limits before a person picks a file."""
-        limits = gw.settings.limits
+        limits = settings.limits
         return LimitsView(
             max_upload_bytes=limits.max_upload_bytes,
             max_duration_s=limits.max_duration_s,
@@ -107,21 +121,25 @@ class PreviewController(Controller):
     @get("/video", summary="What the upload is: size, frames, duration")
     async def video(
         self,
-        gw: GatewayDep,
-        request: AnyRequest,
+        db_pool: DbPoolDep,
+        s3: S3Dep,
+        client: ClientDep,
+        frames: FramesDep,
+        probe_slots: ProbeSlotsDep,
+        metrics: MetricsDep,
         key: Annotated[str, Parameter(description="The upload_key from the presign.")],
     ) -> UploadVideoView:
         """Probes the finished upload (once; 422 in plain words when it is not a usable
         video), so a person learns before clicking, not after starting the job."""
-        upload = await _owned_upload(gw, request, key)
-        frames = _frames(gw)
+        upload = await _owned_upload(db_pool, s3, client, key)
+        running = _frames(frames)
         try:
-            async with gw.probe_slots:
+            async with probe_slots:
                 _, video = await anyio.to_thread.run_sync(
-                    frames.video, upload.key, upload.size_bytes
+                    running.video, upload.key, upload.size_bytes
                 )
         except BadUpload as exc:
-            gw.metrics.rejected.labels("bad_video").inc()
+            metrics.rejected.labels("bad_video").inc()
             raise Problem(422, str(exc)) from exc
         info = video.info
         count = len(video.timestamps) if video.timestamps is not None else info.frame_count
@@ -144,26 +162,29 @@ class PreviewController(Controller):
     )
     async def frame(
         self,
-        gw: GatewayDep,
-        request: AnyRequest,
+        db_pool: DbPoolDep,
+        s3: S3Dep,
+        client: ClientDep,
+        frames: FramesDep,
+        segmenter: SegmenterDep,
+        probe_slots: ProbeSlotsDep,
         key: Annotated[str, Parameter(description="The upload_key from the presign.")],
         index: Annotated[int, Parameter(ge=0, description="0-based frame number.")] = 0,
     ) -> Response[bytes]:
         """The longer side is at most `TAPMASK_PREVIEW__FRAME_MAX_SIDE` (1280) pixels: scale
         clicks by `display_width` / the image's width."""
-        upload = await _owned_upload(gw, request, key)
-        frames = _frames(gw)
+        upload = await _owned_upload(db_pool, s3, client, key)
+        running = _frames(frames)
 
-        segmenter = gw.segmenter
         if segmenter is not None:
             segmenter.shown(upload.key, index)
 
         def render() -> tuple[bytes, RGBFrame]:
-            rgb = frames.frame(upload.key, upload.size_bytes, index)
+            rgb = running.frame(upload.key, upload.size_bytes, index)
             return frame_jpeg(rgb), rgb
 
         try:
-            async with gw.probe_slots:
+            async with probe_slots:
                 jpeg, rgb = await anyio.to_thread.run_sync(render)
         except BadUpload as exc:
             raise Problem(422, str(exc)) from exc
@@ -187,31 +208,37 @@ class PreviewController(Controller):
         media_type="image/png",
     )
     async def mask(
-        self, data: JSONBody[MaskRequest], gw: GatewayDep, request: AnyRequest
+        self,
+        data: JSONBody[MaskRequest],
+        db_pool: DbPoolDep,
+        s3: S3Dep,
+        client: ClientDep,
+        frames: FramesDep,
+        segmenter: SegmenterDep,
     ) -> Response[bytes]:
         """The tracker's own click segmentation (SAM, whole object) on that frame. The PNG
         has the size of the served frame (`/frame`); `X-Mask-Pixels` counts the object's
         pixels (0: nothing there, click elsewhere). The frame's image features are kept,
         so a further click on the same frame takes a fraction of the first."""
-        upload = await _owned_upload(gw, request, data.upload_key)
-        frames = _frames(gw)
-        if gw.segmenter is None:
+        upload = await _owned_upload(db_pool, s3, client, data.upload_key)
+        running = _frames(frames)
+        if segmenter is None:
             raise Problem(503, "the mask preview is not running on this server")
-        segmenter = gw.segmenter
+        masker = segmenter
         positives = [(p.x, p.y) for p in data.points if p.positive]
         if not positives:
             raise Problem(422, "click on the object at least once (a positive point)")
         negatives = [(p.x, p.y) for p in data.points if not p.positive]
 
         def run() -> tuple[bytes, dict[str, str]]:
-            _, video = frames.video(upload.key, upload.size_bytes)
-            rgb = frames.frame(upload.key, upload.size_bytes, data.frame)
+            _, video = running.video(upload.key, upload.size_bytes)
+            rgb = running.frame(upload.key, upload.size_bytes, data.frame)
             w, h = video.info.display_width, video.info.display_height
             for x, y in [*positives, *negatives]:
                 if x >= w or y >= h:
                     raise BadUpload(f"click ({x:g}, {y:g}) is outside the {w}x{h} frame")
             sx, sy = rgb.shape[1] / w, rgb.shape[0] / h
-            result = segmenter.mask(
+            result = masker.mask(
                 upload.key,
                 data.frame,
                 rgb,

@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from tapmask_gateway.controllers.deps import (
     AnyRequest,
     ClientDep,
-    GatewayDep,
     JobsDep,
     MetricsDep,
+    S3Dep,
+    SettingsDep,
     http_refusals,
     presented_token,
 )
@@ -78,16 +79,17 @@ class ResultController(Controller):
         job_id: FromPath[UUID],
         jobs: JobsDep,
         metrics: MetricsDep,
-        gw: GatewayDep,
+        settings: SettingsDep,
+        s3: S3Dep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> DownloadView:
         """For a before/after view of the result, also after the page was reloaded."""
         with http_refusals(metrics):
             job = await jobs.usable(job_id, presented_token(request, token))
-        expires = gw.settings.download_expiry_s
+        expires = settings.download_expiry_s
         url = await anyio.to_thread.run_sync(
-            gw.s3.presign_download, job.upload_key, f"original-{job.id}", expires
+            s3.presign_download, job.upload_key, f"original-{job.id}", expires
         )
         return DownloadView(url=url, expires_in=expires)
 

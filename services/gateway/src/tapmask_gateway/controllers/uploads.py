@@ -11,7 +11,14 @@ from litestar.params import JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapmask_gateway.adapters import db
-from tapmask_gateway.controllers.deps import AnyRequest, GatewayDep, Problem, client_of
+from tapmask_gateway.controllers.deps import (
+    ClientDep,
+    DbPoolDep,
+    MetricsDep,
+    Problem,
+    S3Dep,
+    SettingsDep,
+)
 from tapmask_gateway.domain.quotas import Tier
 from tapmask_gateway.domain.uploads import UploadRejected, check_upload, upload_key
 from tapmask_schemas.jobs import Integer
@@ -40,21 +47,26 @@ class UploadController(Controller):
 
     @post("/presigned", status_code=200, summary="Get a presigned upload for one video")
     async def presign(
-        self, data: JSONBody[PresignRequest], gw: GatewayDep, request: AnyRequest
+        self,
+        data: JSONBody[PresignRequest],
+        settings: SettingsDep,
+        metrics: MetricsDep,
+        db_pool: DbPoolDep,
+        s3: S3Dep,
+        client: ClientDep,
     ) -> PresignResponse:
         """The store refuses a body of another size, type or key (a POST policy pins all three)."""
-        client = client_of(request)
         try:
             ext, ctype = check_upload(
-                data.filename, data.content_type, data.size, gw.settings.limits.max_upload_bytes
+                data.filename, data.content_type, data.size, settings.limits.max_upload_bytes
             )
         except UploadRejected as exc:
-            gw.metrics.rejected.labels("bad_upload").inc()
+            metrics.rejected.labels("bad_upload").inc()
             status = {"type": 415, "too_large": 413, "invalid": 400}[exc.kind]
             raise Problem(status, str(exc)) from exc
         key = upload_key(uuid4(), ext)
-        expires_in = gw.settings.upload_expiry_s
-        quotas = gw.settings.quotas
+        expires_in = settings.upload_expiry_s
+        quotas = settings.quotas
         hours = (
             quotas.pro_retention_hours if client.tier is Tier.PRO else quotas.free_retention_hours
         )
@@ -64,7 +76,7 @@ class UploadController(Controller):
             else quotas.free_unused_uploads_per_hour
         )
         recorded = await db.insert_upload(
-            gw.db,
+            db_pool,
             key,
             ctype,
             data.size,
@@ -73,16 +85,14 @@ class UploadController(Controller):
             unused_per_hour=unused,
         )
         if not recorded:
-            gw.metrics.rejected.labels("unused_uploads").inc()
+            metrics.rejected.labels("unused_uploads").inc()
             raise Problem(
                 429,
                 f"{unused} uploads without a job in the last hour: start a job with one of "
                 "them, or try again later",
                 headers={"Retry-After": "600"},
             )
-        post_ = await anyio.to_thread.run_sync(
-            gw.s3.presign_upload, key, ctype, data.size, expires_in
-        )
+        post_ = await anyio.to_thread.run_sync(s3.presign_upload, key, ctype, data.size, expires_in)
         return PresignResponse(
             upload_key=key, expires_in=expires_in, url=post_.url, fields=post_.fields
         )

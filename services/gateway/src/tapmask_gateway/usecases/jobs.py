@@ -147,6 +147,11 @@ class JobService:
         _usable(job)
         return job
 
+    async def finished(self, job_id: UUID) -> bool:
+        """Whether the job's state is final (or the job is gone)."""
+        job = await self.repo.get_job(job_id)
+        return job is None or job.state.status.is_final
+
     # --- a new job from an upload --------------------------------------------------------
 
     async def create(self, client: Client, order: JobOrder) -> CreatedJob:
