@@ -101,8 +101,8 @@ def _usable(job: JobRow) -> None:
 
 
 class JobService:
-    """The job use cases of one gateway. A plain class (not a dataclass) on purpose:
-    Litestar's signature models introspect dataclasses they are handed as dependencies."""
+    """The job use cases of one gateway, over its ports; the clock, the monotonic clock of
+    the probe rate and the job ids are passed in too, so a test fixes them."""
 
     def __init__(
         self,
