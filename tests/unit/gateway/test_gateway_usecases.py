@@ -26,12 +26,14 @@ from tapmask_gateway.usecases.errors import Refusal, Refused
 from tapmask_gateway.usecases.jobs import CANCELLED_REASON, JobOrder, JobService
 from tapmask_gateway.usecases.ports import (
     CheckedUpload,
+    PresignedPost,
     ProbeBusy,
     ProbeRejected,
     QuotaExceeded,
     UploadAlreadyUsed,
     UploadChanged,
 )
+from tapmask_gateway.usecases.uploads import UploadService
 from tapmask_media.probe import VideoInfo
 from tapmask_schemas import (
     ClickPoint,
@@ -96,6 +98,22 @@ class FakeRepo:
 
     async def get_job(self, job_id: UUID) -> JobRow | None:
         return self.jobs.get(job_id)
+
+    async def add_upload(
+        self,
+        key: str,
+        content_type: str,
+        size: int,
+        subject: str,
+        expires_at: datetime,
+        unused_per_hour: int,
+    ) -> bool:
+        # Every upload here was presigned within the hour.
+        unused = [u for u in self.uploads.values() if u.subject == subject and u.job_id is None]
+        if len(unused) >= unused_per_hour:
+            return False
+        self.uploads[key] = UploadRow(key, content_type, size, subject, expires_at, None)
+        return True
 
     async def add_job(
         self,
@@ -177,6 +195,14 @@ class FakeStore:
         self.calls.append(f"marker {key}")
         self.objects[key] = (2, "marker")
 
+    async def presign_upload(
+        self, key: str, content_type: str, size: int, expires_in: int
+    ) -> PresignedPost:
+        self.calls.append(f"presign {key}")
+        return PresignedPost(
+            f"https://store.test/{key}", {"key": key, "Content-Type": content_type}
+        )
+
 
 @dataclass
 class FakeProbe:
@@ -218,6 +244,7 @@ class World:
     store: FakeStore
     probe: FakeProbe
     jobs: JobService
+    uploads: UploadService
 
     def upload(
         self,
@@ -247,7 +274,8 @@ def make_world(
     settings = Settings(
         token_secret=SecretStr(SECRET),
         quotas=quotas or Quotas(free_videos_per_month=3),
-        limits=VideoLimits(max_objects=max_objects),
+        limits=VideoLimits(max_objects=max_objects, max_upload_bytes=500_000_000),
+        upload_expiry_s=900,
     )
     repo, store = FakeRepo(), FakeStore()
     probe = FakeProbe(store)
@@ -261,7 +289,8 @@ def make_world(
         clock=lambda: NOW,
         monotonic=lambda: ticks[0],
     )
-    return World(repo, store, probe, jobs)
+    uploads = UploadService(repo, store, settings, clock=lambda: NOW)
+    return World(repo, store, probe, jobs, uploads)
 
 
 def order(key: str = UPLOAD, *points: ClickPoint, **kw: object) -> JobOrder:
@@ -592,3 +621,63 @@ async def test_a_finished_job_cannot_be_cancelled_and_says_how_it_ended() -> Non
     assert refused.detail == "the job has already completed: download the result"
     assert world.store.calls[-1].startswith("pin")  # no marker for a finished job
     assert world.repo.outbox == []
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+async def test_a_presigned_upload_has_the_servers_key_and_is_recorded_for_the_client() -> None:
+    world = make_world()
+    presigned = await world.uploads.presign(ME, "../../etc/Holiday.MP4", "video/mp4", SIZE)
+    assert presigned.key.startswith("uploads/") and presigned.key.endswith(".mp4")
+    assert ".." not in presigned.key and "Holiday" not in presigned.key
+    assert presigned.post.fields["key"] == presigned.key and presigned.expires_in == 900
+    row = world.repo.uploads[presigned.key]
+    assert (row.subject, row.size_bytes, row.job_id) == (ME.subject, SIZE, None)
+    assert row.expires_at == NOW + timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "size", "kind", "words"),
+    [
+        ("notes.txt", "text/plain", SIZE, Refusal.UNSUPPORTED, "file type '.txt' is not supported"),
+        ("clip.mp4", "video/webm", SIZE, Refusal.UNSUPPORTED, "does not match .mp4"),
+        ("clip.mp4", "video/mp4", 500_000_001, Refusal.TOO_LARGE, "the limit is 500000000"),
+        ("clip.mp4", "video/mp4", 0, Refusal.MALFORMED, "the file is empty"),
+    ],
+)
+async def test_an_upload_that_cannot_be_a_video_is_refused_before_anything_is_recorded(
+    filename: str, content_type: str, size: int, kind: Refusal, words: str
+) -> None:
+    world = make_world()
+    refused = await refusal(world.uploads.presign(ME, filename, content_type, size))
+    assert refused.kind is kind and refused.reason == "bad_upload"
+    assert words in refused.detail
+    assert world.repo.uploads == {} and world.store.calls == []
+
+
+async def test_uploads_never_used_for_a_job_are_limited_per_hour() -> None:
+    world = make_world(quotas=Quotas(free_unused_uploads_per_hour=2))
+    for _ in range(2):
+        await world.uploads.presign(ME, "clip.mp4", "video/mp4", SIZE)
+    presigns = list(world.store.calls)
+    refused = await refusal(world.uploads.presign(ME, "clip.mp4", "video/mp4", SIZE))
+    assert refused.kind is Refusal.TOO_MANY and refused.reason == "unused_uploads"
+    assert refused.retry_after_s == 600
+    assert refused.detail.startswith("2 uploads without a job in the last hour")
+    assert len(world.repo.uploads) == 2 and world.store.calls == presigns  # no third URL
+    # Another client is not held back by this one.
+    await world.uploads.presign(SOMEONE_ELSE, "clip.mp4", "video/mp4", SIZE)
+
+
+async def test_only_the_client_that_asked_for_an_upload_can_read_it_once_it_has_arrived() -> None:
+    world = make_world()
+    world.upload("uploads/mine.mp4")
+    world.upload("uploads/theirs.mp4", owner=SOMEONE_ELSE)
+    world.upload("uploads/sending.mp4", stored=None)
+    assert (await world.uploads.owned(ME, "uploads/mine.mp4")).key == "uploads/mine.mp4"
+    theirs = await refusal(world.uploads.owned(ME, "uploads/theirs.mp4"))
+    assert theirs.kind is Refusal.NOT_FOUND
+    assert theirs.detail == "no such upload for this browser: upload the video again"
+    sending = await refusal(world.uploads.owned(ME, "uploads/sending.mp4"))
+    assert sending.kind is Refusal.CONFLICT and "not finished uploading" in sending.detail

@@ -44,6 +44,7 @@ from tapmask_gateway.domain.tokens import token_hash
 from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.settings import Settings
 from tapmask_gateway.usecases.jobs import JobService
+from tapmask_gateway.usecases.uploads import UploadService
 from tapmask_runtime.kafka import ensure_topics, topics_used
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import require_token_secret
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> Litestar:
                 settings,
                 limiter,
             )
+            state.uploads = UploadService(db.PostgresUploads(pool), S3Uploads(store), settings)
             frames = state.frames = UploadFrames(store, settings.preview, settings.limits)
             state.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas

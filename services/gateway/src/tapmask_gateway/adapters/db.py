@@ -565,3 +565,26 @@ class PostgresJobs:
         if done:
             self.wake.set()
         return done
+
+
+class PostgresUploads:
+    """The upload repository port (``usecases.ports.UploadRepository``)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def find_upload(self, key: str) -> UploadRow | None:
+        return await find_upload(self.pool, key)
+
+    async def add_upload(
+        self,
+        key: str,
+        content_type: str,
+        size: int,
+        subject: str,
+        expires_at: datetime,
+        unused_per_hour: int,
+    ) -> bool:
+        return await insert_upload(
+            self.pool, key, content_type, size, subject, expires_at, unused_per_hour
+        )

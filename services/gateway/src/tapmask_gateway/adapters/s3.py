@@ -7,7 +7,6 @@ public one, so URLs handed to browsers point at an address they can reach.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import anyio.to_thread
 from botocore.exceptions import ClientError
 
-# The error of the upload store port, re-exported for this module's callers.
+# The values and errors of the upload store port, re-exported for this module's callers.
+from tapmask_gateway.usecases.ports import PresignedPost as PresignedPost
 from tapmask_gateway.usecases.ports import UploadChanged as UploadChanged
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import S3Settings
@@ -26,12 +26,6 @@ def _precondition_failed(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return code in ("PreconditionFailed", "412") or status == 412
-
-
-@dataclass(frozen=True, slots=True)
-class PresignedPost:
-    url: str
-    fields: dict[str, str]
 
 
 class GatewayS3:
@@ -219,3 +213,10 @@ class S3Uploads:
 
     async def put_marker(self, key: str) -> None:
         await anyio.to_thread.run_sync(self.s3.put_bytes, key, b"{}")
+
+    async def presign_upload(
+        self, key: str, content_type: str, size: int, expires_in: int
+    ) -> PresignedPost:
+        return await anyio.to_thread.run_sync(
+            self.s3.presign_upload, key, content_type, size, expires_in
+        )

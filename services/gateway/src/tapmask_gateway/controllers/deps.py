@@ -25,6 +25,7 @@ from tapmask_gateway.metrics import Metrics
 from tapmask_gateway.settings import Settings
 from tapmask_gateway.usecases.errors import Refusal, Refused
 from tapmask_gateway.usecases.jobs import JobService
+from tapmask_gateway.usecases.uploads import UploadService
 from tapmask_runtime.streams import StreamSlots
 
 
@@ -43,6 +44,9 @@ STATUS: Final[dict[Refusal, int]] = {
     Refusal.CONFLICT: 409,
     Refusal.GONE: 410,
     Refusal.INVALID: 422,
+    Refusal.MALFORMED: 400,
+    Refusal.UNSUPPORTED: 415,
+    Refusal.TOO_LARGE: 413,
     Refusal.TOO_MANY: 429,
     Refusal.BUSY: 503,
 }
@@ -103,6 +107,10 @@ def provide_jobs(state: State) -> JobService:
     return cast(JobService, state.jobs)
 
 
+def provide_uploads(state: State) -> UploadService:
+    return cast(UploadService, state.uploads)
+
+
 def provide_db_pool(state: State) -> asyncpg.Pool:
     return cast(asyncpg.Pool, state.db_pool)
 
@@ -152,6 +160,7 @@ DEPENDENCIES: Final[dict[str, Provide]] = {
     "settings": _provide(provide_settings),
     "metrics": _provide(provide_metrics),
     "jobs": _provide(provide_jobs),
+    "uploads": _provide(provide_uploads),
     "db_pool": _provide(provide_db_pool),
     "s3": _provide(provide_s3),
     "broker": _provide(provide_broker),
@@ -167,6 +176,7 @@ ClientDep = NamedDependency[SkipValidation[Client]]
 SettingsDep = NamedDependency[SkipValidation[Settings]]
 MetricsDep = NamedDependency[SkipValidation[Metrics]]
 JobsDep = NamedDependency[SkipValidation[JobService]]
+UploadsDep = NamedDependency[SkipValidation[UploadService]]
 DbPoolDep = NamedDependency[SkipValidation[asyncpg.Pool]]
 S3Dep = NamedDependency[SkipValidation[GatewayS3]]
 BrokerDep = NamedDependency[SkipValidation[KafkaBroker | None]]

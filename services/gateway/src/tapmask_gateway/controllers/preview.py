@@ -11,32 +11,31 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
-import asyncpg
 from litestar import Controller, Response, get, post
 from litestar.params import JSONBody, Parameter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.preview import (
     BadUpload,
     PreviewUnavailable,
     UploadFrames,
     frame_jpeg,
 )
-from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.controllers.deps import (
     ClientDep,
-    DbPoolDep,
     FramesDep,
     MetricsDep,
     ProbeSlotsDep,
     Problem,
-    S3Dep,
     SegmenterDep,
     SettingsDep,
+    UploadsDep,
+    as_problem,
 )
 from tapmask_gateway.domain.clients import Client
 from tapmask_gateway.domain.records import UploadRow
+from tapmask_gateway.usecases.errors import Refused
+from tapmask_gateway.usecases.uploads import UploadService
 
 if TYPE_CHECKING:
     from tapmask_media.decode import RGBFrame
@@ -85,16 +84,11 @@ class MaskRequest(BaseModel):
     )
 
 
-async def _owned_upload(
-    db_pool: asyncpg.Pool, s3: GatewayS3, client: Client, key: str
-) -> UploadRow:
-    upload = await db.find_upload(db_pool, key)
-    if upload is None or upload.subject != client.subject:
-        raise Problem(404, "no such upload for this browser: upload the video again")
-    size = await anyio.to_thread.run_sync(s3.object_size, upload.key)
-    if size is None:
-        raise Problem(409, "the video has not finished uploading yet: wait for the upload")
-    return upload
+async def _owned_upload(uploads: UploadService, client: Client, key: str) -> UploadRow:
+    try:
+        return await uploads.owned(client, key)
+    except Refused as exc:
+        raise as_problem(exc) from exc
 
 
 def _frames(frames: UploadFrames | None) -> UploadFrames:
@@ -121,8 +115,7 @@ class PreviewController(Controller):
     @get("/video", summary="What the upload is: size, frames, duration")
     async def video(
         self,
-        db_pool: DbPoolDep,
-        s3: S3Dep,
+        uploads: UploadsDep,
         client: ClientDep,
         frames: FramesDep,
         probe_slots: ProbeSlotsDep,
@@ -131,7 +124,7 @@ class PreviewController(Controller):
     ) -> UploadVideoView:
         """Probes the finished upload (once; 422 in plain words when it is not a usable
         video), so a person learns before clicking, not after starting the job."""
-        upload = await _owned_upload(db_pool, s3, client, key)
+        upload = await _owned_upload(uploads, client, key)
         running = _frames(frames)
         try:
             async with probe_slots:
@@ -162,8 +155,7 @@ class PreviewController(Controller):
     )
     async def frame(
         self,
-        db_pool: DbPoolDep,
-        s3: S3Dep,
+        uploads: UploadsDep,
         client: ClientDep,
         frames: FramesDep,
         segmenter: SegmenterDep,
@@ -173,7 +165,7 @@ class PreviewController(Controller):
     ) -> Response[bytes]:
         """The longer side is at most `TAPMASK_PREVIEW__FRAME_MAX_SIDE` (1280) pixels: scale
         clicks by `display_width` / the image's width."""
-        upload = await _owned_upload(db_pool, s3, client, key)
+        upload = await _owned_upload(uploads, client, key)
         running = _frames(frames)
 
         if segmenter is not None:
@@ -210,8 +202,7 @@ class PreviewController(Controller):
     async def mask(
         self,
         data: JSONBody[MaskRequest],
-        db_pool: DbPoolDep,
-        s3: S3Dep,
+        uploads: UploadsDep,
         client: ClientDep,
         frames: FramesDep,
         segmenter: SegmenterDep,
@@ -220,7 +211,7 @@ class PreviewController(Controller):
         has the size of the served frame (`/frame`); `X-Mask-Pixels` counts the object's
         pixels (0: nothing there, click elsewhere). The frame's image features are kept,
         so a further click on the same frame takes a fraction of the first."""
-        upload = await _owned_upload(db_pool, s3, client, data.upload_key)
+        upload = await _owned_upload(uploads, client, data.upload_key)
         running = _frames(frames)
         if segmenter is None:
             raise Problem(503, "the mask preview is not running on this server")

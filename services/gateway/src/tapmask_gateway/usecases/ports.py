@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
@@ -46,6 +46,14 @@ CHANGED = "the upload changed while it was being checked: send the video once, t
 
 class ProbeBusy(Exception):
     """Every probe slot stayed busy for the whole wait: no probe was started."""
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedPost:
+    """Where and how a browser POSTs one upload: ``fields`` first, then the file."""
+
+    url: str
+    fields: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +107,33 @@ class JobRepository(Protocol):
         ...
 
 
+class UploadRepository(Protocol):
+    """The uploads a client was handed (one row each, until a job claims it)."""
+
+    async def find_upload(self, key: str) -> UploadRow | None: ...
+
+    async def add_upload(
+        self,
+        key: str,
+        content_type: str,
+        size: int,
+        subject: str,
+        expires_at: datetime,
+        unused_per_hour: int,
+    ) -> bool:
+        """Record a presigned upload; False (nothing recorded) when ``subject`` already holds
+        ``unused_per_hour`` uploads without a job presigned in the last hour."""
+        ...
+
+
 class UploadStore(Protocol):
     """The object store, as the use cases see it."""
+
+    async def presign_upload(
+        self, key: str, content_type: str, size: int, expires_in: int
+    ) -> PresignedPost:
+        """A POST policy pinning the key, the content type and the exact length."""
+        ...
 
     async def size(self, key: str) -> int | None:
         """Bytes of the object, or None when there is none."""
