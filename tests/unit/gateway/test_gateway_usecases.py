@@ -203,6 +203,9 @@ class FakeStore:
             f"https://store.test/{key}", {"key": key, "Content-Type": content_type}
         )
 
+    async def presign_download(self, key: str, filename: str, expires_in: int) -> str:
+        return f"https://store.test/{key}?as={filename}&for={expires_in}"
+
 
 @dataclass
 class FakeProbe:
@@ -276,6 +279,7 @@ def make_world(
         quotas=quotas or Quotas(free_videos_per_month=3),
         limits=VideoLimits(max_objects=max_objects, max_upload_bytes=500_000_000),
         upload_expiry_s=900,
+        download_expiry_s=3600,
     )
     repo, store = FakeRepo(), FakeStore()
     probe = FakeProbe(store)
@@ -681,3 +685,39 @@ async def test_only_the_client_that_asked_for_an_upload_can_read_it_once_it_has_
     assert theirs.detail == "no such upload for this browser: upload the video again"
     sending = await refusal(world.uploads.owned(ME, "uploads/sending.mp4"))
     assert sending.kind is Refusal.CONFLICT and "not finished uploading" in sending.detail
+
+
+# --- downloads ---------------------------------------------------------------------------------
+
+
+async def test_a_completed_job_gives_its_result_and_its_original() -> None:
+    world = make_world()
+    first, token = await finished_job(world)
+    job = world.repo.jobs[first]
+    world.repo.jobs[first] = replace(
+        job, state=replace(job.state, output_key=f"outputs/{first}.mp4")
+    )
+    result = await world.jobs.result(first, token)
+    assert result.url == f"https://store.test/outputs/{first}.mp4?as=tapmask-{first}.mp4&for=3600"
+    assert result.expires_in == 3600
+    original = await world.jobs.original(first, token)
+    assert original.url.startswith(f"https://store.test/{job.upload_key}?as=original-{first}")
+
+
+async def test_a_result_not_there_says_why_and_when_to_ask_again() -> None:
+    world = make_world()
+    running, token = await finished_job(world, masks=False)
+    early = await refusal(world.jobs.result(running, token))
+    assert early.kind is Refusal.CONFLICT and early.retry_after_s == 1
+    assert early.detail == (
+        "the job is processing (tracking); the video can be downloaded once it is completed"
+    )
+    job = world.repo.jobs[running]
+    world.repo.jobs[running] = replace(job, state=replace(job.state, status=JobStatus.FAILED))
+    failed = await refusal(world.jobs.result(running, token))
+    assert failed.kind is Refusal.CONFLICT and failed.retry_after_s is None  # never will be
+    world.repo.jobs[running] = replace(job, state=replace(job.state, status=JobStatus.EXPIRED))
+    gone = await refusal(world.jobs.result(running, token))
+    original = await refusal(world.jobs.original(running, token))
+    assert gone.kind is original.kind is Refusal.GONE
+    assert gone.detail == "the result has expired and was deleted"

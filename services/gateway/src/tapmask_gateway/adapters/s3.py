@@ -220,3 +220,6 @@ class S3Uploads:
         return await anyio.to_thread.run_sync(
             self.s3.presign_upload, key, content_type, size, expires_in
         )
+
+    async def presign_download(self, key: str, filename: str, expires_in: int) -> str:
+        return await anyio.to_thread.run_sync(self.s3.presign_download, key, filename, expires_in)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import anyio.to_thread
 import httpx
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -24,7 +23,6 @@ from tapmask_gateway.controllers.deps import (
     JobsDep,
     MetricsDep,
     Problem,
-    S3Dep,
     SettingsDep,
     StreamsDep,
     as_problem,
@@ -233,30 +231,13 @@ class JobController(Controller):
         self,
         job_id: FromPath[UUID],
         jobs: JobsDep,
-        settings: SettingsDep,
-        s3: S3Dep,
+        metrics: MetricsDep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> DownloadView:
-        job = await _authorized_job(jobs, job_id, request, token)
-        state = job.state
-        if state.status is JobStatus.EXPIRED:
-            raise Problem(410, "the result has expired and was deleted")
-        if state.status is not JobStatus.COMPLETED or state.output_key is None:
-            # The progress stream can say "completed" a moment before this projection
-            # does: a running job tells the client when to ask again.
-            running = not state.status.is_final
-            raise Problem(
-                409,
-                f"the job is {state.status.value} ({state.stage.value}); "
-                "the video can be downloaded once it is completed",
-                headers={"Retry-After": "1"} if running else None,
-            )
-        expires = settings.download_expiry_s
-        url = await anyio.to_thread.run_sync(
-            s3.presign_download, state.output_key, f"tapmask-{job.id}.mp4", expires
-        )
-        return DownloadView(url=url, expires_in=expires)
+        with http_refusals(metrics):
+            download = await jobs.result(job_id, presented_token(request, token))
+        return DownloadView(url=download.url, expires_in=download.expires_in)
 
     @get("/{job_id:uuid}/events", summary="Server-Sent Events of the job (from the notifier)")
     async def events(

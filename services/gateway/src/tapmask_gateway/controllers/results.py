@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import anyio.to_thread
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,8 +23,6 @@ from tapmask_gateway.controllers.deps import (
     ClientDep,
     JobsDep,
     MetricsDep,
-    S3Dep,
-    SettingsDep,
     http_refusals,
     presented_token,
 )
@@ -79,19 +76,13 @@ class ResultController(Controller):
         job_id: FromPath[UUID],
         jobs: JobsDep,
         metrics: MetricsDep,
-        settings: SettingsDep,
-        s3: S3Dep,
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> DownloadView:
         """For a before/after view of the result, also after the page was reloaded."""
         with http_refusals(metrics):
-            job = await jobs.usable(job_id, presented_token(request, token))
-        expires = settings.download_expiry_s
-        url = await anyio.to_thread.run_sync(
-            s3.presign_download, job.upload_key, f"original-{job.id}", expires
-        )
-        return DownloadView(url=url, expires_in=expires)
+            download = await jobs.original(job_id, presented_token(request, token))
+        return DownloadView(url=download.url, expires_in=download.expires_in)
 
     @post("/{job_id:uuid}/render", status_code=201, summary="Render the job's masks again")
     async def render(

@@ -72,6 +72,12 @@ class JobOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class Download:
+    url: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedJob:
     job_id: UUID
     #: The job's access token (only its hash is stored): given out once, here.
@@ -146,6 +152,32 @@ class JobService:
         job = await self.authorized(job_id, presented)
         _usable(job)
         return job
+
+    async def result(self, job_id: UUID, presented: str | None) -> Download:
+        """Where to download the finished video: GONE once expired; CONFLICT until it is
+        completed (with ``retry_after_s`` while it runs: the progress stream can say
+        "completed" a moment before the job's row does)."""
+        job = await self.authorized(job_id, presented)
+        state = job.state
+        if state.status is JobStatus.EXPIRED:
+            raise Refused(Refusal.GONE, "the result has expired and was deleted")
+        if state.status is not JobStatus.COMPLETED or state.output_key is None:
+            raise Refused(
+                Refusal.CONFLICT,
+                f"the job is {state.status.value} ({state.stage.value}); "
+                "the video can be downloaded once it is completed",
+                retry_after_s=None if state.status.is_final else 1,
+            )
+        return await self._download(state.output_key, f"tapmask-{job.id}.mp4")
+
+    async def original(self, job_id: UUID, presented: str | None) -> Download:
+        """Where to download the job's input video (before/after views, after a reload)."""
+        job = await self.usable(job_id, presented)
+        return await self._download(job.upload_key, f"original-{job.id}")
+
+    async def _download(self, key: str, filename: str) -> Download:
+        expires = self.settings.download_expiry_s
+        return Download(await self.store.presign_download(key, filename, expires), expires)
 
     async def finished(self, job_id: UUID) -> bool:
         """Whether the job's state is final (or the job is gone)."""

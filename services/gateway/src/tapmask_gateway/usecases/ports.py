@@ -135,6 +135,10 @@ class UploadStore(Protocol):
         """A POST policy pinning the key, the content type and the exact length."""
         ...
 
+    async def presign_download(self, key: str, filename: str, expires_in: int) -> str:
+        """A URL that GETs ``key`` as an attachment named ``filename``."""
+        ...
+
     async def size(self, key: str) -> int | None:
         """Bytes of the object, or None when there is none."""
         ...
