@@ -151,26 +151,27 @@ def provide_segmenter(state: State) -> ClickSegmenter | None:
     return cast("ClickSegmenter | None", state.get("segmenter"))
 
 
-def _provide(provider: Callable[..., Any]) -> Provide:
-    return Provide(provider, sync_to_thread=False)
+def dependencies() -> dict[str, Provide]:
+    """Each provider under the parameter name handlers use (a new dict per app: Litestar
+    keeps what it learns of each ``Provide`` on it)."""
+    providers: dict[str, Callable[..., Any]] = {
+        "client": provide_client,
+        "settings": provide_settings,
+        "metrics": provide_metrics,
+        "jobs": provide_jobs,
+        "uploads": provide_uploads,
+        "db_pool": provide_db_pool,
+        "s3": provide_s3,
+        "broker": provide_broker,
+        "projector": provide_projector,
+        "http": provide_http,
+        "streams": provide_streams,
+        "probe_slots": provide_probe_slots,
+        "frames": provide_frames,
+        "segmenter": provide_segmenter,
+    }
+    return {name: Provide(p, sync_to_thread=False) for name, p in providers.items()}
 
-
-DEPENDENCIES: Final[dict[str, Provide]] = {
-    "client": _provide(provide_client),
-    "settings": _provide(provide_settings),
-    "metrics": _provide(provide_metrics),
-    "jobs": _provide(provide_jobs),
-    "uploads": _provide(provide_uploads),
-    "db_pool": _provide(provide_db_pool),
-    "s3": _provide(provide_s3),
-    "broker": _provide(provide_broker),
-    "projector": _provide(provide_projector),
-    "http": _provide(provide_http),
-    "streams": _provide(provide_streams),
-    "probe_slots": _provide(provide_probe_slots),
-    "frames": _provide(provide_frames),
-    "segmenter": _provide(provide_segmenter),
-}
 
 ClientDep = NamedDependency[SkipValidation[Client]]
 SettingsDep = NamedDependency[SkipValidation[Settings]]
