@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tapmask_runtime.kafka import make_broker
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import KafkaSettings
-from tapmask_runtime.tracing import configure_tracing, job_span, job_trace_id
+from tapmask_runtime.tracing import configure_tracing, job_span, job_trace_id, tracing_on
 
 EXPORTER = InMemorySpanExporter()
 
@@ -47,6 +50,28 @@ def test_tracing_is_off_unless_an_exporter_is_named(
     else:
         monkeypatch.setenv("OTEL_TRACES_EXPORTER", value)
     assert configure_tracing("tapmask-gateway") is None
+
+
+def test_http_apps_see_tracing_on_only_once_a_provider_is_installed(
+    spans: InMemorySpanExporter,
+) -> None:
+    """What the gateway asks before adding OpenTelemetry's request middleware: off in a
+    process started without OTEL_TRACES_EXPORTER, on once configure_tracing installed one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    off = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from tapmask_runtime.tracing import configure_tracing, tracing_on;"
+            "configure_tracing('tapmask-gateway'); print(tracing_on())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert off.stdout.strip() == "False"
+    assert tracing_on()
 
 
 def test_an_unknown_exporter_is_refused_in_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,7 +49,7 @@ from tapmask_runtime.kafka import ensure_topics, topics_used
 from tapmask_runtime.logging import configure_logging
 from tapmask_runtime.settings import require_token_secret
 from tapmask_runtime.streams import StreamSlots
-from tapmask_runtime.tracing import configure_tracing
+from tapmask_runtime.tracing import configure_tracing, tracing_on
 from tapmask_runtime.workdirs import sweep_stale_work_dirs
 from tapmask_schemas.topics import JOB_CREATED
 
@@ -204,8 +204,13 @@ def create_app(settings: Settings) -> Litestar:
         ),
         # Outermost, so the requests the client middleware refuses (429) are counted too.
         middleware=[_HTTP_METRICS.middleware, ClientMiddleware(settings, app_metrics, limiter)],
-        # A span per request (W3C traceparent honoured); no-ops while tracing is off.
-        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=list(_UNTRACED)))],
+        # A span per request (W3C traceparent honoured) when tracing is on; left out while it
+        # is off, where its no-op spans still cost ~18 % of a request's CPU (tracing_on).
+        plugins=(
+            [OpenTelemetryPlugin(OpenTelemetryConfig(exclude=list(_UNTRACED)))]
+            if tracing_on()
+            else []
+        ),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="TapMask API",
@@ -265,6 +270,11 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         # Open SSE streams never end by themselves: don't let them hold a SIGTERM forever.
         timeout_graceful_shutdown=10,
+        # Compiled loop and HTTP parser (dependencies of this package), never a silent
+        # fallback to asyncio + h11: ~20 % less CPU a request (a job status in bursts of 128
+        # new clients: 1.07 -> 0.82 ms, 2 x 20 bursts alternated; bench_api_load, README).
+        loop="uvloop",
+        http="httptools",
     )
 
 
