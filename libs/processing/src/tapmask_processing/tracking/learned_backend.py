@@ -583,6 +583,8 @@ class LearnedTracker:
         last_area = float(seen.sum()) if seen is not None else 0.0
         diag = float(np.hypot(*obj.mask.shape))
         sims = similarity_map(grid, obj.ref)[:rows, :cols]
+        wh, ww = obj.mask.shape
+        work = ww / emb.width  # working pixels per frame pixel
         taken = np.zeros(obj.mask.shape, bool)
         for other in objects.values():
             if other is not obj:
@@ -596,14 +598,24 @@ class LearnedTracker:
                 break
             if any(abs(r - tr) <= 3 and abs(c - tc) <= 3 for tr, tc in tried):
                 continue
-            tried.append((r, c))
             point = ((c + 0.5) * 16 / emb.scale, (r + 0.5) * 16 / emb.scale)
+            wy, wx = min(int(point[1] * work), wh - 1), min(int(point[0] * work), ww - 1)
+            if taken[wy, wx]:
+                # On another tracked thing (a look-alike's best cells are on the object it
+                # looks like: the boy's, lost behind the girl in bedroom.mp4, on her).
+                continue
+            tried.append((r, c))
             # SAM's first answer at the cell, grown to the whole object only when it
             # already looks like the object (a grown answer is 2-5 more decoder calls;
             # on 01_dog most cells' answers are the woman's hair or planters, 0.70-0.79).
             patch = self._sam.segment(emb, [point, *negatives], [1] + [0] * len(negatives))
             look = appearance(grid, patch.mask)
             if look is None or float(look @ obj.ref) < _REFOUND or patch.score < 0.6:
+                log.debug(
+                    "object %d search at (%.0f, %.0f): cell %.2f, patch %.2f unlike it",
+                    obj.object_id, *point, sims[r, c],
+                    float(look @ obj.ref) if look is not None else -1.0,
+                )
                 continue
             # A decoy is only there to be a negative prompt: its patch will do.
             seg = patch if obj.decoy else grow(self._sam, emb, patch, [point], negatives, grid)
