@@ -43,7 +43,7 @@ from tapmask_runtime.settings import (
 from tapmask_runtime.tracing import configure_tracing
 from tapmask_runtime.workdirs import sweep_stale_work_dirs
 from tapmask_runtime.worker import JobContext, StageWorker
-from tapmask_schemas import Event, Stage
+from tapmask_schemas import Event, Stage, VideoInfo
 from tapmask_schemas.topics import key_for
 
 E = TypeVar("E", bound=Event)
@@ -217,6 +217,30 @@ async def run_step(
         except permanent as exc:
             raise PermanentJobError(f"{failure}: {_without_paths(str(exc), args)}") from exc
     return result
+
+
+async def recheck_input(
+    ctx: JobContext,
+    check: Callable[[Path, tuple[int, int, int]], object] | None,
+    video: Path,
+    accepted: VideoInfo,
+    *,
+    permanent: tuple[type[Exception], ...],
+) -> None:
+    """The downloaded ``video`` checked again against the ``accepted`` probe of the gateway
+    (``tapmask_media.input_check``) before anything decodes it, timed as ``probe``; the
+    ``permanent`` errors fail the job for good. ``check`` None (a test's fake pipeline):
+    nothing to check. Both workers check their input so, defined here once."""
+    if check is None:
+        return
+    await run_step(
+        ctx,
+        "probe",
+        check,
+        *(video, (accepted.width, accepted.height, accepted.frame_count)),
+        permanent=permanent,
+        failure="The video could not be read",
+    )
 
 
 def _without_paths(message: str, args: Sequence[Any]) -> str:

@@ -11,7 +11,7 @@ from tapmask_media.errors import MediaError
 from tapmask_media.input_check import InputCheck
 from tapmask_renderer.rendering import RenderResult
 from tapmask_runtime.object_store import ObjectStore
-from tapmask_runtime.service import fetch, run_step
+from tapmask_runtime.service import fetch, recheck_input, run_step
 from tapmask_runtime.workdirs import work_dir_prefix
 from tapmask_runtime.worker import JobContext, stable_event_id
 from tapmask_schemas import (
@@ -108,16 +108,7 @@ class RenderStage:
             with ctx.metrics.timed("download"):
                 await fetch(self._store, event.upload_key, video, gone)
                 await fetch(self._store, event.masks_key, masks, gone)
-            if self._check_input is not None:
-                v = event.video
-                await run_step(
-                    ctx,
-                    "probe",
-                    self._check_input,
-                    *(video, (v.width, v.height, v.frame_count)),
-                    permanent=(MediaError,),
-                    failure="The video could not be read",
-                )
+            await recheck_input(ctx, self._check_input, video, event.video, permanent=(MediaError,))
             begin = start + 2
             ctx.progress.update(Stage.RENDERING, begin, f"{verb} the object")
 

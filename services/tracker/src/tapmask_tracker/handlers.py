@@ -18,7 +18,7 @@ from tapmask_processing.track import TrackResult
 from tapmask_processing.tracking import TrackingError
 from tapmask_runtime.errors import PermanentJobError
 from tapmask_runtime.object_store import ObjectStore
-from tapmask_runtime.service import fetch, run_step
+from tapmask_runtime.service import fetch, recheck_input, run_step
 from tapmask_runtime.workdirs import work_dir_prefix
 from tapmask_runtime.worker import JobContext, stable_event_id
 from tapmask_schemas import (
@@ -169,16 +169,7 @@ class TrackStage:
                     video,
                     "The uploaded video is no longer available (expired or deleted).",
                 )
-            if self._check_input is not None:
-                v = event.video
-                await run_step(
-                    ctx,
-                    "probe",
-                    self._check_input,
-                    *(video, (v.width, v.height, v.frame_count)),
-                    permanent=(MediaError,),
-                    failure="The video could not be read",
-                )
+            await recheck_input(ctx, self._check_input, video, event.video, permanent=(MediaError,))
             ctx.progress.update(Stage.TRACKING, _DOWNLOAD_END, "Following the object")
 
             def on_frame(done: int, total: int) -> None:
