@@ -222,16 +222,7 @@ async def create_job(
     """Job row, quota use, the claim of upload ``claim`` and the outbox event: all or
     nothing. ``job.upload_key`` is the job's own pinned copy of that upload."""
     async with pool.acquire() as conn, conn.transaction():
-        used = await conn.fetchval(
-            "INSERT INTO usage_tracking AS u (subject, month, videos) VALUES ($1, $2, 1)"
-            " ON CONFLICT (subject, month) DO UPDATE SET videos = u.videos + 1"
-            " WHERE u.videos < $3 RETURNING videos",
-            subject,
-            month,
-            quota,
-        )
-        if used is None or used > quota:
-            raise QuotaExceeded
+        await _use_quota(conn, subject, month, quota)
         claimed = await conn.fetchval(
             "UPDATE uploads SET job_id = $1 WHERE key = $2 AND job_id IS NULL RETURNING key",
             job.id,
@@ -240,6 +231,21 @@ async def create_job(
         if claimed is None:
             raise UploadAlreadyUsed
         await _insert_job_and_event(conn, job, topic, key, event)
+
+
+async def _use_quota(conn: asyncpg.Connection, subject: str, month: date, quota: int) -> None:
+    """One more job of ``subject`` in ``month``, in the caller's transaction, or
+    ``QuotaExceeded`` when it has ``quota`` already (the row is only bumped below it)."""
+    used = await conn.fetchval(
+        "INSERT INTO usage_tracking AS u (subject, month, videos) VALUES ($1, $2, 1)"
+        " ON CONFLICT (subject, month) DO UPDATE SET videos = u.videos + 1"
+        " WHERE u.videos < $3 RETURNING videos",
+        subject,
+        month,
+        quota,
+    )
+    if used is None or used > quota:
+        raise QuotaExceeded
 
 
 async def _insert_job_and_event(
@@ -440,16 +446,7 @@ async def create_render_job(
     """A job that renders another job's stored masks again (no upload to claim): the job
     row, the quota use and its masks-ready event in the outbox, all or nothing."""
     async with pool.acquire() as conn, conn.transaction():
-        used = await conn.fetchval(
-            "INSERT INTO usage_tracking AS u (subject, month, videos) VALUES ($1, $2, 1)"
-            " ON CONFLICT (subject, month) DO UPDATE SET videos = u.videos + 1"
-            " WHERE u.videos < $3 RETURNING videos",
-            subject,
-            month,
-            quota,
-        )
-        if used is None or used > quota:
-            raise QuotaExceeded
+        await _use_quota(conn, subject, month, quota)
         await _insert_job_and_event(conn, job, topic, key, event)
 
 
