@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from botocore.exceptions import ClientError
@@ -20,6 +20,9 @@ from tapmask_gateway.usecases.ports import UploadChanged as UploadChanged
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.settings import S3Settings
 from tapmask_schemas.keys import MEDIA_PREFIXES
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 
 def _precondition_failed(exc: ClientError) -> bool:
@@ -65,25 +68,25 @@ class GatewayS3:
             ExpiresIn=expires_in,
         )
 
-    def object_size(self, key: str) -> int | None:
-        """Size in bytes, or None when the object does not exist."""
+    def _head(self, key: str) -> HeadObjectOutputTypeDef | None:
+        """The object's HEAD response, or None when it does not exist."""
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        return int(head["ContentLength"])
+        return head
+
+    def object_size(self, key: str) -> int | None:
+        """Size in bytes, or None when the object does not exist."""
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
 
     def etag(self, key: str) -> str | None:
         """The object's ETag (changes whenever its bytes do), or None when it is missing."""
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return str(head["ETag"])
+        head = self._head(key)
+        return None if head is None else str(head["ETag"])
 
     def download(self, key: str, dest: Path, if_match: str | None = None) -> None:
         """Streamed to disk in chunks (never whole into memory); with ``if_match`` only
