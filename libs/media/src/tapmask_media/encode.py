@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 import av.container
@@ -26,6 +25,7 @@ from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 from av.video.frame import PictureType
 
+from tapmask_media.closing import ClosedOnExit
 from tapmask_media.probe import ProbeLimits, open_input
 
 
@@ -118,7 +118,7 @@ class _AudioPump:
         self._in.close()
 
 
-class VideoWriter:
+class VideoWriter(ClosedOnExit):
     """Write frames one at a time; open the streams on the first frame.
 
     ``audio_source``: a file whose first audio stream goes to the output (``None``: no
@@ -209,14 +209,3 @@ class VideoWriter:
             if self._audio is not None:
                 self._audio.close()
             self._out.close()
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

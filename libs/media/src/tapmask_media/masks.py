@@ -23,13 +23,13 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from tapmask_media.closing import ClosedOnExit
 from tapmask_media.errors import MediaError
 
 Mask = npt.NDArray[np.bool_]
@@ -45,7 +45,7 @@ class MaskFormatError(MediaError):
     """A mask stream or mask folder that does not match the documented format."""
 
 
-class MaskWriter:
+class MaskWriter(ClosedOnExit):
     """Append masks to a ``.tmask`` stream one frame at a time."""
 
     def __init__(self, fh: BinaryIO, width: int, height: int, level: int = 1) -> None:
@@ -74,17 +74,6 @@ class MaskWriter:
             self._fh.write(struct.pack("<I", self.count))
             self._fh.seek(end)
         self._fh.flush()
-
-    def __enter__(self) -> MaskWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_header(fh: BinaryIO) -> tuple[int, int, int | None]:
