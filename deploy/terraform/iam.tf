@@ -23,6 +23,13 @@ locals {
   data_arn    = aws_s3_bucket.this["data"].arn
   models_arn  = aws_s3_bucket.this["models"].arn
 
+  # The Kubernetes service account ("namespace:name") that may assume each role (IRSA):
+  # each service's own, and the cluster autoscaler's. One trust policy serves them all.
+  irsa_accounts = merge(
+    { for service in keys(local.s3_access) : service => "${local.namespace}:${service}" },
+    { autoscaler = "kube-system:cluster-autoscaler" },
+  )
+
   s3_access = {
     gateway = {
       read   = ["uploads/*", "inputs/*", "masks/*", "outputs/*"]
@@ -46,7 +53,7 @@ locals {
 }
 
 data "aws_iam_policy_document" "assume" {
-  for_each = local.s3_access
+  for_each = local.irsa_accounts
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -56,7 +63,7 @@ data "aws_iam_policy_document" "assume" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${local.namespace}:${each.key}"]
+      values   = ["system:serviceaccount:${each.value}"]
     }
     condition {
       test     = "StringEquals"
@@ -118,26 +125,6 @@ resource "aws_iam_role_policy" "service" {
 
 # The cluster autoscaler (kube-system/cluster-autoscaler) grows and shrinks the node groups
 # of this cluster only.
-data "aws_iam_policy_document" "autoscaler_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [aws_iam_openid_connect_provider.eks.arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:kube-system:cluster-autoscaler"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
 data "aws_iam_policy_document" "autoscaler" {
   #checkov:skip=CKV_AWS_356:Describe* calls take no resource; scaling is limited to this cluster's groups by their owned tag
   statement {
@@ -170,7 +157,7 @@ data "aws_iam_policy_document" "autoscaler" {
 
 resource "aws_iam_role" "autoscaler" {
   name               = "${local.name}-cluster-autoscaler"
-  assume_role_policy = data.aws_iam_policy_document.autoscaler_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["autoscaler"].json
 }
 
 resource "aws_iam_role_policy" "autoscaler" {

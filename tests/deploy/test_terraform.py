@@ -201,7 +201,10 @@ def test_each_service_role_reaches_only_the_keys_its_code_uses(
     assert {s for s, a in access.items() if a["models"]} == {"tracker"}
     # The roles are assumed by the Kubernetes service accounts of the same names.
     assume = terraform["data.aws_iam_policy_document.assume"]
-    assert "system:serviceaccount:${local.namespace}:${each.key}" in json.dumps(assume)
+    assert one(assume["for_each"]) == "${local.irsa_accounts}"
+    assert "system:serviceaccount:${each.value}" in json.dumps(assume)
+    accounts = json.dumps(terraform["local.irsa_accounts"])
+    assert '${local.namespace}:${service}' in accounts, accounts
     for service in access:
         account = find(aws, "ServiceAccount", service)
         assert account["metadata"]["namespace"] == namespace
