@@ -214,22 +214,24 @@ async def create_job(
     subject: str,
     month: date,
     quota: int,
-    claim: str,
+    claim: str | None,
     topic: str,
     key: bytes,
     event: dict[str, Any],
 ) -> None:
     """Job row, quota use, the claim of upload ``claim`` and the outbox event: all or
-    nothing. ``job.upload_key`` is the job's own pinned copy of that upload."""
+    nothing. ``job.upload_key`` is the job's own pinned copy of that upload. ``claim``
+    None: a job that renders another job's stored masks again (no upload to claim)."""
     async with pool.acquire() as conn, conn.transaction():
         await _use_quota(conn, subject, month, quota)
-        claimed = await conn.fetchval(
-            "UPDATE uploads SET job_id = $1 WHERE key = $2 AND job_id IS NULL RETURNING key",
-            job.id,
-            claim,
-        )
-        if claimed is None:
-            raise UploadAlreadyUsed
+        if claim is not None:
+            claimed = await conn.fetchval(
+                "UPDATE uploads SET job_id = $1 WHERE key = $2 AND job_id IS NULL RETURNING key",
+                job.id,
+                claim,
+            )
+            if claimed is None:
+                raise UploadAlreadyUsed
         await _insert_job_and_event(conn, job, topic, key, event)
 
 
@@ -432,24 +434,6 @@ async def prune_bookkeeping(pool: asyncpg.Pool, keep_days: int) -> None:
     )
 
 
-async def create_render_job(
-    pool: asyncpg.Pool,
-    job: NewJob,
-    *,
-    subject: str,
-    month: date,
-    quota: int,
-    topic: str,
-    key: bytes,
-    event: dict[str, Any],
-) -> None:
-    """A job that renders another job's stored masks again (no upload to claim): the job
-    row, the quota use and its masks-ready event in the outbox, all or nothing."""
-    async with pool.acquire() as conn, conn.transaction():
-        await _use_quota(conn, subject, month, quota)
-        await _insert_job_and_event(conn, job, topic, key, event)
-
-
 async def cancel_job(
     pool: asyncpg.Pool,
     job_id: UUID,
@@ -514,30 +498,17 @@ class PostgresJobs:
         quota: int,
         claim: str | None,
     ) -> None:
-        payload = event.model_dump(mode="json")
-        if claim is None:
-            await create_render_job(
-                self.pool,
-                job,
-                subject=subject,
-                month=month,
-                quota=quota,
-                topic=topic,
-                key=key_for(job.id),
-                event=payload,
-            )
-        else:
-            await create_job(
-                self.pool,
-                job,
-                subject=subject,
-                month=month,
-                quota=quota,
-                claim=claim,
-                topic=topic,
-                key=key_for(job.id),
-                event=payload,
-            )
+        await create_job(
+            self.pool,
+            job,
+            subject=subject,
+            month=month,
+            quota=quota,
+            claim=claim,
+            topic=topic,
+            key=key_for(job.id),
+            event=event.model_dump(mode="json"),
+        )
         self.wake.set()
 
     async def cancel(
