@@ -23,6 +23,13 @@ locals {
   data_arn    = aws_s3_bucket.this["data"].arn
   models_arn  = aws_s3_bucket.this["models"].arn
 
+  # The S3 action each verb of s3_access grants on the data bucket, and its statement's id.
+  s3_verbs = {
+    read   = { sid = "ReadOwnPrefixes", action = "s3:GetObject" }
+    write  = { sid = "WriteOwnPrefixes", action = "s3:PutObject" }
+    delete = { sid = "DeleteOwnPrefixes", action = "s3:DeleteObject" }
+  }
+
   # The Kubernetes service account ("namespace:name") that may assume each role (IRSA):
   # each service's own, and the cluster autoscaler's. One trust policy serves them all.
   irsa_accounts = merge(
@@ -75,20 +82,13 @@ data "aws_iam_policy_document" "assume" {
 
 data "aws_iam_policy_document" "s3" {
   for_each = local.s3_access
-  statement {
-    sid       = "ReadOwnPrefixes"
-    actions   = ["s3:GetObject"]
-    resources = [for p in each.value.read : "${local.data_arn}/${p}"]
-  }
-  statement {
-    sid       = "WriteOwnPrefixes"
-    actions   = ["s3:PutObject"]
-    resources = [for p in each.value.write : "${local.data_arn}/${p}"]
-  }
-  statement {
-    sid       = "DeleteOwnPrefixes"
-    actions   = ["s3:DeleteObject"]
-    resources = [for p in each.value.delete : "${local.data_arn}/${p}"]
+  dynamic "statement" {
+    for_each = local.s3_verbs
+    content {
+      sid       = statement.value.sid
+      actions   = [statement.value.action]
+      resources = [for p in each.value[statement.key] : "${local.data_arn}/${p}"]
+    }
   }
   statement {
     sid       = "ListForNotFound"

@@ -197,6 +197,12 @@ def test_each_service_role_reaches_only_the_keys_its_code_uses(
         for verb, keys in never[service].items():
             for key in keys:
                 assert not _allowed(access[service][verb], key), (service, verb, key)
+    # Each verb is the one S3 action its name says, on the data bucket's keys above.
+    verbs = {verb: one(v)["action"] for verb, v in one(terraform["local.s3_verbs"]).items()}
+    assert verbs == {"read": "s3:GetObject", "write": "s3:PutObject", "delete": "s3:DeleteObject"}
+    granted = terraform["data.aws_iam_policy_document.s3"]["dynamic"][0]["statement"]
+    assert one(granted["for_each"]) == "${local.s3_verbs}"
+    assert "each.value[statement.key]" in json.dumps(granted["content"])
     # Only the tracker reads the models bucket.
     assert {s for s, a in access.items() if a["models"]} == {"tracker"}
     # The roles are assumed by the Kubernetes service accounts of the same names.
@@ -204,7 +210,7 @@ def test_each_service_role_reaches_only_the_keys_its_code_uses(
     assert one(assume["for_each"]) == "${local.irsa_accounts}"
     assert "system:serviceaccount:${each.value}" in json.dumps(assume)
     accounts = json.dumps(terraform["local.irsa_accounts"])
-    assert '${local.namespace}:${service}' in accounts, accounts
+    assert "${local.namespace}:${service}" in accounts, accounts
     for service in access:
         account = find(aws, "ServiceAccount", service)
         assert account["metadata"]["namespace"] == namespace
