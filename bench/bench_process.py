@@ -26,6 +26,10 @@ Baselines in the same run: the cpu backend on the same clip, and the clip's own 
 rate (real time). ``--frames N`` cuts each clip to its first N frames (re-encoded, crf 18,
 in a temporary folder); the default 0 runs whole clips.
 
+``--backends learned@openvino`` runs the learned tracker with its SAM encoder on
+OpenVINO (bfloat16 where the CPU has it; ``TAPMASK_SAM_ENCODER``), reported as
+``sam_encoder``.
+
 Run: .venv/bin/python bench/bench_process.py [--frames 0] [--backends learned,cpu]
      [--clips 05_default_juggle.mp4:person,01_dog.mp4:dog]
 """
@@ -136,6 +140,8 @@ extra = {
     "peak_rss_kib": usage.ru_maxrss,
     "cpu_s": usage.ru_utime + usage.ru_stime,
     "keyframes": getattr(trackers[0], "keyframes", None) if trackers else None,
+    "sam_encoder": getattr(getattr(trackers[0], "_sam", None), "encoder_runtime", None)
+    if trackers else None,
 }
 print("BENCH " + json.dumps({**T, **extra}), flush=True)
 """
@@ -159,11 +165,16 @@ def cut_clip(src: Path, dst: Path, frames: int) -> None:
 
 
 def run_job(clip: Path, out: Path, point: str, backend: str) -> dict[str, object]:
+    """``backend`` is a ``--backend`` value, or ``learned@RUNTIME`` for the learned
+    tracker with its SAM encoder on RUNTIME (``TAPMASK_SAM_ENCODER``)."""
+    backend, _, encoder = backend.partition("@")
+    env = {**os.environ, "TAPMASK_SAM_ENCODER": encoder} if encoder else None
     argv = ["process", str(clip), "-o", str(out), "--point", point, "--mode", "blur"]
     argv += ["--backend", backend, "--json"]
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _JOB, *argv], capture_output=True, text=True, check=False
+        [sys.executable, "-c", _JOB, *argv], capture_output=True, text=True, check=False,
+        env=env,
     )
     wall = time.perf_counter() - start
     lines = done.stdout.splitlines()
@@ -203,6 +214,7 @@ def summarize(job: dict[str, object], frames: int, fps: float) -> dict[str, obje
         "cpu_s_per_frame": round(t["cpu_s"] / frames, 4),
         "s_per_frame": {k: round(v / frames, 4) for k, v in per_frame.items()},
         "keyframes": job.get("keyframes"),
+        "sam_encoder": job.get("sam_encoder"),
         "tracker_backend": result.get("tracker_backend"),
         "review": [[r["start_frame"], r["end_frame"]] for r in result.get("review", [])],
     }

@@ -19,6 +19,9 @@ class CliSettings(BaseSettings):
     sam2_config: str | None = None
     #: Torch device for sam2 (``None``: cuda when available).
     device: str | None = None
+    #: The learned tracker's SAM encoder runtime: onnxruntime, openvino (bfloat16 where the
+    #: CPU has it: about twice as fast) or auto (openvino there, else onnxruntime).
+    sam_encoder: str = "onnxruntime"
     #: libx264 preset and quality of the output video.
     preset: str = "veryfast"
     crf: int = 23

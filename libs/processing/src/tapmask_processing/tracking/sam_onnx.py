@@ -12,7 +12,8 @@ builds on that (``learned_backend``).
 
 The encoder runs on OpenVINO in bfloat16 where the CPU computes bfloat16 natively
 (AVX512_BF16 or AMX: OpenVINO's own default precision there), else on onnxruntime in
-float32; ``TAPMASK_SAM_ENCODER=onnxruntime|openvino|auto`` overrides the choice. Measured
+float32 ("auto"); the tracker's and the CLI's settings pick one (``TAPMASK_TRACKER__SAM_ENCODER``,
+``TAPMASK_SAM_ENCODER`` / ``--sam-encoder``: ``onnxruntime``, ``openvino`` or ``auto``). Measured
 on this project's 2-core AMD EPYC (avx512_bf16), frame 0 of ``01_dog.mp4``: onnxruntime
 1.32 0.65-0.75 s a frame, OpenVINO float32 0.62 s, OpenVINO bfloat16 0.31 s, its features
 at cosine 0.99995 of float32's. The encoder is the cost the learned tracker plans around
@@ -24,7 +25,6 @@ fixed), OpenVINO gains nothing there.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +42,9 @@ log = logging.getLogger("tapmask.tracker.sam")
 
 EncoderRuntime = Literal["auto", "onnxruntime", "openvino"]
 ENCODER_RUNTIMES: tuple[EncoderRuntime, ...] = ("auto", "onnxruntime", "openvino")
-#: Environment variable that picks the encoder's runtime (see the module docstring).
-ENCODER_ENV = "TAPMASK_SAM_ENCODER"
-#: The runtime when none is asked for.
+#: The runtime when none is asked for: onnxruntime, whose float32 the learned tracker's
+#: thresholds were chosen on (with OpenVINO's bfloat16 the clicked girl's mask in
+#: ``bedroom.mp4`` takes in the boy behind her at frames 150-199, see the README).
 DEFAULT_RUNTIME: EncoderRuntime = "onnxruntime"
 
 INPUT_SIZE = 1024
@@ -111,14 +111,12 @@ def _openvino_bf16() -> bool:
 
 
 def encoder_runtime(choice: str | None = None) -> Literal["onnxruntime", "openvino"]:
-    """The encoder's runtime: ``choice`` (else ``$TAPMASK_SAM_ENCODER``, else
-    ``DEFAULT_RUNTIME``),
-    ``auto`` being OpenVINO where it runs bfloat16 natively, else onnxruntime."""
-    wanted = (choice or os.environ.get(ENCODER_ENV) or DEFAULT_RUNTIME).strip().lower()
+    """The encoder's runtime: ``choice`` (else ``DEFAULT_RUNTIME``), ``auto`` being
+    OpenVINO where it runs bfloat16 natively, else onnxruntime."""
+    wanted = (choice or DEFAULT_RUNTIME).strip().lower()
     if wanted not in ENCODER_RUNTIMES:
         raise TrackingError(
-            f"unknown SAM encoder runtime {wanted!r} (from {ENCODER_ENV}); "
-            f"choose one of {', '.join(ENCODER_RUNTIMES)}"
+            f"unknown SAM encoder runtime {wanted!r}; choose one of {', '.join(ENCODER_RUNTIMES)}"
         )
     if wanted == "auto":
         return "openvino" if _openvino_bf16() else "onnxruntime"
@@ -128,7 +126,7 @@ def encoder_runtime(choice: str | None = None) -> Literal["onnxruntime", "openvi
         except ImportError as exc:
             raise TrackingError(
                 "the SAM encoder runtime 'openvino' was asked for but OpenVINO is not "
-                "installed (pip install openvino), or set TAPMASK_SAM_ENCODER=onnxruntime"
+                "installed (pip install openvino); choose onnxruntime instead"
             ) from exc
     return "openvino" if wanted == "openvino" else "onnxruntime"
 
