@@ -39,7 +39,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import av
 import httpx
 import numpy as np
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.measured import tracker_source  # noqa: E402
 from deploy.local import stack  # noqa: E402
+from tests.db_schema import new_schema  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -103,16 +103,6 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
         "p99": round(q[98], 1),
         "max": round(max(ms), 1),
     }
-
-
-async def _schema(dsn: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{name}"')
-    finally:
-        await conn.close()
-    return f"{dsn}{'&' if '?' in dsn else '?'}search_path={name}"
 
 
 async def _one_job(base: str) -> tuple[str, str]:
@@ -219,7 +209,7 @@ async def _steady(
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     load = os.getloadavg()[0]
     env_stack = await asyncio.to_thread(stack.up)  # reuses running pieces (make infra-up)
-    dsn = await _schema(env_stack["TAPMASK_DATABASE__URL"])
+    dsn = await new_schema(env_stack["TAPMASK_DATABASE__URL"], "bench")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAPMASK_")}
     env.update(env_stack)

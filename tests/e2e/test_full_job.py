@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import av
 import cv2
 import httpx
 import numpy as np
 import pytest
+from services_harness import running_services, tail
 
 from tapmask_media.probe import probe
 from tapmask_runtime.settings import S3Settings
@@ -37,17 +31,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEOS = ROOT.parent / "shared" / "testdata" / "videos"
-BIN = Path(sys.executable).parent
 # The dog in 01_dog.mp4 (manifest: click [600, 427] at 1280x720), in a 640x360 excerpt.
 CLICK = (300, 213)
 FRAMES = 30
 JOB_TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def excerpt(src: Path, dst: Path, frames: int, width: int, height: int) -> Path:
@@ -92,36 +79,6 @@ class System:
     logs: Path
 
 
-def _service_env(
-    kafka: str, dsn: str, s3: S3Settings, secret: str, ports: dict[str, int], run: str
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPMASK_")}
-    env.update(
-        {
-            "TAPMASK_KAFKA__BOOTSTRAP_SERVERS": kafka,
-            "TAPMASK_DATABASE__URL": dsn,
-            "TAPMASK_S3__ENDPOINT_URL": s3.endpoint_url or "",
-            "TAPMASK_S3__PUBLIC_ENDPOINT_URL": s3.public_endpoint_url or s3.endpoint_url or "",
-            "TAPMASK_S3__REGION": s3.region,
-            "TAPMASK_S3__ACCESS_KEY": s3.access_key or "",
-            "TAPMASK_S3__SECRET_KEY": s3.secret_key.get_secret_value() if s3.secret_key else "",
-            "TAPMASK_S3__BUCKET": s3.bucket,
-            "TAPMASK_TOKEN_SECRET": secret,
-            "TAPMASK_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
-            "TAPMASK_NOTIFIER_URL": f"http://127.0.0.1:{ports['notifier']}",
-            "TAPMASK_PROJECTOR_GROUP_ID": f"e2e-projector-{run}",
-            # Topics of this run only: a `make up` stack (or another test run) on the same
-            # broker neither takes this test's jobs nor gets its workers' hands on its own.
-            "TAPMASK_KAFKA__TOPIC_PREFIX": f"e2e-{run}.",
-            "TAPMASK_TRACKER__BACKEND": "cpu",
-            "TAPMASK_WORKER__MAX_ATTEMPTS": "2",
-            # Tests speak as many clients (X-Forwarded-For) through this trusted "proxy".
-            "TAPMASK_TRUSTED_PROXIES": '["127.0.0.1"]',
-        }
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 async def system(
     kafka_bootstrap: str,
@@ -129,74 +86,9 @@ async def system(
     s3: S3Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[System]:
-    run = uuid.uuid4().hex[:8]
     logs = tmp_path_factory.mktemp("services")
-    schema = f"e2e_{run}"
-    conn = await asyncpg.connect(postgres_dsn)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await conn.close()
-    dsn = f"{postgres_dsn}{'&' if '?' in postgres_dsn else '?'}search_path={schema}"
-    ports = {name: free_port() for name in ("gateway", "notifier", "tracker", "renderer")}
-    groups = {"tracker": f"e2e-tracker-{run}", "renderer": f"e2e-renderer-{run}"}
-    base = _service_env(kafka_bootstrap, dsn, s3, uuid.uuid4().hex, ports, run)
-    per_service = {
-        "gateway": {"TAPMASK_PORT": str(ports["gateway"])},
-        "notifier": {"TAPMASK_NOTIFIER__PORT": str(ports["notifier"])},
-        "tracker": {
-            "TAPMASK_METRICS__PORT": str(ports["tracker"]),
-            "TAPMASK_WORKER__GROUP_ID": groups["tracker"],
-        },
-        "renderer": {
-            "TAPMASK_METRICS__PORT": str(ports["renderer"]),
-            "TAPMASK_WORKER__GROUP_ID": groups["renderer"],
-        },
-    }
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, extra in per_service.items():
-            procs[name] = _spawn(name, base | extra, logs / f"{name}.log")
-        gateway = f"http://127.0.0.1:{ports['gateway']}"
-        async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(90):
-            while True:
-                for name, proc in procs.items():
-                    if proc.poll() is not None:
-                        raise AssertionError(f"{name} exited: {_tail(logs / f'{name}.log')}")
-                try:
-                    if (await client.get(f"{gateway}/api/health")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.5)
+    async with running_services(kafka_bootstrap, postgres_dsn, s3, logs) as gateway:
         yield System(gateway, logs)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            print(f"--- {name} log tail ---\n{_tail(logs / f'{name}.log')}")
-
-
-def _spawn(name: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """The service's console script, as `make up` starts it."""
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [str(BIN / f"tapmask-{name}")],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +172,7 @@ async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
         async with asyncio.timeout(JOB_TIMEOUT_S):
             events = await sse_events(api, job["events_url"])
         statuses = [e["data"]["status"] for e in events]
-        assert statuses[-1] == "completed", (events[-3:], _tail(system.logs / "tracker.log"))
+        assert statuses[-1] == "completed", (events[-3:], tail(system.logs / "tracker.log"))
         assert "failed" not in statuses
         # Every update carries an SSE id (a leading snapshot of the current state may not).
         assert all("id" in e for e in events[1:]), events
@@ -383,7 +275,7 @@ async def _faces_job(
             events = await sse_events(api, job["events_url"])
         assert events[-1]["data"]["status"] == "completed", (
             events[-3:],
-            _tail(system.logs / "tracker.log"),
+            tail(system.logs / "tracker.log"),
         )
         auth = {"Authorization": f"Bearer {job['access_token']}"}
         async with asyncio.timeout(30):

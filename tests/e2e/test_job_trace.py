@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import signal
-import subprocess
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,27 +18,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from test_full_job import (
-    CLICK,
-    VIDEOS,
-    _service_env,
-    _spawn,
-    _tail,
-    excerpt,
-    free_port,
-    sse_events,
-)
+from services_harness import SERVICES, running_services
+from test_full_job import CLICK, VIDEOS, excerpt, sse_events
 
 from tapmask_runtime.settings import S3Settings
 from tapmask_schemas.topics import VIDEO_READY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-SERVICES = ("gateway", "notifier", "tracker", "renderer")
 
 
 class Collector:
@@ -103,68 +90,24 @@ async def traced_system(
     collector: Collector,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[str, Path]]:
-    run = uuid.uuid4().hex[:8]
     logs = tmp_path_factory.mktemp("traced")
-    schema = f"e2e_{run}"
-    conn = await asyncpg.connect(postgres_dsn)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await conn.close()
-    dsn = f"{postgres_dsn}{'&' if '?' in postgres_dsn else '?'}search_path={schema}"
-    ports = {name: free_port() for name in SERVICES}
-    base = _service_env(kafka_bootstrap, dsn, s3, uuid.uuid4().hex, ports, run) | {
-        # Tracing on, by the standard variables only.
+    # Tracing on, by the standard variables only.
+    tracing = {
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
-    per_service = {
-        "gateway": {"TAPMASK_PORT": str(ports["gateway"])},
-        "notifier": {"TAPMASK_NOTIFIER__PORT": str(ports["notifier"])},
-        "tracker": {
-            "TAPMASK_METRICS__PORT": str(ports["tracker"]),
-            "TAPMASK_WORKER__GROUP_ID": f"e2e-tracker-{run}",
-        },
-        "renderer": {
-            "TAPMASK_METRICS__PORT": str(ports["renderer"]),
-            "TAPMASK_WORKER__GROUP_ID": f"e2e-renderer-{run}",
-        },
-    }
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, extra in per_service.items():
-            procs[name] = _spawn(name, base | extra, logs / f"{name}.log")
-        gateway = f"http://127.0.0.1:{ports['gateway']}"
-        workers = [f"http://127.0.0.1:{ports[w]}/readyz" for w in ("tracker", "renderer")]
-        async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(120):
-            while True:
-                for name, proc in procs.items():
-                    if proc.poll() is not None:
-                        raise AssertionError(f"{name} exited: {_tail(logs / f'{name}.log')}")
-                try:
-                    ready = [
-                        (await client.get(url)).status_code
-                        for url in [f"{gateway}/api/health", *workers]
-                    ]
-                    if ready == [200, 204, 204]:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.5)
+    async with running_services(
+        kafka_bootstrap,
+        postgres_dsn,
+        s3,
+        logs,
+        env=tracing,
+        workers_ready=True,
+        timeout_s=120,
+    ) as gateway:
         yield gateway, logs
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            print(f"--- {name} log tail ---\n{_tail(logs / f'{name}.log')}")
 
 
 async def run_job(gateway: str, clip: Path) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from db_schema import new_schema as new_schema  # the tests take it from here
 from litestar import Litestar
 
 from tapmask_gateway.adapters.s3 import GatewayS3
@@ -140,18 +141,6 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Served]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
-
-
-async def new_schema(postgres_dsn: str) -> str:
-    """A fresh, empty schema; returns the DSN that puts the gateway's tables in it."""
-    schema = f"gw_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(postgres_dsn)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await conn.close()
-    sep = "&" if "?" in postgres_dsn else "?"
-    return f"{postgres_dsn}{sep}search_path={schema}"
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 30) -> Any:
