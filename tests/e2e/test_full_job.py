@@ -22,6 +22,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from api_client import download_result, upload
 from services_harness import running_services, tail
 
 from tapmask_media.probe import probe
@@ -145,20 +146,8 @@ async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
 ) -> None:
     data = await asyncio.to_thread(clip.read_bytes)
     async with httpx.AsyncClient(base_url=system.gateway, timeout=60) as api:
-        presign = await api.post(
-            "/api/upload/presigned",
-            json={"filename": "dog.mp4", "content_type": "video/mp4", "size": len(data)},
-        )
-        assert presign.status_code == 200, presign.text
-        target = presign.json()
-        async with httpx.AsyncClient(timeout=60) as store:
-            sent = await store.post(
-                target["url"], data=target["fields"], files={"file": ("dog.mp4", data, "video/mp4")}
-            )
-        assert sent.status_code in (200, 201, 204), sent.text
-
         body: dict[str, Any] = {
-            "upload_key": target["upload_key"],
+            "upload_key": await upload(api, "dog.mp4", data),
             "click_x": CLICK[0],
             "click_y": CLICK[1],
             "processing_mode": mode,
@@ -197,20 +186,11 @@ async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
         assert {i for i in ids if i > resume_from} <= set(resumed_ids), (ids, resumed)
         assert resumed[-1]["data"]["status"] == "completed"
 
-        auth = {"Authorization": f"Bearer {job['access_token']}"}
-        # The notifier may say "completed" a moment before the gateway's projection does.
-        async with asyncio.timeout(30):
-            while True:
-                link = await api.get(f"/api/jobs/{job['job_id']}/download", headers=auth)
-                if link.status_code != 409:
-                    break
-                await asyncio.sleep(0.2)
-        assert link.status_code == 200, link.text
-        async with httpx.AsyncClient(timeout=60) as browser:
-            result = await browser.get(link.json()["url"])
+        result = await download_result(api, job)
         assert result.status_code == 200
         out = tmp_path / "result.mp4"
         out.write_bytes(result.content)
+        auth = {"Authorization": f"Bearer {job['access_token']}"}
         state = (await api.get(f"/api/jobs/{job['job_id']}", headers=auth)).json()
         assert state["status"] == "completed" and state["percent"] == 100
 
@@ -247,21 +227,8 @@ async def _faces_job(
     clip = excerpt(VIDEOS / "bedroom.mp4", tmp_path / "bedroom.mp4", 24, 960, 540)
     data = await asyncio.to_thread(clip.read_bytes)
     async with httpx.AsyncClient(base_url=system.gateway, timeout=60) as api:
-        presign = await api.post(
-            "/api/upload/presigned",
-            json={"filename": "bedroom.mp4", "content_type": "video/mp4", "size": len(data)},
-        )
-        assert presign.status_code == 200, presign.text
-        target = presign.json()
-        async with httpx.AsyncClient(timeout=60) as store:
-            sent = await store.post(
-                target["url"],
-                data=target["fields"],
-                files={"file": ("bedroom.mp4", data, "video/mp4")},
-            )
-        assert sent.status_code in (200, 201, 204), sent.text
         body: dict[str, Any] = {
-            "upload_key": target["upload_key"],
+            "upload_key": await upload(api, "bedroom.mp4", data),
             "processing_mode": "privacy",
             "effect": "fill",
             "auto_faces": True,
@@ -277,18 +244,10 @@ async def _faces_job(
             events[-3:],
             tail(system.logs / "tracker.log"),
         )
-        auth = {"Authorization": f"Bearer {job['access_token']}"}
-        async with asyncio.timeout(30):
-            while True:
-                link = await api.get(f"/api/jobs/{job['job_id']}/download", headers=auth)
-                if link.status_code != 409:
-                    break
-                await asyncio.sleep(0.2)
-        assert link.status_code == 200, link.text
-        async with httpx.AsyncClient(timeout=60) as browser:
-            result = await browser.get(link.json()["url"])
+        result = await download_result(api, job)
         out = tmp_path / "result.mp4"
         out.write_bytes(result.content)
+        auth = {"Authorization": f"Bearer {job['access_token']}"}
         state = (await api.get(f"/api/jobs/{job['job_id']}", headers=auth)).json()
     return clip, out, state
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from api_client import upload
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from services_harness import SERVICES, running_services
 from test_full_job import CLICK, VIDEOS, excerpt, sse_events
@@ -113,21 +114,10 @@ async def traced_system(
 async def run_job(gateway: str, clip: Path) -> str:
     data = await asyncio.to_thread(clip.read_bytes)
     async with httpx.AsyncClient(base_url=gateway, timeout=60) as api:
-        presign = await api.post(
-            "/api/upload/presigned",
-            json={"filename": "dog.mp4", "content_type": "video/mp4", "size": len(data)},
-        )
-        assert presign.status_code == 200, presign.text
-        target = presign.json()
-        async with httpx.AsyncClient(timeout=60) as store:
-            sent = await store.post(
-                target["url"], data=target["fields"], files={"file": ("dog.mp4", data, "video/mp4")}
-            )
-        assert sent.status_code in (200, 201, 204), sent.text
         created = await api.post(
             "/api/jobs",
             json={
-                "upload_key": target["upload_key"],
+                "upload_key": await upload(api, "dog.mp4", data),
                 "click_x": CLICK[0],
                 "click_y": CLICK[1],
                 "processing_mode": "privacy",
