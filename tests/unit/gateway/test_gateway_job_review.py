@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from job_events import masks_ready as job_masks_ready
+
 from tapmask_gateway.domain.jobs import JobState, apply_event
 from tapmask_schemas import (
-    Effect,
     JobFailed,
     JobProgress,
     JobStatus,
     MasksReady,
-    ProcessingMode,
     ReviewRange,
     Stage,
     VideoInfo,
@@ -30,12 +30,8 @@ LOST = ReviewRange(start_frame=75, end_frame=90, reason="object lost; mask held 
 
 
 def masks_ready(review: list[ReviewRange] | None = None, at: int = 8) -> MasksReady:
-    return MasksReady(
-        job_id=JOB,
-        upload_key="uploads/x.mp4",
-        masks_key=f"masks/{JOB}.masks",
-        mode=ProcessingMode.PRIVACY,
-        effect=Effect.BLUR,
+    return job_masks_ready(
+        JOB,
         video=VIDEO,
         frames_with_object=280,
         tracker_backend="learned",

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from job_events import masks_ready
+
 from tapmask_gateway.domain.jobs import JobState, apply_event, stage_durations
 from tapmask_schemas import (
-    Effect,
     JobFailed,
     JobProgress,
     JobStatus,
-    MasksReady,
-    ProcessingMode,
     Stage,
     VideoInfo,
     VideoReady,
@@ -52,12 +51,8 @@ def test_a_job_goes_through_its_stages_to_completed() -> None:
     state = run(
         progress(Stage.TRACKING, 10, at=1),
         progress(Stage.TRACKING, 40, at=5),
-        MasksReady(
-            job_id=JOB,
-            upload_key="uploads/x.mp4",
-            masks_key=f"masks/{JOB}.masks",
-            mode=ProcessingMode.PRIVACY,
-            effect=Effect.BLUR,
+        masks_ready(
+            JOB,
             video=VIDEO,
             frames_with_object=10,
             tracker_backend="cpu",

@@ -64,15 +64,23 @@ async def run(svc: Any, *messages: Any) -> None:
     await deliver(svc, MASKS_READY, *messages)
 
 
+async def rendered(
+    store: Any, observe_topics: Any, render: FakeRender, *messages: Any
+) -> tuple[Any, dict[str, list[Any]]]:
+    """``messages`` through a renderer service that renders with ``render``: the service,
+    and what each topic saw."""
+    svc = build_service(Settings(worker=FAST), store=store, render=render)
+    seen = observe_topics(svc.broker)
+    await run(svc, *messages)
+    return svc, seen
+
+
 async def test_render_stores_output_then_announces_completion(
     store: Any, observe_topics: Any, decode: Any
 ) -> None:
     event = masks_ready(store, effect=Effect.FILL)
     render = FakeRender()
-    svc = build_service(Settings(worker=FAST), store=store, render=render)
-    seen = observe_topics(svc.broker)
-
-    await run(svc, event)
+    _, seen = await rendered(store, observe_topics, render, event)
 
     key = f"outputs/{event.job_id}.mp4"
     assert store.objects[key][0] == b"rendered-1"
@@ -95,10 +103,7 @@ async def test_magic_eraser_erases_and_starts_after_the_tracker_share(
 ) -> None:
     event = masks_ready(store, mode=ProcessingMode.MAGIC_ERASER)
     render = FakeRender()
-    svc = build_service(Settings(worker=FAST), store=store, render=render)
-    seen = observe_topics(svc.broker)
-
-    await run(svc, event)
+    _, seen = await rendered(store, observe_topics, render, event)
 
     assert render.calls == [(ProcessingMode.MAGIC_ERASER, Effect.BLUR)]
     progress = decode(seen[JOB_PROGRESS])
@@ -136,10 +141,7 @@ async def test_output_of_another_effect_is_not_reused(
         {"masks-key": event.masks_key, "mode": "privacy", "effect": "pixelate", "size": "3"},
     )
     render = FakeRender()
-    svc = build_service(Settings(worker=FAST), store=store, render=render)
-    seen = observe_topics(svc.broker)
-
-    await run(svc, event)
+    _, seen = await rendered(store, observe_topics, render, event)
 
     assert len(render.calls) == 1
     [ready] = decode(seen[VIDEO_READY])
@@ -151,10 +153,7 @@ async def test_damaged_video_fails_without_retry(
 ) -> None:
     event = masks_ready(store)
     render = FakeRender(fail=[TruncatedFileError("video data damaged after frame 3")])
-    svc = build_service(Settings(worker=FAST), store=store, render=render)
-    seen = observe_topics(svc.broker)
-
-    await run(svc, event)
+    _, seen = await rendered(store, observe_topics, render, event)
 
     assert len(render.calls) == 1
     [failed] = decode(seen[JOB_FAILED])
@@ -171,10 +170,7 @@ async def test_a_retried_render_leaves_one_event_per_stage_on_the_public_topics(
     # new event_id, so outside consumers saw masks-ready three times for one job.
     event = masks_ready(store)
     render = FakeRender(fail=[OSError("disk hiccup")])
-    svc = build_service(Settings(worker=FAST), store=store, render=render)
-    seen = observe_topics(svc.broker)
-
-    await run(svc, event)
+    _, seen = await rendered(store, observe_topics, render, event)
 
     assert len(render.calls) == 2
     [public] = decode(seen[MASKS_READY])

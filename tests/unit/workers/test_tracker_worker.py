@@ -61,16 +61,24 @@ async def run_jobs(svc: Any, *messages: Any) -> None:
     await deliver(svc, JOB_CREATED, *messages)
 
 
+async def tracked(
+    store: Any, observe_topics: Any, track: Any, *messages: Any, worker: WorkerSettings = FAST
+) -> tuple[Any, dict[str, list[Any]]]:
+    """``messages`` through a tracker service that tracks with ``track``: the service, and
+    what each topic saw."""
+    svc = service(store, track, worker)
+    seen = observe_topics(svc.broker)
+    await run_jobs(svc, *messages)
+    return svc, seen
+
+
 async def test_job_stores_masks_and_announces_them(
     store: Any, observe_topics: Any, make_job: Any, decode: Any
 ) -> None:
     job: JobCreated = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack()
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job)
+    svc, seen = await tracked(store, observe_topics, track, job)
 
     key = f"masks/{job.job_id}.masks"
     assert store.objects[key][0] == b"mask-bytes-1"
@@ -96,10 +104,7 @@ async def test_duplicate_message_gives_one_output_and_one_event(
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack()
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job, job)
+    svc, seen = await tracked(store, observe_topics, track, job, job)
 
     assert track.calls == 1
     assert store.uploads[f"masks/{job.job_id}.masks"] == 1
@@ -136,10 +141,7 @@ async def test_failing_job_is_retried_then_dead_lettered_and_failed(
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(fail=[RuntimeError("gpu fell over")] * 5)
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job)
+    svc, seen = await tracked(store, observe_topics, track, job)
 
     assert track.calls == 3
     # The retries went through Kafka with a counter, on the tracker's own topic, as the
@@ -165,10 +167,7 @@ async def test_retry_that_succeeds_completes_the_job(
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(fail=[OSError("disk hiccup")])
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job)
+    _, seen = await tracked(store, observe_topics, track, job)
 
     assert track.calls == 2
     # An outside consumer of the public topics sees one job-created and one masks-ready.
@@ -183,10 +182,7 @@ async def test_bad_click_fails_at_once_with_a_reason(
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
     track = FakeTrack(fail=[TrackingError("click (900, 10) is outside the 64x48 frame")])
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job)
+    _, seen = await tracked(store, observe_topics, track, job)
 
     assert track.calls == 1
     [failed] = decode(seen[JOB_FAILED])
@@ -200,10 +196,7 @@ async def test_object_found_nowhere_fails_instead_of_hiding_nothing(
 ) -> None:
     job = make_job()
     store.objects[job.upload_key] = (b"video-bytes", {})
-    svc = service(store, FakeTrack(seen=0))
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job)
+    _, seen = await tracked(store, observe_topics, FakeTrack(seen=0), job)
 
     [failed] = decode(seen[JOB_FAILED])
     assert "could not be found" in failed["reason"]
@@ -214,10 +207,7 @@ async def test_missing_upload_fails_with_a_reason(
     store: Any, observe_topics: Any, make_job: Any, decode: Any
 ) -> None:
     job = make_job()
-    svc = service(store, FakeTrack())
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, job)
+    _, seen = await tracked(store, observe_topics, FakeTrack(), job)
 
     [failed] = decode(seen[JOB_FAILED])
     assert "no longer available" in failed["reason"]
@@ -391,9 +381,7 @@ async def test_crashes_and_handled_failures_share_one_limit(
 
     # Restarted: one crash is on record; two handled failures use up the other tries.
     track = FakeTrack(fail=[RuntimeError("gpu fell over")] * 5)
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-    await run_jobs(svc, job)
+    svc, seen = await tracked(store, observe_topics, track, job)
 
     assert track.calls == 2  # the 3rd try is the crash's: attempt 3 is given up unrun
     attempts = [e["attempt"] for e in decode(seen[JOB_CREATED]) + decode(seen[RETRY])]
@@ -412,9 +400,7 @@ async def test_redelivery_after_success_is_not_taken_for_a_crash(
     await run_jobs(service(store, FakeTrack(), once), job)
 
     # Done, but the commit was lost: the next process gets it again and re-announces.
-    svc = service(store, FakeTrack(), once)
-    seen = observe_topics(svc.broker)
-    await run_jobs(svc, job)
+    _, seen = await tracked(store, observe_topics, FakeTrack(), job, worker=once)
 
     assert len(decode(seen[MASKS_READY])) == 1
     assert not seen[JOB_FAILED] and not seen[DEAD_LETTER]
@@ -504,10 +490,7 @@ async def test_auto_faces_reaches_the_tracking_step_and_old_events_mean_no_faces
     old.pop("auto_faces")  # as a gateway from before the field published it
     for job in (faces, plain):
         store.objects[job.upload_key] = (b"video-bytes", {})
-    svc = service(store, track)
-    seen = observe_topics(svc.broker)
-
-    await run_jobs(svc, faces, old)
+    _, seen = await tracked(store, observe_topics, track, faces, old)
 
     assert asked == [True, False]
     assert [r["tracker_backend"] for r in decode(seen[MASKS_READY])] == ["cpu+faces"] * 2
