@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 from cli_helpers import frames_rgb, lap_var, run_tapmask, write_disc_clip
+from displayed_frame import first_frame_as_displayed
 
 from tapmask_media.masks import read_png_masks
 from tapmask_media.probe import probe
@@ -31,25 +31,7 @@ def _rotated_disc_clip(path: Path, frames: int = 12) -> list[np.ndarray]:
 def _click_on_displayed_disc(path: Path, width: int, height: int) -> str:
     """Where a user looking at a player clicks: the disc's centre on the displayed frame 0
     (the ffmpeg CLI applies the display matrix, as players do)."""
-    raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    shown = np.frombuffer(raw, np.uint8).reshape(height, width, 3).astype(int)
+    shown = first_frame_as_displayed(path, width, height).astype(int)
     ys, xs = np.nonzero((shown[..., 0] > 200) & (shown[..., 2] < 100))  # red/yellow disc
     return f"{round(xs.mean())},{round(ys.mean())}"
 

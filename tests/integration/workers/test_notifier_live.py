@@ -4,15 +4,13 @@ across a restart), tokens."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from workers_harness import sse_events
+from workers_harness import read_events, sse_events
 
 from tapmask_notifier.ids import EventKey
 from tapmask_runtime.tokens import job_token
@@ -74,43 +72,15 @@ async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> int:
     raise AssertionError(f"the notifier never showed {percent} % for {job_id}")
 
 
-async def read_events(
-    stack: Any,
-    job_id: uuid.UUID,
-    connected: asyncio.Event,
-    headers: dict[str, str] | None = None,
-    within_s: float = 60.0,
-) -> list[dict[str, Any]]:
-    """A job's SSE stream until the notifier closes it, [{"id", "data"}...]; sets
-    ``connected`` once subscribed (the stream's first line comes after that)."""
-    url = f"{stack.notifier_url}/api/jobs/{job_id}/events"
-    deadline = time.monotonic() + within_s
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5)) as client:
-        while True:  # the notifier may still be (re)starting
-            try:
-                async with client.stream(
-                    "GET",
-                    url,
-                    params={"token": job_token(stack.token_secret, job_id)},
-                    headers=headers,
-                ) as response:
-                    assert response.status_code == 200
-                    got: list[dict[str, Any]] = []
-                    current: dict[str, Any] = {}
-                    async for line in response.aiter_lines():
-                        connected.set()
-                        if line.startswith("id: "):
-                            current["id"] = int(line[4:])
-                        elif line.startswith("data: "):
-                            current["data"] = json.loads(line[6:])
-                        elif line == "" and current:
-                            got.append(current)
-                            current = {}
-                    return got
-            except httpx.ConnectError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+async def finish(stack: Any, job: Job, percent: float) -> tuple[JobProgress, VideoReady]:
+    """The job's rendering progress at ``percent``, then its video-ready once the notifier
+    shows that progress: topics are read in no set order, and video-ready read first would
+    end the streams."""
+    rendering, done = job.progress(percent, Stage.RENDERING), job.done()
+    await stack.send(JOB_PROGRESS, rendering)
+    await wait_known(stack, job.id, rendering.percent)
+    await stack.send(VIDEO_READY, done)
+    return rendering, done
 
 
 async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_events(
@@ -128,11 +98,7 @@ async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_even
         read_events(stack, job.id, resumed_in, {"Last-Event-ID": str(sse_id(early[0]))})
     )
     await asyncio.wait_for(asyncio.gather(late_in.wait(), resumed_in.wait()), 30)
-    rendering, done = job.progress(60, Stage.RENDERING), job.done()
-    await stack.send(JOB_PROGRESS, rendering)
-    # Topics are read in no set order: video-ready read first would end the streams.
-    await wait_known(stack, job.id, rendering.percent)
-    await stack.send(VIDEO_READY, done)
+    rendering, done = await finish(stack, job, 60)
 
     late_events = await asyncio.wait_for(late, 30)
     assert [(e["id"], e["data"]["percent"]) for e in late_events] == [
@@ -169,11 +135,7 @@ async def test_resume_after_the_notifier_restarted_sends_exactly_what_was_missed
     # The rest once the replay is in: events published in the first moments after a
     # start can reach it before the replayed history (see the README).
     await wait_known(stack, job.id, 45.0)
-    rendering, done = job.progress(70, Stage.RENDERING), job.done()
-    await stack.send(JOB_PROGRESS, rendering)
-    # Topics are read in no set order: video-ready read first would end the streams.
-    await wait_known(stack, job.id, rendering.percent)
-    await stack.send(VIDEO_READY, done)
+    rendering, done = await finish(stack, job, 70)
 
     events = await asyncio.wait_for(resumed, 60)
     assert [(e["id"], e["data"]["percent"]) for e in events] == [

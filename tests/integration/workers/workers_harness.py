@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +22,23 @@ async def sse_events(
     stack: Any, job_id: UUID, headers: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """Read a job's SSE stream until the notifier closes it; [{"id", "data"}...]."""
+    return await read_events(stack, job_id, asyncio.Event(), headers, within_s=20.0)
+
+
+async def read_events(
+    stack: Any,
+    job_id: UUID,
+    connected: asyncio.Event,
+    headers: dict[str, str] | None = None,
+    within_s: float = 60.0,
+) -> list[dict[str, Any]]:
+    """A job's SSE stream until the notifier closes it, [{"id", "data"}...]; sets
+    ``connected`` once subscribed (the stream's first line comes after that). A notifier
+    still (re)starting is tried again for ``within_s`` seconds."""
     url = f"{stack.notifier_url}/api/jobs/{job_id}/events"
-    got: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
+    deadline = time.monotonic() + within_s
     async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5)) as client:
-        for _ in range(100):  # the notifier may still be starting
+        while True:
             try:
                 async with client.stream(
                     "GET",
@@ -34,7 +47,10 @@ async def sse_events(
                     headers=headers,
                 ) as response:
                     assert response.status_code == 200
+                    got: list[dict[str, Any]] = []
+                    current: dict[str, Any] = {}
                     async for line in response.aiter_lines():
+                        connected.set()
                         if line.startswith("id: "):
                             current["id"] = int(line[4:])
                         elif line.startswith("data: "):
@@ -42,7 +58,8 @@ async def sse_events(
                         elif line == "" and current:
                             got.append(current)
                             current = {}
-                return got
+                    return got
             except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the notifier never answered") from None
                 await asyncio.sleep(0.2)
-    raise AssertionError("the notifier never answered")

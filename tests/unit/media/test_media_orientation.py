@@ -3,12 +3,12 @@ FFmpeg (as players do) shows a rotated phone video."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from displayed_frame import first_frame_as_displayed
 
 from tapmask_media.orientation import display_to_frame
 from tapmask_media.probe import probe
@@ -34,26 +34,7 @@ def _rotated_clip(path: Path, rotation: int) -> Path:
 
 def _as_displayed(path: Path, width: int, height: int) -> np.ndarray:
     """Frame 0 as the ffmpeg CLI shows it (it applies the display matrix by default)."""
-    raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    assert len(raw) == width * height, "ffmpeg displays another size than the probe says"
-    return np.frombuffer(raw, np.uint8).reshape(height, width)
+    return first_frame_as_displayed(path, width, height, "gray")
 
 
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
