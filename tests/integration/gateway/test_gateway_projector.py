@@ -21,15 +21,13 @@ from gateway_harness import (
     running_gateway,
     upload,
 )
+from job_events import masks_ready
 
 from tapmask_gateway.background.cleanup import cleanup_once
 from tapmask_gateway.settings import Settings
 from tapmask_runtime.settings import DatabaseSettings
 from tapmask_schemas import (
-    Effect,
     JobProgress,
-    MasksReady,
-    ProcessingMode,
     Stage,
     VideoReady,
     topics,
@@ -75,28 +73,7 @@ async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(
         state = await until(lambda s: s["percent"] != 30)
         assert (state["stage"], state["percent"]) == ("rendering", 60)
 
-        video = {
-            "width": 64,
-            "height": 48,
-            "frame_count": 20,
-            "duration_seconds": 2.0,
-            "fps": 10.0,
-            "has_audio": False,
-        }
-        await publish(
-            kafka_bootstrap,
-            topics.MASKS_READY,
-            MasksReady(
-                job_id=job_id,
-                upload_key="uploads/x.mp4",
-                masks_key=f"masks/{job_id}.masks",
-                mode=ProcessingMode.PRIVACY,
-                effect=Effect.BLUR,
-                video=video,
-                frames_with_object=20,
-                tracker_backend="test",
-            ),
-        )
+        await publish(kafka_bootstrap, topics.MASKS_READY, masks_ready(job_id))
         output = f"outputs/{job_id}.mp4"
         gateway.s3.client.put_object(
             Bucket=gateway.s3.bucket, Key=output, Body=clips["small"].read_bytes()

@@ -21,13 +21,12 @@ from gateway_harness import (
     publish,
     upload,
 )
+from job_events import masks_ready
 
 from tapmask_gateway.adapters import db
 from tapmask_schemas import (
-    Effect,
     JobProgress,
     MasksReady,
-    ProcessingMode,
     ReviewRange,
     Stage,
     VideoReady,
@@ -47,18 +46,8 @@ VIDEO = {
 }
 
 
-def masks_ready(job_id: UUID, review: list[ReviewRange]) -> MasksReady:
-    return MasksReady(
-        job_id=job_id,
-        upload_key="uploads/x.mp4",
-        masks_key=f"masks/{job_id}.masks",
-        mode=ProcessingMode.PRIVACY,
-        effect=Effect.BLUR,
-        video=VIDEO,  # type: ignore[arg-type]
-        frames_with_object=18,
-        tracker_backend="learned",
-        review=review,
-    )
+def learned_masks(job_id: UUID, review: list[ReviewRange]) -> MasksReady:
+    return masks_ready(job_id, frames_with_object=18, tracker_backend="learned", review=review)
 
 
 def video_ready(job_id: UUID) -> VideoReady:
@@ -109,7 +98,7 @@ async def test_job_status_shows_the_tracker_and_the_frames_to_check(
             ReviewRange(start_frame=7, end_frame=12, reason=LOST),
             ReviewRange(start_frame=18, end_frame=18, reason="low confidence"),
         ]
-        await publish(kafka_bootstrap, topics.MASKS_READY, masks_ready(job.id, review))
+        await publish(kafka_bootstrap, topics.MASKS_READY, learned_masks(job.id, review))
         ready = await job.until(lambda s: s["tracker_backend"] is not None)
         assert ready["tracker_backend"] == "learned"
         assert ready["review"] == [
@@ -134,7 +123,7 @@ async def test_masks_ready_read_after_video_ready_still_reaches_the_job_status(
         assert done["review"] is None
 
         review = [ReviewRange(start_frame=3, end_frame=9, reason=LOST)]
-        await publish(kafka_bootstrap, topics.MASKS_READY, masks_ready(job.id, review))
+        await publish(kafka_bootstrap, topics.MASKS_READY, learned_masks(job.id, review))
         after = await job.until(lambda s: s["review"] is not None)
         assert after["review"] == [{"start_frame": 3, "end_frame": 9, "reason": LOST}]
         assert (after["status"], after["stage"], after["percent"]) == ("completed", "done", 100)
@@ -146,7 +135,7 @@ async def test_a_sure_tracker_gives_an_empty_review(
 ) -> None:
     async with gateway.client() as client:
         job = await new_job(client, clips["small"])
-        await publish(kafka_bootstrap, topics.MASKS_READY, masks_ready(job.id, []))
+        await publish(kafka_bootstrap, topics.MASKS_READY, learned_masks(job.id, []))
         ready = await job.until(lambda s: s["tracker_backend"] is not None)
         assert ready["review"] == []
 
