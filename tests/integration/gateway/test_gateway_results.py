@@ -4,16 +4,12 @@ corrected clicks on a later frame."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from gateway_harness import (
-    TOPIC_PREFIX,
     Served,
     create_job,
     eventually,
@@ -33,7 +29,6 @@ from tapmask_schemas import (
     ProcessingMode,
     ReviewRange,
     VideoInfo,
-    parse_event,
     topics,
 )
 
@@ -175,24 +170,9 @@ async def test_a_running_job_is_cancelled_and_its_workers_are_told(
         # The workers' marker (tapmask_runtime.cancels) is in the bucket.
         assert gateway.s3.object_size(cancel_key(job_id)) is not None
         # Browsers following the job hear it on the progress topic (through the notifier).
-        consumer = AIOKafkaConsumer(
-            TOPIC_PREFIX + topics.JOB_PROGRESS,
-            bootstrap_servers=kafka_bootstrap,
-            group_id=f"gw-test-reader-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            async with asyncio.timeout(30):
-                async for record in consumer:
-                    event = parse_event(record.value)
-                    if event.job_id == job_id:
-                        assert isinstance(event, JobProgress)
-                        assert event.status is JobStatus.CANCELLED
-                        break
-        finally:
-            await consumer.stop()
+        event, _ = await next_event(kafka_bootstrap, topics.JOB_PROGRESS, job_id)
+        assert isinstance(event, JobProgress)
+        assert event.status is JobStatus.CANCELLED
         again = await client.post(f"/api/jobs/{job_id}/cancel", headers=auth)
         assert again.status_code == 409
         assert again.json()["detail"] == "the job has already been cancelled"
