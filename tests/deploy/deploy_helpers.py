@@ -36,6 +36,23 @@ def run(cmd: list[str | Path], **kw: Any) -> subprocess.CompletedProcess[str]:
     )
 
 
+def assert_checkov_clean(target: Path, framework: str, min_resources: int) -> None:
+    """checkov (the ``framework`` checks) on ``target`` finds nothing: no failed check, no
+    parsing error, at least ``min_resources`` resources read (so it read them at all), and
+    every skipped check says why in a real sentence, not a bare id."""
+    checkov = tool(CHECKS / "checkov")
+    done = run([checkov, "-d", target, "--framework", framework, "--compact", "-o", "json"])
+    report = json.loads(done.stdout)
+    [result] = report if isinstance(report, list) else [report]
+    failed = [(f["check_id"], f["resource"]) for f in result["results"]["failed_checks"]]
+    assert failed == []
+    assert result["summary"]["parsing_errors"] == 0
+    assert result["summary"]["resource_count"] >= min_resources
+    for skipped in result["results"]["skipped_checks"]:
+        reason = skipped["check_result"]["suppress_comment"]
+        assert len(reason) > 30, skipped["check_id"]  # a real reason, not a bare id
+
+
 def render(overlay: str) -> str:
     done = run([tool(KUSTOMIZE), "build", K8S / overlay])
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,18 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from deploy_helpers import CHECKS, DEPLOY, K8S, ROOT, docs_of, find, render, run, tool
+from deploy_helpers import (
+    CHECKS,
+    DEPLOY,
+    K8S,
+    ROOT,
+    assert_checkov_clean,
+    docs_of,
+    find,
+    render,
+    run,
+    tool,
+)
 from prometheus_client import CollectorRegistry
 
 from tapmask_runtime.kafka import make_broker
@@ -452,37 +463,9 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_uses(
 # --- scanners ------------------------------------------------------------------------------
 
 
-def checkov(target: Path, framework: str) -> dict[str, Any]:
-    done = run(
-        [
-            tool(CHECKS / "checkov"),
-            "-d",
-            target,
-            "--framework",
-            framework,
-            "--compact",
-            "-o",
-            "json",
-        ]
-    )
-    report = json.loads(done.stdout)
-    [result] = report if isinstance(report, list) else [report]
-    return dict(result)
-
-
 def test_checkov_finds_nothing_unexplained_in_the_manifests(tmp_path: Path) -> None:
-
     (tmp_path / "aws.yaml").write_text(render("overlays/aws"))
-
-    result = checkov(tmp_path, "kubernetes")
-
-    failed = [(f["check_id"], f["resource"]) for f in result["results"]["failed_checks"]]
-    assert failed == []
-    assert result["summary"]["parsing_errors"] == 0
-    assert result["summary"]["resource_count"] >= 25
-    for skipped in result["results"]["skipped_checks"]:
-        reason = skipped["check_result"]["suppress_comment"]
-        assert len(reason) > 30, skipped["check_id"]  # a real reason, not a bare id
+    assert_checkov_clean(tmp_path, "kubernetes", min_resources=25)
 
 
 def test_dockerfiles_pass_hadolint() -> None:

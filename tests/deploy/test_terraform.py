@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from deploy_helpers import CHECKS, TERRAFORM, find, run, tool
+from deploy_helpers import TERRAFORM, assert_checkov_clean, find
 
 from tapmask_gateway.domain.uploads import UPLOAD_PREFIX, input_key, masks_key, output_key
 from tapmask_gateway.settings import Quotas
@@ -240,28 +240,7 @@ def test_kafka_and_postgres_are_private_and_encrypted(terraform: dict[str, Any])
 
 
 def test_checkov_finds_nothing_unexplained_in_the_terraform() -> None:
-    done = run(
-        [
-            tool(CHECKS / "checkov"),
-            "-d",
-            TERRAFORM,
-            "--framework",
-            "terraform",
-            "--compact",
-            "-o",
-            "json",
-        ]
-    )
-    report = json.loads(done.stdout)
-    [result] = report if isinstance(report, list) else [report]
-
-    failed = [(f["check_id"], f["resource"]) for f in result["results"]["failed_checks"]]
-    assert failed == []
-    assert result["summary"]["parsing_errors"] == 0
-    assert result["summary"]["resource_count"] >= 60
-    for skipped in result["results"]["skipped_checks"]:
-        reason = skipped["check_result"]["suppress_comment"]
-        assert len(reason) > 30, skipped["check_id"]  # a real reason, not a bare id
+    assert_checkov_clean(TERRAFORM, "terraform", min_resources=60)
 
 
 def test_the_manifests_are_validated_against_the_clusters_kubernetes_version(
