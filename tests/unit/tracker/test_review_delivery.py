@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import av
 import numpy as np
+from fake_store import FakeStore
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from tapmask_processing.track import TrackResult, track_to_file
 from tapmask_processing.tracking.tracking import Frame, Mask, Prompt
 from tapmask_processing.tracking.tracking import ReviewRange as TrackerRange
-from tapmask_runtime.errors import ObjectMissingError
 from tapmask_runtime.settings import WorkerSettings
 from tapmask_schemas import ClickPoint, JobCreated, ProcessingMode, ReviewRange, VideoInfo
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
@@ -92,32 +91,6 @@ def test_a_review_too_long_for_metadata_only_grows_the_frames_to_check() -> None
 
 
 # --- the service: fake S3, in-memory Kafka ------------------------------------------------
-
-
-@dataclass
-class FakeStore:
-    objects: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
-    small: dict[str, bytes] = field(default_factory=dict)
-
-    async def download(self, key: str, path: Path) -> None:
-        if key not in self.objects:
-            raise ObjectMissingError(key)
-        path.write_bytes(self.objects[key][0])  # noqa: ASYNC240 - a few bytes
-
-    async def upload(self, path: Path, key: str, metadata: dict[str, str]) -> None:
-        self.objects[key] = (path.read_bytes(), dict(metadata))  # noqa: ASYNC240
-
-    async def metadata(self, key: str) -> dict[str, str] | None:
-        return dict(self.objects[key][1]) if key in self.objects else None
-
-    async def read_bytes(self, key: str) -> bytes | None:
-        return self.small.get(key)
-
-    async def write_bytes(self, key: str, data: bytes) -> None:
-        self.small[key] = data
-
-    async def delete(self, key: str) -> None:
-        self.small.pop(key, None)
 
 
 class FakeTrack:

@@ -4,51 +4,18 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from fake_store import FakeStore
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from tapmask_runtime.errors import ObjectMissingError
 from tapmask_runtime.worker import retry_topic
 from tapmask_schemas import ClickPoint, Effect, JobCreated, ProcessingMode, VideoInfo
 from tapmask_schemas.topics import ALL_TOPICS, JOB_CREATED, MASKS_READY
-
-
-@dataclass
-class FakeStore:
-    """Objects as bytes + metadata in a dict; counts uploads per key; small objects apart."""
-
-    objects: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
-    uploads: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    async def download(self, key: str, path: Path) -> None:
-        if key not in self.objects:
-            raise ObjectMissingError(key)
-        path.write_bytes(self.objects[key][0])  # noqa: ASYNC240 - a few bytes in tests
-
-    async def upload(self, path: Path, key: str, metadata: dict[str, str]) -> None:
-        self.objects[key] = (path.read_bytes(), dict(metadata))  # noqa: ASYNC240
-        self.uploads[key] += 1
-
-    async def metadata(self, key: str) -> dict[str, str] | None:
-        return dict(self.objects[key][1]) if key in self.objects else None
-
-    # Small objects (the durable attempts records), apart from the stage's files.
-    small: dict[str, bytes] = field(default_factory=dict)
-
-    async def read_bytes(self, key: str) -> bytes | None:
-        return self.small.get(key)
-
-    async def write_bytes(self, key: str, data: bytes) -> None:
-        self.small[key] = data
-
-    async def delete(self, key: str) -> None:
-        self.small.pop(key, None)
 
 
 @dataclass
