@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+
+from tapmask_media.masks import write_png_masks
 
 TAPMASK = Path(sys.executable).parent / "tapmask"
 
@@ -25,6 +27,16 @@ def run_tapmask(*args: str | Path, timeout: float = 240) -> subprocess.Completed
         env={**os.environ, "TAPMASK_BACKEND": "cpu"},
         check=False,
     )
+
+
+def process_with_masks(src: Path, masks: Iterable[np.ndarray], mode: str, folder: Path) -> Path:
+    """``tapmask process`` of ``src`` with the given ``masks`` (written as a PNG folder) and
+    ``mode``, into ``folder``; the output, after checking the command succeeded."""
+    write_png_masks(folder / "m", masks)
+    out = folder / "out.mp4"
+    done = run_tapmask("process", src, "-o", out, "--masks", folder / "m", "--mode", mode)
+    assert done.returncode == 0, done.stderr
+    return out
 
 
 def frames_rgb(path: Path, step: int = 1) -> Iterator[tuple[int, np.ndarray]]:

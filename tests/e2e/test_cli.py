@@ -13,7 +13,14 @@ import av
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask, write_disc_clip
+from cli_helpers import (
+    frames_rgb,
+    lap_var,
+    process_with_masks,
+    psnr,
+    run_tapmask,
+    write_disc_clip,
+)
 
 from tapmask_media.masks import read_png_masks, write_png_masks
 from tapmask_media.probe import probe
@@ -86,10 +93,7 @@ def _synthetic_clip(
 def test_other_modes_hide_the_object(tmp_path: Path, mode: str) -> None:
     src = tmp_path / "disc.mp4"
     truth = _synthetic_clip(src)
-    write_png_masks(tmp_path / "m", truth)
-    out = tmp_path / "out.mp4"
-    done = run_tapmask("process", src, "-o", out, "--masks", tmp_path / "m", "--mode", mode)
-    assert done.returncode == 0, done.stderr
+    out = process_with_masks(src, truth, mode, tmp_path)
     assert probe(out).frame_count == len(truth)
     for (i, a), (_, b) in zip(frames_rgb(src, 6), frames_rgb(out, 6), strict=True):
         inner = cv2.erode(truth[i].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0

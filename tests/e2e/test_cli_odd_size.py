@@ -7,9 +7,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import frames_rgb, lap_var, psnr, run_tapmask, write_disc_clip
+from cli_helpers import (
+    frames_rgb,
+    lap_var,
+    process_with_masks,
+    psnr,
+    run_tapmask,
+    write_disc_clip,
+)
 
-from tapmask_media.masks import write_png_masks
 from tapmask_media.probe import probe
 
 W, H = 321, 241
@@ -46,10 +52,7 @@ def _check_output(src: Path, out: Path, truth: list[np.ndarray], hidden: range) 
 def test_odd_sized_video_keeps_its_size_and_hides_the_object(tmp_path: Path, mode: str) -> None:
     src = tmp_path / "odd.mp4"
     truth = _odd_clip(src)
-    write_png_masks(tmp_path / "m", truth)
-    out = tmp_path / "out.mp4"
-    done = run_tapmask("process", src, "-o", out, "--masks", tmp_path / "m", "--mode", mode)
-    assert done.returncode == 0, done.stderr
+    out = process_with_masks(src, truth, mode, tmp_path)
     _check_output(src, out, truth, hidden=range(len(truth)))
 
 
