@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av_frames import encode_all, silence
 from PIL import Image
 
 W, H = 96, 64
@@ -33,9 +34,7 @@ def h264_mp4(path: Path, frames: int = 20, options: dict[str, str] | None = None
     with av.open(str(path), "w", format="mp4", options=options or {}) as out:
         stream = out.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for frame in _frames(frames):
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        encode_all(out, stream, _frames(frames))
     return path
 
 
@@ -74,13 +73,7 @@ def image(fmt: str) -> Callable[[Path], Path]:
 def audio_only(path: Path) -> Path:
     with av.open(str(path), "w", format="mp4") as out:
         stream = out.add_stream("aac", rate=48000)
-        for i in range(20):
-            frame = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts = 48000, i * 1024
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        encode_all(out, stream, silence(20, 48000))
     return path
 
 
@@ -93,8 +86,7 @@ def huge_picture(path: Path) -> Path:
         frame = av.VideoFrame(8192, 8192, "yuvj420p")
         for plane in frame.planes:
             plane.update(bytes(plane.buffer_size))
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        encode_all(out, stream, [frame])
     return path
 
 
@@ -104,9 +96,7 @@ def tiny_fast(path: Path) -> Path:
         stream = out.add_stream("libx264", rate=1000)
         stream.width = stream.height = 16
         stream.pix_fmt = "yuv420p"
-        for frame in _frames(300, 16, 16):
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        encode_all(out, stream, _frames(300, 16, 16))
     return path
 
 

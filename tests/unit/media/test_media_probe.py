@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av_frames import encode_all, silence
 
 from tapmask_media.errors import (
     EmptyFileError,
@@ -201,13 +202,7 @@ def _clip_with_long_audio(path: Path, video_s: float, audio_s: float) -> Path:
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i, np.uint8), format="rgb24")
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
-        for i in range(int(audio_s * 8000 / 1024)):
-            frame = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts = 8000, i * 1024
-            out.mux(audio.encode(frame))
-        out.mux(audio.encode(None))
+        encode_all(out, audio, silence(int(audio_s * 8000 / 1024), 8000))
     return path
 
 
