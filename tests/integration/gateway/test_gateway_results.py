@@ -18,6 +18,7 @@ from gateway_harness import (
     publish,
     upload,
 )
+from job_events import masks_ready
 
 from tapmask_runtime.cancels import cancel_key
 from tapmask_schemas import (
@@ -26,7 +27,6 @@ from tapmask_schemas import (
     JobProgress,
     JobStatus,
     MasksReady,
-    ProcessingMode,
     ReviewRange,
     VideoInfo,
     topics,
@@ -49,13 +49,22 @@ async def _job(client: httpx.AsyncClient, clip: Any) -> tuple[UUID, dict[str, st
     return UUID(body["job_id"]), {"Authorization": f"Bearer {body['access_token']}"}, body
 
 
+async def _job_and_event(
+    client: httpx.AsyncClient, kafka_bootstrap: str, clip: Any
+) -> tuple[UUID, dict[str, str], JobCreated]:
+    """A new job on ``clip``: its id, its authorization header and its job-created event as
+    Kafka has it."""
+    job_id, auth, _ = await _job(client, clip)
+    first, _ = await next_job_created(kafka_bootstrap, job_id)
+    assert isinstance(first, JobCreated)
+    return job_id, auth, first
+
+
 async def test_masks_are_rendered_again_with_another_effect_without_tracking(
     gateway: Served, kafka_bootstrap: str, clips: dict[str, Any]
 ) -> None:
     async with gateway.client() as client:
-        job_id, auth, _ = await _job(client, clips["small"])
-        first, _ = await next_job_created(kafka_bootstrap, job_id)
-        assert isinstance(first, JobCreated)
+        job_id, auth, first = await _job_and_event(client, kafka_bootstrap, clips["small"])
 
         early = await client.post(
             f"/api/jobs/{job_id}/render", json={"processing_mode": "privacy"}, headers=auth
@@ -67,12 +76,9 @@ async def test_masks_are_rendered_again_with_another_effect_without_tracking(
         await publish(
             kafka_bootstrap,
             topics.MASKS_READY,
-            MasksReady(
-                job_id=job_id,
+            masks_ready(
+                job_id,
                 upload_key=first.upload_key,
-                masks_key=f"masks/{job_id}.masks",
-                mode=ProcessingMode.PRIVACY,
-                effect=Effect.BLUR,
                 video=first.video,
                 frames_with_object=18,
                 tracker_backend="learned",
@@ -112,9 +118,7 @@ async def test_a_rerun_takes_corrected_clicks_on_a_later_frame(
     gateway: Served, kafka_bootstrap: str, clips: dict[str, Any]
 ) -> None:
     async with gateway.client() as client:
-        job_id, auth, _ = await _job(client, clips["small"])
-        first, _ = await next_job_created(kafka_bootstrap, job_id)
-        assert isinstance(first, JobCreated)
+        job_id, auth, first = await _job_and_event(client, kafka_bootstrap, clips["small"])
         points = [
             {"x": 20, "y": 20, "frame": 0},
             {"x": 40, "y": 24, "frame": 12},
