@@ -44,6 +44,19 @@ def _worker(
     return broker, worker
 
 
+def _recording_worker(
+    settings: KafkaSettings, prefix: str, group: str
+) -> tuple[KafkaBroker, StageWorker[JobProgress], list[JobProgress]]:
+    """A worker as ``_worker`` whose jobs finish at once, and the list of those it got."""
+    handled: list[JobProgress] = []
+
+    async def record(event: JobProgress, ctx: JobContext) -> None:
+        handled.append(event)
+
+    broker, worker = _worker(settings, prefix, group, record)
+    return broker, worker, handled
+
+
 async def test_unfinished_job_is_redelivered_and_finished_one_is_not(
     kafka_bootstrap: str, unique_name: Callable[[str], str]
 ) -> None:
@@ -73,24 +86,14 @@ async def test_unfinished_job_is_redelivered_and_finished_one_is_not(
     assert worker1.metrics.value("committed") == 0
 
     # Worker 2 in the same group gets the same job again and finishes it.
-    done: list[JobProgress] = []
-
-    async def finishes(event: JobProgress, ctx: JobContext) -> None:
-        done.append(event)
-
-    broker2, worker2 = _worker(settings, prefix, group, finishes)
+    broker2, worker2, done = _recording_worker(settings, prefix, group)
     async with broker2:
         await broker2.start()
         await _until(lambda: worker2.metrics.value("committed") == 1)
     assert done == [first]
 
     # Worker 3 sees only what came after: the finished job was committed.
-    later: list[JobProgress] = []
-
-    async def next_worker(event: JobProgress, ctx: JobContext) -> None:
-        later.append(event)
-
-    broker3, worker3 = _worker(settings, prefix, group, next_worker)
+    broker3, worker3, later = _recording_worker(settings, prefix, group)
     async with broker3:
         await broker3.start()
         await broker3.publish(second, topic, key=t.key_for(second.job_id))

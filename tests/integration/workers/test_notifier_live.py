@@ -72,6 +72,14 @@ async def wait_known(stack: Any, job_id: uuid.UUID, percent: float) -> int:
     raise AssertionError(f"the notifier never showed {percent} % for {job_id}")
 
 
+async def send_early(stack: Any, job: Job) -> list[JobProgress]:
+    """The job's tracking progress at 10, 20 and 30 %, sent in that order."""
+    early = [job.progress(p) for p in (10.0, 20.0, 30.0)]
+    for event in early:
+        await stack.send(JOB_PROGRESS, event)
+    return early
+
+
 async def finish(stack: Any, job: Job, percent: float) -> tuple[JobProgress, VideoReady]:
     """The job's rendering progress at ``percent``, then its video-ready once the notifier
     shows that progress: topics are read in no set order, and video-ready read first would
@@ -87,9 +95,7 @@ async def test_late_subscriber_gets_the_current_state_and_resume_skips_seen_even
     stack: Any,
 ) -> None:
     job = Job()
-    early = [job.progress(p) for p in (10.0, 20.0, 30.0)]
-    for event in early:
-        await stack.send(JOB_PROGRESS, event)
+    early = await send_early(stack, job)
     assert await wait_known(stack, job.id, 30.0) == sse_id(early[-1])
 
     late_in, resumed_in = asyncio.Event(), asyncio.Event()
@@ -117,9 +123,7 @@ async def test_resume_after_the_notifier_restarted_sends_exactly_what_was_missed
     stack: Any,
 ) -> None:
     job = Job()
-    early = [job.progress(p) for p in (10.0, 20.0, 30.0)]
-    for event in early:
-        await stack.send(JOB_PROGRESS, event)
+    await send_early(stack, job)
     seen = await wait_known(stack, job.id, 30.0)  # an id the running notifier issued
 
     notifier = stack.processes["notifier"]
