@@ -32,12 +32,18 @@ def _dead_pid() -> int:
     return child.pid
 
 
+def _supervisor_of(tmp_path: Path, service: subprocess.Popen[bytes]) -> Supervisor:
+    """A supervisor home in ``tmp_path`` whose pid file names ``service`` as the gateway."""
+    supervisor = Supervisor(LocalStackSettings(dir=tmp_path))
+    supervisor.home.mkdir(parents=True)
+    supervisor.pid_file("gateway").write_text(f"{service.pid}\n")
+    return supervisor
+
+
 def test_services_of_a_killed_supervisor_are_stopped(
     tmp_path: Path, leftover: subprocess.Popen[bytes]
 ) -> None:
-    supervisor = Supervisor(LocalStackSettings(dir=tmp_path))
-    supervisor.home.mkdir(parents=True)
-    supervisor.pid_file("gateway").write_text(f"{leftover.pid}\n")
+    supervisor = _supervisor_of(tmp_path, leftover)
     supervisor.own_pid_file.write_text(f"{_dead_pid()}\n")
 
     assert supervisor.clear_leftovers() == ["gateway"]
@@ -50,9 +56,7 @@ def test_services_of_a_killed_supervisor_are_stopped(
 def test_a_live_supervisors_services_are_left_alone(
     tmp_path: Path, leftover: subprocess.Popen[bytes]
 ) -> None:
-    supervisor = Supervisor(LocalStackSettings(dir=tmp_path))
-    supervisor.home.mkdir(parents=True)
-    supervisor.pid_file("gateway").write_text(f"{leftover.pid}\n")
+    supervisor = _supervisor_of(tmp_path, leftover)
     supervisor.own_pid_file.write_text(f"{leftover.pid}\n")  # some live process
 
     assert supervisor.clear_leftovers() == []
