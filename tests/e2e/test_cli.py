@@ -13,14 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import (
-    frames_rgb,
-    lap_var,
-    process_with_masks,
-    psnr,
-    run_tapmask,
-    write_disc_clip,
-)
+from cli_helpers import frames_rgb, lap_var, process_with_masks, psnr, run_tapmask, write_disc_clip
 
 from tapmask_media.masks import read_png_masks, write_png_masks
 from tapmask_media.probe import probe

@@ -7,14 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import (
-    frames_rgb,
-    lap_var,
-    process_with_masks,
-    psnr,
-    run_tapmask,
-    write_disc_clip,
-)
+from cli_helpers import frames_rgb, lap_var, process_with_masks, psnr, run_tapmask, write_disc_clip
 
 from tapmask_media.probe import probe
 
