@@ -24,12 +24,6 @@ resource "aws_iam_role_policy_attachment" "cluster" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
 }
 
-resource "aws_cloudwatch_log_group" "eks" {
-  name              = "/aws/eks/${local.name}/cluster"
-  retention_in_days = 365
-  kms_key_id        = aws_kms_key.main.arn
-}
-
 resource "aws_eks_cluster" "main" {
   name     = local.name
   version  = var.cluster_version
@@ -50,7 +44,7 @@ resource "aws_eks_cluster" "main" {
     authentication_mode = "API"
   }
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-  depends_on                = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.eks]
+  depends_on                = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.this["eks"]]
 }
 
 # The OIDC issuer that lets pods' service accounts assume IAM roles (IRSA, iam.tf).

@@ -1,18 +1,5 @@
 # Kafka: three brokers, one per zone; SASL/SCRAM over TLS (port 9096), as the services and
 # KEDA's scaler log in (TAPMASK_KAFKA__SECURITY_PROTOCOL=SASL_SSL, SCRAM-SHA-512).
-resource "aws_security_group" "kafka" {
-  name        = "${local.name}-kafka"
-  description = "MSK brokers: SASL/SCRAM over TLS from inside the VPC"
-  vpc_id      = aws_vpc.main.id
-  ingress {
-    description = "Kafka SASL_SSL from the VPC (pods, KEDA)"
-    from_port   = 9096
-    to_port     = 9096
-    protocol    = "tcp"
-    cidr_blocks = [var.vpc_cidr]
-  }
-}
-
 resource "aws_msk_configuration" "main" {
   name           = local.name
   kafka_versions = [var.kafka_version]
@@ -38,7 +25,7 @@ resource "aws_msk_cluster" "main" {
   broker_node_group_info {
     instance_type   = var.kafka_instance_type
     client_subnets  = aws_subnet.private[*].id
-    security_groups = [aws_security_group.kafka.id]
+    security_groups = [aws_security_group.service["kafka"].id]
     storage_info {
       ebs_storage_info {
         volume_size = 100 # events are small: keys and ids, never video
@@ -65,16 +52,10 @@ resource "aws_msk_cluster" "main" {
     broker_logs {
       cloudwatch_logs {
         enabled   = true
-        log_group = aws_cloudwatch_log_group.kafka.name
+        log_group = aws_cloudwatch_log_group.this["kafka"].name
       }
     }
   }
-}
-
-resource "aws_cloudwatch_log_group" "kafka" {
-  name              = "/tapmask/${var.environment}/msk"
-  retention_in_days = 365
-  kms_key_id        = aws_kms_key.main.arn
 }
 
 # The services' SCRAM user. MSK requires the secret's name to start with AmazonMSK_ and a

@@ -13,6 +13,47 @@ resource "aws_default_security_group" "default" {
   vpc_id = aws_vpc.main.id
 }
 
+# The managed services' security groups (MSK, RDS): each lets in its one TCP port from
+# inside the VPC, nothing else.
+locals {
+  service_ports = {
+    kafka = {
+      port        = 9096
+      description = "MSK brokers: SASL/SCRAM over TLS from inside the VPC"
+      rule        = "Kafka SASL_SSL from the VPC (pods, KEDA)"
+    }
+    db = {
+      port        = 5432
+      description = "PostgreSQL from inside the VPC (the gateway pods)"
+      rule        = "PostgreSQL from the VPC"
+    }
+  }
+}
+
+resource "aws_security_group" "service" {
+  for_each    = local.service_ports
+  name        = "${local.name}-${each.key}"
+  description = each.value.description
+  vpc_id      = aws_vpc.main.id
+  ingress {
+    description = each.value.rule
+    from_port   = each.value.port
+    to_port     = each.value.port
+    protocol    = "tcp"
+    cidr_blocks = [var.vpc_cidr]
+  }
+}
+
+moved {
+  from = aws_security_group.kafka
+  to   = aws_security_group.service["kafka"]
+}
+
+moved {
+  from = aws_security_group.db
+  to   = aws_security_group.service["db"]
+}
+
 resource "aws_subnet" "private" {
   count             = 3
   vpc_id            = aws_vpc.main.id
@@ -88,14 +129,8 @@ resource "aws_flow_log" "main" {
   vpc_id               = aws_vpc.main.id
   traffic_type         = "REJECT" # what the security groups and NACLs stopped
   log_destination_type = "cloud-watch-logs"
-  log_destination      = aws_cloudwatch_log_group.flow.arn
+  log_destination      = aws_cloudwatch_log_group.this["flow"].arn
   iam_role_arn         = aws_iam_role.flow_log.arn
-}
-
-resource "aws_cloudwatch_log_group" "flow" {
-  name              = "/tapmask/${var.environment}/vpc-flow"
-  retention_in_days = 365
-  kms_key_id        = aws_kms_key.main.arn
 }
 
 resource "aws_iam_role" "flow_log" {
@@ -118,7 +153,7 @@ resource "aws_iam_role_policy" "flow_log" {
     Statement = [{
       Effect   = "Allow"
       Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-      Resource = "${aws_cloudwatch_log_group.flow.arn}:*"
+      Resource = "${aws_cloudwatch_log_group.this["flow"].arn}:*"
     }]
   })
 }

@@ -1,18 +1,5 @@
 # PostgreSQL for jobs, quotas and the outbox. The master password is generated and kept by
 # RDS in Secrets Manager (never in the Terraform state).
-resource "aws_security_group" "db" {
-  name        = "${local.name}-db"
-  description = "PostgreSQL from inside the VPC (the gateway pods)"
-  vpc_id      = aws_vpc.main.id
-  ingress {
-    description = "PostgreSQL from the VPC"
-    from_port   = 5432
-    to_port     = 5432
-    protocol    = "tcp"
-    cidr_blocks = [var.vpc_cidr]
-  }
-}
-
 resource "aws_db_subnet_group" "main" {
   name       = local.name
   subnet_ids = aws_subnet.private[*].id
@@ -46,7 +33,7 @@ resource "aws_db_instance" "main" {
   manage_master_user_password         = true
   master_user_secret_kms_key_id       = aws_kms_key.main.arn
   db_subnet_group_name                = aws_db_subnet_group.main.name
-  vpc_security_group_ids              = [aws_security_group.db.id]
+  vpc_security_group_ids              = [aws_security_group.service["db"].id]
   parameter_group_name                = aws_db_parameter_group.main.name
   multi_az                            = var.db_multi_az
   publicly_accessible                 = false
