@@ -9,14 +9,7 @@
 #   this themselves); the tracker's grace covers it (deploy/README.md).
 resource "aws_iam_role" "cluster" {
   name = "${local.name}-cluster"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "eks.amazonaws.com" }
-      Action    = ["sts:AssumeRole", "sts:TagSession"]
-    }]
-  })
+  assume_role_policy = local.service_trust["cluster"]
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -73,14 +66,7 @@ resource "aws_eks_addon" "kube_proxy" {
 
 resource "aws_iam_role" "node" {
   name = "${local.name}-node"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  assume_role_policy = local.service_trust["node"]
 }
 
 resource "aws_iam_role_policy_attachment" "node" {

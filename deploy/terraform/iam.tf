@@ -59,6 +59,27 @@ locals {
   }
 }
 
+# The trust policy of each role an AWS service takes on (the EKS control plane, the nodes,
+# the VPC flow log, RDS enhanced monitoring): the service and what it may do with the role.
+locals {
+  trusted_services = {
+    cluster        = { service = "eks.amazonaws.com", action = ["sts:AssumeRole", "sts:TagSession"] }
+    node           = { service = "ec2.amazonaws.com", action = "sts:AssumeRole" }
+    flow_log       = { service = "vpc-flow-logs.amazonaws.com", action = "sts:AssumeRole" }
+    rds_monitoring = { service = "monitoring.rds.amazonaws.com", action = "sts:AssumeRole" }
+  }
+  service_trust = {
+    for role, trust in local.trusted_services : role => jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Principal = { Service = trust.service }
+        Action    = trust.action
+      }]
+    })
+  }
+}
+
 data "aws_iam_policy_document" "assume" {
   for_each = local.irsa_accounts
   statement {

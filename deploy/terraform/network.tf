@@ -135,14 +135,7 @@ resource "aws_flow_log" "main" {
 
 resource "aws_iam_role" "flow_log" {
   name = "${local.name}-flow-log"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  assume_role_policy = local.service_trust["flow_log"]
 }
 
 resource "aws_iam_role_policy" "flow_log" {

@@ -53,14 +53,7 @@ resource "aws_db_instance" "main" {
 
 resource "aws_iam_role" "rds_monitoring" {
   name = "${local.name}-rds-monitoring"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "monitoring.rds.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  assume_role_policy = local.service_trust["rds_monitoring"]
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {
