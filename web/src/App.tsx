@@ -23,6 +23,7 @@ import { JobPanel } from "./components/JobPanel";
 import { ModePicker } from "./components/ModePicker";
 import { ProgressBar } from "./components/ProgressBar";
 import { ResultView, type ReviewRange } from "./components/ResultView";
+import { Step } from "./components/Step";
 import { forgetJob, jobFragment, parseJobFragment, rememberedJob, rememberJob, type JobLink } from "./jobLink";
 import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
 import { isMarked, jobRequest, newObject, type MarkedObject } from "./objects";
@@ -378,10 +379,7 @@ export function App() {
       )}
 
       {!job && (
-        <section className="step">
-          <h2>
-            <span className="num">1</span> Video
-          </h2>
+        <Step num={1} title="Video">
           {!file ? (
             <>
               <DropZone onFile={(f) => void chooseFile(f)} limits={limits} />
@@ -431,14 +429,11 @@ export function App() {
               )}
             </div>
           )}
-        </section>
+        </Step>
       )}
 
       {showSteps && !job && (
-        <section className="step">
-          <h2>
-            <span className="num">2</span> Click on the object
-          </h2>
+        <Step num={2} title="Click on the object">
           {upload.phase === "done" && video ? (
             <>
               <p className="hint">
@@ -460,14 +455,11 @@ export function App() {
           ) : (
             <p className="muted">{videoError ? "This file cannot be used." : "The frames appear here once the upload is done."}</p>
           )}
-        </section>
+        </Step>
       )}
 
       {showSteps && !job && (
-        <section className="step">
-          <h2>
-            <span className="num">3</span> Choose what to do
-          </h2>
+        <Step num={3} title="Choose what to do">
           <ModePicker
             mode={mode}
             effect={effect}
@@ -505,7 +497,7 @@ export function App() {
               {startError}
             </p>
           )}
-        </section>
+        </Step>
       )}
 
       {!completed && jobPanel}
