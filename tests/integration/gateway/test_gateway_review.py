@@ -21,7 +21,7 @@ from gateway_harness import (
     publish,
     upload,
 )
-from job_events import masks_ready
+from job_events import masks_ready, video_ready
 
 from tapmask_gateway.adapters import db
 from tapmask_schemas import (
@@ -29,7 +29,6 @@ from tapmask_schemas import (
     MasksReady,
     ReviewRange,
     Stage,
-    VideoReady,
     topics,
 )
 
@@ -48,12 +47,6 @@ VIDEO = {
 
 def learned_masks(job_id: UUID, review: list[ReviewRange]) -> MasksReady:
     return masks_ready(job_id, frames_with_object=18, tracker_backend="learned", review=review)
-
-
-def video_ready(job_id: UUID) -> VideoReady:
-    return VideoReady(
-        job_id=job_id, output_key=f"outputs/{job_id}.mp4", size_bytes=1, duration_seconds=2.0
-    )
 
 
 class Job:

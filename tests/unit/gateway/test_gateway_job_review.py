@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from job_events import masks_ready as job_masks_ready
+from job_events import video_ready as job_video_ready
+from job_replay import replay
 
-from tapmask_gateway.domain.jobs import JobState, apply_event
+from tapmask_gateway.domain.jobs import apply_event
 from tapmask_schemas import (
     JobFailed,
     JobProgress,
@@ -19,7 +21,6 @@ from tapmask_schemas import (
     VideoInfo,
     VideoReady,
 )
-from tapmask_schemas.events import Event
 
 JOB = uuid4()
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -41,31 +42,16 @@ def masks_ready(review: list[ReviewRange] | None = None, at: int = 8) -> MasksRe
 
 
 def video_ready(at: int = 12) -> VideoReady:
-    return VideoReady(
-        job_id=JOB,
-        output_key=f"outputs/{JOB}.mp4",
-        size_bytes=1,
-        duration_seconds=10,
-        occurred_at=T0 + timedelta(seconds=at),
-    )
-
-
-def run(*events: Event, state: JobState | None = None) -> JobState:
-    state = state or JobState()
-    for event in events:
-        new = apply_event(state, event)
-        if new is not None:
-            state = new
-    return state
+    return job_video_ready(JOB, duration_seconds=10, occurred_at=T0 + timedelta(seconds=at))
 
 
 def test_nothing_is_known_of_the_tracker_before_the_masks_are_ready() -> None:
-    state = run(JobProgress(job_id=JOB, stage=Stage.TRACKING, percent=20))
+    state = replay(JobProgress(job_id=JOB, stage=Stage.TRACKING, percent=20))
     assert (state.tracker_backend, state.review) == (None, None)
 
 
 def test_masks_ready_records_the_backend_and_the_frames_to_check() -> None:
-    state = run(
+    state = replay(
         JobProgress(job_id=JOB, stage=Stage.TRACKING, percent=20), masks_ready(), video_ready()
     )
     assert state.status is JobStatus.COMPLETED
@@ -74,7 +60,7 @@ def test_masks_ready_records_the_backend_and_the_frames_to_check() -> None:
 
 
 def test_masks_ready_read_after_video_ready_still_tells_which_frames_to_check() -> None:
-    done = run(video_ready())
+    done = replay(video_ready())
     after = apply_event(done, masks_ready())
     assert after is not None
     assert (after.tracker_backend, after.review) == ("learned", (LOST,))
@@ -85,13 +71,13 @@ def test_masks_ready_read_after_video_ready_still_tells_which_frames_to_check() 
 
 
 def test_a_repeated_masks_ready_changes_nothing() -> None:
-    state = run(masks_ready())
+    state = replay(masks_ready())
     assert apply_event(state, masks_ready(review=[])) is None
     assert state.review == (LOST,)
 
 
 def test_a_failed_job_keeps_failing_but_learns_about_its_masks() -> None:
-    failed = run(
+    failed = replay(
         JobFailed(job_id=JOB, stage=Stage.RENDERING, reason="encoder broke", occurred_at=T0)
     )
     after = apply_event(failed, masks_ready())
@@ -100,5 +86,5 @@ def test_a_failed_job_keeps_failing_but_learns_about_its_masks() -> None:
 
 
 def test_masks_of_a_tracker_that_was_sure_have_an_empty_review() -> None:
-    state = run(masks_ready(review=[]))
+    state = replay(masks_ready(review=[]))
     assert (state.tracker_backend, state.review) == ("learned", ())

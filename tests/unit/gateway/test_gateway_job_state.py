@@ -6,16 +6,11 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from job_events import masks_ready
+from job_events import video_ready as job_video_ready
+from job_replay import replay
 
 from tapmask_gateway.domain.jobs import JobState, apply_event, stage_durations
-from tapmask_schemas import (
-    JobFailed,
-    JobProgress,
-    JobStatus,
-    Stage,
-    VideoInfo,
-    VideoReady,
-)
+from tapmask_schemas import JobFailed, JobProgress, JobStatus, Stage, VideoInfo, VideoReady
 
 JOB = uuid4()
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -29,26 +24,13 @@ def progress(stage: Stage, percent: float, at: int = 0) -> JobProgress:
 
 
 def video_ready(at: int = 0) -> VideoReady:
-    return VideoReady(
-        job_id=JOB,
-        output_key=f"outputs/{JOB}.mp4",
-        size_bytes=1234,
-        duration_seconds=1.0,
-        occurred_at=T0 + timedelta(seconds=at),
+    return job_video_ready(
+        JOB, size_bytes=1234, duration_seconds=1.0, occurred_at=T0 + timedelta(seconds=at)
     )
 
 
-def run(*events: object) -> JobState:
-    state = JobState()
-    for event in events:
-        new = apply_event(state, event)  # type: ignore[arg-type]
-        if new is not None:
-            state = new
-    return state
-
-
 def test_a_job_goes_through_its_stages_to_completed() -> None:
-    state = run(
+    state = replay(
         progress(Stage.TRACKING, 10, at=1),
         progress(Stage.TRACKING, 40, at=5),
         masks_ready(
@@ -71,13 +53,13 @@ def test_a_job_goes_through_its_stages_to_completed() -> None:
 
 
 def test_a_stale_progress_after_completion_changes_nothing() -> None:
-    done = run(progress(Stage.RENDERING, 90), video_ready())
+    done = replay(progress(Stage.RENDERING, 90), video_ready())
     assert apply_event(done, progress(Stage.RENDERING, 95)) is None
     assert apply_event(done, progress(Stage.TRACKING, 10)) is None
 
 
 def test_progress_never_goes_back() -> None:
-    state = run(progress(Stage.RENDERING, 70))
+    state = replay(progress(Stage.RENDERING, 70))
     assert apply_event(state, progress(Stage.TRACKING, 45)) is None
     assert apply_event(state, progress(Stage.RENDERING, 60)) is None
     assert apply_event(state, progress(Stage.RENDERING, 70)) is None
@@ -91,7 +73,7 @@ def test_the_first_progress_moves_pending_to_processing() -> None:
 
 
 def test_a_final_failure_keeps_its_reason_and_is_final() -> None:
-    failed = run(
+    failed = replay(
         progress(Stage.TRACKING, 20),
         JobFailed(job_id=JOB, stage=Stage.TRACKING, reason="the object was lost in frame 3"),
     )
@@ -102,7 +84,7 @@ def test_a_final_failure_keeps_its_reason_and_is_final() -> None:
 
 
 def test_a_retryable_failure_does_not_fail_the_job() -> None:
-    state = run(progress(Stage.TRACKING, 20))
+    state = replay(progress(Stage.TRACKING, 20))
     retry = JobFailed(job_id=JOB, stage=Stage.TRACKING, reason="worker restarted", retryable=True)
     assert apply_event(state, retry) is None
 
@@ -120,7 +102,7 @@ def test_a_progress_event_claiming_completion_cannot_complete_without_an_output(
 def test_the_renderer_s_stages_follow_the_tracker_s_upload() -> None:
     # What the two workers really send: both download and upload, so a stage name alone
     # does not say which comes later; the job-wide percent does.
-    state = run(
+    state = replay(
         progress(Stage.QUEUED, 0, at=0),
         progress(Stage.DOWNLOADING, 0, at=1),
         progress(Stage.TRACKING, 20, at=2),
@@ -137,5 +119,5 @@ def test_the_renderer_s_stages_follow_the_tracker_s_upload() -> None:
     )
     assert stage_durations(state, T0 + timedelta(seconds=11))["rendering"] == 4.0
     # ...and while rendering, the status page says so.
-    mid = run(progress(Stage.UPLOADING, 50, at=5), progress(Stage.RENDERING, 60, at=7))
+    mid = replay(progress(Stage.UPLOADING, 50, at=5), progress(Stage.RENDERING, 60, at=7))
     assert mid.stage is Stage.RENDERING and mid.percent == 60
