@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -77,12 +79,18 @@ def audio_only(path: Path) -> Path:
     return path
 
 
+def _square_stream(out: Any, codec: str, rate: int, side: int, pix_fmt: str) -> Any:
+    """A video stream of ``out`` for square frames of ``side`` pixels."""
+    stream = out.add_stream(codec, rate=rate)
+    stream.width = stream.height = side
+    stream.pix_fmt = pix_fmt
+    return stream
+
+
 def huge_picture(path: Path) -> Path:
     """One 8192x8192 MJPEG frame (black: a few hundred kB)."""
     with av.open(str(path), "w", format="avi") as out:
-        stream = out.add_stream("mjpeg", rate=1)
-        stream.width = stream.height = 8192
-        stream.pix_fmt = "yuvj420p"
+        stream = _square_stream(out, "mjpeg", 1, 8192, "yuvj420p")
         frame = av.VideoFrame(8192, 8192, "yuvj420p")
         for plane in frame.planes:
             plane.update(bytes(plane.buffer_size))
@@ -93,9 +101,7 @@ def huge_picture(path: Path) -> Path:
 def tiny_fast(path: Path) -> Path:
     """16x16 pixels at 1000 frames per second."""
     with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=1000)
-        stream.width = stream.height = 16
-        stream.pix_fmt = "yuv420p"
+        stream = _square_stream(out, "libx264", 1000, 16, "yuv420p")
         encode_all(out, stream, _frames(300, 16, 16))
     return path
 
@@ -116,6 +122,15 @@ def _jpegs(w: int, h: int, count: int) -> list[bytes]:
     return data + [bytes(p) for p in cc.encode(None)]
 
 
+def _mux_encoded(out: Any, stream: Any, encoded: Iterable[bytes]) -> None:
+    """Frames encoded already, muxed into ``stream`` one after another at 10 a second."""
+    for index, data in enumerate(encoded):
+        packet = av.Packet(data)
+        packet.stream, packet.pts, packet.dts = stream, index, index
+        packet.time_base = Fraction(1, 10)
+        out.mux(packet)
+
+
 def growing_mjpeg(later: tuple[int, int]) -> Callable[[Path], Path]:
     """An AVI whose header and first 6 frames are 96x64, then frames of ``later``."""
 
@@ -123,14 +138,8 @@ def growing_mjpeg(later: tuple[int, int]) -> Callable[[Path], Path]:
         with av.open(str(path), "w", format="avi") as out:
             stream = out.add_stream("mjpeg", rate=10)
             stream.width, stream.height, stream.pix_fmt = W, H, "yuvj420p"
-            index = 0
-            for size, count in (((W, H), 6), (later, 4)):
-                for data in _jpegs(*size, count):
-                    packet = av.Packet(data)
-                    packet.stream, packet.pts, packet.dts = stream, index, index
-                    packet.time_base = Fraction(1, 10)
-                    out.mux(packet)
-                    index += 1
+            sizes = (((W, H), 6), (later, 4))
+            _mux_encoded(out, stream, chain.from_iterable(_jpegs(*s, n) for s, n in sizes))
         return path
 
     return make
@@ -153,14 +162,8 @@ def h264_sps_change(path: Path) -> Path:
     with av.open(str(path), "w", format="matroska") as out:
         stream = out.add_stream("h264", rate=10)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        index = 0
-        for w, h in ((W, H), (W * 2, H * 3)):
-            for data in packets(w, h, 6):
-                packet = av.Packet(data)
-                packet.stream, packet.pts, packet.dts = stream, index, index
-                packet.time_base = Fraction(1, 10)
-                out.mux(packet)
-                index += 1
+        sizes = ((W, H), (W * 2, H * 3))
+        _mux_encoded(out, stream, chain.from_iterable(packets(w, h, 6) for w, h in sizes))
     return path
 
 
