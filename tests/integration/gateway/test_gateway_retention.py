@@ -22,6 +22,14 @@ from tapmask_runtime.settings import DatabaseSettings
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+async def alone(make_settings: Callable[..., Settings], postgres_dsn: str) -> Settings:
+    """A gateway's settings with a database schema of its own and no background tasks: the
+    test counts every row and runs the cleanup itself."""
+    database = DatabaseSettings(url=await new_schema(postgres_dsn))
+    return make_settings(run_background=False, database=database)
+
+
 def _all_keys(s3: object) -> list[str]:
     client, bucket = s3.client, s3.bucket  # type: ignore[attr-defined]
     keys: list[str] = []
@@ -31,11 +39,9 @@ def _all_keys(s3: object) -> list[str]:
 
 
 async def test_everything_a_user_gave_is_gone_after_the_retention(
-    make_settings: Callable[..., Settings], clips: dict[str, Path], postgres_dsn: str
+    alone: Settings, clips: dict[str, Path]
 ) -> None:
-    database = DatabaseSettings(url=await new_schema(postgres_dsn))
-    settings = make_settings(run_background=False, database=database)
-    async with running_gateway(settings) as served, served.client() as client:
+    async with running_gateway(alone) as served, served.client() as client:
         gw = served
         used = await upload(client, clips["small"])
         created = await create_job(client, used, 30, 20)
@@ -107,11 +113,9 @@ async def test_everything_a_user_gave_is_gone_after_the_retention(
 
 
 async def test_replicas_cleaning_at_once_each_take_other_jobs(
-    make_settings: Callable[..., Settings], clips: dict[str, Path], postgres_dsn: str
+    alone: Settings, clips: dict[str, Path]
 ) -> None:
-    database = DatabaseSettings(url=await new_schema(postgres_dsn))
-    settings = make_settings(run_background=False, database=database)
-    async with running_gateway(settings) as served, served.client() as client:
+    async with running_gateway(alone) as served, served.client() as client:
         jobs = []
         for _ in range(6):
             created = await create_job(client, await upload(client, clips["small"]))
