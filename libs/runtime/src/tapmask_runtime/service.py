@@ -186,11 +186,11 @@ def build_worker_service(
 S = TypeVar("S", bound=WorkerServiceSettings)
 
 
-def run_worker(service: str, settings: S, create_app: Callable[[S], FastStream]) -> None:
-    """A worker's ``main()``: JSON logs, then the app until SIGTERM."""
+def run_worker(service: str, settings: S, build: Callable[[S], WorkerService[Any, Any]]) -> None:
+    """A worker's ``main()``: JSON logs, then the app ``build`` wires until SIGTERM."""
     configure_logging(service, settings.log)
     configure_tracing(f"tapmask-{service}")  # off unless OTEL_TRACES_EXPORTER is set
-    asyncio.run(create_app(settings).run())
+    asyncio.run(build(settings).app.run())
 
 
 async def fetch(store: ObjectStore, key: str, path: Path, missing: str) -> None:

@@ -5,7 +5,6 @@ tapmask-renderer           # reads TAPMASK_* settings (see settings.py)
 
 from __future__ import annotations
 
-from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from tapmask_media.input_check import InputCheck, input_check
@@ -62,12 +61,8 @@ def build_service(
     )
 
 
-def create_app(settings: Settings) -> FastStream:
-    return build_service(settings).app
-
-
 def main() -> None:
-    run_worker("renderer", Settings(), create_app)
+    run_worker("renderer", Settings(), build_service)
 
 
 if __name__ == "__main__":

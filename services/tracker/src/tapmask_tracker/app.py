@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from tapmask_media.input_check import InputCheck, input_check
@@ -142,12 +141,8 @@ def build_service(
     return svc
 
 
-def create_app(settings: Settings) -> FastStream:
-    return build_service(settings).app
-
-
 def main() -> None:
-    run_worker("tracker", Settings(), create_app)
+    run_worker("tracker", Settings(), build_service)
 
 
 if __name__ == "__main__":
