@@ -143,6 +143,10 @@ class _Object:
 
     #: Frame where it was last found again after being lost.
     found_at: int | None = None
+    #: SAM's mask at the last keyframe and its box, which ``_output`` moves with
+    #: NanoTrack's box (see ``_follow_box``).
+    key_mask: Mask | None = None
+    key_box: Box | None = None
 
     @property
     def decoy(self) -> bool:
@@ -218,6 +222,28 @@ def _box_mask(box: Box, shape: tuple[int, int]) -> Mask:
     cv2.ellipse(out, centre, axes, 0.0, 0.0, 360.0, 1, -1)
     mask: Mask = out > 0
     return mask
+
+
+def _follow_box(mask: Mask, frm: Box, to: Box) -> Mask:
+    """``mask`` moved and scaled as its box ``frm`` became ``to`` (NanoTrack's box now).
+
+    Why: between keyframes, flow erodes what it cannot follow: on 01_dog the white,
+    textureless head melts away over the 13 frames after keyframe 131 (uncovered at
+    frame 144), and the sprinting dog's carried mask trails a streak behind it at frames
+    61-64, its front uncovered. The keyframe's whole shape riding on NanoTrack's box (only
+    while NanoTrack is confident) covers both; where the object deforms it over-covers a
+    little, which a privacy mask may do."""
+    fw, fh = max(frm[2] - frm[0], 1.0), max(frm[3] - frm[1], 1.0)
+    sx, sy = (to[2] - to[0]) / fw, (to[3] - to[1]) / fh
+    scale = float(np.sqrt(max(sx * sy, 1e-6)))
+    (cx, cy), (tx, ty) = _centre(frm), _centre(to)
+    matrix = np.array([[scale, 0, tx - scale * cx], [0, scale, ty - scale * cy]], np.float32)
+    h, w = mask.shape
+    moved = cv2.warpAffine(
+        mask.astype(np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0
+    )
+    out: Mask = moved > 0
+    return out
 
 
 def _plausible_size(area: float, last: float, clicked: float, at_edge: bool) -> bool:
@@ -657,6 +683,7 @@ class LearnedTracker:
         obj.held = None
         obj.unsure_since = None
         obj.box_tracker = self._new_box_tracker(bgr, mask)
+        obj.key_mask, obj.key_box = mask, bbox(mask)
 
     def _lose(self, obj: _Object, index: int, shape: tuple[int, int]) -> None:
         if obj.lost_since is None:
@@ -808,4 +835,6 @@ class LearnedTracker:
                 continue
             grow = margin * 3 if obj.unsure_since is not None else margin
             union |= _dilate(obj.mask, grow)
+            if obj.nano_box is not None and obj.key_mask is not None and obj.key_box is not None:
+                union |= _dilate(_follow_box(obj.key_mask, obj.key_box, obj.nano_box), grow)
         return union
