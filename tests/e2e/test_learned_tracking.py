@@ -59,17 +59,22 @@ def _check(run: Tracked, frame: int, on: Sequence[Point], off: Sequence[Point]) 
 
 DOG_ON = {
     0: [(485, 415), (600, 427), (680, 420), (545, 500)],  # head, flank, rear, front leg
+    # Sprinting off, blurred: head, chest, muzzle (flow trailed its mask behind it and
+    # left the chest uncovered until the keyframe's shape rode on NanoTrack's box).
+    63: [(1235, 430), (1215, 480), (1250, 455)],
     # Sprinting off through the right edge, motion-blurred: SAM's answers there look
     # unlike the dog (the tracker once dropped it here, uncovered for 10 frames).
     66: [(1180, 420), (1240, 440), (1200, 490)],
     70: [(1250, 430), (1245, 480)],
     # Running back in: head (with the toy) and body.
     110: [(1120, 440), (1200, 430)],
-    144: [(490, 425), (600, 420), (690, 430)],
+    # The white face (475, 420) had melted out of the flow-carried mask by frame 144.
+    144: [(475, 420), (490, 425), (600, 420), (690, 430)],
     216: [(830, 450), (880, 430), (940, 470)],
 }
 DOG_OFF = {
     0: [(330, 450), (800, 450), (550, 300)],  # woman's jeans, pavement, planter
+    63: [(900, 450), (330, 450)],  # pavement, woman's jeans
     # Frames 66 and 70 are on the review list, their mask widened to NanoTrack's box:
     # pavement farther off stays visible.
     66: [(700, 450), (330, 450)],  # pavement, woman's jeans
