@@ -126,7 +126,8 @@ def encoder_runtime(choice: str | None = None) -> Literal["onnxruntime", "openvi
         except ImportError as exc:
             raise TrackingError(
                 "the SAM encoder runtime 'openvino' was asked for but OpenVINO is not "
-                "installed (pip install openvino); choose onnxruntime instead"
+                "installed (the openvino extra: pip install 'tapmask-cli[openvino]', or "
+                "openvino itself); choose onnxruntime instead"
             ) from exc
     return "openvino" if wanted == "openvino" else "onnxruntime"
 
