@@ -31,16 +31,20 @@ Per object:
 A later click corrects the track from its frame: positives re-segment the object there
 (whole object again), negatives re-segment it without the clicked spot.
 
-Output masks are at the working size (``work_side``) and grown by a privacy margin; the
-pipeline scales them to the video. Memory is per object (a mask, a feature vector), flat
-in the video's length. Cost on 2 cores: ~0.45 s for the encoder and ~40 ms a decoder call
-per keyframe, ~15 ms a frame otherwise. ``01_dog.mp4`` (289 frames, 720p): 23 keyframes,
-the whole blur job in ~44 s (0.22x real time; 19 keyframes and 34 s before the dog was
-followed out through the frame's edge and re-found from its head, which had left it
-uncovered over frames 65-74 and 105-112); the weight-free tracker's job takes ~5 s but
-loses the dog's head and the juggler's legs and keeps a mask after the dog left
-(tests/e2e). Decoys are re-segmented from their carried box alone, and a lost object is
-looked for every ``keyframe_every / 3`` frames: that took the job from 45 s to 34 s.
+Output masks are at the working size (``work_side``) and grown by a privacy margin, and
+by the last keyframe's shape riding on NanoTrack's box where it lies just past the carried
+mask (``_follow_box``: flow melts textureless and blurred parts); the pipeline scales them
+to the video. Memory is per object (a mask, a feature vector), flat in the video's length.
+
+Cost on 2 cores: an encoder run a keyframe (0.65-0.8 s on onnxruntime, 0.31 s on
+OpenVINO in bfloat16, ``sam_onnx``), ~40-75 ms a decoder call, ~15 ms a frame otherwise.
+``01_dog.mp4`` (289 frames, 720p): 20 keyframes and 98 decoder calls, the whole blur job
+in ~34 s (0.29x real time; 0.40x with OpenVINO's encoder). It was 23 keyframes, 234
+decoder calls and 42 s before keyframes stopped ringing the object with ``add_parts``
+(100 calls that added nothing) and a lost decoy stopped being grown. The weight-free
+tracker's job takes ~6 s but loses the dog's head and the juggler's legs and keeps a mask
+after the dog left (tests/e2e). Decoys are re-segmented from their carried box alone, and
+a lost object is looked for every ``keyframe_every / 3`` frames.
 """
 
 from __future__ import annotations
