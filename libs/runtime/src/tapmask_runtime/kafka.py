@@ -10,6 +10,7 @@ Delivery is at-least-once end to end:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -162,9 +163,36 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
                 raise error
             existing.append(result["topic"])
         if existing:
-            await _hold_configs(admin, existing, configs)
+            await _hold_configs_soon(admin, existing, configs)
     finally:
         await admin.close()
+
+
+#: Tries, and the pause before the n-th retry (n x this), of reading back a topic that
+#: another service is creating at this moment.
+_HOLD_TRIES, _HOLD_PAUSE_S = 8, 0.25
+
+
+async def _hold_configs_soon(
+    admin: AIOKafkaAdminClient, names: list[str], configs: dict[str, str]
+) -> None:
+    """``_hold_configs``, retried while the topics are unknown to the broker asked.
+
+    Why: services starting together race. The tracker's create makes a topic; the
+    notifier's create a moment later answers "already exists", but its describe of the
+    topic reaches a broker whose metadata has not caught up yet and answers "unknown
+    topic": the notifier refused to start in a `make test` run (11:14:47, all its e2e
+    jobs failed). The topic is being made, by the same code with the same configs: ask
+    again shortly (up to ~7 s in all)."""
+    for attempt in range(1, _HOLD_TRIES + 1):
+        try:
+            await _hold_configs(admin, names, configs)
+            return
+        except UnknownTopicOrPartitionError:
+            if attempt == _HOLD_TRIES:
+                raise
+            log.info("topics %s not readable yet (being created); asking again", names)
+            await asyncio.sleep(_HOLD_PAUSE_S * attempt)
 
 
 async def _hold_configs(
