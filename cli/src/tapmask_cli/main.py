@@ -38,6 +38,7 @@ from tapmask_media.masks import list_png_masks, read_png_masks, write_png_mask
 from tapmask_media.probe import VideoInfo, probe
 from tapmask_processing.render import RenderMode, RenderOptions, render_video
 from tapmask_processing.rendering.compositing import EffectSettings
+from tapmask_processing.tracking.sam_onnx import ENCODER_RUNTIMES
 from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
@@ -97,7 +98,7 @@ def _add_click_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="torch device for sam2 (cuda, cpu)")
     p.add_argument(
         "--sam-encoder",
-        choices=("onnxruntime", "openvino", "auto"),
+        choices=ENCODER_RUNTIMES,
         help="the learned tracker's SAM encoder runtime (default onnxruntime; openvino: "
         "bfloat16 where the CPU has it, about twice as fast, less sure of look-alikes)",
     )

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tapmask_processing.tracking.sam_onnx import DEFAULT_RUNTIME, EncoderRuntime
 from tapmask_runtime.service import WorkerServiceSettings
 from tapmask_runtime.settings import KafkaSettings, MetricsSettings
 
@@ -29,7 +30,7 @@ class TrackerOptions(BaseModel):
     """SAM 2 model config name (None: the tracking core's default, hiera tiny)."""
     device: str | None = None
     """torch device for SAM 2 (None: cuda when available)."""
-    sam_encoder: Literal["auto", "onnxruntime", "openvino"] = "onnxruntime"
+    sam_encoder: EncoderRuntime = DEFAULT_RUNTIME
     """The learned tracker's SAM encoder runtime: OpenVINO in bfloat16 halves the encoder's
     time on CPUs with AVX512_BF16/AMX (auto picks it there), at a cost in identity on
     look-alikes (README, tapmask_processing.tracking.sam_onnx)."""

@@ -10,10 +10,11 @@ three multimask outputs by predicted IoU (often a *part*: a shirt, a wheel), wit
 more prompt points (a box counts as two) its single-mask output. The learned tracker
 builds on that (``learned_backend``).
 
-The encoder runs on OpenVINO in bfloat16 where the CPU computes bfloat16 natively
-(AVX512_BF16 or AMX: OpenVINO's own default precision there), else on onnxruntime in
-float32 ("auto"); the tracker's and the CLI's settings pick one (``TAPMASK_TRACKER__SAM_ENCODER``,
-``TAPMASK_SAM_ENCODER`` / ``--sam-encoder``: ``onnxruntime``, ``openvino`` or ``auto``). Measured
+The encoder runs on onnxruntime in float32 by default, or on OpenVINO, which computes in
+bfloat16 where the CPU does so natively (AVX512_BF16 or AMX: OpenVINO's own default
+precision there); ``auto`` takes OpenVINO on such a CPU, else onnxruntime. The tracker's
+and the CLI's settings pick one (``TAPMASK_TRACKER__SAM_ENCODER``, ``TAPMASK_SAM_ENCODER``
+/ ``--sam-encoder``). Measured
 on this project's 2-core AMD EPYC (avx512_bf16), frame 0 of ``01_dog.mp4``: onnxruntime
 1.32 0.65-0.75 s a frame, OpenVINO float32 0.62 s, OpenVINO bfloat16 0.31 s, its features
 at cosine 0.99995 of float32's. The encoder is the cost the learned tracker plans around
@@ -24,6 +25,7 @@ fixed), OpenVINO gains nothing there.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -120,16 +122,15 @@ def encoder_runtime(choice: str | None = None) -> Literal["onnxruntime", "openvi
         )
     if wanted == "auto":
         return "openvino" if _openvino_bf16() else "onnxruntime"
-    if wanted == "openvino":
-        try:
-            import openvino  # noqa: F401
-        except ImportError as exc:
-            raise TrackingError(
-                "the SAM encoder runtime 'openvino' was asked for but OpenVINO is not "
-                "installed (the openvino extra: pip install 'tapmask-cli[openvino]', or "
-                "openvino itself); choose onnxruntime instead"
-            ) from exc
-    return "openvino" if wanted == "openvino" else "onnxruntime"
+    if wanted == "onnxruntime":
+        return "onnxruntime"
+    if importlib.util.find_spec("openvino") is None:
+        raise TrackingError(
+            "the SAM encoder runtime 'openvino' was asked for but OpenVINO is not "
+            "installed (the openvino extra: pip install 'tapmask-cli[openvino]', or "
+            "openvino itself); choose onnxruntime instead"
+        )
+    return "openvino"
 
 
 class _OpenVinoEncoder:
