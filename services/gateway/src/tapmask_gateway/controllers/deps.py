@@ -62,8 +62,9 @@ def as_problem(refused: Refused, metrics: Metrics | None = None) -> Problem:
 
 
 @contextmanager
-def http_refusals(metrics: Metrics) -> Iterator[None]:
-    """Around a use case's call: a ``Refused`` leaves as the HTTP answer (``as_problem``)."""
+def http_refusals(metrics: Metrics | None = None) -> Iterator[None]:
+    """Around a use case's call: a ``Refused`` leaves as the HTTP answer (``as_problem``),
+    counted in ``metrics`` when given."""
     try:
         yield
     except Refused as exc:

@@ -25,15 +25,12 @@ from tapmask_gateway.controllers.deps import (
     Problem,
     SettingsDep,
     StreamsDep,
-    as_problem,
     http_refusals,
     presented_token,
 )
 from tapmask_gateway.domain.clients import Client
 from tapmask_gateway.domain.jobs import stage_durations
-from tapmask_gateway.domain.records import JobRow
 from tapmask_gateway.metrics import Metrics
-from tapmask_gateway.usecases.errors import Refused
 from tapmask_gateway.usecases.jobs import CreatedJob, JobOrder, JobService
 from tapmask_schemas import (
     ClickPoint,
@@ -158,16 +155,6 @@ def _created(metrics: Metrics, client: Client, created: CreatedJob) -> CreateJob
     )
 
 
-async def _authorized_job(
-    jobs: JobService, job_id: UUID, request: AnyRequest, token: str | None
-) -> JobRow:
-    """The job when the request presents its token (header or ``?token=``), else 404."""
-    try:
-        return await jobs.authorized(job_id, presented_token(request, token))
-    except Refused as exc:
-        raise as_problem(exc) from exc
-
-
 class JobController(Controller):
     path = "/api/jobs"
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -204,7 +191,8 @@ class JobController(Controller):
         request: AnyRequest,
         token: FromQuery[str | None] = None,
     ) -> JobView:
-        job = await _authorized_job(jobs, job_id, request, token)
+        with http_refusals():
+            job = await jobs.authorized(job_id, presented_token(request, token))
         state = job.state
         return JobView(
             job_id=job.id,
@@ -254,10 +242,8 @@ class JobController(Controller):
     ) -> Response[bytes] | Stream:
         """Forwarded to the notifier, so the browser stays on one origin."""
         presented = presented_token(request, token)
-        try:
+        with http_refusals():
             jobs.check_token(job_id, presented)
-        except Refused as exc:
-            raise as_problem(exc) from exc
         last = request.headers.get("last-event-id")
         if last and not _EVENT_ID.fullmatch(last):
             # Ids this stream sends are digits; anything else (bytes that are not text) is

@@ -30,12 +30,8 @@ from tapmask_gateway.controllers.deps import (
     SegmenterDep,
     SettingsDep,
     UploadsDep,
-    as_problem,
+    http_refusals,
 )
-from tapmask_gateway.domain.clients import Client
-from tapmask_gateway.domain.records import UploadRow
-from tapmask_gateway.usecases.errors import Refused
-from tapmask_gateway.usecases.uploads import UploadService
 
 if TYPE_CHECKING:
     from tapmask_media.decode import RGBFrame
@@ -84,13 +80,6 @@ class MaskRequest(BaseModel):
     )
 
 
-async def _owned_upload(uploads: UploadService, client: Client, key: str) -> UploadRow:
-    try:
-        return await uploads.owned(client, key)
-    except Refused as exc:
-        raise as_problem(exc) from exc
-
-
 def _frames(frames: UploadFrames | None) -> UploadFrames:
     if frames is None:
         raise Problem(503, "frame previews are not running on this server")
@@ -124,7 +113,8 @@ class PreviewController(Controller):
     ) -> UploadVideoView:
         """Probes the finished upload (once; 422 in plain words when it is not a usable
         video), so a person learns before clicking, not after starting the job."""
-        upload = await _owned_upload(uploads, client, key)
+        with http_refusals():
+            upload = await uploads.owned(client, key)
         running = _frames(frames)
         try:
             async with probe_slots:
@@ -165,7 +155,8 @@ class PreviewController(Controller):
     ) -> Response[bytes]:
         """The longer side is at most `TAPMASK_PREVIEW__FRAME_MAX_SIDE` (1280) pixels: scale
         clicks by `display_width` / the image's width."""
-        upload = await _owned_upload(uploads, client, key)
+        with http_refusals():
+            upload = await uploads.owned(client, key)
         running = _frames(frames)
 
         if segmenter is not None:
@@ -211,7 +202,8 @@ class PreviewController(Controller):
         has the size of the served frame (`/frame`); `X-Mask-Pixels` counts the object's
         pixels (0: nothing there, click elsewhere). The frame's image features are kept,
         so a further click on the same frame takes a fraction of the first."""
-        upload = await _owned_upload(uploads, client, data.upload_key)
+        with http_refusals():
+            upload = await uploads.owned(client, data.upload_key)
         running = _frames(frames)
         if segmenter is None:
             raise Problem(503, "the mask preview is not running on this server")
