@@ -46,6 +46,7 @@ class ClientMiddleware(ASGIMiddleware):
         self.metrics = metrics
         self.limiter = limiter
         self.proxies: tuple[Network, ...] = parse_networks(settings.trusted_proxies)
+        self.pepper = settings.token_secret.get_secret_value().encode()
         # API key hash -> (key or None, when looked up): spares a query per request.
         self.key_cache: dict[str, tuple[ApiKey | None, float]] = {}
 
@@ -68,8 +69,7 @@ class ClientMiddleware(ASGIMiddleware):
         ip = client_address(peer, headers.get("x-forwarded-for"), self.proxies)
         quotas = self.settings.quotas
         presented = headers.get("x-api-key")
-        pepper = self.settings.token_secret.get_secret_value().encode()
-        client = Client(ip=ip, tier=Tier.FREE, pepper=pepper)
+        client = Client(ip=ip, tier=Tier.FREE, pepper=self.pepper)
         if presented:
             # The pool is made in the app's lifespan, after this middleware.
             pool = provide_db_pool(Litestar.from_scope(scope).state)
@@ -78,7 +78,7 @@ class ClientMiddleware(ASGIMiddleware):
                 self.metrics.rejected.labels("bad_api_key").inc()
                 await _send_problem(send, 401, "unknown or revoked API key (X-API-Key)", None)
                 return
-            client = Client(ip=ip, tier=Tier.PRO, api_key=key, pepper=pepper)
+            client = Client(ip=ip, tier=Tier.PRO, api_key=key, pepper=self.pepper)
         if client.tier is Tier.PRO:
             per_minute, burst = quotas.pro_requests_per_minute, quotas.pro_burst
         else:
