@@ -13,15 +13,8 @@ from uuid import UUID
 import asyncpg
 
 from tapmask_gateway.domain.jobs import JobState
-
-# The rows as values, and the errors of the job repository port: defined where the use
-# cases read them, re-exported here for this module's callers.
-from tapmask_gateway.domain.records import ApiKey as ApiKey
-from tapmask_gateway.domain.records import JobRow as JobRow
-from tapmask_gateway.domain.records import NewJob as NewJob
-from tapmask_gateway.domain.records import UploadRow as UploadRow
-from tapmask_gateway.usecases.ports import QuotaExceeded as QuotaExceeded
-from tapmask_gateway.usecases.ports import UploadAlreadyUsed as UploadAlreadyUsed
+from tapmask_gateway.domain.records import ApiKey, JobRow, NewJob, UploadRow
+from tapmask_gateway.usecases.ports import QuotaExceeded, UploadAlreadyUsed
 from tapmask_schemas import JobCreated, JobProgress, JobStatus, MasksReady, ReviewRange, Stage
 from tapmask_schemas.topics import JOB_PROGRESS, key_for
 
