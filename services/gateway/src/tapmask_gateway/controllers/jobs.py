@@ -264,7 +264,7 @@ class JobController(Controller):
 
         try:
             return await self._relay_events(
-                http, settings.notifier_url, jobs, job_id, client, request, presented, release
+                http, settings.notifier_url, jobs, job_id, client, last, presented, release
             )
         except BaseException:
             release()
@@ -277,7 +277,7 @@ class JobController(Controller):
         jobs: JobService,
         job_id: UUID,
         client: Client,
-        request: AnyRequest,
+        last: str | None,
         presented: str | None,
         release: Callable[[], None],
     ) -> Response[bytes] | Stream:
@@ -287,7 +287,6 @@ class JobController(Controller):
             # The notifier counts streams per client too (it trusts this gateway's word).
             "X-Forwarded-For": client.ip,
         }
-        last = request.headers.get("last-event-id")
         if last:
             headers["Last-Event-ID"] = last
         url = f"{notifier_url.rstrip('/')}/api/jobs/{job_id}/events"
