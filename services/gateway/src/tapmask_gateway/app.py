@@ -110,14 +110,15 @@ def create_app(settings: Settings) -> Litestar:
             store = state.s3 = GatewayS3(settings.s3)
             # Uploads left on disk by a probe whose gateway was killed (tapmask_runtime.workdirs).
             await anyio.to_thread.run_sync(sweep_stale_work_dirs)
+            uploads = S3Uploads(store)
             state.jobs = JobService(
                 db.PostgresJobs(pool, relay_wake),
-                S3Uploads(store),
+                uploads,
                 S3UploadProbe(store, settings.limits, probed, probe_slots),
                 settings,
                 limiter,
             )
-            state.uploads = UploadService(db.PostgresUploads(pool), S3Uploads(store), settings)
+            state.uploads = UploadService(db.PostgresUploads(pool), uploads, settings)
             frames = state.frames = UploadFrames(store, settings.preview, settings.limits)
             state.segmenter = ClickSegmenter(settings.preview)
             quotas = settings.quotas
