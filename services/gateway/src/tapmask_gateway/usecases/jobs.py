@@ -90,6 +90,12 @@ def _not_found() -> Refused:
     return Refused(Refusal.NOT_FOUND, "no such job (or the access token does not match it)")
 
 
+def _upload_used() -> Refused:
+    return Refused(
+        Refusal.CONFLICT, "this upload was already used by another job", reason="upload_used"
+    )
+
+
 def _finished(status: JobStatus) -> str:
     return {
         JobStatus.COMPLETED: "completed: download the result",
@@ -196,11 +202,7 @@ class JobService:
                 reason="unknown_upload",
             )
         if upload.job_id is not None:
-            raise Refused(
-                Refusal.CONFLICT,
-                "this upload was already used by another job",
-                reason="upload_used",
-            )
+            raise _upload_used()
         # Cheap checks first: what needs no store, no probe.
         clicks = list(order.clicks)
         objects = len({p.object_id for p in clicks if p.positive})
@@ -311,11 +313,7 @@ class JobService:
             raise _quota_used_up(limit, now) from None
         except UploadAlreadyUsed:
             await self.store.delete([pinned])
-            raise Refused(
-                Refusal.CONFLICT,
-                "this upload was already used by another job",
-                reason="upload_used",
-            ) from None
+            raise _upload_used() from None
         return CreatedJob(job_id, token)
 
     async def _probe(self, client: Client, key: str, etag: str) -> CheckedUpload:
