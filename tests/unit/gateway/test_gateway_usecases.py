@@ -180,6 +180,10 @@ class FakeStore:
         found = self.objects.get(key)
         return None if found is None else found[0]
 
+    async def head(self, key: str) -> tuple[int, str] | None:
+        self.calls.append(f"head {key}")
+        return self.objects.get(key)
+
     async def pin(self, key: str, dest: str, etag: str) -> None:
         self.calls.append(f"pin {key}")
         if self.changes_before_pin or self.objects[key][1] != etag:
@@ -218,15 +222,11 @@ class FakeProbe:
     probes: int = 0
     busy: bool = False
 
-    async def known(self, key: str) -> tuple[str, CheckedUpload | None]:
-        found = self.store.objects.get(key)
-        if found is None:
-            raise ProbeRejected("the file has not been uploaded yet")
-        etag = found[1]
+    async def known(self, key: str, etag: str) -> CheckedUpload | None:
         cached = self.cache.get((key, etag))
         if isinstance(cached, str):
             raise ProbeRejected(cached)
-        return etag, cached
+        return cached
 
     async def probe(self, key: str, etag: str) -> CheckedUpload:
         if self.busy:

@@ -99,18 +99,6 @@ def _probe_once(store: GatewayS3, key: str, etag: str, limits: VideoLimits) -> C
     return CheckedUpload(info, etag)
 
 
-async def cached_probe(
-    store: GatewayS3, key: str, cache: ProbeCache
-) -> tuple[str, CheckedUpload | None]:
-    """The upload's current ETag and its cached outcome (None: not probed yet); a cached
-    refusal raises ``ProbeRejected`` again at once."""
-    etag = await anyio.to_thread.run_sync(current_etag, store, key)
-    found = cache.get(key, etag)
-    if isinstance(found, str):
-        raise ProbeRejected(found)
-    return etag, found
-
-
 async def probe_upload(
     store: GatewayS3,
     key: str,
@@ -140,8 +128,11 @@ class S3UploadProbe:
         self.cache = cache
         self.slots = slots
 
-    async def known(self, key: str) -> tuple[str, CheckedUpload | None]:
-        return await cached_probe(self.store, key, self.cache)
+    async def known(self, key: str, etag: str) -> CheckedUpload | None:
+        found = self.cache.get(key, etag)
+        if isinstance(found, str):
+            raise ProbeRejected(found)
+        return found
 
     async def probe(self, key: str, etag: str) -> CheckedUpload:
         try:

@@ -83,6 +83,11 @@ class GatewayS3:
         head = self._head(key)
         return None if head is None else int(head["ContentLength"])
 
+    def size_and_etag(self, key: str) -> tuple[int, str] | None:
+        """Size in bytes and ETag from one HEAD, or None when the object does not exist."""
+        head = self._head(key)
+        return None if head is None else (int(head["ContentLength"]), str(head["ETag"]))
+
     def etag(self, key: str) -> str | None:
         """The object's ETag (changes whenever its bytes do), or None when it is missing."""
         head = self._head(key)
@@ -207,6 +212,9 @@ class S3Uploads:
 
     async def size(self, key: str) -> int | None:
         return await anyio.to_thread.run_sync(self.s3.object_size, key)
+
+    async def head(self, key: str) -> tuple[int, str] | None:
+        return await anyio.to_thread.run_sync(self.s3.size_and_etag, key)
 
     async def pin(self, key: str, dest: str, etag: str) -> None:
         await anyio.to_thread.run_sync(self.s3.pin, key, dest, etag)

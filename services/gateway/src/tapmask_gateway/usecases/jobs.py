@@ -5,8 +5,9 @@ unit-tested with in-memory fakes (``tests/unit/gateway/test_gateway_usecases.py`
 controllers only parse the request, call one method and turn a ``Refused`` into an answer.
 
 Failures cost, so ``create`` checks in order of what a check costs: what the request and
-the upload's row say (no store), the monthly quota (one query), the upload's size (a HEAD),
-its probe (a download and a capped child process, once per ETag), and only then writes.
+the upload's row say (no store), the monthly quota (one query), the upload's size and ETag
+(one HEAD), its probe (a download and a capped child process, once per ETag), and only then
+writes.
 """
 
 from __future__ import annotations
@@ -217,13 +218,14 @@ class JobService:
         now = self.clock()
         month, limit = await self._quota_left(client, now)
 
-        size = await self.store.size(upload.key)
-        if size is None:
+        head = await self.store.head(upload.key)
+        if head is None:
             raise Refused(
                 Refusal.CONFLICT,
                 "the file has not been uploaded yet: send it to the presigned URL first",
                 reason="upload_missing",
             )
+        size, etag = head
         if size != upload.size_bytes:
             raise Refused(
                 Refusal.INVALID,
@@ -231,7 +233,7 @@ class JobService:
                 reason="size_mismatch",
             )
         try:
-            etag, cached = await self.probe.known(upload.key)
+            cached = await self.probe.known(upload.key, etag)
             checked = cached or await self._probe(client, upload.key, etag)
         except ProbeRejected as exc:
             raise Refused(Refusal.INVALID, str(exc), reason="bad_video") from exc

@@ -143,6 +143,10 @@ class UploadStore(Protocol):
         """Bytes of the object, or None when there is none."""
         ...
 
+    async def head(self, key: str) -> tuple[int, str] | None:
+        """Bytes and ETag of the object (one request), or None when there is none."""
+        ...
+
     async def pin(self, key: str, dest: str, etag: str) -> None:
         """Copy ``key`` to ``dest`` only if it still has ``etag`` (else ``UploadChanged``)."""
         ...
@@ -157,10 +161,9 @@ class UploadStore(Protocol):
 class UploadProbe(Protocol):
     """Checking that an upload is a video within the limits, at most once per ETag."""
 
-    async def known(self, key: str) -> tuple[str, CheckedUpload | None]:
-        """The upload's current ETag and the outcome of an earlier probe of those bytes
-        (None: never probed); ``ProbeRejected`` at once for bytes refused before, or for an
-        upload that is not there."""
+    async def known(self, key: str, etag: str) -> CheckedUpload | None:
+        """The outcome of an earlier probe of the bytes with ``etag`` (None: never probed);
+        ``ProbeRejected`` at once for bytes refused before."""
         ...
 
     async def probe(self, key: str, etag: str) -> CheckedUpload:
