@@ -131,7 +131,7 @@ def create_app(settings: Settings) -> Litestar:
             if settings.upload_origins:
                 cors = await anyio.to_thread.run_sync(store.put_cors, settings.upload_origins)
                 log.info("bucket CORS: %s", cors)
-            broker = state.broker = make_broker(settings.kafka)
+            broker = state.broker = make_broker(settings.kafka, app_metrics.registry)
             if settings.run_background:
                 state.projector = register_projector(
                     broker,

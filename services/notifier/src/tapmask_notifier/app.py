@@ -16,6 +16,7 @@ from uuid import uuid4
 
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 from litestar import Litestar, Response, get
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
@@ -75,7 +76,13 @@ def create_app(
     broker = broker or make_broker(
         settings.kafka, logger=logging.getLogger("tapmask.notifier.faststream")
     )
-    router = KafkaRouter(prefix=settings.kafka.topic_prefix)  # TAPMASK_KAFKA__TOPIC_PREFIX
+    router = KafkaRouter(
+        prefix=settings.kafka.topic_prefix,  # TAPMASK_KAFKA__TOPIC_PREFIX
+        # FastStream's own Prometheus middleware, as in the workers: events received by topic
+        # and each one's processing time, in the registry /metrics serves. On the router, so
+        # it counts on whichever broker the app is given.
+        middlewares=(KafkaPrometheusMiddleware(registry=metrics.registry, app_name="notifier"),),
+    )
     # A group of its own per process: every replica must see every event (fan-out).
     group = f"tapmask-notifier-{socket.gethostname()}-{uuid4().hex[:8]}"
     subscriber = router.subscriber(
