@@ -8,7 +8,7 @@
 #   Spot reclaims: EKS drains the node on the two-minute notice (managed spot node groups do
 #   this themselves); the tracker's grace covers it (deploy/README.md).
 resource "aws_iam_role" "cluster" {
-  name = "${local.name}-cluster"
+  name               = "${local.name}-cluster"
   assume_role_policy = local.service_trust["cluster"]
 }
 
@@ -65,7 +65,7 @@ resource "aws_eks_addon" "kube_proxy" {
 }
 
 resource "aws_iam_role" "node" {
-  name = "${local.name}-node"
+  name               = "${local.name}-node"
   assume_role_policy = local.service_trust["node"]
 }
 

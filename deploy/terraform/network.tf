@@ -134,7 +134,7 @@ resource "aws_flow_log" "main" {
 }
 
 resource "aws_iam_role" "flow_log" {
-  name = "${local.name}-flow-log"
+  name               = "${local.name}-flow-log"
   assume_role_policy = local.service_trust["flow_log"]
 }
 

@@ -52,7 +52,7 @@ resource "aws_db_instance" "main" {
 }
 
 resource "aws_iam_role" "rds_monitoring" {
-  name = "${local.name}-rds-monitoring"
+  name               = "${local.name}-rds-monitoring"
   assume_role_policy = local.service_trust["rds_monitoring"]
 }
 
