@@ -213,6 +213,7 @@ def test_keyboard_only(system: System) -> None:
     )
     assert report["mask_pixels"] > 2000
     assert _visible(report["probes"]["ball"]) and not _visible(report["probes"]["cup_middle"])
+    assert report["crosshair_on_focus"] > 100  # Tab to the frame shows the crosshair
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     # Whole arrow steps of 12.8 px from the middle (640, 360): within a step of the ball.
     assert abs(job["click_x"] - BALL[0]) <= 7 and abs(job["click_y"] - BALL[1]) <= 7
@@ -249,4 +250,16 @@ def test_phone_size_with_touch(system: System) -> None:
     assert report["not_this_pressed"] == "true"
     assert report["toggle_height"] >= 44  # a fingertip
     assert report["page_width"] <= 390  # nothing wider than the phone
-    assert "outlined" in report["points_listed"] or "finding" in report["points_listed"]
+    # The tap near the marker kept the ball's point and added a "not this" one beside it.
+    first, near = report["near_tap_points"]
+    assert first["positive"] and not near["positive"]
+    assert abs(first["x"] - BALL[0]) < 10 and abs(first["y"] - BALL[1]) < 10
+    assert 0 < abs(near["x"] - first["x"]) < 40 and 0 < abs(near["y"] - first["y"]) < 40
+    # Taps leave no keyboard crosshair over the frame; the frame slider is wide enough for
+    # a thumb (the frame number goes to its own line).
+    assert report["crosshair_after_taps"] == 0
+    assert report["slider_width"] >= 180
+    # With the outline preview down, the row says so in words, and Start still works.
+    assert "The outline preview is not available right now" in report["preview_down_row"]
+    assert "Start works without it" in report["preview_down_row"]
+    assert report["start_enabled"]

@@ -72,6 +72,22 @@ async function overlayAt(page, x, y) {
   );
 }
 
+/**
+ * How many pixels of the overlay's column through the frame's middle are drawn on: the
+ * keyboard crosshair starts there (its vertical line runs the frame's whole height); no
+ * marker or mask of these scenarios is there.
+ */
+async function crosshairPixels(page) {
+  await page.waitForTimeout(300); // the next paint
+  return page.evaluate(() => {
+    const c = document.querySelector(".frame-box canvas");
+    const d = c.getContext("2d").getImageData(Math.floor(c.width / 2), 0, 1, c.height).data;
+    let drawn = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) drawn += 1;
+    return drawn;
+  });
+}
+
 /** The overlay at each `--probe name=x,y` (frame pixels), into report.probes. */
 async function probeOverlay(page) {
   report.probes = {};
@@ -111,6 +127,7 @@ function recordRequests(page) {
     if (!r.url().includes("/api/")) return;
     const entry = { method: r.method(), path: new URL(r.url()).pathname };
     if (r.method() === "POST" && entry.path.startsWith("/api/jobs")) entry.body = r.postDataJSON();
+    if (r.method() === "POST" && entry.path === "/api/upload/mask") entry.points = r.postDataJSON().points;
     report.requests.push(entry);
   });
 }
@@ -278,6 +295,7 @@ const scenarios = {
     await waitForVideoFacts(page);
     await waitForFrame(page, 0);
     await tabTo((t) => t.startsWith("application|"));
+    report.crosshair_on_focus = await crosshairPixels(page);
     // The crosshair starts in the middle; each arrow press moves it 1% of the longer side.
     const step = 0.01 * Math.max(report.video.display_width, report.video.display_height);
     const dx = Math.round((click[0] - report.video.display_width / 2) / step);
@@ -322,12 +340,34 @@ const scenarios = {
     report.toggle_height = box?.height ?? 0;
     await not.tap();
     report.not_this_pressed = await not.getAttribute("aria-pressed");
-    // A tap near the marker adds a point; it never deletes one.
+    // A tap near the marker adds a point; it never deletes one: the outline is asked again
+    // with both points.
+    const asked = page.waitForRequest((r) => r.url().includes("/api/upload/mask"), { timeout: 15_000 }).catch(() => null);
     await page.touchscreen.tap(at.x + 4, at.y + 4);
-    await page.waitForTimeout(300);
-    report.points_listed = await page.locator(".objects li").first().textContent();
+    const request = await asked;
+    if (!request) throw new Error("the tap near the marker asked for no outline: was the point deleted?");
+    report.near_tap_points = request.postDataJSON().points;
+    await waitForMask(page);
+    // A tap leaves no keyboard crosshair on the frame.
+    report.crosshair_after_taps = await crosshairPixels(page);
+    const slider = await page.getByRole("slider", { name: "Frame" }).boundingBox();
+    report.slider_width = slider?.width ?? 0;
     report.page_width = await page.evaluate(() => document.documentElement.scrollWidth);
     await snap(page, "phone-not-this");
+    // The preview down (as a gateway without the models answers): said in words, Start still works.
+    await page.route("**/api/upload/mask", (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: "application/json",
+        body: JSON.stringify({ status_code: 503, detail: "the mask preview is not running on this server" }),
+      }),
+    );
+    await page.touchscreen.tap(at.x - 6, at.y - 6);
+    const row = page.locator(".objects li").first();
+    await row.getByText("Start works without it").waitFor({ timeout: 15_000 }).catch(() => undefined);
+    report.preview_down_row = await row.textContent();
+    report.start_enabled = await page.getByRole("button", { name: "Start" }).isEnabled();
+    await snap(page, "phone-preview-down");
   },
 };
 

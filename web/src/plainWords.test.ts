@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "./api";
-import { plainError } from "./plainWords";
+import { plainError, previewError } from "./plainWords";
 
 describe("plainError", () => {
   it("turns the size refusal into megabytes and what to do", () => {
@@ -29,6 +29,30 @@ describe("plainError", () => {
 
   it("keeps a message it has no better words for", () => {
     expect(plainError(new ApiError(422, "click (2000, 10) is outside the 1280x720 frame"))).toBe(
+      "click (2000, 10) is outside the 1280x720 frame",
+    );
+  });
+});
+
+describe("previewError", () => {
+  it("says the clicks still count when the outline preview is not running", () => {
+    const said = previewError(new ApiError(503, "the mask preview is not running on this server"));
+    expect(said).toBe("The outline preview is not available right now. Your clicks still count: Start works without it.");
+  });
+
+  it("says what to do when the server cannot be reached, with no developer words", () => {
+    const said = previewError(new ApiError(0, "The mask preview is unavailable: the server could not be reached"));
+    expect(said).toBe("No outline: TapMask could not be reached. Check your connection, then click again.");
+  });
+
+  it("never shows a browser exception's name", () => {
+    const said = previewError(new TypeError("createImageBitmap: The source image could not be decoded."));
+    expect(said).not.toMatch(/TypeError|createImageBitmap/);
+    expect(said).toMatch(/Start works without it/);
+  });
+
+  it("keeps the gateway's words for a click it refused", () => {
+    expect(previewError(new ApiError(422, "click (2000, 10) is outside the 1280x720 frame"))).toBe(
       "click (2000, 10) is outside the 1280x720 frame",
     );
   });

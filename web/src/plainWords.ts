@@ -51,3 +51,24 @@ export function plainError(err: unknown): string {
   }
   return text;
 }
+
+/**
+ * Why a click's outline is not shown, in words for the object's row: the preview only
+ * helps, the job finds the object from the clicks themselves, so the person is told
+ * what still works and what to try.
+ */
+export function previewError(err: unknown): string {
+  if (err instanceof ApiError && err.status === 0) {
+    return "No outline: TapMask could not be reached. Check your connection, then click again.";
+  }
+  if (err instanceof ApiError && err.status === 503) {
+    return "The outline preview is not available right now. Your clicks still count: Start works without it.";
+  }
+  if (err instanceof ApiError && err.status >= 500) {
+    return "The outline could not be drawn this time. Click again, or Start: your clicks still count.";
+  }
+  if (!(err instanceof ApiError)) {
+    return "The outline could not be drawn in this browser. Your clicks still count: Start works without it.";
+  }
+  return plainError(err);
+}

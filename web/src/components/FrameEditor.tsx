@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
-import { ApiError, fetchMask, frameUrl, type UploadVideo } from "../api";
+import { fetchMask, frameUrl, type UploadVideo } from "../api";
 import { addClick, clicksOn, newObject, removeObject, undoClick, type Click, type MarkedObject } from "../objects";
+import { previewError } from "../plainWords";
 
 interface Props {
   uploadKey: string;
@@ -125,7 +126,7 @@ export function FrameEditor({
         )
         .catch((err: unknown) => {
           if ((err as Error).name === "AbortError") return;
-          const message = err instanceof ApiError ? err.message : String(err);
+          const message = previewError(err);
           setPreviews((p) =>
             p[object.key]?.signature === signature
               ? { ...p, [object.key]: { signature, image: null, pixels: 0, state: "error", error: message } }
@@ -313,7 +314,12 @@ export function FrameEditor({
             aria-describedby="frame-status"
             onPointerUp={onPointerUp}
             onKeyDown={onKeyDown}
-            onFocus={() => setCrosshair((c) => c ?? { x: width / 2, y: height / 2 })}
+            onFocus={(e) => {
+              // The crosshair is the keyboard's pointer: shown when Tab brings focus here, not
+              // when a tap or click does (a touch focuses after its pointerup, which would leave
+              // a crosshair in the middle of the frame).
+              if (e.currentTarget.matches(":focus-visible")) setCrosshair((c) => c ?? { x: width / 2, y: height / 2 });
+            }}
             onBlur={() => setCrosshair(null)}
             style={{ cursor: disabled ? "default" : "crosshair", touchAction: zoom > 1 ? "pan-x pan-y" : "manipulation" }}
           />
