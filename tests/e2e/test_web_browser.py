@@ -136,6 +136,7 @@ async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
         frame=150,
         click="540,420",
         probe=["patch=540,420", "rear=610,470", "shirt=260,320", "jeans=220,420"],
+        later="200,260,320",  # then "not this" on frame 200, where the woman was
     )
     assert report["mask_pixels"] > 10000
     probes = report["probes"]
@@ -143,6 +144,9 @@ async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
     assert not _visible(probes["shirt"]) and not _visible(probes["jeans"])
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     assert job["frame"] == 150 and (job["click_x"], job["click_y"]) == (540, 420)
+    # The "not this" further on is a correction of the dog's track there: said, and sent.
+    assert "cuts this spot from the object from this frame on" in report["correction_row"]
+    assert job["points"] == [{"x": 260, "y": 320, "frame": 200, "positive": False, "object_id": 0}]
     frames = [r for r in report["requests"] if r["path"] == "/api/upload/frame"]
     assert frames, "the frames came from the server"
 

@@ -212,6 +212,18 @@ const scenarios = {
     report.mask_pixels = await waitForMask(page);
     await probeOverlay(page);
     await snap(page, "mask-on-later-frame");
+    if (values.later) {
+      // A correction further on, before starting: "not this" on a frame with no positive
+      // point of the object (the track there is the tracker's): listed, and sent.
+      const [cf, cx, cy] = values.later.split(",").map(Number);
+      await page.getByRole("slider", { name: "Frame" }).fill(String(cf));
+      await waitForFrame(page, cf);
+      await page.getByRole("button", { name: "− Not this" }).click();
+      const spot = await framePoint(page, cx, cy);
+      await page.mouse.click(spot.x, spot.y);
+      report.correction_row = await page.locator(".objects li").first().textContent();
+      await snap(page, "not-this-further-on");
+    }
     await page.getByRole("button", { name: "Start" }).click();
     await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
     await snap(page, "job-started");

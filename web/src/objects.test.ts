@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addClick, clicksOn, jobRequest, newObject, PALETTE, removeObject, undoClick, type MarkedObject } from "./objects";
+import { addClick, clicksOn, correctionsOn, jobRequest, newObject, PALETTE, removeObject, undoClick, type MarkedObject } from "./objects";
 
 function two(): MarkedObject[] {
   let objects = [newObject([])];
@@ -58,6 +58,17 @@ describe("jobRequest", () => {
     objects = addClick(objects, 1, { x: 7, y: 8, frame: 2, positive: false });
     const req = jobRequest("k", objects, "magic_eraser", "blur");
     expect(req).toEqual({ upload_key: "k", click_x: 5, click_y: 6, frame: 9, processing_mode: "magic_eraser" });
+  });
+
+  it("sends a “not this” on a later frame as a correction of the track there", () => {
+    // The ball clicked on frame 0; on frame 30 its mask took the cup: "not this" there.
+    let objects = addClick([newObject([])], 0, { x: 400, y: 467, frame: 0, positive: true });
+    objects = addClick(objects, 0, { x: 394, y: 400, frame: 30, positive: false });
+    expect(correctionsOn(objects[0], 30)).toEqual([{ x: 394, y: 400, frame: 30, positive: false }]);
+    expect(correctionsOn(objects[0], 0)).toEqual([]);
+    expect(jobRequest("k", objects, "privacy", "blur").points).toEqual([
+      { x: 394, y: 400, frame: 30, positive: false, object_id: 0 },
+    ]);
   });
 
   it("sends no points list for a single click", () => {

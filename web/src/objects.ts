@@ -47,6 +47,18 @@ export function clicksOn(object: MarkedObject, frame: number): Click[] {
   return here.some((c) => c.positive) ? here : [];
 }
 
+/**
+ * The object's "not this" clicks on `frame` that correct its track there: the tracker
+ * follows the object from its first positive click on, and a negative click on a later
+ * frame cuts that spot from the mask it carries from there (no preview: the mask there is
+ * the track's). A negative before the object's first positive click says nothing.
+ */
+export function correctionsOn(object: MarkedObject, frame: number): Click[] {
+  const firstPositive = Math.min(...object.clicks.filter((c) => c.positive).map((c) => c.frame));
+  if (clicksOn(object, frame).length) return [];
+  return object.clicks.filter((c) => !c.positive && c.frame === frame && c.frame > firstPositive);
+}
+
 /** An object is usable once it has a positive click. */
 export function isMarked(object: MarkedObject): boolean {
   return object.clicks.some((c) => c.positive);
@@ -56,8 +68,9 @@ export function isMarked(object: MarkedObject): boolean {
  * The job request: objects with a positive click become object_id 0, 1, ...
  * in the order they were added; the first positive click of the first is the
  * main click (click_x/click_y/frame), every other click goes in `points`.
- * A negative click on a frame where its object has no positive one says
- * nothing to the tracker there, so it is left out.
+ * A negative click goes with its object's positive ones on its frame, or on a later
+ * frame as a correction of the track (`correctionsOn`); one before the object's first
+ * positive click says nothing to the tracker, so it is left out.
  */
 export function jobRequest(
   uploadKey: string,
@@ -69,9 +82,9 @@ export function jobRequest(
   if (!marked.length) throw new Error("Click on the object first (with “This is it” selected).");
   const points: ClickPoint[] = [];
   marked.forEach((o, id) => {
-    const positiveFrames = new Set(o.clicks.filter((c) => c.positive).map((c) => c.frame));
+    const firstPositive = Math.min(...o.clicks.filter((c) => c.positive).map((c) => c.frame));
     for (const c of o.clicks) {
-      if (!c.positive && !positiveFrames.has(c.frame)) continue;
+      if (!c.positive && c.frame < firstPositive) continue;
       points.push({ x: c.x, y: c.y, frame: c.frame, positive: c.positive, object_id: id });
     }
   });

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { fetchMask, frameUrl, type UploadVideo } from "../api";
-import { addClick, clicksOn, newObject, removeObject, undoClick, type Click, type MarkedObject } from "../objects";
+import { addClick, clicksOn, correctionsOn, newObject, removeObject, undoClick, type Click, type MarkedObject } from "../objects";
 import { previewError } from "../plainWords";
 
 interface Props {
@@ -386,7 +386,9 @@ export function FrameEditor({
                         : preview?.pixels === 0
                           ? "nothing found there: click in the middle of it"
                           : "outlined"
-                    : frames.length
+                    : correctionsOn(o, frame).length
+                      ? "“not this” here: the job cuts this spot from the object from this frame on (no preview here)"
+                      : frames.length
                       ? `marked on frame ${frames.map((f) => f + 1).join(", ")}`
                       : "only “not this” points: add a point on it"}
               </span>
