@@ -124,6 +124,25 @@ def test_apply_brings_no_secret_and_the_example_names_every_key_read(
 # --- scaling -------------------------------------------------------------------------------
 
 
+def _consumed(service: str) -> tuple[str, set[str]]:
+    """The consumer group of the worker's StageWorker and every topic it reads, as the real
+    service wires them (settings' defaults, no Kafka needed)."""
+    unused: Any = object()  # neither the store nor the stage's work is reached here
+    svc: Any
+    if service == "tracker":
+        from tapmask_tracker.app import build_service as tracker_service
+        from tapmask_tracker.settings import Settings as TrackerSettings
+
+        svc = tracker_service(TrackerSettings(), store=unused, track=unused)
+    else:
+        from tapmask_renderer.app import build_service as renderer_service
+        from tapmask_renderer.settings import Settings as RendererSettings
+
+        svc = renderer_service(RendererSettings(), store=unused, render=unused)
+    subscriber = svc.worker.subscriber
+    return str(subscriber.group_id), set(subscriber.topic_names)
+
+
 @pytest.mark.parametrize("service", sorted(WORKERS))
 def test_workers_scale_from_zero_on_their_consumer_groups_lag(
     service: str, aws: list[dict[str, Any]]
@@ -131,25 +150,32 @@ def test_workers_scale_from_zero_on_their_consumer_groups_lag(
     scaled = find(aws, "ScaledObject", service)
     config = find(aws, "ConfigMap", "tapmask-config")["data"]
     spec = scaled["spec"]
-    [trigger] = spec["triggers"]
-    meta = trigger["metadata"]
+    group, topics_read = _consumed(service)
 
     assert spec["scaleTargetRef"]["name"] == service
     find(aws, "Deployment", service)
     assert spec["minReplicaCount"] == 0
-    assert meta["activationLagThreshold"] == "0"  # the first waiting job wakes it
-    assert trigger["type"] == "kafka"
-    # The group and topic the worker really consumes (StageWorker: tapmask-<service>).
-    assert meta["consumerGroup"] == f"tapmask-{service}"
-    assert meta["topic"] == WORKERS[service]
-    assert meta["offsetResetPolicy"] == "earliest"
-    assert meta["bootstrapServersFromEnv"] in config
-    # SASL as the services log in (ConfigMap: SASL_SSL, SCRAM-SHA-512).
-    assert config["TAPMASK_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
-    keda_sasl = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256"}
-    assert meta["sasl"] == keda_sasl[config["TAPMASK_KAFKA__SASL_MECHANISM"]]
-    assert meta["tls"] == "enable"
-    find(aws, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+    # The public topic and the worker's own retry topic: a retry waiting or running counts
+    # as work, or the cooldown would scale the worker to zero mid-retry and strand the job.
+    assert WORKERS[service] in topics_read and len(topics_read) == 2
+    watched = set()
+    for trigger in spec["triggers"]:
+        meta = trigger["metadata"]
+        assert trigger["type"] == "kafka"
+        assert meta["activationLagThreshold"] == "0"  # the first waiting job wakes it
+        # The group the worker really consumes with (StageWorker: tapmask-<service>).
+        assert meta["consumerGroup"] == group == f"tapmask-{service}"
+        assert meta["offsetResetPolicy"] == "earliest"
+        assert meta["bootstrapServersFromEnv"] in config
+        # SASL as the services log in (ConfigMap: SASL_SSL, SCRAM-SHA-512).
+        assert config["TAPMASK_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
+        keda_sasl = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256"}
+        assert meta["sasl"] == keda_sasl[config["TAPMASK_KAFKA__SASL_MECHANISM"]]
+        assert meta["tls"] == "enable"
+        find(aws, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+        watched.add(meta["topic"])
+    assert watched == topics_read
+    assert len(spec["triggers"]) == len(topics_read)
     # Replicas past the partitions would idle.
     assert spec["maxReplicaCount"] <= int(config["TAPMASK_KAFKA__TOPIC_PARTITIONS"])
 
