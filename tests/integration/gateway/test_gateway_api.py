@@ -491,3 +491,18 @@ async def test_a_faces_only_job_needs_no_click_and_a_job_needs_something_to_hide
         event, _ = await next_job_created(kafka_bootstrap, UUID(faces.json()["job_id"]))
         assert isinstance(event, JobCreated)
         assert event.auto_faces and event.points == []
+        # A client from before auto_faces (a click, no such field) gets what it always got:
+        # the clicked object only, no face finder.
+        old = await client.post(
+            "/api/jobs",
+            json={
+                "upload_key": await upload(client, VIDEOS / "bedroom.mp4"),
+                "click_x": 250,
+                "click_y": 300,
+                "processing_mode": "privacy",
+            },
+        )
+        assert old.status_code == 201, old.text
+        event, _ = await next_job_created(kafka_bootstrap, UUID(old.json()["job_id"]))
+        assert isinstance(event, JobCreated)
+        assert event.auto_faces is False and len(event.points) == 1
