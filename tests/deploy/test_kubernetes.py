@@ -472,17 +472,48 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_uses(
     # Every service reaches Kafka (SASL_SSL) and DNS; the notifier reaches the gateway.
     for name in SERVICES:
         assert {53, 9096} <= _egress_ports(policies, labels[name]), name
-    assert 8000 in _egress_ports(policies, labels["notifier"])
-    gateway_in = [
-        rule
+    # The two HTTP services call each other (the ConfigMap's and the Deployments' URLs):
+    # the notifier asks the gateway for old jobs, the gateway streams events from the
+    # notifier. Each call must leave its pod and be let into the other's, on the pod port.
+    config = find(aws, "ConfigMap", "tapmask-config")["data"]
+    [notifier] = find(aws, "Deployment", "notifier")["spec"]["template"]["spec"]["containers"]
+    notifier_env = {e["name"]: e.get("value") for e in notifier["env"]}
+    calls = {
+        ("notifier", "gateway"): notifier_env["TAPMASK_GATEWAY_URL"],
+        ("gateway", "notifier"): config["TAPMASK_NOTIFIER_URL"],
+    }
+    for (source, target), url in calls.items():
+        service = find(aws, "Service", target)
+        assert httpx.URL(url).host == target, url
+        [port] = [
+            p["targetPort"]
+            for p in service["spec"]["ports"]
+            if p["port"] == (httpx.URL(url).port or 80)
+        ]
+        [main] = find(aws, "Deployment", target)["spec"]["template"]["spec"]["containers"]
+        pod_port = {p["name"]: p["containerPort"] for p in main["ports"]}[port]
+        assert _pod_rule(policies, "Egress", labels[source], labels[target], pod_port), url
+        assert _pod_rule(policies, "Ingress", labels[target], labels[source], pod_port), url
+
+
+def _pod_rule(
+    policies: list[dict[str, Any]],
+    direction: str,
+    own: dict[str, str],
+    peer: dict[str, str],
+    port: int,
+) -> bool:
+    """Whether a policy selecting pods labelled ``own`` lets ``direction`` traffic to or from
+    pods labelled ``peer`` (named by a podSelector) on ``port``."""
+    key, side = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    return any(
+        src.get("podSelector", {}).get("matchLabels", {}).items() <= peer.items()
+        and "podSelector" in src
+        and any(q["port"] == port for q in rule.get("ports", []))
         for p in policies
-        if "Ingress" in p["spec"]["policyTypes"] and _selects(p, labels["gateway"])
-        for rule in p["spec"].get("ingress", [])
-    ]
-    assert any(
-        src.get("podSelector", {}).get("matchLabels") == {"app.kubernetes.io/name": "notifier"}
-        for rule in gateway_in
-        for src in rule["from"]
+        if direction in p["spec"]["policyTypes"] and _selects(p, own)
+        for rule in p["spec"].get(key, [])
+        for src in rule.get(side, [])
     )
 
 
