@@ -39,6 +39,7 @@ class FakeTrack:
         self.fail = list(fail or [])
         self.frames = frames
         self.delay = delay
+        self.reported = 0  # frames of the latest call reported as done
 
     def __call__(self, video: Path, masks: Path, points: Any, progress: Any) -> TrackResult:
         self.calls += 1
@@ -48,6 +49,7 @@ class FakeTrack:
         for i in range(1, self.frames + 1):
             time.sleep(self.delay)
             progress(i, self.frames)
+            self.reported = i
         masks.write_bytes(b"mask-bytes-%d" % self.calls)
         seen = self.frames - 1 if self.seen is None else self.seen
         return TrackResult(frames=self.frames, frames_with_object=seen)
@@ -298,11 +300,11 @@ async def test_shutdown_abandons_a_long_job_uncommitted(
     svc.stage.use(tracking, "cpu")
     async with TestKafkaBroker(svc.broker) as br:
         await br.publish(job, JOB_CREATED)
-        t0 = time.monotonic()
         await svc.worker.shutdown()
-        elapsed = time.monotonic() - t0
     assert started.is_set()
-    assert elapsed < 3  # grace, then the pipeline stops at its next progress callback
+    # Grace (0.2 s), then the pipeline stops at its next progress callback: ~10-20 of
+    # 400 frames (8 s) done; counted in frames, so a loaded machine cannot fail it.
+    assert track.reported < track.frames // 2
     assert not seen[MASKS_READY] and not seen[JOB_FAILED]
     assert svc.metrics.value("abandoned") == 1 and svc.metrics.value("committed") == 0
     assert not store.small  # a clean abandon is not counted as a crash
@@ -457,11 +459,10 @@ async def test_a_stage_past_its_time_budget_fails_for_good_with_the_reason(
         store.objects[job.upload_key] = (b"video-bytes", {})
         svc = service(store, track, FAST.model_copy(update=budget.model_dump(exclude_unset=True)))
         seen = observe_topics(svc.broker)
-        began = time.monotonic()
-
         await run_jobs(svc, job)
 
-        assert time.monotonic() - began < 2.5 + 1  # not the whole of a slow job
+        if isinstance(track, FakeTrack):  # stopped at the budget (~10 of 40 frames)
+            assert track.reported < track.frames
         assert track.calls == 1  # not retried: it would take as long again
         [failed] = decode(seen[JOB_FAILED])
         assert "took longer than 1 s, the most a 0 s video may take" in failed["reason"]

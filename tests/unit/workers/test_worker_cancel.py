@@ -4,7 +4,6 @@ or stops it at its next progress tick, and publishes nothing more for it."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from test_tracker_worker import FakeTrack, run_jobs, service
@@ -42,13 +41,14 @@ async def test_a_running_job_stops_within_a_tick_of_its_cancel(
     svc = service(store, track, TICK)
     seen = observe_topics(svc.broker)
 
-    started = time.monotonic()
     running = asyncio.create_task(run_jobs(svc, job))
     await asyncio.sleep(0.5)
     store.small[cancel_key(job.job_id)] = b"{}"
     await running
 
-    assert time.monotonic() - started < 2.5  # stopped, not run to the end
+    # Stopped at a tick soon after the cancel (~25 of 200 frames), not run to the end;
+    # counted in frames, not seconds, so a loaded machine cannot fail it.
+    assert track.reported < track.frames // 2
     assert f"masks/{job.job_id}.masks" not in store.objects
     assert not seen[MASKS_READY] and not seen[JOB_FAILED] and not seen[DEAD_LETTER]
     assert svc.metrics.value("cancelled") == 1 and svc.metrics.value("committed") == 1
