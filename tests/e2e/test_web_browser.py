@@ -99,7 +99,10 @@ async def test_cups_ball_previewed_blurred_and_a_reload_keeps_the_job(
     assert 2000 < report["mask_pixels"] < 8000
     # The job is in the URL fragment (never sent to a server), and comes back after a reload.
     assert report["hash_has_token"]
-    assert report["after_reload"]["same_job"]
+    reloaded = report["after_reload"]
+    assert reloaded["running_before"], "the job was done before the reload: nothing tested"
+    assert reloaded["hash_job"] == report["job_id"]
+    assert reloaded["shown"] in ("progress", "result"), reloaded
     assert report["download_in_view"] and report["result_in_view"]
     assert report["before_after"] == 2  # the original comes from the server after the reload
     job = next(r["body"] for r in report["requests"] if r.get("body"))
@@ -138,6 +141,8 @@ async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
         probe=["patch=540,420", "rear=610,470", "shirt=260,320", "jeans=220,420"],
         later="200,260,320",  # then "not this" on frame 200, where the woman was
     )
+    # Leaving in the middle of the upload asked first (and staying let it finish).
+    assert report["leave_asked"] == "beforeunload"
     assert report["mask_pixels"] > 10000
     probes = report["probes"]
     assert _visible(probes["patch"]) and _visible(probes["rear"])

@@ -145,11 +145,18 @@ async function startAndFollow(page, { reload = false } = {}) {
       .waitForFunction(() => /Following|Hiding|Saving/.test(document.querySelector(".job")?.textContent ?? ""), null, { timeout: 120_000 })
       .catch(() => undefined);
     const before = await page.locator(".job-head span").textContent().catch(() => null);
+    const runningBefore = (await page.getByRole("link", { name: "Download" }).count()) === 0;
     await page.reload();
-    await page.getByText(`Job ${report.job_id}`).waitFor({ timeout: 30_000 }).catch(() => undefined);
+    const progress = page.locator(".job").getByText(`Job ${report.job_id}`);
+    const result = page.getByRole("link", { name: "Download" });
+    await progress.or(result).first().waitFor({ timeout: 30_000 }).catch(() => undefined);
     report.after_reload = {
-      same_job: (await page.locator(`text=Job ${report.job_id}`).count()) > 0 || (await page.getByRole("link", { name: "Download" }).count()) > 0,
+      running_before: runningBefore,
+      hash_job: new URLSearchParams((await page.evaluate(() => window.location.hash)).slice(1)).get("job"),
+      // The live progress of that job (or, had it just finished, its result).
+      shown: (await progress.count()) > 0 ? "progress" : (await result.count()) > 0 ? "result" : "nothing",
       percent_before: before,
+      percent_after: await page.locator(".job-head span").textContent().catch(() => null),
     };
     await snap(page, "reloaded-mid-job");
   }
@@ -201,7 +208,32 @@ const scenarios = {
   async later(page) {
     recordRequests(page);
     await page.goto(base);
+    // The upload to the bucket held back a moment, to try leaving in the middle of it.
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await page.route(
+      (url) => !url.href.startsWith(base),
+      async (route) => {
+        if (["POST", "PUT"].includes(route.request().method())) await held;
+        await route.continue();
+      },
+    );
+    await page.locator("h1").click(); // a person has touched the page (browsers ask only then)
     await uploadThroughInput(page, files[0]);
+    await page.getByText("keep this page open").waitFor({ timeout: 30_000 });
+    const asked = new Promise((resolve) => {
+      page.once("dialog", async (dialog) => {
+        resolve(dialog.type());
+        await dialog.dismiss(); // stay
+      });
+      setTimeout(() => resolve(null), 10_000);
+    });
+    await page.close({ runBeforeUnload: true });
+    report.leave_asked = await asked;
+    release();
+    if (report.leave_asked !== "beforeunload" || page.isClosed()) {
+      throw new Error("leaving in the middle of the upload did not ask first: the page closed, and the upload with it");
+    }
     await waitForVideoFacts(page);
     await waitForFrame(page, 0);
     await page.getByRole("slider", { name: "Frame" }).fill(String(frame));
