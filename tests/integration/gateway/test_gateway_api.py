@@ -349,6 +349,23 @@ async def test_metrics_and_openapi_are_served(gateway: Served) -> None:
     assert "tapmask_gateway_stage_duration_seconds" in metrics.text
     paths = json.loads(schema.text)["paths"]
     assert {"/api/upload/presigned", "/api/jobs", "/api/jobs/{job_id}", "/api/health"} <= set(paths)
+    # The web app's API is there for third parties too: frames, the click's mask, track
+    # once render many, corrections, cancel (issue 8).
+    web_app = {
+        "/api/upload/limits": "get",
+        "/api/upload/video": "get",
+        "/api/upload/frame": "get",
+        "/api/upload/mask": "post",
+        "/api/jobs/{job_id}/original": "get",
+        "/api/jobs/{job_id}/render": "post",
+        "/api/jobs/{job_id}/rerun": "post",
+        "/api/jobs/{job_id}/cancel": "post",
+    }
+    for path, method in web_app.items():
+        assert method in paths.get(path, {}), f"{method.upper()} {path} is not in the OpenAPI"
+        assert paths[path][method].get("summary"), f"{method.upper()} {path} has no summary"
+    for path in ("/api/upload/mask", "/api/jobs/{job_id}/render", "/api/jobs/{job_id}/rerun"):
+        assert "requestBody" in paths[path]["post"], f"POST {path} documents no body"
     assert page.status_code == 200 and "web frontend has not been built" in page.text
 
 
