@@ -145,7 +145,8 @@ def _read_job_id(body: bytes) -> uuid.UUID | None:
 
 
 class _PauseWhileBusy(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions assigned while a job runs start paused (a rebalance resets pauses)."""
+    """Partitions assigned while a job runs start paused (a rebalance resets pauses), and
+    each assigned partition gets a committed offset (:func:`commit_start_offsets`)."""
 
     def __init__(self, worker: StageWorker[Any]) -> None:
         self._worker = worker
@@ -157,8 +158,34 @@ class _PauseWhileBusy(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._worker.consumer
-        if consumer is not None and self._worker.busy and assigned:
+        if consumer is None or not assigned:
+            return
+        if self._worker.busy:
             consumer.pause(*assigned)
+        await commit_start_offsets(consumer, assigned)
+
+
+async def commit_start_offsets(consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+    """Commit, on each of ``assigned`` that has no committed offset, the offset the worker
+    starts from there anyway (``auto_offset_reset="earliest"``: the oldest event kept).
+
+    Called when partitions are assigned, before anything is fetched, so it never commits
+    past an event. Why: KEDA scales the workers on their group's lag and, with
+    ``offsetResetPolicy: earliest``, reads a partition without a committed offset as lagging
+    by its whole history, events deleted by retention included (kedacore/keda#7936). Kafka
+    forgets an idle group's offsets (``offsets.retention.minutes``, 7 days by default) while
+    the events are deleted after 22 h, so a worker at zero replicas for a week would be woken,
+    find nothing to consume, commit nothing, and be held at its maximum replicas for good.
+    A failure here is only logged: consuming does not depend on it."""
+    try:
+        missing = [tp for tp in sorted(assigned) if await consumer.committed(tp) is None]
+        if not missing:
+            return
+        starts = await consumer.beginning_offsets(missing)
+        await consumer.commit({tp: starts[tp] for tp in missing})
+        log.info("committed the start offsets of %d partitions new to the group", len(missing))
+    except KafkaError:
+        log.warning("could not commit the start offsets of new partitions", exc_info=True)
 
 
 class StageWorker(Generic[E]):
