@@ -139,6 +139,7 @@ async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
         frame=150,
         click="540,420",
         probe=["patch=540,420", "rear=610,470", "shirt=260,320", "jeans=220,420"],
+        second="260,320",  # the woman, as a second object
         later="200,260,320",  # then "not this" on frame 200, where the woman was
     )
     # Leaving in the middle of the upload asked first (and staying let it finish).
@@ -149,9 +150,18 @@ async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
     assert not _visible(probes["shirt"]) and not _visible(probes["jeans"])
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     assert job["frame"] == 150 and (job["click_x"], job["click_y"]) == (540, 420)
+    # The woman as a second object: her outline in another colour than the dog's
+    # (the first blue #0072B2, the second orange #E69F00).
+    assert report["second_mask_pixels"] > 5000
+    dog, woman = report["two_objects"]["first"], report["two_objects"]["second"]
+    assert _visible(dog) and _visible(woman)
+    assert dog["b"] > dog["r"] + 80 and woman["r"] > woman["b"] + 80, (dog, woman)
     # The "not this" further on is a correction of the dog's track there: said, and sent.
     assert "cuts this spot from the object from this frame on" in report["correction_row"]
-    assert job["points"] == [{"x": 260, "y": 320, "frame": 200, "positive": False, "object_id": 0}]
+    assert job["points"] == [
+        {"x": 260, "y": 320, "frame": 200, "positive": False, "object_id": 0},
+        {"x": 260, "y": 320, "frame": 150, "positive": True, "object_id": 1},
+    ]
     frames = [r for r in report["requests"] if r["path"] == "/api/upload/frame"]
     assert frames, "the frames came from the server"
 
@@ -272,3 +282,7 @@ def test_phone_size_with_touch(system: System) -> None:
     assert "The outline preview is not available right now" in report["preview_down_row"]
     assert "Start works without it" in report["preview_down_row"]
     assert report["start_enabled"]
+    # Zoomed in twice: the frame is 3x as wide, scrolled in its box; the page is not wider.
+    assert 2.9 < report["zoom"]["factor"] < 3.1
+    assert report["zoom"]["page_width"] <= 390
+    assert report["zoom"]["ball_centred"], "zoomed in, the ball being marked is not in the middle"

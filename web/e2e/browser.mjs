@@ -23,6 +23,7 @@ const { positionals, values } = parseArgs({
     frame: { type: "string" },
     probe: { type: "string", multiple: true },
     later: { type: "string" },
+    second: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
   },
 });
@@ -244,6 +245,19 @@ const scenarios = {
     report.mask_pixels = await waitForMask(page);
     await probeOverlay(page);
     await snap(page, "mask-on-later-frame");
+    if (values.second) {
+      // Another object on the same frame: its own outline, in its own colour.
+      const [sx, sy] = values.second.split(",").map(Number);
+      await page.getByRole("button", { name: "Add another object" }).click();
+      const other = await framePoint(page, sx, sy);
+      await page.mouse.click(other.x, other.y);
+      report.second_mask_pixels = await waitForMask(page, 1);
+      const [px, py] = click;
+      // Inside each marker's ring, beside its cross (13 frame px): the mask's colour there.
+      report.two_objects = { first: await overlayAt(page, px + 13, py), second: await overlayAt(page, sx + 13, sy) };
+      await snap(page, "two-objects");
+      await page.getByRole("radio", { name: "Object 1" }).check();
+    }
     if (values.later) {
       // A correction further on, before starting: "not this" on a frame with no positive
       // point of the object (the track there is the tracker's): listed, and sent.
@@ -412,6 +426,22 @@ const scenarios = {
     report.preview_down_row = await row.textContent();
     report.start_enabled = await page.getByRole("button", { name: "Start" }).isEnabled();
     await snap(page, "phone-preview-down");
+    // Zoom for a small object: the frame grows inside its own scroll box, not the page.
+    const frameBox = page.locator(".frame-box");
+    const unzoomed = (await frameBox.boundingBox())?.width ?? 0;
+    await page.getByRole("button", { name: "Zoom in" }).tap();
+    await page.getByRole("button", { name: "Zoom in" }).tap();
+    await page.waitForTimeout(300);
+    const view = await page.locator(".frame-scroll").boundingBox();
+    const ball = await framePoint(page, click[0], click[1]);
+    report.zoom = {
+      factor: ((await frameBox.boundingBox())?.width ?? 0) / Math.max(1, unzoomed),
+      page_width: await page.evaluate(() => document.documentElement.scrollWidth),
+      // Zoomed around the last point placed: the ball is in the middle half of the view.
+      ball_centred:
+        Math.abs(ball.x - (view.x + view.width / 2)) < view.width / 4 && Math.abs(ball.y - (view.y + view.height / 2)) < view.height / 4,
+    };
+    await snap(page, "phone-zoomed");
   },
 };
 

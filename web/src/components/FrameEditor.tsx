@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { fetchMask, frameUrl, type UploadVideo } from "../api";
 import { addClick, clicksOn, correctionsOn, newObject, removeObject, undoClick, type Click, type MarkedObject } from "../objects";
 import { previewError } from "../plainWords";
@@ -90,9 +90,12 @@ export function FrameEditor({
   const { display_width: width, display_height: height, frame_count: frameCount } = video;
   const canvas = useRef<HTMLCanvasElement>(null);
   const box = useRef<HTMLDivElement>(null);
+  const scroller = useRef<HTMLDivElement>(null);
   const [positive, setPositive] = useState(true);
   const [crosshair, setCrosshair] = useState<{ x: number; y: number } | null>(null);
   const [zoom, setZoom] = useState(1);
+  // Where a zoom centres (frame pixels), set by the zoom buttons just before zooming.
+  const zoomTarget = useRef<{ x: number; y: number } | null>(null);
   const [slider, setSlider] = useState(frame);
   const [frameState, setFrameState] = useState<"loading" | "ready" | "error">("loading");
   const [previews, setPreviews] = useState<Record<number, Preview>>({});
@@ -208,6 +211,16 @@ export function FrameEditor({
   }, [objects, previews, frame, crosshair, positive, width, height]);
 
   useEffect(draw, [draw]);
+
+  // Zoomed, the frame scrolls inside its box: centre what was being marked.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    const at = zoomTarget.current;
+    zoomTarget.current = null;
+    if (!el || !at) return;
+    el.scrollLeft = (at.x / width) * el.scrollWidth - el.clientWidth / 2;
+    el.scrollTop = (at.y / height) * el.scrollHeight - el.clientHeight / 2;
+  }, [zoom, width, height]);
   useEffect(() => {
     const c = canvas.current;
     if (!c) return;
@@ -270,6 +283,17 @@ export function FrameEditor({
   };
 
   const active = objects.find((o) => o.key === activeKey) ?? objects[0];
+
+  /** Zoom in or out around the crosshair, else the selected object's last point here, else the middle of the view. */
+  const zoomTo = (next: number) => {
+    const here = active.clicks.filter((c) => c.frame === frame);
+    const el = scroller.current;
+    const middle = el
+      ? { x: ((el.scrollLeft + el.clientWidth / 2) / el.scrollWidth) * width, y: ((el.scrollTop + el.clientHeight / 2) / el.scrollHeight) * height }
+      : { x: width / 2, y: height / 2 };
+    zoomTarget.current = crosshair ?? here[here.length - 1] ?? middle;
+    setZoom(next);
+  };
   const activeIndex = objects.indexOf(active);
   const clickFrames = [...new Set(objects.flatMap((o) => o.clicks.map((c) => c.frame)))];
   const fps = video.fps && video.fps > 0 ? video.fps : frameCount / Math.max(video.duration_s, 1e-6);
@@ -286,17 +310,17 @@ export function FrameEditor({
           </button>
         </div>
         <div className="zoom" role="group" aria-label="Zoom">
-          <button type="button" aria-label="Zoom out" disabled={zoom <= 1} onClick={() => setZoom((z) => Math.max(1, z - 1))}>
+          <button type="button" aria-label="Zoom out" disabled={zoom <= 1} onClick={() => zoomTo(Math.max(1, zoom - 1))}>
             −
           </button>
           <span aria-live="polite">{zoom}×</span>
-          <button type="button" aria-label="Zoom in" disabled={zoom >= 4} onClick={() => setZoom((z) => Math.min(4, z + 1))}>
+          <button type="button" aria-label="Zoom in" disabled={zoom >= 4} onClick={() => zoomTo(Math.min(4, zoom + 1))}>
             +
           </button>
         </div>
       </div>
 
-      <div className="frame-scroll">
+      <div className="frame-scroll" ref={scroller}>
         <div className="frame-box" ref={box} style={{ width: `${zoom * 100}%`, aspectRatio: `${width} / ${height}` }}>
           <img
             key={`${uploadKey}:${frame}`}
