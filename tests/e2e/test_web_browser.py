@@ -88,7 +88,12 @@ async def test_cups_ball_previewed_blurred_and_a_reload_keeps_the_job(
     system: System, tmp_path: Path
 ) -> None:
     report = browse(
-        system, "cups", VIDEOS / "02_cups.mp4", click=f"{BALL[0]},{BALL[1]}", probe=CUPS_PROBES
+        system,
+        "cups",
+        VIDEOS / "02_cups.mp4",
+        click=f"{BALL[0]},{BALL[1]}",
+        probe=CUPS_PROBES,
+        review="150,179",  # frames the job's view asks to check
     )
     assert "500 MB" in report["dropzone_text"]
     # The preview covers the ball, and none of the three cups nor the table.
@@ -105,6 +110,14 @@ async def test_cups_ball_previewed_blurred_and_a_reload_keeps_the_job(
     assert reloaded["shown"] in ("progress", "result"), reloaded
     assert report["download_in_view"] and report["result_in_view"]
     assert report["before_after"] == 2  # the original comes from the server after the reload
+    # Frames 151-180 of 300 to check: the second tenth after the middle of the timeline (also
+    # after the reload, when the page knows the video only from the job), and a click stops
+    # the result there (at 5.0 s of 10).
+    review = report["review"]
+    assert abs(review["mark_from"] - 0.5) < 0.01 and abs(review["mark_width"] - 0.1) < 0.01
+    assert "frames 151–180 (at 5.0 s): object lost" in review["listed"]
+    shown = review["after_time"]
+    assert shown["paused"] and abs(shown["time"] - 5.0) < 0.1, shown
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     assert (job["click_x"], job["click_y"], job["frame"]) == (400, 467, 0)
 

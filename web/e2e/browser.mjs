@@ -24,6 +24,7 @@ const { positionals, values } = parseArgs({
     probe: { type: "string", multiple: true },
     later: { type: "string" },
     second: { type: "string" },
+    review: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
   },
 });
@@ -178,6 +179,17 @@ const scenarios = {
   /** Upload the cups clip, click the ball, see its mask, blur it, reload mid-job, get the result. */
   async cups(page) {
     recordRequests(page);
+    if (values.review) {
+      // The frames to check, as the gateway says them for a job where the tracker was unsure
+      // (this clip has none): added to the finished job's view.
+      const [start, end] = values.review.split(",").map(Number);
+      await page.route(/\/api\/jobs\/[0-9a-f-]{36}$/, async (route) => {
+        const response = await route.fetch();
+        const view = await response.json();
+        if (view.status === "completed") view.review = [{ start_frame: start, end_frame: end, reason: "object lost; mask held and widened" }];
+        await route.fulfill({ response, json: view });
+      });
+    }
     await page.goto(base);
     report.dropzone_text = await page.locator(".dropzone").textContent();
     await snap(page, "start");
@@ -191,6 +203,25 @@ const scenarios = {
     await probeOverlay(page);
     await snap(page, "mask");
     await startAndFollow(page, { reload: true });
+    if (values.review) {
+      // The frames to check on the timeline, at their place; a click stops the result there.
+      const bar = await page.locator(".review-bar").boundingBox();
+      const mark = await page.locator(".review-bar span").first().boundingBox();
+      const item = page.locator(".review li").first();
+      await item.getByRole("button").and(page.locator(":enabled")).waitFor({ timeout: 30_000 });
+      report.review = {
+        mark_from: (mark.x - bar.x) / bar.width,
+        mark_width: mark.width / bar.width,
+        listed: await item.textContent(),
+      };
+      await item.getByRole("button").click();
+      await page.waitForTimeout(1000);
+      report.review.after_time = await page.evaluate(() => {
+        const v = document.querySelector(".compare figure:last-child video");
+        return { time: v.currentTime, paused: v.paused, duration: v.duration };
+      });
+      await snap(page, "review-frames");
+    }
     // Track once, render many: the same outline pixelated, without tracking again.
     const first = report.download_url;
     await page.getByRole("group", { name: "Render again with the same outline" }).getByRole("button", { name: "Pixelate" }).click();

@@ -75,6 +75,8 @@ export function App() {
   const [resultUrl, setResultUrl] = useState<string | null>(null);
   const [resultError, setResultError] = useState<string | null>(null);
   const [review, setReview] = useState<ReviewRange[] | null>(null);
+  // The job's frame count as the gateway probed it (this tab may not have the upload: a reload).
+  const [jobFrames, setJobFrames] = useState(0);
   const [lastJob, setLastJob] = useState<JobLink | null>(null);
   // The original from the server, when this tab no longer has the file (after a reload).
   const [serverOriginal, setServerOriginal] = useState<string | null>(null);
@@ -121,7 +123,10 @@ export function App() {
         .then((o) => activeJob.current === ref.jobId && setServerOriginal(o.url))
         .catch(() => undefined); // before/after is a nicety: the result stands alone
       const view = await getJob(ref.jobId, ref.token);
-      if (activeJob.current === ref.jobId) setReview((view.review as ReviewRange[] | null | undefined) ?? null);
+      if (activeJob.current === ref.jobId) {
+        setReview((view.review as ReviewRange[] | null | undefined) ?? null);
+        setJobFrames(Number((view.video as { frame_count?: number } | undefined)?.frame_count ?? 0) || 0);
+      }
     } catch (err) {
       if (activeJob.current === ref.jobId) setResultError(message(err));
     }
@@ -331,7 +336,7 @@ export function App() {
           resultUrl={resultUrl}
           originalUrl={original ?? serverOriginal}
           review={review}
-          frameCount={Number((video?.frame_count ?? 0) || 0)}
+          frameCount={jobFrames || Number((video?.frame_count ?? 0) || 0)}
           onAnother={reset}
           onRenderAgain={(m, e) => void onRenderAgain(m, e)}
           onCorrect={canCorrect ? correct : null}

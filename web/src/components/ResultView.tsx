@@ -36,8 +36,21 @@ export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnoth
   const after = useRef<HTMLVideoElement>(null);
   const before = useRef<HTMLVideoElement>(null);
   const [beforePlayable, setBeforePlayable] = useState(true);
+  const [duration, setDuration] = useState<number | null>(null);
   const showBefore = originalUrl !== null && beforePlayable;
   const total = Math.max(frameCount, ...(review ?? []).map((r) => r.end_frame + 1), 1);
+  /** Seconds into the video where frame `frame` shows (frames spread evenly over the duration). */
+  const timeOf = (frame: number) => (duration ? ((frame + 0.5) / total) * duration : null);
+
+  /** Stop the result on a frame to check (the before video follows it). */
+  const showFrame = (frame: number) => {
+    const a = after.current;
+    const at = timeOf(frame);
+    if (!a || at === null) return;
+    a.pause();
+    a.currentTime = at;
+    a.scrollIntoView({ block: "nearest" });
+  };
 
   const playBoth = () => {
     const a = after.current;
@@ -72,6 +85,7 @@ export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnoth
             controls
             playsInline
             preload="metadata"
+            onLoadedMetadata={(e) => Number.isFinite(e.currentTarget.duration) && setDuration(e.currentTarget.duration)}
             onPlay={() => before.current && void before.current.play()}
             onPause={() => before.current?.pause()}
             onSeeked={() => {
@@ -110,22 +124,30 @@ export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnoth
         <div className="review">
           <p>
             <strong>Check these moments before sharing:</strong> the tracker was unsure there and covered a wider area to
-            be safe.
+            be safe. Click one to stop the video there.
           </p>
           <div className="review-bar" aria-hidden="true">
             {review.map((r) => (
               <span
                 key={`${r.start_frame}-${r.end_frame}`}
+                onClick={() => showFrame(r.start_frame)}
                 style={{ left: `${(r.start_frame / total) * 100}%`, width: `${Math.max(0.5, ((r.end_frame - r.start_frame + 1) / total) * 100)}%` }}
               />
             ))}
           </div>
           <ul>
-            {review.map((r) => (
-              <li key={`${r.start_frame}-${r.end_frame}`}>
-                frames {r.start_frame + 1}–{r.end_frame + 1}: {r.reason}
-              </li>
-            ))}
+            {review.map((r) => {
+              const from = timeOf(r.start_frame);
+              return (
+                <li key={`${r.start_frame}-${r.end_frame}`}>
+                  <button type="button" className="link" disabled={from === null} onClick={() => showFrame(r.start_frame)}>
+                    frames {r.start_frame + 1}–{r.end_frame + 1}
+                    {from !== null && ` (at ${from.toFixed(1)} s)`}
+                  </button>
+                  : {r.reason}
+                </li>
+              );
+            })}
           </ul>
         </div>
       )}
