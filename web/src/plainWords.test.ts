@@ -27,6 +27,29 @@ describe("plainError", () => {
     expect(plainError(new ApiError(503, "Job status unavailable (HTTP 503)"))).toMatch(/^TapMask had a problem on its side/);
   });
 
+  it("says which limit a video passes, in minutes and what to do", () => {
+    // The gateway's words from its probe (tapmask_media.probe), as a job or the frames refuse it.
+    expect(plainError(new ApiError(422, "700 s long, more than the 600 s allowed"))).toBe(
+      "This video is 11 min 40 s long; videos can be at most 10 minutes. Trim it, then upload it again.",
+    );
+    expect(plainError(new ApiError(422, "the audio track is more than 600 s long, the most allowed"))).toBe(
+      "This video's sound runs longer than 10 minutes. Trim it, then upload it again.",
+    );
+    expect(plainError(new ApiError(422, "1000 frames per second is more than the 480 allowed"))).toBe(
+      "This video has 1000 frames per second; TapMask takes up to 480. Export it at a lower frame rate, then try again.",
+    );
+    expect(plainError(new ApiError(422, "7680x4320 pixels per frame is more than the 8847360 allowed"))).toMatch(
+      /^This video's picture \(7680×4320\) is larger than TapMask takes\. Export it at a lower resolution/,
+    );
+    expect(plainError(new ApiError(422, "16x16 pixels is too small to click on; each side needs at least 32 pixels"))).toBe(
+      "This video's picture is only 16×16 pixels, too small to click on (each side needs 32). Choose a larger video.",
+    );
+    expect(plainError(new ApiError(422, "more than 36000 frames"))).toMatch(/^This video has more than 36000 frames\. Trim it/);
+    expect(plainError(new ApiError(422, "more than 8 streams (video, audio, subtitles...), the most allowed"))).toMatch(
+      /^This file holds more than 8 tracks/,
+    );
+  });
+
   it("keeps a message it has no better words for", () => {
     expect(plainError(new ApiError(422, "click (2000, 10) is outside the 1280x720 frame"))).toBe(
       "click (2000, 10) is outside the 1280x720 frame",

@@ -13,6 +13,17 @@ function mb(bytes: string): string {
   return `${Math.ceil(Number(bytes) / MB)} MB`;
 }
 
+function minutes(seconds: string): string {
+  const s = Number(seconds);
+  if (s % 60 === 0) return `${s / 60} minute${s === 60 ? "" : "s"}`;
+  return `${s} seconds`;
+}
+
+function length(seconds: string): string {
+  const s = Number(seconds);
+  return s < 60 ? `${s} seconds` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+
 const RULES: [RegExp, (m: RegExpExecArray) => string][] = [
   [
     /file is (\d+) bytes; the limit is (\d+) bytes/,
@@ -27,6 +38,32 @@ const RULES: [RegExp, (m: RegExpExecArray) => string][] = [
   [/not a video file/, () => "This file is not a video TapMask can read. Choose an MP4, MOV, WebM, MKV or AVI file."],
   [/truncated|damaged|incomplete/, () => "This video is cut off or damaged (an unfinished copy or recording?). Try the original file."],
   [/no video stream/, () => "This file has no picture, only sound. Choose a video."],
+  // The limits the gateway's probe found exceeded (tapmask_media.probe), with what to do.
+  [
+    /(\d+) s long, more than the (\d+) s allowed/,
+    (m) => `This video is ${length(m[1])} long; videos can be at most ${minutes(m[2])}. Trim it, then upload it again.`,
+  ],
+  [
+    /the audio track is more than (\d+) s long/,
+    (m) => `This video's sound runs longer than ${minutes(m[1])}. Trim it, then upload it again.`,
+  ],
+  [
+    /(\d+) frames per second is more than the (\d+) allowed/,
+    (m) => `This video has ${m[1]} frames per second; TapMask takes up to ${m[2]}. Export it at a lower frame rate, then try again.`,
+  ],
+  [/more than (\d+) frames\b/, (m) => `This video has more than ${m[1]} frames. Trim it, then upload it again.`],
+  [
+    /(\d+)x(\d+) pixels per frame is more than the \d+ allowed/,
+    (m) => `This video's picture (${m[1]}×${m[2]}) is larger than TapMask takes. Export it at a lower resolution (4K or less), then try again.`,
+  ],
+  [
+    /(\d+)x(\d+) pixels is too small to click on; each side needs at least (\d+) pixels/,
+    (m) => `This video's picture is only ${m[1]}×${m[2]} pixels, too small to click on (each side needs ${m[3]}). Choose a larger video.`,
+  ],
+  [
+    /more than (\d+) streams/,
+    (m) => `This file holds more than ${m[1]} tracks (picture, sound, subtitles…). Export it with just its picture and sound, then try again.`,
+  ],
   [
     /monthly quota used up: (\d+) of (\d+)/,
     (m) => `You have used all ${m[2]} free videos for this month. You can process more from the 1st of next month.`,
