@@ -108,6 +108,8 @@ async def test_cups_ball_previewed_blurred_and_a_reload_keeps_the_job(
     assert reloaded["running_before"], "the job was done before the reload: nothing tested"
     assert reloaded["hash_job"] == report["job_id"]
     assert reloaded["shown"] in ("progress", "result"), reloaded
+    # Then offline for 5 s while the job ran: the result below came without a reload.
+    assert reloaded["running_when_offline"]
     assert report["download_in_view"] and report["result_in_view"]
     assert report["before_after"] == 2  # the original comes from the server after the reload
     # Frames 151-180 of 300 to check: the second tenth after the middle of the timeline (also

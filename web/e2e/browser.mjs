@@ -161,6 +161,12 @@ async function startAndFollow(page, { reload = false } = {}) {
       percent_after: await page.locator(".job-head span").textContent().catch(() => null),
     };
     await snap(page, "reloaded-mid-job");
+    // Then the connection drops for a few seconds (a train's tunnel): the page carries on
+    // to the result by itself, no reload.
+    report.after_reload.running_when_offline = (await page.getByRole("link", { name: "Download" }).count()) === 0;
+    await page.context().setOffline(true);
+    await page.waitForTimeout(5000);
+    await page.context().setOffline(false);
   }
   const download = page.getByRole("link", { name: "Download" });
   await download.waitFor({ timeout: JOB_TIMEOUT });
