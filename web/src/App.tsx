@@ -122,8 +122,9 @@ export function App() {
       getOriginalUrl(ref.jobId, ref.token)
         .then((o) => activeJob.current === ref.jobId && setServerOriginal(o.url))
         .catch(() => undefined); // before/after is a nicety: the result stands alone
-      const view = await getJob(ref.jobId, ref.token);
-      if (activeJob.current === ref.jobId) {
+      // The frames to check are a nicety too: a failure here leaves the result shown.
+      const view = await getJob(ref.jobId, ref.token).catch(() => null);
+      if (view && activeJob.current === ref.jobId) {
         setReview((view.review as ReviewRange[] | null | undefined) ?? null);
         setJobFrames(Number((view.video as { frame_count?: number } | undefined)?.frame_count ?? 0) || 0);
       }

@@ -140,6 +140,18 @@ describe("waitForDownloadUrl", () => {
     expect(fetchFn).toHaveBeenCalledTimes(3);
   });
 
+  it("waits out a connection that dropped as the job finished", async () => {
+    const fetchFn = vi
+      .fn<typeof fetch>()
+      .mockRejectedValueOnce(new TypeError("Failed to fetch"))
+      .mockRejectedValueOnce(new TypeError("Failed to fetch"))
+      .mockResolvedValueOnce(new Response(JSON.stringify({ url: "http://s3/out.mp4", expires_in: 3600 })));
+    vi.stubGlobal("fetch", fetchFn);
+
+    await expect(waitForDownloadUrl(job, { delayMs: 1 })).resolves.toBe("http://s3/out.mp4");
+    expect(fetchFn).toHaveBeenCalledTimes(3);
+  });
+
   it("does not retry other errors", async () => {
     const fetchFn = vi.fn<typeof fetch>().mockResolvedValue(problem(410, "the result has expired and was deleted"));
     vi.stubGlobal("fetch", fetchFn);

@@ -90,7 +90,10 @@ export function watchJob(
 }
 
 export interface DownloadRetry {
+  /** Tries while the gateway answers 409. */
   attempts?: number;
+  /** Tries while the gateway cannot be reached (the connection dropped as the job finished). */
+  networkAttempts?: number;
   delayMs?: number;
 }
 
@@ -98,16 +101,24 @@ export interface DownloadRetry {
  * The result's URL once the gateway agrees the job is completed. The notifier
  * can announce `completed` a moment before the gateway's own projection of the
  * job does, and until then the gateway answers 409: so a 409 is retried a few times.
+ * A dropped connection is waited out longer (about two minutes).
  */
 export async function waitForDownloadUrl(job: Pick<JobRef, "jobId" | "token">, retry: DownloadRetry = {}): Promise<string> {
   const attempts = retry.attempts ?? 8;
+  const networkAttempts = retry.networkAttempts ?? 45;
   const delayMs = retry.delayMs ?? 750;
-  for (let attempt = 1; ; attempt++) {
+  let conflicts = 0;
+  let unreachable = 0;
+  for (;;) {
     try {
       return (await getDownloadUrl(job.jobId, job.token)).url;
     } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 409 || attempt >= attempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delayMs * Math.min(attempt, 4)));
+      if (!(err instanceof ApiError)) throw err;
+      if (err.status === 409) conflicts += 1;
+      else if (err.status === 0) unreachable += 1;
+      else throw err;
+      if (conflicts >= attempts || unreachable >= networkAttempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delayMs * Math.min(conflicts + unreachable, 4)));
     }
   }
 }
