@@ -248,6 +248,9 @@ def test_keyboard_only(system: System) -> None:
     assert report["mask_pixels"] > 2000
     assert _visible(report["probes"]["ball"]) and not _visible(report["probes"]["cup_middle"])
     assert report["crosshair_on_focus"] > 100  # Tab to the frame shows the crosshair
+    # Where the focus is can be seen: a ring on the drop zone, the frame and Start.
+    assert all(ring != "none" for ring in report["focus_rings"].values()), report["focus_rings"]
+    assert set(report["focus_rings"]) == {"dropzone", "frame", "start"}
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     # Whole arrow steps of 12.8 px from the middle (640, 360): within a step of the ball.
     assert abs(job["click_x"] - BALL[0]) <= 7 and abs(job["click_y"] - BALL[1]) <= 7

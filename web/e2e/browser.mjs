@@ -376,7 +376,15 @@ const scenarios = {
       }
       throw new Error(`Tab never reached the element (last: ${await focusedText()})`);
     };
+    /** The focus ring a person sees on the focused element: its outline, or "none". */
+    const focusRing = () =>
+      page.evaluate(() => {
+        const style = getComputedStyle(document.activeElement);
+        return style.outlineStyle === "none" || parseFloat(style.outlineWidth) < 2 ? "none" : `${style.outlineWidth} ${style.outlineStyle}`;
+      });
+    report.focus_rings = {};
     await tabTo((t) => t.includes("Choose a video file"));
+    report.focus_rings.dropzone = await focusRing();
     await snap(page, "keyboard-dropzone-focused");
     // Enter opens the file dialog (pressed again if a loaded machine swallowed the first).
     let chooser = null;
@@ -390,6 +398,7 @@ const scenarios = {
     await waitForVideoFacts(page);
     await waitForFrame(page, 0);
     await tabTo((t) => t.startsWith("application|"));
+    report.focus_rings.frame = await focusRing();
     report.crosshair_on_focus = await crosshairPixels(page);
     // The crosshair starts in the middle; each arrow press moves it 1% of the longer side.
     const step = 0.01 * Math.max(report.video.display_width, report.video.display_height);
@@ -403,6 +412,7 @@ const scenarios = {
     await probeOverlay(page);
     await snap(page, "keyboard-point-placed");
     await tabTo((t) => t.endsWith("|Start"));
+    report.focus_rings.start = await focusRing();
     await page.keyboard.press("Enter");
     await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
     await snap(page, "keyboard-job-started");
