@@ -276,6 +276,12 @@ def test_keyboard_only(system: System) -> None:
             break
         time.sleep(0.5)
     assert said, "no worker said it stopped the cancelled job"
+    # The job's token (in the page's address fragment, and in the progress stream's query)
+    # is in no service's log.
+    service_logs = sorted(system.logs.glob("*.log"))
+    assert {log.name for log in service_logs} >= {"gateway.log", "notifier.log"}
+    for log in service_logs:
+        assert report["token"] not in log.read_text(errors="replace"), f"the token is in {log}"
 
 
 def test_phone_size_with_touch(system: System) -> None:
