@@ -49,8 +49,8 @@ class Scripted:
         return [b for b in self.script.get(index, []) if b.score >= threshold]
 
 
-def frames(n: int) -> Iterator[Frame]:
-    for i in range(n):
+def frames(n: int, first: int = 0) -> Iterator[Frame]:
+    for i in range(first, first + n):
         f = np.zeros((H, W, 3), np.uint8)
         f[0, 0, 0], f[0, 0, 1] = i % 256, i // 256
         yield f
@@ -135,6 +135,19 @@ def test_a_face_that_is_gone_is_held_for_a_while_then_let_go() -> None:
     assert all(covered(masks[i], 100, 100) for i in range(0, 4 + 12 + 1))  # hold: 3 strides
     assert not any(m.any() for m in masks[4 + 12 + 1 :])
     assert any(r.start <= 10 <= r.end and "lost" in r.reason for r in tracker.review)
+
+
+def test_a_stream_left_running_does_not_overwrite_the_next_streams_review() -> None:
+    # A worker whose stage timed out leaves that job's stream running in a thread while
+    # the next job runs on the same tracker; the worker reads ``review`` when its own
+    # stream ends. Job A has a weak detection to review at frame 4; job B (frames 100+) none.
+    tracker = FaceTracker(Scripted({4: [face(60, 60, score=0.25)]}), SETTINGS)
+    abandoned = tracker.track(frames(40))
+    next(abandoned)  # begun...
+    list(tracker.track(frames(40, first=100)))
+    assert tracker.review == []
+    list(abandoned)  # ... and ending after the next job's
+    assert tracker.review == []
 
 
 def test_a_face_first_seen_on_a_detection_is_covered_from_the_one_before() -> None:

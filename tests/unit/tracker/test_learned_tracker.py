@@ -80,6 +80,24 @@ def test_an_object_clicked_on_a_later_frame_is_tracked_from_there(
     assert np.mean(later) >= 0.85
 
 
+def test_a_stream_left_running_does_not_overwrite_the_next_streams_review(
+    learned: Tracker, clip: Clip
+) -> None:
+    # A worker whose stage timed out leaves that job's stream running in a thread while
+    # the next job runs on the same tracker; the worker reads ``review`` when its own
+    # stream ends. Job A: the clip, nothing to review; job B: the object vanishes (the
+    # picture goes black) and its held mask is listed for review.
+    click = [Prompt(*clip.click)]
+    abandoned = learned.track(iter(clip.frames), click)
+    next(abandoned)  # begun...
+    black = [np.zeros_like(clip.frames[0])] * 40
+    list(learned.track(iter(clip.frames[:2] + black), click))
+    b_review = list(learned.review)
+    assert b_review, "the vanished object's frames should be listed"
+    list(abandoned)  # ... and ending after the next job's
+    assert learned.review == b_review
+
+
 def test_a_click_outside_the_frame_is_refused(learned: Tracker, clip: Clip) -> None:
     with pytest.raises(TrackingError, match="outside"):
         _run(learned, clip.frames[:2], [Prompt(5000, 10)])

@@ -306,6 +306,7 @@ class FaceTracker:
         self.max_side: int | None = None  # small faces need the full picture
         self.review: list[ReviewRange] = []
         self._detector = detector
+        self._streams = 0  # streams started: only the latest one's review is kept
 
     # --- the Tracker protocol ----------------------------------------------------------------
 
@@ -327,6 +328,8 @@ class FaceTracker:
         tracks: list[_Track] = []
         flags: list[tuple[int, str]] = []
         self.review = []
+        self._streams += 1
+        stream = self._streams
         emitted = 0
         last: Frame | None = None
         last_index = -1
@@ -364,7 +367,10 @@ class FaceTracker:
         while emitted <= last_index:
             yield shape, self._ellipses_at(emitted, tracks, flags)
             emitted += 1
-        self.review = review_ranges(sorted(flags), gap=s.stride)
+        # A stream left running by an abandoned job (a worker's stage timed out while it
+        # was stuck) must not overwrite the review of the job that runs after it.
+        if stream == self._streams:
+            self.review = review_ranges(sorted(flags), gap=s.stride)
 
     def _observe(
         self, index: int, frame: Frame, tracks: list[_Track], flags: list[tuple[int, str]]

@@ -317,6 +317,7 @@ class LearnedTracker:
         self._hold = hold_frames
         #: Keyframes (encoder runs) of the latest stream, for benchmarks.
         self.keyframes = 0
+        self._streams = 0  # streams started: only the latest one's review is kept
 
     def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
         validate_prompts(prompts)
@@ -327,6 +328,8 @@ class LearnedTracker:
     def _run(self, frames: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
         self.review = []
         self.keyframes = 0
+        self._streams += 1
+        stream = self._streams
         objects: dict[int, _Object] = {}
         flow = FlowEngine()
         prev_gray: Gray | None = None
@@ -395,7 +398,10 @@ class LearnedTracker:
             prev_gray = gray
         check_all_prompts_used(prompts, index + 1)
         flags.sort()
-        self.review = review_ranges(flags)
+        # A stream left running by an abandoned job (its stage timed out while it was
+        # stuck) must not overwrite the review of the job that runs after it.
+        if stream == self._streams:
+            self.review = review_ranges(flags)
 
     # -- per object ---------------------------------------------------------------------
 
