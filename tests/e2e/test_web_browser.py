@@ -205,6 +205,7 @@ async def test_an_avi_upload_completes(system: System, tmp_path: Path) -> None:
         system, "avi", clip, click=f"{BALL[0] // 2},{BALL[1] // 2}", frame=30, later="197,200"
     )
     assert report["video"]["format"] == "avi"
+    assert report["frame_fits"]
     assert report["mask_pixels"] > 300
     result = await fetch(report["download_url"], system.gateway, tmp_path / "out.mp4")
     assert probe(result).frame_count == 45
@@ -219,6 +220,46 @@ async def test_an_avi_upload_completes(system: System, tmp_path: Path) -> None:
     after = next(f for i, f in enumerate(frames_rgb(corrected)) if i == 35)
     before = next(f for i, f in enumerate(frames_rgb(clip)) if i == 35)
     assert detail(after, cup) < 0.5 * detail(before, cup)  # the cup hiding the ball
+
+
+def _phone_mov(src: Path, dst: Path, frames: int = 30) -> Path:
+    """HEVC in a .mov with a 90-degree display rotation, as a phone records a portrait video."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mov") as out:
+        stream = out.add_stream("libx265", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"x265-params": "log-level=error"}
+        stream.set_display_rotation(90)
+        for n, frame in enumerate(inp.decode(video=0)):
+            if n >= frames:
+                break
+            small = frame.reformat(width=640, height=360, format="yuv420p")
+            small.pts, small.time_base = n, Fraction(1, 30)
+            out.mux(stream.encode(small))
+        out.mux(stream.encode(None))
+    return dst
+
+
+async def test_an_hevc_mov_from_a_phone_completes(system: System, tmp_path: Path) -> None:
+    clip = _phone_mov(VIDEOS / "02_cups.mp4", tmp_path / "IMG_0001.mov")
+    # Stored at half size the ball is at (200, 233); shown upright (the stored top edge on
+    # the left) that is x = 233, y = 639 - 200.
+    report = browse(system, "hevc", clip, click="233,439")
+    video = report["video"]
+    assert video["codec"] == "hevc"
+    assert (video["display_width"], video["display_height"]) == (360, 640)
+    assert report["frame_fits"], "the upright frame is cut off by its box"
+    assert report["mask_pixels"] > 300
+    job = next(r["body"] for r in report["requests"] if r.get("body"))
+    assert (job["click_x"], job["click_y"]) == (233, 439)
+    result = await fetch(report["download_url"], system.gateway, tmp_path / "out.mp4")
+    info = probe(result)
+    assert info.frame_count == 30 and (info.display_width, info.display_height) == (360, 640)
+    # The ball (stored orientation, as decoded) blurred; a cup beside it untouched.
+    ball = (slice(215, 252), slice(182, 218))
+    cup = (slice(150, 260), slice(295, 360))
+    first_out, first_in = next(frames_rgb(result)), next(frames_rgb(clip))
+    assert detail(first_out, ball) < 0.3 * detail(first_in, ball)
+    assert detail(first_out, cup) > 0.7 * detail(first_in, cup)
 
 
 def test_files_that_cannot_be_used_are_refused_before_uploading(

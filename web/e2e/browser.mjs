@@ -319,12 +319,16 @@ const scenarios = {
     await uploadThroughInput(page, files[0]);
     await waitForVideoFacts(page);
     await waitForFrame(page, 0);
+    // The whole frame in view (a portrait video too), not cut by its scroll box.
+    const [frameBox, view] = [await page.locator(".frame-box").boundingBox(), await page.locator(".frame-scroll").boundingBox()];
+    report.frame_fits = frameBox.height <= view.height + 1 && frameBox.width <= view.width + 1;
     await snap(page, "avi-frame");
     const at = await framePoint(page, click[0], click[1]);
     await page.mouse.click(at.x, at.y);
     report.mask_pixels = await waitForMask(page);
     await snap(page, "avi-mask");
     await startAndFollow(page);
+    if (!values.later) return;
     // A correction: back to the frames, a point on a later frame, run again.
     const first = report.job_id;
     await page.getByRole("button", { name: "Fix the outline and run again" }).click();
@@ -343,6 +347,11 @@ const scenarios = {
     await download.waitFor({ timeout: JOB_TIMEOUT });
     report.rerun_download_url = await download.getAttribute("href");
     await snap(page, "avi-rerun-result");
+  },
+
+  /** HEVC in a phone's .mov, stored sideways (browsers other than Safari cannot decode it): the same. */
+  async hevc(page) {
+    await scenarios.avi(page);
   },
 
   /** Files refused in the browser, before any upload, in plain words. */

@@ -321,7 +321,13 @@ export function FrameEditor({
       </div>
 
       <div className="frame-scroll" ref={scroller}>
-        <div className="frame-box" ref={box} style={{ width: `${zoom * 100}%`, aspectRatio: `${width} / ${height}` }}>
+        <div
+          className="frame-box"
+          ref={box}
+          // Unzoomed, the whole frame is in view: as wide as the page allows, and no taller
+          // than the scroll box (70vh), so a phone's portrait video is not cut at the bottom.
+          style={{ width: `min(${zoom * 100}%, ${((zoom * 70 * width) / height).toFixed(3)}vh)`, aspectRatio: `${width} / ${height}` }}
+        >
           <img
             key={`${uploadKey}:${frame}`}
             src={frameUrl(uploadKey, frame)}
