@@ -251,6 +251,7 @@ async def test_an_hevc_mov_from_a_phone_completes(system: System, tmp_path: Path
     assert report["mask_pixels"] > 300
     job = next(r["body"] for r in report["requests"] if r.get("body"))
     assert (job["click_x"], job["click_y"]) == (233, 439)
+    assert report["download_in_view"] and report["result_in_view"]  # a tall result too
     result = await fetch(report["download_url"], system.gateway, tmp_path / "out.mp4")
     info = probe(result)
     assert info.frame_count == 30 and (info.display_width, info.display_height) == (360, 640)
