@@ -74,7 +74,9 @@ def main() -> None:
     following: list[tuple[float, float]] = []
     uncached: list[tuple[float, float]] = []
     t = time.perf_counter()
-    warm = read_frame(VIDEOS / "02_cups.mp4", 0, max_side=MAX_SIDE)
+    # Clicks are answered on the frame at SAM's size, as the tracker sees it (the gateway
+    # decodes it so); the served frames are at MAX_SIDE.
+    warm = read_frame(VIDEOS / "02_cups.mp4", 0, max_side=cached.side)
     cached.mask("warm", 0, warm, [(400, 467)], [])
     fresh.mask("warm", 0, warm, [(400, 467)], [])
     load_s = time.perf_counter() - t
@@ -85,7 +87,7 @@ def main() -> None:
         for index in (0, count // 2):
             with _Timer(frames):
                 frame_jpeg(read_frame(path, index, 0, stamps, MAX_SIDE))
-        rgb = read_frame(path, 0, 0, stamps, MAX_SIDE)
+        rgb = read_frame(path, 0, 0, stamps, cached.side)
         scale = rgb.shape[1] / clip["size"][0]
         for label, (x, y) in clip["clicks"].items():
             click = (x * scale, y * scale)
@@ -94,7 +96,7 @@ def main() -> None:
             with _Timer(cold):
                 cached.mask(key, 0, rgb, [click], [])
             cached.shown(key + ":shown", 0)
-            cached.prepare(key + ":shown", 0, rgb)
+            cached.prepare(key + ":shown", 0, lambda rgb=rgb: rgb)
             with _Timer(first):
                 cached.mask(key + ":shown", 0, rgb, [click], [])
             with _Timer(following):

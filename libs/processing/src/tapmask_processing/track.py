@@ -61,15 +61,18 @@ def to_frame_prompts(prompts: Sequence[Prompt], info: VideoInfo) -> list[Prompt]
     return out
 
 
-def _at_video_size(mask: Mask, info: VideoInfo) -> Mask:
-    """A mask from a tracker's working size back at the decoded frame's size (a smooth
-    upscale, thresholded at half, so the edge does not come back as blocks)."""
-    if mask.shape == (info.height, info.width):
+def scale_mask(mask: Mask, width: int, height: int) -> Mask:
+    """``mask`` at ``width`` x ``height`` (a smooth resize, thresholded at half, so the edge
+    does not come back as blocks)."""
+    if mask.shape == (height, width):
         return mask
-    up = cv2.resize(
-        mask.astype(np.uint8) * 255, (info.width, info.height), interpolation=cv2.INTER_LINEAR
-    )
+    up = cv2.resize(mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.asarray(up) > 127
+
+
+def _at_video_size(mask: Mask, info: VideoInfo) -> Mask:
+    """A mask from a tracker's working size back at the decoded frame's size."""
+    return scale_mask(mask, info.width, info.height)
 
 
 def iter_video_masks(

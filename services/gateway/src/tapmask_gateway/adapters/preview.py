@@ -6,14 +6,21 @@ keeps a local copy of each upload it was asked about (an LRU bounded in bytes), 
 and frame timestamps, and the SAM features of recently clicked frames.
 
 Why the segmenter runs here, server-side, with the tracker's own code
-(``tapmask_processing.tracking.sam_prompting.whole_object`` + ``add_parts``, as the tracker's
-click frame does): the preview must be the mask the job will start from, not a
-look-alike. Measured on 2 cores (``bench/bench_click.py``): the image encoder is
-0.45-0.8 s a frame, the decoder ~40-75 ms a call; the whole-object steps take 5-17
-decoder calls. The encoder output (4 MiB) is kept per (upload, frame), so a second click
-on the same frame pays the decoder only. Running the decoder in the browser
-(onnxruntime-web) would save a round trip of a few ms but ship the 16 MB decoder and the
-prompting code twice (Python and TypeScript) -- one copy of that logic wins.
+(``tapmask_processing.tracking.sam_prompting.whole_object`` + ``add_parts``, as the
+tracker's click frame does): the preview must be the mask the job will start from, not a
+look-alike. So it also looks at the frame the tracker looks at: decoded straight to
+SAM's input size (``ClickSegmenter.side``, the learned tracker's ``max_side``), not the
+served 1280 px image: SAM's answers move with the pixels it is given, and on frame 0 of
+``01_dog.mp4`` the click on the dog's flank gave the whole dog at 1024 px but a headless
+one at 1280 (the leash SAM joins to it there stretched its box over the head, which
+``add_parts`` then took for a thing within its outline). The mask is scaled back to the
+served frame's size as the pipeline scales the tracker's masks. Measured on 2 cores
+(``bench/bench_click.py``): the image encoder is 0.45-0.8 s a frame, the decoder ~40-75
+ms a call; the whole-object steps take 5-17 decoder calls. The encoder output (4 MiB) is
+kept per (upload, frame), so a second click on the same frame pays the decoder only.
+Running the decoder in the browser (onnxruntime-web) would save a round trip of a few ms
+but ship the 16 MB decoder and the prompting code twice (Python and TypeScript) -- one
+copy of that logic wins.
 
 The gateway imports the tracker's pure core (``core/``: numpy, OpenCV, onnxruntime, no
 Kafka or S3); it is the ``preview`` extra of tapmask-gateway, so a gateway built without
@@ -27,7 +34,7 @@ import logging
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,8 +165,14 @@ class UploadFrames:
                 local.video = UploadVideo(info, stamps)
             return local.path, local.video
 
-    def frame(self, key: str, size: int, index: int) -> RGBFrame:
-        """Frame ``index`` as players show it, the longer side at most ``frame_max_side``."""
+    @property
+    def served_side(self) -> int:
+        """The longer side at most of the frames and masks served (``frame_max_side``)."""
+        return self._settings.frame_max_side
+
+    def frame(self, key: str, size: int, index: int, max_side: int | None = None) -> RGBFrame:
+        """Frame ``index`` as players show it, the longer side at most ``max_side``
+        (default: ``frame_max_side``, the served frames' size)."""
         path, video = self.video(key, size)
         count = video.info.frame_count
         if video.timestamps is not None:
@@ -174,7 +187,7 @@ class UploadFrames:
                 index,
                 video.info.rotation,
                 video.timestamps,
-                self._settings.frame_max_side,
+                max_side or self._settings.frame_max_side,
                 _probe_limits(self._limits),
             )
         except MediaError as exc:
@@ -248,18 +261,29 @@ class ClickSegmenter:
         while len(self._shown) > 4 * self._settings.embeddings:
             self._shown.pop(next(iter(self._shown)))
 
-    def prepare(self, key: str, index: int, rgb: RGBFrame) -> None:
-        """Compute the frame's features before the first click, while the person looks at
-        it: the encoder (0.45-0.8 s on 2 cores) is then off the click's path, which pays
-        only the decoder calls. Skipped when another frame of the upload was shown since
-        (a person scrubbing), so only the frame someone stops at costs an encoder run."""
+    @property
+    def side(self) -> int:
+        """The longer side of the frames to hand to ``prepare`` and ``mask``: SAM's input
+        size, as the learned tracker decodes them (``LearnedTracker.max_side``)."""
+        try:
+            from tapmask_processing.tracking.sam_onnx import INPUT_SIZE
+        except ImportError:
+            return 1024  # not installed: ``mask`` says so
+        return INPUT_SIZE
+
+    def prepare(self, key: str, index: int, frame: Callable[[], RGBFrame]) -> None:
+        """Compute the features of the frame (``frame()``, at ``side``) before the first
+        click, while the person looks at it: the encoder (0.45-0.8 s on 2 cores) is then
+        off the click's path, which pays only the decoder calls. Skipped when another
+        frame of the upload was shown since (a person scrubbing), so only the frame
+        someone stops at costs a decode and an encoder run."""
         if self._shown.get(key) != index:
             return
         try:
             with self._lock:
-                if self._shown.get(key) == index:
-                    self._embedding(self._load(), key, index, rgb)
-        except PreviewUnavailable:
+                if self._shown.get(key) == index and (key, index) not in self._embeddings:
+                    self._embedding(self._load(), key, index, frame())
+        except (PreviewUnavailable, BadUpload):
             return  # said to whoever clicks
 
     def mask(
@@ -269,10 +293,14 @@ class ClickSegmenter:
         rgb: RGBFrame,
         positives: Sequence[tuple[float, float]],
         negatives: Sequence[tuple[float, float]],
+        size: tuple[int, int] | None = None,
     ) -> PreviewMask:
-        """The whole object the clicks are on (``rgb``'s pixels), as a grey PNG."""
+        """The whole object the clicks are on (``rgb``'s pixels: the frame at ``side``,
+        as the tracker sees it), as a grey PNG of ``size`` (width, height; default
+        ``rgb``'s)."""
         import time
 
+        from tapmask_processing.track import scale_mask
         from tapmask_processing.tracking.sam_prompting import add_parts, appearance, whole_object
 
         with self._lock:
@@ -287,6 +315,8 @@ class ClickSegmenter:
                 mask = add_parts(sam, emb, mask, ref, grid)
             t2 = time.perf_counter()
         mask = np.asarray(mask, bool)
+        if size is not None:
+            mask = scale_mask(mask, *size)
         h, w = mask.shape
         return PreviewMask(
             png=encode_png_mask(mask),

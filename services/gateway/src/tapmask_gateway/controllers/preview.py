@@ -32,6 +32,7 @@ from tapmask_gateway.controllers.deps import (
     UploadsDep,
     http_refusals,
 )
+from tapmask_media.decode import scaled_size
 
 if TYPE_CHECKING:
     from tapmask_media.decode import RGBFrame
@@ -162,19 +163,24 @@ class PreviewController(Controller):
         if segmenter is not None:
             segmenter.shown(upload.key, index)
 
-        def render() -> tuple[bytes, RGBFrame]:
-            rgb = running.frame(upload.key, upload.size_bytes, index)
-            return frame_jpeg(rgb), rgb
+        def render() -> bytes:
+            return frame_jpeg(running.frame(upload.key, upload.size_bytes, index))
 
         try:
             async with probe_slots:
-                jpeg, rgb = await anyio.to_thread.run_sync(render)
+                jpeg = await anyio.to_thread.run_sync(render)
         except BadUpload as exc:
             raise Problem(422, str(exc)) from exc
         if segmenter is not None:
-            # The features of the frame a person looks at, before the first click.
+            # The features of the frame a person looks at, before the first click (at
+            # SAM's size, as the tracker decodes it: see adapters/preview.py).
+            side = segmenter.side
+
+            def at_sam_size() -> RGBFrame:
+                return running.frame(upload.key, upload.size_bytes, index, side)
+
             task = asyncio.create_task(
-                anyio.to_thread.run_sync(segmenter.prepare, upload.key, index, rgb)
+                anyio.to_thread.run_sync(segmenter.prepare, upload.key, index, at_sam_size)
             )
             _PREPARING.add(task)
             task.add_done_callback(_PREPARING.discard)
@@ -215,11 +221,12 @@ class PreviewController(Controller):
 
         def run() -> tuple[bytes, dict[str, str]]:
             _, video = running.video(upload.key, upload.size_bytes)
-            rgb = running.frame(upload.key, upload.size_bytes, data.frame)
             w, h = video.info.display_width, video.info.display_height
             for x, y in [*positives, *negatives]:
                 if x >= w or y >= h:
                     raise BadUpload(f"click ({x:g}, {y:g}) is outside the {w}x{h} frame")
+            # SAM looks at the frame the tracker looks at; the PNG has the served size.
+            rgb = running.frame(upload.key, upload.size_bytes, data.frame, masker.side)
             sx, sy = rgb.shape[1] / w, rgb.shape[0] / h
             result = masker.mask(
                 upload.key,
@@ -227,6 +234,7 @@ class PreviewController(Controller):
                 rgb,
                 [(x * sx, y * sy) for x, y in positives],
                 [(x * sx, y * sy) for x, y in negatives],
+                size=scaled_size(w, h, running.served_side),
             )
             return result.png, {
                 "X-Mask-Pixels": str(result.pixels),
