@@ -9,21 +9,11 @@ from uuid import UUID
 
 import pytest
 from gateway_harness import TOPIC_PREFIX, Served, create_job, eventually, publish, upload
-from prometheus_client.parser import text_string_to_metric_families
+from scrape import total
 
 from tapmask_schemas import JobProgress, Stage, topics
 
 pytestmark = pytest.mark.integration
-
-
-def total(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples ``name`` in a Prometheus scrape that carry ``labels``."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 async def test_a_scrape_shows_job_created_published_and_worker_events_received(

@@ -6,21 +6,11 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from prometheus_client.parser import text_string_to_metric_families
+from scrape import total
 from test_sse_app import running_notifier
 
 from tapmask_schemas import JobProgress, Stage, VideoReady
 from tapmask_schemas.topics import JOB_PROGRESS, VIDEO_READY
-
-
-def total(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples ``name`` in a Prometheus scrape that carry ``labels``."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 async def test_a_scrape_shows_events_received_by_topic_and_their_processing_time() -> None:
