@@ -22,8 +22,12 @@ def _event(percent: float) -> JobProgress:
     return JobProgress(job_id=uuid4(), stage=Stage.TRACKING, percent=percent)
 
 
-def _worker(
-    settings: KafkaSettings, prefix: str, group: str, handle: StageHandler[JobProgress]
+def stage_worker(
+    settings: KafkaSettings,
+    prefix: str,
+    group: str,
+    handle: StageHandler[JobProgress],
+    service: str = "delivery-test",
 ) -> tuple[KafkaBroker, StageWorker[JobProgress]]:
     """A broker with one StageWorker on ``prefix``+job-created, as build_worker_service wires
     it (its progress and failure topics under the same unique prefix)."""
@@ -31,14 +35,14 @@ def _worker(
     router = KafkaRouter(prefix=prefix)
     worker = StageWorker(
         router,
-        service="delivery-test",
+        service=service,
         topic=t.JOB_CREATED,
         event_model=JobProgress,
         failure_stage=Stage.TRACKING,
         handle=handle,
         settings=WorkerSettings(group_id=group, shutdown_grace_s=0.0),
         kafka=settings,
-        metrics=WorkerMetrics("delivery-test"),
+        metrics=WorkerMetrics(service),
     )
     broker.include_router(router)
     return broker, worker
@@ -53,7 +57,7 @@ def _recording_worker(
     async def record(event: JobProgress, ctx: JobContext) -> None:
         handled.append(event)
 
-    broker, worker = _worker(settings, prefix, group, record)
+    broker, worker = stage_worker(settings, prefix, group, record)
     return broker, worker, handled
 
 
@@ -75,7 +79,7 @@ async def test_unfinished_job_is_redelivered_and_finished_one_is_not(
             ctx.progress.update(Stage.TRACKING, 10.0)
             await asyncio.sleep(0.05)
 
-    broker1, worker1 = _worker(settings, prefix, group, stops_midway)
+    broker1, worker1 = stage_worker(settings, prefix, group, stops_midway)
     async with broker1:
         await broker1.start()
         await broker1.publish(first, topic, key=t.key_for(first.job_id))

@@ -17,12 +17,10 @@ from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
-from faststream.kafka import KafkaRouter
+from test_kafka_delivery import stage_worker
 
-from tapmask_runtime.kafka import make_broker
-from tapmask_runtime.metrics import WorkerMetrics
-from tapmask_runtime.settings import KafkaSettings, WorkerSettings
-from tapmask_runtime.worker import JobContext, StageWorker
+from tapmask_runtime.settings import KafkaSettings
+from tapmask_runtime.worker import JobContext
 from tapmask_schemas import JobProgress, Stage
 from tapmask_schemas import topics as t
 
@@ -57,20 +55,7 @@ async def test_a_group_whose_events_were_deleted_commits_where_it_starts(
             handled.append(event)
             got.set()
 
-        broker = make_broker(settings, graceful_timeout=1)
-        router = KafkaRouter(prefix=prefix)
-        worker = StageWorker(
-            router,
-            service="start-offsets-test",
-            topic=t.JOB_CREATED,
-            event_model=JobProgress,
-            failure_stage=Stage.TRACKING,
-            handle=record,
-            settings=WorkerSettings(group_id=group, shutdown_grace_s=0.0),
-            kafka=settings,
-            metrics=WorkerMetrics("start-offsets-test"),
-        )
-        broker.include_router(router)
+        broker, worker = stage_worker(settings, prefix, group, record, "start-offsets-test")
         async with broker:
             await broker.start()
             # What KEDA reads: the group's committed offset on each partition. Without one,
