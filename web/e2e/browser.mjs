@@ -4,6 +4,7 @@
 // (and the downloaded video) in Python.
 //
 //   node web/e2e/browser.mjs SCENARIO --base URL --out DIR [--file PATH] [--click X,Y] [--frame N]
+//                            [--effect Blur|Pixelate|"Solid fill"]
 //
 // Prints one JSON line with what the scenario saw; writes a screenshot of each step to DIR.
 // Exits 1 with the reason on stderr when a step fails.
@@ -25,6 +26,7 @@ const { positionals, values } = parseArgs({
     later: { type: "string" },
     second: { type: "string" },
     review: { type: "string" },
+    effect: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
   },
 });
@@ -434,6 +436,49 @@ const scenarios = {
     await page.locator(".job-head strong", { hasText: "Cancelled" }).waitFor({ timeout: 30_000 });
     report.cancelled_shown = true;
     await snap(page, "keyboard-job-cancelled");
+  },
+
+  /** Every face hidden with no click: tick "Hide all faces", choose the effect, start, the result. */
+  async faces(page) {
+    recordRequests(page);
+    await page.goto(base);
+    await uploadThroughInput(page, files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    const start = page.getByRole("button", { name: "Start" });
+    const faces = page.getByRole("checkbox", { name: "Hide all faces" });
+    // Nothing clicked yet: Start waits for a click (or the faces switch).
+    report.start_enabled_before = await start.isEnabled();
+    report.hint_before = await page.locator(".start small").textContent();
+    report.faces_checked_before = await faces.isChecked();
+    await snap(page, "nothing-clicked");
+    await page.getByRole("radio", { name: /^Hide it/ }).check();
+    await page.getByRole("radiogroup", { name: "Effect" }).getByRole("radio", { name: values.effect ?? "Blur" }).check();
+    await faces.check();
+    report.faces_checked = await faces.isChecked();
+    report.start_enabled = await start.isEnabled();
+    report.hint = await page.locator(".start small").textContent();
+    report.marked_objects = await page.locator(".objects li [data-mask-pixels]").count();
+    await snap(page, "faces-ticked");
+    // Refused at Start, or a failed job: stop there with the page's words (not minutes later).
+    const refused = page.getByRole("alert").or(page.locator(".job-head strong", { hasText: "Failed" }));
+    const failed = refused
+      .first()
+      .waitFor({ timeout: JOB_TIMEOUT })
+      .then(async () => {
+        throw new Error(`the page says: ${(await page.locator("p.error").allTextContents()).join(" | ")}`);
+      });
+    await Promise.race([startAndFollow(page), failed]);
+    const hash = new URLSearchParams((await page.evaluate(() => window.location.hash)).slice(1));
+    report.token = hash.get("token");
+    // The result's first frame on screen (the faces as a person sees them), and the
+    // moments the page asks to check.
+    await page.waitForFunction(() => (document.querySelector(".compare figure:last-child video")?.readyState ?? 0) >= 2, null, {
+      timeout: 30_000,
+    });
+    await page.waitForTimeout(500); // its loading spinner gone
+    report.review_listed = await page.locator(".review li").allTextContents();
+    await snap(page, "faces-result-shown");
   },
 
   /** At phone size, with touch: tap the object, switch to "Not this" by touch. */
