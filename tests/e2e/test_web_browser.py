@@ -181,20 +181,31 @@ async def test_a_later_frame_of_the_dog_can_be_clicked(system: System) -> None:
     assert frames, "the frames came from the server"
 
 
-def _avi(src: Path, dst: Path, frames: int = 45) -> Path:
-    """An MPEG-4 Part 2 AVI (what old cameras write; browsers do not play it)."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="avi") as out:
-        stream = out.add_stream("mpeg4", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        stream.bit_rate = 2_000_000
+def _half_size(
+    src: Path, dst: Path, frames: int, fmt: str, codec: str, rotation: int = 0, **stream: Any
+) -> Path:
+    """The first ``frames`` of ``src`` at 640x360, 30 fps, as ``codec`` in ``fmt`` with a
+    display ``rotation``; ``stream`` sets the output stream's attributes (bit rate, options)."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt) as out:
+        video = out.add_stream(codec, rate=30)
+        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
+        for name, value in stream.items():
+            setattr(video, name, value)
+        if rotation:
+            video.set_display_rotation(rotation)
         for n, frame in enumerate(inp.decode(video=0)):
             if n >= frames:
                 break
             small = frame.reformat(width=640, height=360, format="yuv420p")
             small.pts, small.time_base = n, Fraction(1, 30)
-            out.mux(stream.encode(small))
-        out.mux(stream.encode(None))
+            out.mux(video.encode(small))
+        out.mux(video.encode(None))
     return dst
+
+
+def _avi(src: Path, dst: Path, frames: int = 45) -> Path:
+    """An MPEG-4 Part 2 AVI (what old cameras write; browsers do not play it)."""
+    return _half_size(src, dst, frames, "avi", "mpeg4", bit_rate=2_000_000)
 
 
 async def test_an_avi_upload_completes(system: System, tmp_path: Path) -> None:
@@ -224,19 +235,9 @@ async def test_an_avi_upload_completes(system: System, tmp_path: Path) -> None:
 
 def _phone_mov(src: Path, dst: Path, frames: int = 30) -> Path:
     """HEVC in a .mov with a 90-degree display rotation, as a phone records a portrait video."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mov") as out:
-        stream = out.add_stream("libx265", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        stream.options = {"x265-params": "log-level=error"}
-        stream.set_display_rotation(90)
-        for n, frame in enumerate(inp.decode(video=0)):
-            if n >= frames:
-                break
-            small = frame.reformat(width=640, height=360, format="yuv420p")
-            small.pts, small.time_base = n, Fraction(1, 30)
-            out.mux(stream.encode(small))
-        out.mux(stream.encode(None))
-    return dst
+    return _half_size(
+        src, dst, frames, "mov", "libx265", 90, options={"x265-params": "log-level=error"}
+    )
 
 
 async def test_an_hevc_mov_from_a_phone_completes(system: System, tmp_path: Path) -> None:
