@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 from db_schema import new_schema
+from service_env import s3_env
 
 from tapmask_runtime.settings import S3Settings
 
@@ -41,12 +42,8 @@ def _service_env(
         {
             "TAPMASK_KAFKA__BOOTSTRAP_SERVERS": kafka,
             "TAPMASK_DATABASE__URL": dsn,
-            "TAPMASK_S3__ENDPOINT_URL": s3.endpoint_url or "",
+            **s3_env(s3),
             "TAPMASK_S3__PUBLIC_ENDPOINT_URL": s3.public_endpoint_url or s3.endpoint_url or "",
-            "TAPMASK_S3__REGION": s3.region,
-            "TAPMASK_S3__ACCESS_KEY": s3.access_key or "",
-            "TAPMASK_S3__SECRET_KEY": s3.secret_key.get_secret_value() if s3.secret_key else "",
-            "TAPMASK_S3__BUCKET": s3.bucket,
             "TAPMASK_TOKEN_SECRET": secret,
             "TAPMASK_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
             "TAPMASK_NOTIFIER_URL": f"http://127.0.0.1:{ports['notifier']}",

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from service_env import s3_env
 
 from tapmask_runtime.settings import S3Settings
 
@@ -39,11 +40,7 @@ def test_a_missing_checkpoint_stops_the_tracker_at_start_naming_the_object(
         "TAPMASK_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
         "TAPMASK_KAFKA__TOPIC_PREFIX": f"ckpt{uuid.uuid4().hex[:8]}.",
         "TAPMASK_KAFKA__TOPIC_PARTITIONS": "1",
-        "TAPMASK_S3__ENDPOINT_URL": s3.endpoint_url or "",
-        "TAPMASK_S3__REGION": s3.region,
-        "TAPMASK_S3__BUCKET": s3.bucket,
-        "TAPMASK_S3__ACCESS_KEY": s3.access_key or "",
-        "TAPMASK_S3__SECRET_KEY": s3.secret_key.get_secret_value() if s3.secret_key else "",
+        **s3_env(s3),
         "TAPMASK_METRICS__PORT": str(port),
         "TAPMASK_LOG__LEVEL": "INFO",
         # As the Deployment sets them.

@@ -28,6 +28,7 @@ import av
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from service_env import s3_env
 from workers_harness import TRACKER_MAX_POLL_MS
 
 from tapmask_runtime.s3 import make_s3_client
@@ -272,11 +273,7 @@ async def stack(
         "TAPMASK_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
         "TAPMASK_KAFKA__MAX_POLL_INTERVAL_MS": "60000",
         "TAPMASK_KAFKA__TOPIC_PARTITIONS": "2",
-        "TAPMASK_S3__ENDPOINT_URL": s3.endpoint_url or "",
-        "TAPMASK_S3__REGION": s3.region,
-        "TAPMASK_S3__BUCKET": s3.bucket,
-        "TAPMASK_S3__ACCESS_KEY": s3.access_key or "",
-        "TAPMASK_S3__SECRET_KEY": s3.secret_key.get_secret_value() if s3.secret_key else "",
+        **s3_env(s3),
         "TAPMASK_KAFKA__TOPIC_PREFIX": prefix,
         # The broker's floor: a SIGKILLed worker's partitions move on after ~6 s.
         "TAPMASK_WORKER__SESSION_TIMEOUT_MS": "6000",
