@@ -6,11 +6,13 @@ TAPMASK_DATABASE__URL, TAPMASK_LIMITS__MAX_DURATION_S, TAPMASK_QUOTAS__FREE_VIDE
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tapmask_gateway.domain.quotas import Tier
 from tapmask_runtime.settings import (
     DatabaseSettings,
     KafkaSettings,
@@ -22,6 +24,19 @@ from tapmask_runtime.settings import VideoLimits as VideoLimits  # one definitio
 # Where a source checkout keeps the web build; an installed wheel simply won't find it.
 DEV_SECRET = "dev-only-change-me"
 _REPO_WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
+
+
+@dataclass(frozen=True)
+class TierQuotas:
+    """One tier's limits: its ``free_*`` or ``pro_*`` settings (``Quotas.of``)."""
+
+    videos_per_month: int
+    requests_per_minute: int
+    burst: int
+    probes_per_minute: int
+    probe_burst: int
+    unused_uploads_per_hour: int
+    retention_hours: float
 
 
 class Quotas(BaseModel):
@@ -45,6 +60,11 @@ class Quotas(BaseModel):
     pro_unused_uploads_per_hour: int = 500
     free_retention_hours: float = 24.0
     pro_retention_hours: float = 24.0 * 7
+
+    def of(self, tier: Tier) -> TierQuotas:
+        """The limits of ``tier`` (one place picks between the free and the pro settings)."""
+        prefix = "pro_" if tier is Tier.PRO else "free_"
+        return TierQuotas(**{f.name: getattr(self, prefix + f.name) for f in fields(TierQuotas)})
 
 
 class PreviewSettings(BaseModel):

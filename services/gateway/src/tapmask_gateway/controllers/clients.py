@@ -79,10 +79,8 @@ class ClientMiddleware(ASGIMiddleware):
                 await _send_problem(send, 401, "unknown or revoked API key (X-API-Key)", None)
                 return
             client = Client(ip=ip, tier=Tier.PRO, api_key=key, pepper=self.pepper)
-        if client.tier is Tier.PRO:
-            per_minute, burst = quotas.pro_requests_per_minute, quotas.pro_burst
-        else:
-            per_minute, burst = quotas.free_requests_per_minute, quotas.free_burst
+        limits = quotas.of(client.tier)
+        per_minute, burst = limits.requests_per_minute, limits.burst
         wait = self.limiter.hit(client.subject, per_minute, burst, time.monotonic())
         if wait:
             self.metrics.rejected.labels("rate_limit").inc()

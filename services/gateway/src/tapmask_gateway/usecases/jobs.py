@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from uuid import UUID, uuid4
 
@@ -216,7 +216,7 @@ class JobService:
             )
 
         now = self.clock()
-        month, limit = await self._quota_left(client, now)
+        limit = await self._quota_left(client, now)
 
         head = await self.store.head(upload.key)
         if head is None:
@@ -283,10 +283,7 @@ class JobService:
             video=video,
             auto_faces=order.auto_faces,
         )
-        quotas = self.settings.quotas
-        hours = (
-            quotas.pro_retention_hours if client.tier is Tier.PRO else quotas.free_retention_hours
-        )
+        hours = self.settings.quotas.of(client.tier).retention_hours
         new = NewJob(
             id=job_id,
             access_token_hash=token_hash(token),
@@ -301,32 +298,18 @@ class JobService:
             expires_at=now + timedelta(hours=hours),
         )
         try:
-            await self.repo.add_job(
-                new,
-                event,
-                topic=JOB_CREATED,
-                subject=client.subject,
-                month=month,
-                quota=limit,
-                claim=upload.key,
-            )
-        except QuotaExceeded:
-            await self.store.delete([pinned])
-            raise _quota_used_up(limit, now) from None
-        except UploadAlreadyUsed:
-            await self.store.delete([pinned])
-            raise _upload_used() from None
+            await self._record(client, new, event, JOB_CREATED, now, limit, upload.key)
+        except Refused:
+            await self.store.delete([pinned])  # the copy of a job that never was
+            raise
         return CreatedJob(job_id, token)
 
     async def _probe(self, client: Client, key: str, etag: str) -> CheckedUpload:
         """Probe bytes not probed before: counted against the client (a refused probe
         costs the same download and child process as an accepted one), and refused at
         once when every probe slot stays busy, rather than queueing without end."""
-        quotas = self.settings.quotas
-        if client.tier is Tier.PRO:
-            per_minute, burst = quotas.pro_probes_per_minute, quotas.pro_probe_burst
-        else:
-            per_minute, burst = quotas.free_probes_per_minute, quotas.free_probe_burst
+        limits = self.settings.quotas.of(client.tier)
+        per_minute, burst = limits.probes_per_minute, limits.probe_burst
         wait = self.limiter.hit(f"probe:{client.subject}", per_minute, burst, self.monotonic())
         if wait:
             raise Refused(
@@ -418,7 +401,7 @@ class JobService:
     ) -> CreatedJob:
         """A job on ``source``'s input file, sharing its expiry (the files go together)."""
         now = self.clock()
-        month, limit = await self._quota_left(client, now)
+        limit = await self._quota_left(client, now)
         job_id = self.new_id()
         token = job_token(self.settings.token_secret.get_secret_value(), job_id)
         video = VideoInfo.model_validate(source.video)
@@ -460,19 +443,36 @@ class JobService:
             tier=client.tier.value,
             expires_at=source.expires_at,
         )
+        await self._record(client, new, event, topic, now, limit, None)
+        return CreatedJob(job_id, token)
+
+    async def _record(
+        self,
+        client: Client,
+        new: NewJob,
+        event: JobCreated | MasksReady,
+        topic: str,
+        now: datetime,
+        limit: int,
+        claim: str | None,
+    ) -> None:
+        """The job and its event stored together, counted against the client's month (and
+        claiming the upload ``claim``, when given); ``Refused`` when the quota was used up
+        or the upload claimed meanwhile."""
         try:
             await self.repo.add_job(
                 new,
                 event,
                 topic=topic,
                 subject=client.subject,
-                month=month,
+                month=month_of(now),
                 quota=limit,
-                claim=None,
+                claim=claim,
             )
         except QuotaExceeded:
             raise _quota_used_up(limit, now) from None
-        return CreatedJob(job_id, token)
+        except UploadAlreadyUsed:
+            raise _upload_used() from None
 
     # --- cancelling ----------------------------------------------------------------------
 
@@ -510,18 +510,16 @@ class JobService:
 
     def monthly_videos(self, client: Client) -> int:
         """The client's monthly quota: per key for pro (or the pro default), else the free one."""
-        quotas = self.settings.quotas
-        if client.tier is Tier.PRO:
-            own = client.api_key.videos_per_month if client.api_key else None
-            return own or quotas.pro_videos_per_month
-        return quotas.free_videos_per_month
+        own = client.api_key.videos_per_month if client.api_key else None
+        if client.tier is Tier.PRO and own:
+            return own
+        return self.settings.quotas.of(client.tier).videos_per_month
 
-    async def _quota_left(self, client: Client, now: datetime) -> tuple[date, int]:
-        """This month and the client's monthly limit; TOO_MANY naming the use when none is
-        left."""
-        month = month_of(now)
+    async def _quota_left(self, client: Client, now: datetime) -> int:
+        """The client's monthly limit; TOO_MANY naming the use when none is left."""
         limit = self.monthly_videos(client)
-        decision = check_quota(await self.repo.videos_used(client.subject, month), limit, now)
+        used = await self.repo.videos_used(client.subject, month_of(now))
+        decision = check_quota(used, limit, now)
         if not decision.allowed:
             raise Refused(
                 Refusal.TOO_MANY,
@@ -529,7 +527,7 @@ class JobService:
                 reason="quota",
                 retry_after_s=decision.retry_after_s,
             )
-        return month, limit
+        return limit
 
 
 def _quota_used_up(limit: int, now: datetime) -> Refused:

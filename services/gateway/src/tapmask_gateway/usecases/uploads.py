@@ -14,7 +14,6 @@ from typing import Final
 from uuid import UUID, uuid4
 
 from tapmask_gateway.domain.clients import Client
-from tapmask_gateway.domain.quotas import Tier
 from tapmask_gateway.domain.records import UploadRow
 from tapmask_gateway.domain.uploads import UploadRejected, check_upload, upload_key
 from tapmask_gateway.settings import Settings
@@ -66,10 +65,8 @@ class UploadService:
         except UploadRejected as exc:
             raise Refused(_REJECTED[exc.kind], str(exc), reason="bad_upload") from exc
         key = upload_key(self.new_id(), ext)
-        quotas = self.settings.quotas
-        pro = client.tier is Tier.PRO
-        hours = quotas.pro_retention_hours if pro else quotas.free_retention_hours
-        unused = quotas.pro_unused_uploads_per_hour if pro else quotas.free_unused_uploads_per_hour
+        limits = self.settings.quotas.of(client.tier)
+        hours, unused = limits.retention_hours, limits.unused_uploads_per_hour
         recorded = await self.repo.add_upload(
             key,
             ctype,
