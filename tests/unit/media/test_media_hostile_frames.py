@@ -14,6 +14,7 @@ import pytest
 from tapmask_media.decode import iter_rgb_frames, iter_video_frames
 from tapmask_media.errors import FrameSizeChangedError, MediaError, MediaLimitError
 from tapmask_media.probe import ProbeLimits, probe
+from tapmask_media.stills import frame_timestamps, read_frame
 
 
 def _jpegs(width: int, height: int, count: int) -> list[bytes]:
@@ -89,3 +90,21 @@ def test_a_steady_real_clip_decodes_whole(tmp_path: Path) -> None:
     clip = videos / "04_coffee.mp4"
     count = sum(1 for _ in iter_video_frames(clip, ProbeLimits(max_pixels=1280 * 720)))
     assert count == probe(clip).frame_count
+
+
+def test_a_single_frame_read_refuses_the_frames_the_probe_never_saw(tmp_path: Path) -> None:
+    """``read_frame`` (the gateway's frames and mask preview) under the same caps as the
+    decoder: frames 0-4 are served, a later one is refused before 108 Mpx are allocated,
+    with or without the seek table (issue 18)."""
+    path = growing_avi(tmp_path / "bomb.avi", (12000, 9000))
+    limits = ProbeLimits(max_pixels=4096 * 2160)
+    stamps = frame_timestamps(path, limits)
+    assert read_frame(path, 4, 0, stamps, 1024, limits).shape == (480, 640, 3)
+    for table in (stamps, None):
+        with pytest.raises(MediaLimitError) as caught:
+            read_frame(path, 6, 0, table, 1024, limits)
+        assert "frame 6 cannot be shown" in str(caught.value)
+        assert str(4096 * 2160) in str(caught.value)
+    other = growing_avi(tmp_path / "wider.avi", (800, 480))
+    with pytest.raises(FrameSizeChangedError, match="800x480 but the video is 640x480"):
+        read_frame(other, 5, 0, frame_timestamps(other), None, limits)

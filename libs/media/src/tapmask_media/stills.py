@@ -24,7 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_media.decode import RGBFrame, scaled_size
-from tapmask_media.errors import MediaError, TruncatedFileError
+from tapmask_media.errors import (
+    FrameSizeChangedError,
+    MediaError,
+    MediaLimitError,
+    TruncatedFileError,
+)
 from tapmask_media.orientation import quarter_turns
 from tapmask_media.probe import ProbeLimits, open_input
 
@@ -62,12 +67,34 @@ def read_frame(
 ) -> RGBFrame:
     """Frame ``index`` (0-based, presentation order) as RGB, turned as players show it
     (``rotation``: the probe's counter-clockwise degrees), its longer side at most
-    ``max_side``. ``timestamps`` (from ``frame_timestamps``) makes it a seek."""
+    ``max_side``. ``timestamps`` (from ``frame_timestamps``) makes it a seek.
+
+    Under the same caps as ``decode.iter_video_frames`` (issue 18: a file whose frames grow
+    from 640x480 to 12000x9000 after frame 4 had the gateway decode 108-megapixel frames
+    the probe never saw): the decoder refuses a picture over ``limits.max_pixels`` before
+    allocating it, and a decoded frame whose size is not the stream's (the size the probe
+    checked) ends the read with :class:`FrameSizeChangedError`, before it is converted."""
     if index < 0:
         raise MediaError(f"frame {index} does not exist (frames count from 0)")
+    limits = limits or ProbeLimits()
     with open_input(path, limits) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
+        cc = video.codec_context
+        # Applied when the decoder opens, at the first packet.
+        cc.options = {**cc.options, "max_pixels": str(limits.max_pixels)}
+        expected = (cc.width, cc.height)
+
+        def checked(frame: av.VideoFrame) -> av.VideoFrame:
+            if (frame.width, frame.height) != expected:
+                raise FrameSizeChangedError(
+                    f"frame {index} cannot be shown: by then the picture is "
+                    f"{frame.width}x{frame.height} but the video is {expected[0]}x{expected[1]}: "
+                    "a video whose picture changes size mid-stream is not supported (re-export "
+                    "it at one size)"
+                )
+            return frame
+
         try:
             if timestamps is not None:
                 if index >= len(timestamps):
@@ -77,20 +104,29 @@ def read_frame(
                 target = timestamps[index]
                 container.seek(target, backward=True, any_frame=False, stream=video)
                 for frame in container.decode(video):
+                    checked(frame)
                     if frame.pts is None or frame.pts < target:
                         continue
                     return _to_rgb(frame, max_side, rotation)
                 # The seek overshot (a broken index): count from the start instead.
                 container.seek(0, backward=True, stream=video)
                 for frame in container.decode(video):
+                    checked(frame)
                     if frame.pts is not None:
                         i = bisect.bisect_left(timestamps, frame.pts)
                         if i == index:
                             return _to_rgb(frame, max_side, rotation)
             else:
                 for i, frame in enumerate(container.decode(video)):
+                    checked(frame)
                     if i == index:
                         return _to_rgb(frame, max_side, rotation)
+        except av.error.ArgumentError as exc:
+            # EINVAL from the decoder: a picture size it was told not to allocate.
+            raise MediaLimitError(
+                f"frame {index} cannot be shown: by then the picture is larger than the "
+                f"{limits.max_pixels} pixels allowed, or its size is invalid ({exc.strerror})"
+            ) from exc
         except av.error.FFmpegError as exc:
             raise TruncatedFileError(
                 f"the video data is damaged or truncated before frame {index} ({exc.strerror})"
