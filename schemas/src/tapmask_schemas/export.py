@@ -1,7 +1,7 @@
 """Write the JSON Schema of every event into schemas/json/, or check it is current.
 
-    python -m tapmask_schemas.export          # regenerate
-    python -m tapmask_schemas.export --check  # exit 1 when the files drifted from the models
+python -m tapmask_schemas.export          # regenerate
+python -m tapmask_schemas.export --check  # exit 1 when the files drifted from the models
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tapmask_schemas.events import EVENT_MODELS
+from tapmask_schemas.tracking import TrackHold, TrackPreviews
 from tapmask_schemas.updates import JobUpdate
 
-# Every event, and what a browser gets on a job's event stream.
-MODELS: dict[str, type[BaseModel]] = {**EVENT_MODELS, "job-update": JobUpdate}
+# Every event, what a browser gets on a job's event stream, and the live tracking objects.
+MODELS: dict[str, type[BaseModel]] = {
+    **EVENT_MODELS,
+    "job-update": JobUpdate,
+    "track-previews": TrackPreviews,
+    "track-hold": TrackHold,
+}
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "json"
 

@@ -44,6 +44,17 @@ def output_key(job_id: UUID | str) -> str:
     return f"{OUTPUT_PREFIX}{job_id}.mp4"
 
 
+def previews_key(job_id: UUID | str) -> str:
+    """The tracker's outline previews of a job while it tracks (``tracking.TrackPreviews``);
+    under the masks' prefix, so the bucket's lifecycle deletes them with the masks."""
+    return f"{MASKS_PREFIX}{job_id}.previews.json"
+
+
+def hold_key(job_id: UUID | str) -> str:
+    """The owner's pause / accept / correction of a tracking job (``tracking.TrackHold``)."""
+    return f"{MASKS_PREFIX}{job_id}.hold.json"
+
+
 def cancel_key(job_id: UUID | str) -> str:
     """The marker that says job ``job_id`` was cancelled by its owner
     (tapmask_runtime.cancels says why a marker)."""

@@ -204,16 +204,20 @@ def track_to_file(
     points: Sequence[ClickPoint],
     progress: Progress,
     faces: Tracker | None = None,
+    on_mask: Callable[[int, Mask], object] | None = None,
 ) -> TrackResult:
     """Track the clicked object(s) through ``video`` into the mask stream ``masks_path``;
     with ``faces`` (a face tracker), every face goes into the same masks, and its review
-    ranges join the object tracker's."""
+    ranges join the object tracker's. ``on_mask(index, mask)`` sees each mask as it is
+    written (decoded pixels; the tracker service keeps low-resolution outline previews)."""
     info = probe(video)
     seen = 0
     with masks_path.open("wb") as fh, MaskWriter(fh, info.width, info.height) as writer:
 
         def sink(mask: Mask) -> None:
             nonlocal seen
+            if on_mask is not None:
+                on_mask(writer.count, mask)
             writer.write(mask)
             seen += bool(mask.any())
 

@@ -78,11 +78,12 @@ def _real_track(settings: Settings) -> tuple[TrackFn, str]:
         points: Sequence[ClickPoint],
         progress: Any,
         auto_faces: bool = False,
+        on_mask: Any = None,
     ) -> Any:
         if auto_faces and not faces:
             faces.append(build_face_tracker())
         return track_to_file(
-            video, masks, tracker, points, progress, faces[0] if auto_faces else None
+            video, masks, tracker, points, progress, faces[0] if auto_faces else None, on_mask
         )
 
     return track, backend
@@ -117,6 +118,8 @@ def build_service(
             backend_name,
             settings.work_dir,
             check_input,
+            max_hold_s=settings.tracker.max_hold_s,
+            stage_budget_s=settings.worker.stage_budget_s,
         )
 
     async def load_model() -> None:

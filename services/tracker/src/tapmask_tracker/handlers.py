@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 
 from tapmask_media.errors import MediaError
 from tapmask_media.input_check import InputCheck
+from tapmask_media.orientation import quarter_turns
 from tapmask_processing.track import TrackResult
 from tapmask_processing.tracking import TrackingError
 from tapmask_runtime.errors import PermanentJobError
@@ -22,6 +24,7 @@ from tapmask_runtime.service import fetch, recheck_input, run_step
 from tapmask_runtime.workdirs import work_dir_prefix
 from tapmask_runtime.worker import JobContext, stable_event_id
 from tapmask_schemas import (
+    ClickPoint,
     JobCreated,
     MasksReady,
     ReviewRange,
@@ -29,6 +32,8 @@ from tapmask_schemas import (
 )
 from tapmask_schemas.keys import masks_key
 from tapmask_schemas.progress import tracker_share_end as share_end
+from tapmask_schemas.tracking import TrackHold
+from tapmask_tracker.live import HoldGate, LiveLink, PreviewBook, Retrack
 
 log = logging.getLogger("tapmask.tracker")
 
@@ -41,6 +46,9 @@ PublishMasksReady = Callable[[MasksReady], Awaitable[None]]
 # tracker's share (tapmask_schemas.progress), which storing the masks uses.
 _DOWNLOAD_END = 2.0
 _STORE_SHARE = 2.0
+#: How often one job may be corrected while it tracks (each correction tracks again).
+MAX_RETRACKS = 5
+_READY = "The outline is ready: check it, then accept it to render"
 
 
 def tracker_share_end(event: JobCreated) -> float:
@@ -105,7 +113,11 @@ class TrackStage:
         backend_name: str,
         work_dir: Path | None = None,
         check_input: InputCheck | None = None,
+        max_hold_s: float = 300.0,
+        stage_budget_s: Callable[[float], float] | None = None,
     ) -> None:
+        self._max_hold_s = max_hold_s
+        self._stage_budget_s = stage_budget_s
         self._store = store
         self._track = track
         self._publish = publish
@@ -171,24 +183,8 @@ class TrackStage:
                 )
             await recheck_input(ctx, self._check_input, video, event.video, permanent=(MediaError,))
             ctx.progress.update(Stage.TRACKING, _DOWNLOAD_END, "Following the object")
-
-            def on_frame(done: int, total: int) -> None:
-                share = done / total if total > 0 else 0.0
-                pct = _DOWNLOAD_END + (track_end - _DOWNLOAD_END) * min(share, 1.0)
-                ctx.progress.update(
-                    Stage.TRACKING, pct, f"Following the object: frame {done} of {total}"
-                )
-
-            track = partial(self._track, auto_faces=True) if event.auto_faces else self._track
-            result: TrackResult = await run_step(
-                ctx,
-                "tracking",
-                track,
-                *(video, masks, event.points, on_frame),
-                permanent=(TrackingError, MediaError),
-                failure="The video could not be tracked",
-            )
-            if result.frames_with_object == 0 and event.points:
+            result, points = await self._track_live(event, ctx, video, masks, track_end)
+            if result.frames_with_object == 0 and points:
                 # Rendering would hide nothing: say so rather than deliver an unchanged video.
                 # (A faces-only job with no face in it is delivered unchanged: that is the
                 # answer to "hide every face".)
@@ -214,6 +210,97 @@ class TrackStage:
                     },
                 )
         return result
+
+    def _hold_limit(self, event: JobCreated) -> float:
+        """How long the owner may hold this job in all: ``max_hold_s``, and at most half the
+        stage's time budget (the rest is for tracking, again after a correction)."""
+        if self._stage_budget_s is None:
+            return self._max_hold_s
+        return min(self._max_hold_s, self._stage_budget_s(event.video.duration_seconds) / 2)
+
+    async def _track_live(
+        self, event: JobCreated, ctx: JobContext, video: Path, masks: Path, track_end: float
+    ) -> tuple[TrackResult, list[ClickPoint]]:
+        """Track with outline previews going out and the owner's hold obeyed: paused at the
+        next frame, tracked again from the start with corrected clicks (the old outline no
+        longer holds for any frame the new clicks may change), and held before rendering
+        until accepted. Returns the result and the clicks it was tracked with."""
+        book = PreviewBook(event.video.frame_count, quarter_turns(event.video.rotation))
+        gate = HoldGate(self._hold_limit(event))
+        points = list(event.points)
+        takes_previews = _accepts(self._track, "on_mask")
+
+        def corrected(hold: TrackHold) -> bool:
+            return bool(hold.points) and hold.revision > gate.applied
+
+        def on_frame(done: int, total: int) -> None:
+            share = done / total if total > 0 else 0.0
+            pct = _DOWNLOAD_END + (track_end - _DOWNLOAD_END) * min(share, 1.0)
+            ctx.progress.update(
+                Stage.TRACKING, pct, f"Following the object: frame {done} of {total}"
+            )
+            if gate.hold.paused and not corrected(gate.hold):
+                book.mark(paused_at=done)
+                said = f"Paused at frame {done} of {total}"
+                ran_out = gate.wait(
+                    lambda h: h.paused and not corrected(h),
+                    lambda _left: ctx.progress.update(Stage.TRACKING, pct, said),
+                )
+                book.mark(paused_at=None)
+                if ran_out:
+                    log.info("paused past the hold limit; tracking goes on by itself")
+            fix = gate.correction()
+            if fix is not None:
+                raise fix
+
+        async with LiveLink(self._store, event.job_id, book, gate) as link:
+            for _ in range(MAX_RETRACKS + 1):
+                track = partial(self._track, auto_faces=True) if event.auto_faces else self._track
+                if takes_previews:
+                    track = partial(track, on_mask=book.add)
+                try:
+                    result: TrackResult = await run_step(
+                        ctx,
+                        "tracking",
+                        track,
+                        *(video, masks, points, on_frame),
+                        permanent=(TrackingError, MediaError),
+                        failure="The video could not be tracked",
+                    )
+                    book.mark(finished=True)
+                    await link.write_previews()
+                    ran_out = await ctx.run_blocking(
+                        gate.wait,
+                        lambda h: (h.paused or h.at_end) and not corrected(h),
+                        lambda _left: ctx.progress.update(Stage.TRACKING, track_end, _READY),
+                    )
+                    if ran_out:
+                        log.info("held past the hold limit; rendering without an answer")
+                    fix = gate.correction()
+                    if fix is None or ran_out:
+                        return result, points
+                    raise fix
+                except Retrack as fix:
+                    log.info("clicks corrected by the owner; tracking again (%s)", fix)
+                    gate.applied = fix.revision
+                    points = fix.points
+                    book.restart(fix.revision)
+                    ctx.progress.update(
+                        Stage.TRACKING, _DOWNLOAD_END, "Following the object with your correction"
+                    )
+        raise PermanentJobError(
+            f"The clicks were corrected more than {MAX_RETRACKS} times while tracking; "
+            "start a new job with the final clicks."
+        )
+
+
+def _accepts(fn: Callable[..., object], name: str) -> bool:
+    """Whether ``fn`` takes the keyword ``name`` (a test's fake tracking may not)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _stored_result(metadata: dict[str, str], event: JobCreated) -> TrackResult | None:

@@ -35,6 +35,11 @@ class TrackerOptions(BaseModel):
     time on CPUs with AVX512_BF16/AMX (auto picks it there), at a cost in identity on
     look-alikes (README, tapmask_processing.tracking.sam_onnx)."""
 
+    max_hold_s: float = Field(default=300.0, ge=0)
+    """How long in all the owner may hold a job (paused, or waiting to accept the outline):
+    a held job keeps its worker from others' jobs. Past it, and past half the stage's
+    budget, the tracker goes on by itself (tapmask_tracker.live)."""
+
 
 class Settings(WorkerServiceSettings):
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="tapmask-tracker"))
