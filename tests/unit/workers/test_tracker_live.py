@@ -62,8 +62,8 @@ def job(make_job: Any) -> JobCreated:
     return made
 
 
-async def until(check: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
+async def until(check: Any, what: str, within: float = 20.0) -> Any:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         got = check()
         if got:
