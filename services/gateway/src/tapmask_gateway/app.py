@@ -37,6 +37,7 @@ from tapmask_gateway.controllers.health import health, livez, metrics
 from tapmask_gateway.controllers.jobs import JobController
 from tapmask_gateway.controllers.preview import PreviewController
 from tapmask_gateway.controllers.results import ResultController
+from tapmask_gateway.controllers.tracking import TrackingController
 from tapmask_gateway.controllers.uploads import UploadController
 from tapmask_gateway.controllers.web import web_handlers
 from tapmask_gateway.domain.quotas import RateLimiter
@@ -189,6 +190,7 @@ def create_app(settings: Settings) -> Litestar:
             PreviewController,
             JobController,
             ResultController,
+            TrackingController,
             health,
             livez,
             metrics,
