@@ -25,7 +25,8 @@ from litestar.types import Scope
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.adapters.kafka import make_broker
-from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
+from tapmask_gateway.adapters.preview import UploadFrames
+from tapmask_gateway.adapters.preview_pool import PreviewPool
 from tapmask_gateway.adapters.probe import ProbeCache, S3UploadProbe
 from tapmask_gateway.adapters.s3 import GatewayS3, S3Uploads
 from tapmask_gateway.background.cleanup import run_cleanup
@@ -104,6 +105,7 @@ def create_app(settings: Settings) -> Litestar:
         http: httpx.AsyncClient | None = None
         broker: KafkaBroker | None = None
         frames: UploadFrames | None = None
+        preview_pool: PreviewPool | None = None
         try:
             applied = await db.migrate(pool)
             if applied:
@@ -121,7 +123,9 @@ def create_app(settings: Settings) -> Litestar:
             )
             state.uploads = UploadService(db.PostgresUploads(pool), uploads, settings)
             frames = state.frames = UploadFrames(store, settings.preview, settings.limits)
-            state.segmenter = ClickSegmenter(settings.preview)
+            preview_pool = PreviewPool(settings.preview, settings.limits.probe_fields())
+            await preview_pool.start()
+            state.preview_pool = preview_pool
             quotas = settings.quotas
             lifecycle = await anyio.to_thread.run_sync(
                 store.put_lifecycle,
@@ -182,6 +186,8 @@ def create_app(settings: Settings) -> Litestar:
             await pool.close()
             if frames is not None:
                 frames.close()
+            if preview_pool is not None:
+                preview_pool.close()
 
     streams = settings.event_streams
     app = Litestar(

@@ -82,6 +82,28 @@ class PreviewSettings(BaseModel):
     """The learned models' folder; default as the tracker's (``TAPMASK_MODELS_DIR``)."""
     threads: int | None = None
     """onnxruntime threads of one preview run (default: all cores)."""
+    workers: int = Field(default=1, ge=1)
+    """Worker processes that run the segmenter (``adapters/preview_pool.py``), each with its
+    own features cache. One on 2 cores: a run already uses every core (``threads``)."""
+    per_client: int = Field(default=2, ge=1)
+    """Previews one client (IP or API key) may have in flight, running and waiting; a newer
+    click replaces the one still waiting (the stale one is never run)."""
+    per_client_per_minute: int = Field(default=30, ge=1)
+    """Previews a client may ask for a minute (each ~1.3 CPU-s), in bursts of
+    ``per_client_burst``: a person aims between clicks; beyond it, 429 with Retry-After."""
+    per_client_burst: int = Field(default=10, ge=1)
+    queue: int = Field(default=4, ge=0)
+    """Clicks waiting for a worker, all clients together; beyond it, 503 with Retry-After
+    (unless the newcomer was served less recently than a waiting click's client)."""
+    max_wait_s: float = Field(default=1.0, gt=0)
+    """How long a click waits for a worker before it is refused (503): with a run of ~0.3-1
+    s, whoever clicks hears within about 2 s, busy or not."""
+    worker_nice: int = Field(default=10, ge=0, le=19)
+    """CPU priority the workers give up, so the gateway's own requests (a few ms of CPU
+    each) win the cores over a preview (a second)."""
+    worker_memory_bytes: int = Field(default=3 * 1024**3, ge=0)
+    """Address space of a worker (decoder, SAM, features cache); 0: no limit. Past it the
+    click is refused and the worker replaced; the gateway itself is untouched."""
 
 
 class EventStreamLimits(BaseModel):

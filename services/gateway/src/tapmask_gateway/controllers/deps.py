@@ -17,7 +17,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.params import SkipValidation
 
-from tapmask_gateway.adapters.preview import ClickSegmenter, UploadFrames
+from tapmask_gateway.adapters.preview import UploadFrames
+from tapmask_gateway.adapters.preview_pool import PreviewPool
 from tapmask_gateway.adapters.s3 import GatewayS3
 from tapmask_gateway.domain.clients import Client
 from tapmask_gateway.domain.tokens import bearer_token
@@ -148,8 +149,9 @@ def provide_frames(state: State) -> UploadFrames | None:
     return cast("UploadFrames | None", state.get("frames"))
 
 
-def provide_segmenter(state: State) -> ClickSegmenter | None:
-    return cast("ClickSegmenter | None", state.get("segmenter"))
+def provide_pool(state: State) -> PreviewPool | None:
+    """The mask preview's workers and their admission (None until the lifespan made them)."""
+    return cast("PreviewPool | None", state.get("preview_pool"))
 
 
 def dependencies() -> dict[str, Provide]:
@@ -169,7 +171,7 @@ def dependencies() -> dict[str, Provide]:
         "streams": provide_streams,
         "probe_slots": provide_probe_slots,
         "frames": provide_frames,
-        "segmenter": provide_segmenter,
+        "pool": provide_pool,
     }
     return {name: Provide(p, sync_to_thread=False) for name, p in providers.items()}
 
@@ -187,4 +189,4 @@ HttpDep = NamedDependency[SkipValidation[httpx.AsyncClient]]
 StreamsDep = NamedDependency[SkipValidation[StreamSlots]]
 ProbeSlotsDep = NamedDependency[SkipValidation[asyncio.Semaphore]]
 FramesDep = NamedDependency[SkipValidation[UploadFrames | None]]
-SegmenterDep = NamedDependency[SkipValidation[ClickSegmenter | None]]
+PreviewPoolDep = NamedDependency[SkipValidation[PreviewPool | None]]

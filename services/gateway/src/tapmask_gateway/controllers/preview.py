@@ -7,8 +7,7 @@ Only the client that asked for the upload may read it (as for POST /api/jobs).
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import anyio.to_thread
 from litestar import Controller, Response, get, post
@@ -19,27 +18,25 @@ from tapmask_gateway.adapters.preview import (
     BadUpload,
     PreviewUnavailable,
     UploadFrames,
+    UploadVideo,
     frame_jpeg,
 )
+from tapmask_gateway.adapters.preview_pool import FrameJob, MaskJob, PreviewPool
 from tapmask_gateway.controllers.deps import (
     ClientDep,
     FramesDep,
     MetricsDep,
+    PreviewPoolDep,
     ProbeSlotsDep,
     Problem,
-    SegmenterDep,
     SettingsDep,
     UploadsDep,
     http_refusals,
 )
+from tapmask_gateway.domain.preview_queue import Busy
 from tapmask_media.decode import scaled_size
 
-if TYPE_CHECKING:
-    from tapmask_media.decode import RGBFrame
-
 MAX_PREVIEW_POINTS = 32
-# Background feature computations in flight (a reference, so they are not collected).
-_PREPARING: set[asyncio.Task[None]] = set()
 
 
 class UploadVideoView(BaseModel):
@@ -149,7 +146,7 @@ class PreviewController(Controller):
         uploads: UploadsDep,
         client: ClientDep,
         frames: FramesDep,
-        segmenter: SegmenterDep,
+        pool: PreviewPoolDep,
         probe_slots: ProbeSlotsDep,
         key: Annotated[str, Parameter(description="The upload_key from the presign.")],
         index: Annotated[int, Parameter(ge=0, description="0-based frame number.")] = 0,
@@ -160,9 +157,6 @@ class PreviewController(Controller):
             upload = await uploads.owned(client, key)
         running = _frames(frames)
 
-        if segmenter is not None:
-            segmenter.shown(upload.key, index)
-
         def render() -> bytes:
             return frame_jpeg(running.frame(upload.key, upload.size_bytes, index))
 
@@ -171,19 +165,11 @@ class PreviewController(Controller):
                 jpeg = await anyio.to_thread.run_sync(render)
         except BadUpload as exc:
             raise Problem(422, str(exc)) from exc
-        if segmenter is not None:
-            # The features of the frame a person looks at, before the first click (at
-            # SAM's size, as the tracker decodes it: see adapters/preview.py).
-            side = segmenter.side
-
-            def at_sam_size() -> RGBFrame:
-                return running.frame(upload.key, upload.size_bytes, index, side)
-
-            task = asyncio.create_task(
-                anyio.to_thread.run_sync(segmenter.prepare, upload.key, index, at_sam_size)
-            )
-            _PREPARING.add(task)
-            task.add_done_callback(_PREPARING.discard)
+        if pool is not None:
+            # The features of the frame a person looks at, before the first click, in a
+            # preview worker when one is idle (see adapters/preview_pool.py).
+            job, _ = await _frame_job(running, pool, upload.key, upload.size_bytes, index)
+            pool.shown(job)
         return Response(
             jpeg,
             media_type="image/jpeg",
@@ -202,54 +188,74 @@ class PreviewController(Controller):
         uploads: UploadsDep,
         client: ClientDep,
         frames: FramesDep,
-        segmenter: SegmenterDep,
+        pool: PreviewPoolDep,
+        metrics: MetricsDep,
     ) -> Response[bytes]:
         """The tracker's own click segmentation (SAM, whole object) on that frame. The PNG
         has the size of the served frame (`/frame`); `X-Mask-Pixels` counts the object's
         pixels (0: nothing there, click elsewhere). The frame's image features are kept,
-        so a further click on the same frame takes a fraction of the first."""
+        so a further click on the same frame takes a fraction of the first.
+
+        A bounded resource (`TAPMASK_PREVIEW__*`, domain/preview_queue.py): a newer click
+        replaces the client's click still waiting (that one answers 409); beyond the
+        client's share 429, beyond the server's 503, each with `Retry-After`."""
         with http_refusals():
             upload = await uploads.owned(client, data.upload_key)
         running = _frames(frames)
-        if segmenter is None:
+        if pool is None:
             raise Problem(503, "the mask preview is not running on this server")
-        masker = segmenter
         positives = [(p.x, p.y) for p in data.points if p.positive]
         if not positives:
             raise Problem(422, "click on the object at least once (a positive point)")
         negatives = [(p.x, p.y) for p in data.points if not p.positive]
-
-        def run() -> tuple[bytes, dict[str, str]]:
-            _, video = running.video(upload.key, upload.size_bytes)
+        try:
+            frame, video = await _frame_job(
+                running, pool, upload.key, upload.size_bytes, data.frame
+            )
             w, h = video.info.display_width, video.info.display_height
             for x, y in [*positives, *negatives]:
                 if x >= w or y >= h:
                     raise BadUpload(f"click ({x:g}, {y:g}) is outside the {w}x{h} frame")
-            # SAM looks at the frame the tracker looks at; the PNG has the served size.
-            rgb = running.frame(upload.key, upload.size_bytes, data.frame, masker.side)
-            sx, sy = rgb.shape[1] / w, rgb.shape[0] / h
-            result = masker.mask(
-                upload.key,
-                data.frame,
-                rgb,
-                [(x * sx, y * sy) for x, y in positives],
-                [(x * sx, y * sy) for x, y in negatives],
-                size=scaled_size(w, h, running.served_side),
-            )
-            return result.png, {
-                "X-Mask-Pixels": str(result.pixels),
-                "X-Mask-Size": f"{result.width}x{result.height}",
-                "Server-Timing": (
-                    f"encoder;dur={result.seconds_encoder * 1000:.0f}, "
-                    f"decoder;dur={result.seconds_decoder * 1000:.0f}"
+            result = await pool.mask(
+                client.subject,
+                MaskJob(
+                    frame,
+                    positives,
+                    negatives,
+                    (w, h),
+                    scaled_size(w, h, running.served_side),
                 ),
-                "Cache-Control": "no-store",
-            }
-
-        try:
-            png, headers = await anyio.to_thread.run_sync(run)
+            )
+        except Busy as exc:
+            metrics.rejected.labels("preview_busy").inc()
+            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+            raise Problem(exc.status, exc.detail, headers=headers) from exc
         except BadUpload as exc:
             raise Problem(422, str(exc)) from exc
         except PreviewUnavailable as exc:
             raise Problem(503, str(exc)) from exc
-        return Response(png, media_type="image/png", headers=headers)
+        headers = {
+            "X-Mask-Pixels": str(result.pixels),
+            "X-Mask-Size": f"{result.width}x{result.height}",
+            "Server-Timing": (
+                f"encoder;dur={result.seconds_encoder * 1000:.0f}, "
+                f"decoder;dur={result.seconds_decoder * 1000:.0f}"
+            ),
+            "Cache-Control": "no-store",
+        }
+        return Response(result.png, media_type="image/png", headers=headers)
+
+
+async def _frame_job(
+    frames: UploadFrames, pool: PreviewPool, key: str, size: int, index: int
+) -> tuple[FrameJob, UploadVideo]:
+    """What a preview worker needs to decode frame ``index`` of the upload itself: the
+    local copy (downloaded and probed here once, in a thread) and its seek table."""
+    path, video = await anyio.to_thread.run_sync(frames.video, key, size)
+    count = len(video.timestamps) if video.timestamps is not None else video.info.frame_count
+    if index >= count:
+        raise BadUpload(
+            f"frame {index} does not exist: the video has {count} frames (0 to {count - 1})"
+        )
+    job = FrameJob(key, str(path), index, video.info.rotation, video.timestamps, pool.limits)
+    return job, video
