@@ -51,7 +51,6 @@ def _service_env(
             # Topics of this run only: a `make up` stack (or another test run) on the same
             # broker neither takes this test's jobs nor gets its workers' hands on its own.
             "TAPMASK_KAFKA__TOPIC_PREFIX": f"e2e-{run}.",
-            "TAPMASK_TRACKER__BACKEND": "cpu",
             "TAPMASK_WORKER__MAX_ATTEMPTS": "2",
             # Tests speak as many clients (X-Forwarded-For) through this trusted "proxy".
             "TAPMASK_TRUSTED_PROXIES": '["127.0.0.1"]',

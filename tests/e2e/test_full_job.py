@@ -193,6 +193,8 @@ async def test_a_clip_is_processed_end_to_end_over_http_and_sse(
         auth = {"Authorization": f"Bearer {job['access_token']}"}
         state = (await api.get(f"/api/jobs/{job['job_id']}", headers=auth)).json()
         assert state["status"] == "completed" and state["percent"] == 100
+        # The service's default tracker (the learned one, models from `make install`) ran.
+        assert state["tracker_backend"] == "learned", state
 
     src_info, out_info = probe(clip), probe(out)
     assert (out_info.width, out_info.height) == (640, 360)
@@ -281,7 +283,7 @@ async def test_an_api_job_hides_every_face_and_the_clicked_object(
     system: System, tmp_path: Path, clip_name: str, click: tuple[int, int]
 ) -> None:
     clip, out, state = await _faces_job(system, tmp_path, clip_name, click)
-    assert state["tracker_backend"] == "cpu+faces"
+    assert state["tracker_backend"] == "learned+faces"
     _every_labelled_face_filled(clip, out)  # found although nobody clicked them ...
     after = next(frames_rgb(out))
     x, y = click

@@ -281,7 +281,6 @@ async def stack(
         "TAPMASK_WORKER__BACKOFF_INITIAL_S": "0.2",
         "TAPMASK_WORKER__PROGRESS_INTERVAL_S": "0.5",
         "TAPMASK_WORKER__LAG_INTERVAL_S": "0.5",
-        "TAPMASK_TRACKER__BACKEND": "cpu",
         "TAPMASK_LOG__LEVEL": "INFO",
         "TAPMASK_TOKEN_SECRET": secret,
     }
