@@ -13,6 +13,7 @@ to be invented because no frame in the eraser's window showed it: the ones to re
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -157,7 +158,7 @@ def render_video(
             limits=options.limits,
         ) as writer:
             if options.mode is RenderMode.ERASE:
-                _erase(frames, mask_iter, info, options, writer, progress, synthesized)
+                _erase(input_path, frames, mask_iter, info, options, writer, progress, synthesized)
             else:
                 _hide(frames, mask_iter, info, options, writer, progress)
             written = writer.frames_written
@@ -196,6 +197,7 @@ def _hide(
 
 
 def _erase(
+    input_path: Path,
     frames: Iterator[av.VideoFrame],
     masks: Iterator[npt.NDArray[Any]],
     info: VideoInfo,
@@ -204,6 +206,111 @@ def _erase(
     progress: Progress | None,
     synthesized: list[int],
 ) -> None:
+    """Three passes (see ``rendering/wholevideo.py``): masks and camera motion recorded
+    (the tracker feeding ``masks`` runs during this one), then the crops other frames'
+    holes read stored, then every frame erased and written. Masks and crops wait on disk,
+    so memory does not grow with the video's length."""
+    from tapmask_processing.rendering.wholevideo import WholeVideoEraser
+
+    w, h = info.width, info.height
+    total = max(1, info.frame_count)
+
+    def report(share: float) -> None:
+        if progress is not None:
+            progress(min(total, int(share * total)), total)
+
+    with tempfile.TemporaryDirectory(prefix="tapmask-erase-") as tmp:
+        eraser = WholeVideoEraser(w, h, Path(tmp))
+        try:
+            sw, sh = eraser.small_size()
+            for index, src in enumerate(frames):
+                mask = fit_mask(_next_mask(masks, index), w, h)
+                grey: npt.NDArray[np.uint8] = src.to_ndarray(  # type: ignore[assignment]
+                    width=sw, height=sh, format="gray"
+                )
+                eraser.analyse(np.ascontiguousarray(grey), mask)
+                report(0.5 * (index + 1) / total)
+            if options.erase_window is not None or not eraser.rigid():
+                # Parallax or no texture: one homography per frame cannot align the scene;
+                # the window eraser's dense flow can (or asked for by name).
+                _erase_window(
+                    _decode(input_path, options),
+                    (eraser.mask(i) for i in range(eraser.frame_count)),
+                    info,
+                    options,
+                    writer,
+                    progress,
+                    synthesized,
+                )
+                return
+            eraser.plan()
+            for index, src in enumerate(_decode(input_path, options)):
+                if eraser.needs(index):
+                    eraser.keep(index, src.to_ndarray(format="rgb24"))  # type: ignore[arg-type]
+            report(0.6)
+            count = eraser.frame_count
+            for index, src in enumerate(_decode(input_path, options)):
+                if index < count and eraser.has_hole(index):
+                    rgb: npt.NDArray[np.uint8] = src.to_ndarray(format="rgb24")  # type: ignore[assignment]
+                    erased, invented = eraser.render(index, rgb)
+                    if invented:
+                        synthesized.append(index)
+                    _copy_back(src, rgb, erased, w, h)
+                writer.write(src)
+                report(0.6 + 0.4 * (index + 1) / total)
+        finally:
+            eraser.close()
+
+
+def _decode(input_path: Path, options: RenderOptions) -> Iterator[av.VideoFrame]:
+    return prefetch(
+        (_as_yuv420p(f) for f in iter_video_frames(input_path, options.limits, threads=0)),
+        options.prefetch,
+    )
+
+
+def _copy_back(
+    src: av.VideoFrame,
+    rgb: npt.NDArray[np.uint8],
+    erased: npt.NDArray[np.uint8],
+    w: int,
+    h: int,
+) -> None:
+    """Copy into ``src`` only the pixels the eraser changed, so the rest stays bit-exact.
+    Plane by plane (not a packed array) so odd frame sizes work too. Back with the matrix
+    and range ``to_ndarray`` read the frame with (its tags), or a tagged BT.709 /
+    full-range video would change colour where erased."""
+    changed = np.any(erased != rgb, axis=2)
+    if not changed.any():
+        return
+    ch, cw = (h + 1) // 2, (w + 1) // 2  # chroma size, odd sides included
+    conv = av.VideoFrame.from_ndarray(erased, format="rgb24").reformat(
+        format="yuv420p",
+        dst_colorspace=src.colorspace if src.colorspace in _TAGGED_MATRICES else None,
+        dst_color_range=src.color_range or None,
+    )
+    src.make_writable()
+    dst_y, dst_u, dst_v = _plane_views(src)
+    new_y, new_u, new_v = _plane_views(conv)
+    dst_y[changed] = new_y[changed]
+    padded = np.zeros((ch * 2, cw * 2), bool)
+    padded[:h, :w] = changed
+    c_changed = padded.reshape(ch, 2, cw, 2).any(axis=(1, 3))
+    dst_u[c_changed] = new_u[c_changed]
+    dst_v[c_changed] = new_v[c_changed]
+
+
+def _erase_window(
+    frames: Iterator[av.VideoFrame],
+    masks: Iterator[npt.NDArray[Any]],
+    info: VideoInfo,
+    options: RenderOptions,
+    writer: VideoWriter,
+    progress: Progress | None,
+    synthesized: list[int],
+) -> None:
+    """The window eraser (``rendering/inpaint.py``): frames held in memory, no reach
+    beyond ``options.erase_window`` frames; kept for scenes with parallax."""
     from tapmask_processing.rendering.inpaint import erase_stream
 
     def on_invented(index: int, _pixels: int) -> None:
@@ -217,31 +324,15 @@ def _erase(
             held.append((src, rgb))
             yield rgb, fit_mask(_next_mask(masks, index), info.width, info.height)
 
-    h, w = info.height, info.width
-    ch, cw = (h + 1) // 2, (w + 1) // 2  # chroma size, odd sides included
-    erased_frames = erase_stream(pairs(), window=options.erase_window, on_invented=on_invented)
-    for index, erased in enumerate(erased_frames):
-        src, rgb = held.popleft()
-        changed = np.any(erased != rgb, axis=2)
-        if changed.any():
-            # Copy back only what the eraser changed, so the rest stays bit-exact. Plane
-            # by plane (not a packed array) so odd frame sizes work too.
-            # Back with the matrix and range ``to_ndarray`` read the frame with (its tags),
-            # or a tagged BT.709 / full-range video would change colour where erased.
-            conv = av.VideoFrame.from_ndarray(erased, format="rgb24").reformat(
-                format="yuv420p",
-                dst_colorspace=src.colorspace if src.colorspace in _TAGGED_MATRICES else None,
-                dst_color_range=src.color_range or None,
-            )
-            src.make_writable()
-            dst_y, dst_u, dst_v = _plane_views(src)
-            new_y, new_u, new_v = _plane_views(conv)
-            dst_y[changed] = new_y[changed]
-            padded = np.zeros((ch * 2, cw * 2), bool)
-            padded[:h, :w] = changed
-            c_changed = padded.reshape(ch, 2, cw, 2).any(axis=(1, 3))
-            dst_u[c_changed] = new_u[c_changed]
-            dst_v[c_changed] = new_v[c_changed]
-        writer.write(src)
-        if progress is not None:
-            progress(index + 1, info.frame_count)
+    try:
+        erased_frames = erase_stream(pairs(), window=options.erase_window, on_invented=on_invented)
+        for index, erased in enumerate(erased_frames):
+            src, rgb = held.popleft()
+            _copy_back(src, rgb, erased, info.width, info.height)
+            writer.write(src)
+            if progress is not None:
+                progress(index + 1, info.frame_count)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()

@@ -231,7 +231,7 @@ class _Eraser:
         if not filled.all():
             left = np.zeros(cur.hole.shape, dtype=bool)
             left[ys[~filled], xs[~filled]] = True
-            _spatial_fill(out, left)
+            spatial_fill(out, left)
             invented |= ~filled
         if not invented.any():
             return out, None
@@ -367,7 +367,7 @@ def _inside(xs: FloatArray, ys: FloatArray, grid: FlowGrid) -> BoolArray:
     )
 
 
-def _spatial_fill(out: ByteArray, left: BoolArray) -> None:
+def spatial_fill(out: ByteArray, left: BoolArray) -> None:
     """Telea inpainting of `left` in place, on its bounding box plus a margin only.
 
     Only pixels outside `left` feed it: `left` still holds the object's own colours, and
