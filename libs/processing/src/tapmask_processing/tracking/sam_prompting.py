@@ -296,3 +296,22 @@ def similarity_map(emb_grid: FloatArray, ref: FloatArray) -> npt.NDArray[np.floa
         np.float32
     )
     return sims
+
+
+def click_to_object(
+    sam: SamOnnx,
+    emb: Embedding,
+    positives: Sequence[Point],
+    negatives: Sequence[Point] = (),
+    grid: FloatArray | None = None,
+) -> Segmentation:
+    """The object a person's clicks mean: ``whole_object``, plus its parts that SAM keeps
+    apart (``add_parts``). The one "click to object" of TapMask: the web app's preview and
+    the learned tracker's first frame both call it, so the preview shows what the job will
+    hide."""
+    grid = emb.grid() if grid is None else grid
+    seg = whole_object(sam, emb, list(positives), list(negatives), grid)
+    first = appearance(grid, seg.mask)
+    if first is None:
+        return seg
+    return Segmentation(add_parts(sam, emb, seg.mask, first, grid), seg.score, seg.logits)
