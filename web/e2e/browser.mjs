@@ -26,6 +26,7 @@ const { positionals, values } = parseArgs({
     later: { type: "string" },
     second: { type: "string" },
     review: { type: "string" },
+    check: { type: "string" },
     effect: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
   },
@@ -136,6 +137,47 @@ function recordRequests(page) {
   });
 }
 
+/**
+ * The result's Download link. The job waits for the person's OK on the tracked outline
+ * (the default "let me check the outline first"): "Looks right: render it" is pressed
+ * whenever the page asks for it.
+ */
+async function waitForResult(page) {
+  const download = page.getByRole("link", { name: "Download" });
+  const accept = page.getByRole("button", { name: "Looks right: render it" });
+  const deadline = Date.now() + JOB_TIMEOUT;
+  for (;;) {
+    await download.or(accept).first().waitFor({ timeout: Math.max(1, deadline - Date.now()) });
+    if (await download.count()) return download;
+    report.accepted = (report.accepted ?? 0) + 1;
+    await snap(page, "outline-ready");
+    await accept.click();
+    await accept.waitFor({ state: "detached", timeout: 30_000 });
+  }
+}
+
+/** The live view's state (starting, tracking, paused, ready, accepted, rendering). */
+function liveState(page) {
+  return page.evaluate(() => document.querySelector("[data-live-state]")?.getAttribute("data-live-state") ?? null);
+}
+
+/** Drawn overlay pixels: all, and those of a click's outline in `colour` (the tracker's are lighter). */
+async function overlayPixels(page, colour = [0, 114, 178]) {
+  return page.evaluate((rgb) => {
+    const c = document.querySelector(".frame-box canvas");
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let drawn = 0;
+    let clicked = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] === 0) continue;
+      drawn += 1;
+      const near = Math.abs(d[i] - rgb[0]) < 30 && Math.abs(d[i + 1] - rgb[1]) < 30 && Math.abs(d[i + 2] - rgb[2]) < 30;
+      if (near && d[i + 3] >= 120 && d[i + 3] <= 160) clicked += 1;
+    }
+    return { drawn, clicked };
+  }, colour);
+}
+
 async function startAndFollow(page, { reload = false } = {}) {
   await page.getByRole("button", { name: "Start" }).click();
   await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
@@ -144,10 +186,11 @@ async function startAndFollow(page, { reload = false } = {}) {
   await page.getByText(`Job ${report.job_id}`).waitFor({ timeout: 30_000 });
   await snap(page, "job-started");
   if (reload) {
-    // Mid-job: once the tracker has started (or at once if it is already past that).
-    await page
-      .waitForFunction(() => /Following|Hiding|Saving/.test(document.querySelector(".job")?.textContent ?? ""), null, { timeout: 120_000 })
-      .catch(() => undefined);
+    // Mid-job, held deterministically: the job waits for the person's OK on the outline
+    // once tracked (issue 18 item 7: no race with the job's speed).
+    await page.waitForFunction(() => document.querySelector("[data-live-state]")?.getAttribute("data-live-state") === "ready", null, {
+      timeout: JOB_TIMEOUT,
+    });
     const before = await page.locator(".job-head span").textContent().catch(() => null);
     const runningBefore = (await page.getByRole("link", { name: "Download" }).count()) === 0;
     await page.reload();
@@ -162,6 +205,11 @@ async function startAndFollow(page, { reload = false } = {}) {
       percent_before: before,
       percent_after: await page.locator(".job-head span").textContent().catch(() => null),
     };
+    // The held job comes back held: its outline to check, and the OK still to give.
+    await page
+      .waitForFunction(() => document.querySelector("[data-live-state]")?.getAttribute("data-live-state") === "ready", null, { timeout: 30_000 })
+      .catch(() => undefined);
+    report.after_reload.live_state = await liveState(page);
     await snap(page, "reloaded-mid-job");
     // Then the connection drops for a few seconds (a train's tunnel): the page carries on
     // to the result by itself, no reload.
@@ -169,9 +217,9 @@ async function startAndFollow(page, { reload = false } = {}) {
     await page.context().setOffline(true);
     await page.waitForTimeout(5000);
     await page.context().setOffline(false);
+    report.after_reload.running_after_offline = (await page.getByRole("link", { name: "Download" }).count()) === 0;
   }
-  const download = page.getByRole("link", { name: "Download" });
-  await download.waitFor({ timeout: JOB_TIMEOUT });
+  const download = await waitForResult(page);
   await page.waitForTimeout(500); // the smooth scroll to the result
   report.download_url = await download.getAttribute("href");
   const box = await download.boundingBox();
@@ -180,6 +228,7 @@ async function startAndFollow(page, { reload = false } = {}) {
   const result = await page.locator(".compare video").last().boundingBox();
   report.result_in_view = result !== null && result.y < viewport.height && result.y + result.height > 0;
   report.before_after = await page.locator(".compare figure").count();
+  report.fix_offered = await page.getByRole("button", { name: "Fix the outline and run again" }).count();
   await snap(page, "result");
 }
 
@@ -242,6 +291,98 @@ const scenarios = {
     };
     report.render_again.new_result = report.render_again.download_url !== first;
     await snap(page, "rendered-again");
+  },
+
+  /**
+   * The live tracking view: the outline on the frames tracked so far while the job runs;
+   * pause, a correction on a later frame (its outline loading with no other frame's mask
+   * drawn), track again, check, accept, the result.
+   */
+  async live(page) {
+    recordRequests(page);
+    await page.goto(base);
+    await uploadThroughInput(page, files[0]);
+    await waitForVideoFacts(page);
+    await waitForFrame(page, 0);
+    const at = await framePoint(page, click[0], click[1]);
+    await page.mouse.click(at.x, at.y);
+    report.mask_pixels = await waitForMask(page);
+    report.check_first = await page.getByRole("checkbox", { name: /check the\s+outline before/ }).isChecked();
+    await page.getByRole("button", { name: "Start" }).click();
+    await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
+    const hash = new URLSearchParams((await page.evaluate(() => window.location.hash)).slice(1));
+    report.job_id = hash.get("job");
+    report.token = hash.get("token");
+    // Outlines of tracked frames, while the job runs (it waits for the OK at the end).
+    await page.waitForFunction(() => Number(document.querySelector(".live .frame-box")?.getAttribute("data-tracked-count") ?? 0) > 0, null, {
+      timeout: JOB_TIMEOUT,
+    });
+    report.tracked_while_running = {
+      count: Number(await page.locator(".live .frame-box").getAttribute("data-tracked-count")),
+      download: await page.getByRole("link", { name: "Download" }).count(),
+      state: await liveState(page),
+    };
+    await snap(page, "live-tracking");
+    // Pause (still tracking: it stops at the next frame; done: it waits for the OK anyway).
+    const pause = page.getByRole("button", { name: "Pause" });
+    if (await pause.count()) await pause.click().catch(() => undefined);
+    await page.waitForFunction(() => ["paused", "ready"].includes(document.querySelector("[data-live-state]")?.getAttribute("data-live-state")), null, {
+      timeout: JOB_TIMEOUT,
+    });
+    report.paused_state = await liveState(page);
+    const slider = page.locator(".live").getByRole("slider", { name: "Frame" });
+    // A tracked frame shows the tracker's outline there.
+    const seen = Number(values.frame || 10);
+    await slider.fill(String(seen));
+    await waitForFrame(page, seen);
+    await page.waitForFunction((f) => document.querySelector(".live .frame-box")?.getAttribute("data-tracked-outline") === String(f), seen, {
+      timeout: 30_000,
+    });
+    await page.waitForTimeout(300);
+    report.tracked_frame = { frame: seen, ...(await overlayPixels(page)) };
+    await snap(page, "tracked-outline");
+    // A correction on a later frame: while its outline loads (held back here), no mask of
+    // another frame is drawn over it, and the row says it is loading.
+    const [cf, cx, cy] = values.later.split(",").map(Number);
+    await slider.fill(String(cf));
+    await waitForFrame(page, cf);
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await page.route("**/api/upload/mask", async (route) => {
+      await held;
+      await route.continue();
+    });
+    const spot = await framePoint(page, cx, cy);
+    await page.mouse.click(spot.x, spot.y);
+    await page.waitForTimeout(2500);
+    report.while_loading = { ...(await overlayPixels(page)), row: await page.locator(".live .objects li").first().textContent() };
+    await snap(page, "correction-loading");
+    release();
+    report.correction_mask_pixels = await waitForMask(page);
+    await page.unroute("**/api/upload/mask");
+    report.after_loading = await overlayPixels(page);
+    await snap(page, "correction-outlined");
+    await page.getByRole("button", { name: "Track again with my changes" }).click();
+    // Tracked again with both clicks, held again for the OK: the outline there now.
+    await page.waitForFunction(
+      () =>
+        document.querySelector(".live")?.getAttribute("data-revision") === "1" &&
+        document.querySelector("[data-live-state]")?.getAttribute("data-live-state") === "ready",
+      null,
+      { timeout: JOB_TIMEOUT },
+    );
+    const check = Number(values.check || cf + 5);
+    await slider.fill(String(check));
+    await waitForFrame(page, check);
+    await page
+      .waitForFunction((f) => document.querySelector(".live .frame-box")?.getAttribute("data-tracked-outline") === String(f), check, { timeout: 30_000 })
+      .catch(() => undefined);
+    await page.waitForTimeout(300);
+    report.retracked = { frame: check, at_correction: await overlayAt(page, cx, cy), ...(await overlayPixels(page)) };
+    await snap(page, "retracked-outline");
+    const download = await waitForResult(page);
+    report.download_url = await download.getAttribute("href");
+    await snap(page, "live-result");
   },
 
   /** A later frame of the dog clip: scrub there, click, and the click carries its frame. */
@@ -345,8 +486,7 @@ const scenarios = {
     await page.waitForFunction((old) => window.location.hash.startsWith("#job=") && !window.location.hash.includes(old), first, {
       timeout: 60_000,
     });
-    const download = page.getByRole("link", { name: "Download" });
-    await download.waitFor({ timeout: JOB_TIMEOUT });
+    const download = await waitForResult(page);
     report.rerun_download_url = await download.getAttribute("href");
     await snap(page, "avi-rerun-result");
   },

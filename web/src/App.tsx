@@ -7,9 +7,11 @@ import {
   getOriginalUrl,
   getUploadLimits,
   getUploadVideo,
+  pauseJob,
   presignUpload,
   renderAgain,
   rerunJob,
+  resumeJob,
   uploadFile,
   type Effect,
   type JobView,
@@ -26,7 +28,9 @@ import { ResultView, type ReviewRange } from "./components/ResultView";
 import { Step } from "./components/Step";
 import { forgetJob, jobFragment, parseJobFragment, rememberedJob, rememberJob, type JobLink } from "./jobLink";
 import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
-import { isMarked, jobRequest, newObject, type MarkedObject } from "./objects";
+import { trackingState, useTracking } from "./live";
+import { isMarked, jobPoints, jobRequest, newObject, type MarkedObject } from "./objects";
+import { loadSession, saveSession } from "./session";
 import { plainError } from "./plainWords";
 import { formatBytes, fromJobView, INITIAL_PROGRESS, isFinal, mergeProgress, type Progress } from "./progress";
 import { DEFAULT_LIMITS, readHead, uploadProblem, type UploadLimits } from "./sniff";
@@ -68,6 +72,12 @@ export function App() {
   const [mode, setMode] = useState<ProcessingMode>("privacy");
   const [effect, setEffect] = useState<Effect>("blur");
   const [hideFaces, setHideFaces] = useState(false);
+  // Rendering waits until the person accepts the tracked outline (else it starts by itself).
+  const [checkFirst, setCheckFirst] = useState(true);
+  // The clicks the running job tracks with (to tell when the person changed them).
+  const [sentPoints, setSentPoints] = useState<string | null>(null);
+  const [liveError, setLiveError] = useState<string | null>(null);
+  const [fileName, setFileName] = useState<string | null>(null);
   const [job, setJob] = useState<Job | null>(null);
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<string | null>(null);
@@ -156,6 +166,18 @@ export function App() {
 
   const resume = useCallback(
     async (link: JobLink) => {
+      // What this browser kept of the job: its upload, video and clicks ("fix and run again").
+      const session = loadSession(link.jobId);
+      if (session) {
+        setUpload({ phase: "done", key: session.uploadKey });
+        setVideo(session.video);
+        setObjects(session.objects);
+        setActiveKey(session.objects[0]?.key ?? 0);
+        setMode(session.mode);
+        setEffect(session.effect);
+        setFileName(session.fileName ?? null);
+        if (session.objects.some(isMarked)) setSentPoints(JSON.stringify(jobPoints(session.objects)));
+      }
       try {
         const view: JobView = await getJob(link.jobId, link.token);
         follow(refOf(link), fromJobView(view));
@@ -203,6 +225,9 @@ export function App() {
     setReview(null);
     setServerOriginal(null);
     setCorrecting(null);
+    setSentPoints(null);
+    setLiveError(null);
+    setFileName(null);
     if (window.location.hash) window.history.pushState(null, "", window.location.pathname);
     forgetJob();
     setLastJob(null);
@@ -243,6 +268,7 @@ export function App() {
       return;
     }
     setFile(f);
+    setFileName(f.name);
     setOriginal(URL.createObjectURL(f));
     void startUpload(f);
   };
@@ -264,6 +290,12 @@ export function App() {
             })();
       setCorrecting(null);
       const link = { jobId: created.job_id, token: created.access_token };
+      // First of all, before the tracker can finish: hold the rendering for the person's OK.
+      if (checkFirst && hasPositive) {
+        await pauseJob(link.jobId, link.token, true).catch((err: unknown) => setLiveError(message(err)));
+      }
+      setSentPoints(hasPositive ? JSON.stringify(jobPoints(objects)) : null);
+      if (video) saveSession(link.jobId, { uploadKey: upload.key, video, objects, mode, effect, fileName: file?.name ?? fileName ?? undefined });
       window.history.pushState(null, "", jobFragment(link));
       rememberJob(link);
       follow({ jobId: link.jobId, token: link.token, eventsUrl: created.events_url }, { status: created.status });
@@ -278,12 +310,16 @@ export function App() {
   const locked = job !== null;
   const facesOnly = hideFaces && mode === "privacy" && !correcting;
   const canStart = upload.phase === "done" && video !== null && (hasPositive || facesOnly) && !starting && !locked;
-  const showSteps = file !== null && !(upload.phase === "error" && !upload.retryable);
+  // An upload this tab made, or one a reload brought back from this browser's session.
+  const showSteps = (file !== null || upload.phase === "done") && !(upload.phase === "error" && !upload.retryable);
 
   /** A new job from this one's result: the job on screen becomes the new one. */
   const switchTo = (created: { job_id: string; access_token: string; events_url: string; status: JobView["status"] }) => {
     stopWatching.current?.();
     const link = { jobId: created.job_id, token: created.access_token };
+    if (upload.phase === "done" && video) {
+      saveSession(link.jobId, { uploadKey: upload.key, video, objects, mode, effect, fileName: fileName ?? undefined });
+    }
     window.history.pushState(null, "", jobFragment(link));
     rememberJob(link);
     setResultUrl(null);
@@ -316,7 +352,11 @@ export function App() {
   };
 
   // Back to the frames with the same clicks; Start then re-runs the finished job.
-  const canCorrect = isCompleted(job) && upload.phase === "done" && video !== null;
+  const canCorrect =
+    (isCompleted(job) || job?.progress.status === "cancelled" || job?.progress.status === "failed") &&
+    upload.phase === "done" &&
+    video !== null &&
+    objects.some(isMarked);
   const correct = () => {
     if (!job) return;
     stopWatching.current?.();
@@ -328,6 +368,112 @@ export function App() {
   };
   const completed = job?.progress.status === "completed";
   const running = job !== null && !isFinal(job.progress.status);
+
+  // --- the live tracking view: the outline as the tracker follows the object ------------
+  const stage = String(job?.progress.stage ?? "");
+  const liveActive = running && sentPoints !== null && ["queued", "downloading", "tracking"].includes(stage);
+  const colour = objects.find(isMarked)?.colour ?? "#0072B2";
+  const { tracked, previews: trackPreviews, hold, setHold } = useTracking(
+    job?.ref.jobId ?? null,
+    job?.ref.token ?? null,
+    liveActive,
+    colour,
+  );
+  const live = trackingState(trackPreviews, hold);
+  const canFix = liveActive && (live === "paused" || live === "ready");
+  const changed = sentPoints !== null && objects.some(isMarked) && JSON.stringify(jobPoints(objects)) !== sentPoints;
+
+  const askTracker = async (call: (jobId: string, token: string) => Promise<typeof hold>) => {
+    if (!job) return;
+    try {
+      const next = await call(job.ref.jobId, job.ref.token);
+      if (next) setHold(next);
+      setLiveError(null);
+    } catch (err) {
+      setLiveError(message(err));
+    }
+  };
+  const pauseTracking = () => void askTracker((id, token) => pauseJob(id, token));
+  const goOn = (accept: boolean) => void askTracker((id, token) => resumeJob(id, token, { accept }));
+  const trackAgain = () => {
+    const points = jobPoints(objects);
+    void askTracker(async (id, token) => {
+      const next = await resumeJob(id, token, { points });
+      setSentPoints(JSON.stringify(points));
+      if (upload.phase === "done" && video) {
+        saveSession(id, { uploadKey: upload.key, video, objects, mode, effect, fileName: fileName ?? undefined });
+      }
+      return next;
+    });
+  };
+  const liveText = (() => {
+    const done = tracked?.framesDone ?? 0;
+    const count = tracked?.frameCount || video?.frame_count || 0;
+    const after = hold?.at_end ? " Rendering waits for your OK." : " Rendering starts by itself when it is done.";
+    switch (live) {
+      case "starting":
+        return hold?.paused ? "Paused before the first frame." : "The tracker is starting…";
+      case "tracking":
+        return `Following the object: frame ${done} of ${count}. Pause it to correct the outline on any frame.${after}`;
+      case "paused":
+        return `Paused at frame ${tracked?.pausedAt ?? done}. Move to any frame, add a click or a “Not this” there, then track again with your changes — or go on.`;
+      case "accepted":
+        return "The outline is done: rendering starts.";
+      case "ready":
+        return "The outline is done. Check it on a few frames (red marks on the slider first). Looks right? Render it. If not, add a click or a “Not this” where it is wrong and track again.";
+    }
+  })();
+  const livePanel = running && sentPoints !== null && (liveActive || tracked !== null) && (
+    <section className="live" aria-labelledby="live-title" data-revision={tracked?.revision ?? 0}>
+      <h3 id="live-title">The outline, as the tracker follows the object</h3>
+      <p className="live-state" role="status" data-live-state={liveActive ? live : "rendering"}>
+        {liveActive ? liveText : "The outline is accepted: the video is being rendered."}
+      </p>
+      {upload.phase === "done" && video && (
+        <FrameEditor
+          uploadKey={upload.key}
+          video={video}
+          objects={objects}
+          onObjectsChange={setObjects}
+          activeKey={activeKey}
+          onActiveChange={setActiveKey}
+          frame={frame}
+          onFrameChange={setFrame}
+          disabled={!canFix}
+          tracked={tracked}
+        />
+      )}
+      {liveActive && (
+        <div className="buttons live-actions">
+          {(live === "tracking" || live === "starting") && !hold?.paused && (
+            <button type="button" onClick={pauseTracking}>
+              Pause
+            </button>
+          )}
+          {canFix && changed && (
+            <button type="button" className="primary" onClick={trackAgain}>
+              Track again with my changes
+            </button>
+          )}
+          {live === "paused" && !changed && (
+            <button type="button" onClick={() => goOn(false)}>
+              Go on
+            </button>
+          )}
+          {live === "ready" && !changed && (
+            <button type="button" className="primary" onClick={() => goOn(true)}>
+              Looks right: render it
+            </button>
+          )}
+        </div>
+      )}
+      {liveError && (
+        <p className="error" role="alert">
+          {liveError}
+        </p>
+      )}
+    </section>
+  );
 
   const jobPanel = job && (
     <section className="step" ref={jobSection} aria-labelledby="job-title">
@@ -344,17 +490,29 @@ export function App() {
         />
       )}
       {!resultUrl && (
-        <JobPanel jobId={job.ref.jobId} progress={job.progress} watchError={watchError} onCancel={() => void cancel()} />
+        <JobPanel
+          jobId={job.ref.jobId}
+          progress={job.progress}
+          watchError={watchError}
+          onCancel={() => void cancel()}
+          held={liveActive && (live === "paused" || live === "ready")}
+        />
       )}
+      {livePanel}
       {resultError && <p className="error">{resultError}</p>}
       {running && (
         <p className="muted">
           You can close this page: this address brings you back to the job (keep it to come back later).
         </p>
       )}
+      {(job.progress.status === "failed" || job.progress.status === "cancelled") && canCorrect && (
+        <button type="button" className="primary" onClick={correct}>
+          Change the clicks and start again
+        </button>
+      )}
       {(job.progress.status === "failed" || job.progress.status === "expired" || job.progress.status === "cancelled" || watchError) && (
         <button type="button" onClick={reset}>
-          Start over
+          Start over with another video
         </button>
       )}
     </section>
@@ -386,7 +544,7 @@ export function App() {
 
       {!job && (
         <Step num={1} title="Video">
-          {!file ? (
+          {!file && upload.phase !== "done" ? (
             <>
               <DropZone onFile={(f) => void chooseFile(f)} limits={limits} />
               {refused && (
@@ -398,8 +556,8 @@ export function App() {
           ) : (
             <div className="upload">
               <div className="upload-head">
-                <span className="filename" title={file.name}>
-                  {file.name} <small className="muted">({formatBytes(file.size)})</small>
+                <span className="filename" title={file?.name ?? fileName ?? ""}>
+                  {file?.name ?? fileName ?? "Your video"} {file && <small className="muted">({formatBytes(file.size)})</small>}
                 </span>
                 <button type="button" onClick={reset}>
                   Choose another
@@ -427,7 +585,7 @@ export function App() {
                 <p className="error" role="alert">
                   {upload.message}{" "}
                   {upload.retryable && (
-                    <button type="button" onClick={() => void startUpload(file)}>
+                    <button type="button" onClick={() => file && void startUpload(file)}>
                       Retry
                     </button>
                   )}
@@ -486,6 +644,10 @@ export function App() {
               Hide all faces (found automatically, no click needed)
             </label>
           )}
+          <label className="check-first">
+            <input type="checkbox" checked={checkFirst} onChange={(ev) => setCheckFirst(ev.target.checked)} /> Let me check the
+            outline before the video is rendered
+          </label>
           <div className="start">
             <button type="button" className="primary" disabled={!canStart} onClick={() => void start()}>
               {starting ? "Starting…" : correcting ? "Run again" : "Start"}

@@ -402,3 +402,65 @@ export function cancelJob(jobId: string, token: string): Promise<{ job_id: strin
     "The job could not be cancelled",
   );
 }
+
+/** One frame's tracked outline, low resolution (GET /api/jobs/{id}/previews). */
+export interface FramePreview {
+  frame: number;
+  /** base64 grey PNG, 255 = the object, displayed orientation. */
+  png: string;
+  area: number;
+}
+
+/** The outline on the frames tracked so far (tapmask_schemas.tracking.TrackPreviews). */
+export interface TrackPreviews {
+  revision: number;
+  frames_done: number;
+  frame_count: number;
+  step: number;
+  done: boolean;
+  paused_at: number | null;
+  unsure: number[];
+  previews: FramePreview[];
+}
+
+/** What the owner asked of the tracker (tapmask_schemas.tracking.TrackHold). */
+export interface TrackHold {
+  paused: boolean;
+  at_end: boolean;
+  points: ClickPoint[] | null;
+  revision: number;
+}
+
+export function getPreviews(jobId: string, token: string, signal?: AbortSignal): Promise<TrackPreviews> {
+  return requestJson<TrackPreviews>(
+    `/api/jobs/${encodeURIComponent(jobId)}/previews`,
+    { headers: { Accept: "application/json", ...bearer(token) }, signal },
+    "The outline so far is unavailable",
+  );
+}
+
+export function getHold(jobId: string, token: string): Promise<TrackHold> {
+  return requestJson<TrackHold>(
+    `/api/jobs/${encodeURIComponent(jobId)}/hold`,
+    { headers: { Accept: "application/json", ...bearer(token) } },
+    "The job's pause state is unavailable",
+  );
+}
+
+/** Stop tracking at the next frame, or (`atEnd`) wait before rendering until accepted. */
+export function pauseJob(jobId: string, token: string, atEnd = false): Promise<TrackHold> {
+  return requestJson<TrackHold>(
+    `/api/jobs/${encodeURIComponent(jobId)}/pause`,
+    { method: "POST", headers: { ...JSON_HEADERS, ...bearer(token) }, body: JSON.stringify({ at_end: atEnd }) },
+    "The job could not be paused",
+  );
+}
+
+/** Go on; with `points`, track again with them; with `accept`, render now. */
+export function resumeJob(jobId: string, token: string, body: { points?: ClickPoint[]; accept?: boolean }): Promise<TrackHold> {
+  return requestJson<TrackHold>(
+    `/api/jobs/${encodeURIComponent(jobId)}/resume`,
+    { method: "POST", headers: { ...JSON_HEADERS, ...bearer(token) }, body: JSON.stringify(body) },
+    "The job could not go on",
+  );
+}

@@ -100,3 +100,12 @@ export function jobRequest(
     ...(mode === "privacy" ? { effect } : {}),
   };
 }
+
+/** Every click the job tracks with, as the API's points (the main click first). */
+export function jobPoints(objects: MarkedObject[]): ClickPoint[] {
+  const request = jobRequest("", objects, "privacy", "blur");
+  return [
+    { x: request.click_x, y: request.click_y, frame: request.frame ?? 0, positive: true, object_id: 0 },
+    ...(request.points ?? []),
+  ];
+}

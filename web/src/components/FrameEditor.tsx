@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { fetchMask, frameUrl, type UploadVideo } from "../api";
 import { addClick, clicksOn, correctionsOn, newObject, removeObject, undoClick, type Click, type MarkedObject } from "../objects";
+import { frameNote, type Tracked } from "../live";
 import { previewError } from "../plainWords";
+import { tint } from "../tint";
 
 interface Props {
   uploadKey: string;
@@ -13,15 +15,21 @@ interface Props {
   frame: number;
   onFrameChange: (frame: number) => void;
   disabled?: boolean;
+  /** While the job tracks: the tracker's outline on the frames it has passed. */
+  tracked?: Tracked | null;
 }
 
 /** A tinted mask ready to draw, for one object's clicks on one frame. */
 interface Preview {
   signature: string;
+  /** The frame it is the outline of: drawn on that frame only, never on another. */
+  frame: number;
   image: HTMLCanvasElement | null;
   pixels: number;
   state: "loading" | "ready" | "error";
   error?: string;
+  /** When the request started (ms), to say how long a slow outline has taken. */
+  since: number;
 }
 
 /** Ring radius of a marker, CSS px: a fingertip, drawn as a ring so a small object stays visible. */
@@ -29,39 +37,11 @@ const MARKER_RADIUS = 14;
 /** Keyboard steps, as a share of the frame's longer side. */
 const STEP = 0.01;
 const BIG_STEP = 0.05;
+/** How often a busy outline preview is asked again before the row says so. */
+const BUSY_RETRIES = 3;
 
 function signatureOf(key: string, frame: number, clicks: Click[]): string {
   return JSON.stringify([key, frame, clicks.map((c) => [c.x, c.y, c.positive])]);
-}
-
-function hexToRgb(hex: string): [number, number, number] {
-  const n = parseInt(hex.slice(1), 16);
-  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-}
-
-/** The grey PNG mask as a canvas in the object's colour (transparent elsewhere), and its pixel count. */
-async function tint(blob: Blob, colour: string): Promise<{ canvas: HTMLCanvasElement; pixels: number }> {
-  const bitmap = await createImageBitmap(blob);
-  const canvas = document.createElement("canvas");
-  canvas.width = bitmap.width;
-  canvas.height = bitmap.height;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  if (!ctx) throw new Error("no 2D canvas");
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
-  const [r, g, b] = hexToRgb(colour);
-  let pixels = 0;
-  for (let i = 0; i < data.data.length; i += 4) {
-    const on = data.data[i] > 127;
-    if (on) pixels += 1;
-    data.data[i] = r;
-    data.data[i + 1] = g;
-    data.data[i + 2] = b;
-    data.data[i + 3] = on ? 140 : 0;
-  }
-  ctx.putImageData(data, 0, 0);
-  return { canvas, pixels };
 }
 
 function formatTime(seconds: number): string {
@@ -86,6 +66,7 @@ export function FrameEditor({
   frame,
   onFrameChange,
   disabled = false,
+  tracked = null,
 }: Props) {
   const { display_width: width, display_height: height, frame_count: frameCount } = video;
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -121,18 +102,46 @@ export function FrameEditor({
       if (previewsRef.current[object.key]?.signature === signature) continue;
       const controller = new AbortController();
       controllers.push(controller);
-      setPreviews((p) => ({ ...p, [object.key]: { signature, image: p[object.key]?.image ?? null, pixels: 0, state: "loading" } }));
-      fetchMask(uploadKey, frame, clicks.map(({ x, y, positive: pos }) => ({ x, y, positive: pos })), controller.signal)
+      // A new click supersedes the old request (aborted below); the old outline stays only
+      // on its own frame, so a mask is never drawn over a frame it was not made on.
+      setPreviews((p) => ({
+        ...p,
+        [object.key]: {
+          signature,
+          frame,
+          image: p[object.key]?.frame === frame ? (p[object.key]?.image ?? null) : null,
+          pixels: 0,
+          state: "loading",
+          since: Date.now(),
+        },
+      }));
+      const points = clicks.map(({ x, y, positive: pos }) => ({ x, y, positive: pos }));
+      // A busy preview (429/503, e.g. many clicks at once on the server) is asked again a
+      // few times, a little later each time, before the row says it is unavailable.
+      const ask = (tries: number): Promise<Blob> =>
+        fetchMask(uploadKey, frame, points, controller.signal).catch(async (err: unknown) => {
+          const status = (err as { status?: number }).status;
+          if ((status === 429 || status === 503) && tries < BUSY_RETRIES && !controller.signal.aborted) {
+            await new Promise((resolve) => setTimeout(resolve, 1500 * (tries + 1)));
+            if (!controller.signal.aborted) return ask(tries + 1);
+          }
+          throw err;
+        });
+      ask(0)
         .then((blob) => tint(blob, object.colour))
         .then(({ canvas: image, pixels }) =>
-          setPreviews((p) => (p[object.key]?.signature === signature ? { ...p, [object.key]: { signature, image, pixels, state: "ready" } } : p)),
+          setPreviews((p) =>
+            p[object.key]?.signature === signature ? { ...p, [object.key]: { signature, frame, image, pixels, state: "ready", since: 0 } } : p,
+          ),
         )
         .catch((err: unknown) => {
-          if ((err as Error).name === "AbortError") return;
+          if ((err as Error).name === "AbortError" || controller.signal.aborted) return;
+          // 409: the server dropped this click for a newer one of ours (its answer is coming).
+          if ((err as { status?: number }).status === 409) return;
           const message = previewError(err);
           setPreviews((p) =>
             p[object.key]?.signature === signature
-              ? { ...p, [object.key]: { signature, image: null, pixels: 0, state: "error", error: message } }
+              ? { ...p, [object.key]: { signature, frame, image: null, pixels: 0, state: "error", error: message, since: 0 } }
               : p,
           );
         });
@@ -141,6 +150,17 @@ export function FrameEditor({
   }, [objects, frame, uploadKey]);
 
   const visible = (object: MarkedObject) => clicksOn(object, frame).length > 0;
+  const trackedHere = tracked?.outlines.get(frame) ?? null;
+  const clickedHere = objects.some((o) => visible(o) && previews[o.key]?.frame === frame && previews[o.key]?.image);
+
+  // A slow outline says how long it has taken so far (a tick a second while one loads).
+  const [, setTick] = useState(0);
+  const loading = Object.values(previews).some((p) => p.state === "loading");
+  useEffect(() => {
+    if (!loading) return;
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [loading]);
 
   const draw = useCallback(() => {
     const c = canvas.current;
@@ -156,9 +176,11 @@ export function FrameEditor({
     ctx.clearRect(0, 0, w, h);
     const sx = w / width;
     const sy = h / height;
+    // The tracker's outline on this very frame, unless a click's own outline is there.
+    if (trackedHere && !clickedHere) ctx.drawImage(trackedHere, 0, 0, w, h);
     for (const object of objects) {
       const preview = previews[object.key];
-      if (visible(object) && preview?.image) ctx.drawImage(preview.image, 0, 0, w, h);
+      if (visible(object) && preview?.frame === frame && preview.image) ctx.drawImage(preview.image, 0, 0, w, h);
     }
     for (const object of objects) {
       for (const click of object.clicks) {
@@ -208,7 +230,7 @@ export function FrameEditor({
       ctx.lineWidth = 2.5;
       ctx.stroke();
     }
-  }, [objects, previews, frame, crosshair, positive, width, height]);
+  }, [objects, previews, frame, crosshair, positive, width, height, trackedHere, clickedHere]);
 
   useEffect(draw, [draw]);
 
@@ -324,6 +346,8 @@ export function FrameEditor({
         <div
           className="frame-box"
           ref={box}
+          data-tracked-outline={trackedHere && !clickedHere ? frame : undefined}
+          data-tracked-count={tracked ? tracked.outlines.size : undefined}
           // Unzoomed, the whole frame is in view: as wide as the page allows, and no taller
           // than the scroll box (70vh), so a phone's portrait video is not cut at the bottom.
           style={{ width: `min(${zoom * 100}%, ${((zoom * 70 * width) / height).toFixed(3)}vh)`, aspectRatio: `${width} / ${height}` }}
@@ -375,8 +399,14 @@ export function FrameEditor({
             onChange={(e) => setSlider(Number(e.target.value))}
           />
           <div className="ticks" aria-hidden="true">
+            {tracked && (
+              <span className="tracked-band" style={{ width: `${(tracked.framesDone / Math.max(1, frameCount)) * 100}%` }} />
+            )}
             {clickFrames.map((f) => (
               <span key={f} style={{ left: `${(f / Math.max(1, frameCount - 1)) * 100}%` }} />
+            ))}
+            {tracked?.unsure.map((f) => (
+              <span key={`u${f}`} className="unsure" style={{ left: `${(f / Math.max(1, frameCount - 1)) * 100}%` }} />
             ))}
           </div>
         </div>
@@ -393,10 +423,20 @@ export function FrameEditor({
         </span>
       </div>
 
+      {tracked !== undefined && tracked !== null && (
+        <p className="muted tracked-note" aria-live="polite">
+          {frameNote(tracked, frame)}
+          {tracked.unsure.length > 0 &&
+            ` Check the frames marked in red on the slider (${tracked.unsure.map((f) => f + 1).join(", ")}): the outline vanished or changed size there.`}
+        </p>
+      )}
+
       <ul className="objects" aria-label="Objects">
         {objects.map((o, i) => {
-          const preview = previews[o.key];
+          const own = previews[o.key];
           const here = visible(o);
+          // Only this frame's outline counts here (another frame's is not this one's).
+          const preview = own?.frame === frame ? own : undefined;
           const frames = [...new Set(o.clicks.filter((c) => c.positive).map((c) => c.frame))];
           return (
             <li key={o.key} className={o.key === active.key ? "active" : ""}>
@@ -409,8 +449,8 @@ export function FrameEditor({
                 {!o.clicks.length
                   ? "click on it"
                   : here
-                    ? preview?.state === "loading"
-                      ? "finding its outline…"
+                    ? !preview || preview.state === "loading"
+                      ? `finding its outline on frame ${frame + 1}…${preview && Date.now() - preview.since > 1500 ? ` ${Math.round((Date.now() - preview.since) / 1000)} s` : ""}`
                       : preview?.state === "error"
                         ? preview.error
                         : preview?.pixels === 0

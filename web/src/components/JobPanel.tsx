@@ -7,10 +7,12 @@ interface Props {
   watchError: string | null;
   /** Stops the job (shown while it runs). */
   onCancel?: () => void;
+  /** Held by its owner (paused, or waiting for the OK on the outline): no time left to say. */
+  held?: boolean;
 }
 
 /** Live stage, percent, ETA and message of a running job. */
-export function JobPanel({ jobId, progress, watchError, onCancel }: Props) {
+export function JobPanel({ jobId, progress, watchError, onCancel, held = false }: Props) {
   const stopped = progress.status === "failed" || progress.status === "expired" || progress.status === "cancelled";
   const tone = stopped ? "failed" : progress.status === "completed" ? "done" : "normal";
   return (
@@ -24,7 +26,7 @@ export function JobPanel({ jobId, progress, watchError, onCancel }: Props) {
       <ProgressBar percent={progress.percent} label="Job progress" tone={tone} />
       <div className="job-meta">
         <span>{progress.message}</span>
-        <span>{progress.status === "processing" || progress.status === "pending" ? formatEta(progress.etaSeconds) : ""}</span>
+        <span>{!held && (progress.status === "processing" || progress.status === "pending") ? formatEta(progress.etaSeconds) : ""}</span>
       </div>
       {progress.status === "failed" && (
         <p className="error">{progress.reason ?? "The job failed without saying why."}</p>

@@ -1,0 +1,106 @@
+/**
+ * The live tracking view's state: the outline on the frames tracked so far, fetched from
+ * GET /api/jobs/{id}/previews while the job tracks, and what the page asked of the tracker
+ * (pause, wait before rendering). Pure helpers here; the hook polls.
+ */
+
+import { useEffect, useRef, useState } from "react";
+import { getHold, getPreviews, type TrackHold, type TrackPreviews } from "./api";
+import { pngBlob, tint, TRACKED_ALPHA } from "./tint";
+
+export interface Tracked {
+  revision: number;
+  step: number;
+  framesDone: number;
+  frameCount: number;
+  done: boolean;
+  pausedAt: number | null;
+  unsure: number[];
+  /** Frame -> the tracker's outline there, tinted. */
+  outlines: Map<number, HTMLCanvasElement>;
+}
+
+/** Where the tracker is: what the live view says about it, in words. */
+export type LiveState = "starting" | "tracking" | "paused" | "ready" | "accepted";
+
+export function trackingState(
+  previews: Pick<TrackPreviews, "done" | "paused_at" | "frames_done" | "frame_count"> | null,
+  hold: TrackHold | null,
+): LiveState {
+  if (!previews || previews.frames_done === 0) return hold?.paused ? "paused" : "starting";
+  if (previews.done) return hold && (hold.at_end || hold.paused) ? "ready" : "accepted";
+  return previews.paused_at !== null ? "paused" : "tracking";
+}
+
+/** What the live view says about `frame`'s outline. */
+export function frameNote(tracked: Tracked | null, frame: number): string {
+  if (!tracked || tracked.framesDone === 0) return "The outline appears here as the tracker follows the object.";
+  if (tracked.outlines.has(frame)) return `The tracker's outline on frame ${frame + 1}.`;
+  if (frame >= tracked.framesDone) return `The tracker has not reached frame ${frame + 1} yet (it is at frame ${tracked.framesDone}).`;
+  const before = frame - (frame % tracked.step);
+  const after = Math.min(before + tracked.step, tracked.frameCount - 1);
+  return `The tracker's outline is shown every ${tracked.step}th frame: see frame ${before + 1} or ${after + 1}.`;
+}
+
+/** Polls the previews every `intervalMs` while `active`; decodes each outline once. */
+export function useTracking(jobId: string | null, token: string | null, active: boolean, colour: string, intervalMs = 1000) {
+  const [tracked, setTracked] = useState<Tracked | null>(null);
+  const [previews, setPreviews] = useState<TrackPreviews | null>(null);
+  const [hold, setHold] = useState<TrackHold | null>(null);
+  const cache = useRef(new Map<string, HTMLCanvasElement>());
+
+  useEffect(() => {
+    setTracked(null);
+    setPreviews(null);
+    setHold(null);
+    cache.current = new Map();
+    if (!jobId || !token) return;
+    getHold(jobId, token).then(setHold).catch(() => undefined);
+  }, [jobId, token]);
+
+  useEffect(() => {
+    if (!jobId || !token || !active) return;
+    let stopped = false;
+    let controller: AbortController | null = null;
+    const poll = async () => {
+      controller = new AbortController();
+      try {
+        const got = await getPreviews(jobId, token, controller.signal);
+        if (stopped) return;
+        const outlines = new Map<number, HTMLCanvasElement>();
+        for (const p of got.previews) {
+          const key = `${got.revision}:${p.frame}:${colour}`;
+          let image = cache.current.get(key);
+          if (!image) {
+            image = (await tint(pngBlob(p.png), colour, TRACKED_ALPHA)).canvas;
+            cache.current.set(key, image);
+          }
+          outlines.set(p.frame, image);
+        }
+        if (stopped) return;
+        setPreviews(got);
+        setTracked({
+          revision: got.revision,
+          step: got.step,
+          framesDone: got.frames_done,
+          frameCount: got.frame_count,
+          done: got.done,
+          pausedAt: got.paused_at,
+          unsure: got.unsure,
+          outlines,
+        });
+      } catch {
+        // the next poll asks again; the progress bar says how the job is doing
+      }
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), intervalMs);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      controller?.abort();
+    };
+  }, [jobId, token, active, colour, intervalMs]);
+
+  return { tracked, previews, hold, setHold };
+}
