@@ -98,6 +98,9 @@ class PreviewSettings(BaseModel):
     max_wait_s: float = Field(default=1.0, gt=0)
     """How long a click waits for a worker before it is refused (503): with a run of ~0.3-1
     s, whoever clicks hears within about 2 s, busy or not."""
+    answer_within_s: float = Field(default=2.0, gt=0)
+    """While other clicks run or wait, a click is answered or refused (503) within this
+    long; alone it runs to its end (a cold click is 0.6-2 s on 2 idle cores)."""
     worker_nice: int = Field(default=10, ge=0, le=19)
     """CPU priority the workers give up, so the gateway's own requests (a few ms of CPU
     each) win the cores over a preview (a second)."""

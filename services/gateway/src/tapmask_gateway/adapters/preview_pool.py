@@ -340,9 +340,30 @@ class PreviewPool:
             ) from exc
 
     async def mask(self, client: str, job: MaskJob) -> PreviewMask:
-        """The mask of ``job`` when ``client``'s turn comes; ``Busy`` when refused."""
+        """The mask of ``job`` when ``client``'s turn comes; ``Busy`` when refused.
+
+        When other clicks run or wait (a flood), the answer comes within ``answer_within_s``
+        of the request or it is refused (503): the run goes on in its worker and keeps the
+        frame's features, so the next click there pays the decoder only. An uncontended
+        click runs to its end however slow the machine is: it delays no one."""
+        began = time.monotonic()
+        contended = self.queue.contended()
         ticket = await self._turn(client, job.frame.key)
-        return await self._run(ticket, _worker_mask, job)
+        run = asyncio.ensure_future(self._run(ticket, _worker_mask, job))
+        if not contended:
+            return await run
+        left = self._settings.answer_within_s - (time.monotonic() - began)
+        try:
+            return await asyncio.wait_for(asyncio.shield(run), max(0.0, left))
+        except TimeoutError:
+            run.add_done_callback(lambda done: done.cancelled() or done.exception())
+            raise Busy(
+                503,
+                "the mask preview is busy: this click's outline was not ready within "
+                f"{self._settings.answer_within_s:g} s; click again (the frame's features are "
+                "kept, so the next click there is quicker)",
+                1,
+            ) from None
 
     def shown(self, job: FrameJob, delay_s: float = 0.3) -> None:
         """Frame ``job.index`` of an upload is on someone's screen: compute its features if

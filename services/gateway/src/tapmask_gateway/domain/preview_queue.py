@@ -114,6 +114,10 @@ class PreviewQueue:
     def running(self) -> int:
         return sum(t is not None for t in self._running)
 
+    def contended(self) -> bool:
+        """Another click runs or waits (background work does not count)."""
+        return bool(self._waiting) or any(t is not None and not t.background for t in self._running)
+
     def _in_flight(self, client: str) -> int:
         return sum(t.client == client for t in self._waiting) + sum(
             t is not None and t.client == client for t in self._running
