@@ -122,8 +122,19 @@ export function App() {
 
   const jobId = job?.ref.jobId;
   useEffect(() => {
-    if (jobId) jobSection.current?.scrollIntoView({ behavior: "smooth", block: "start" });
+    if (!jobId) return;
+    jobSection.current?.scrollIntoView({ behavior: "smooth", block: "start" });
+    // The focus follows: to the job's heading once started, to Download once done.
+    const target = resultUrl
+      ? jobSection.current?.querySelector<HTMLElement>("a.button.primary")
+      : jobSection.current?.querySelector<HTMLElement>("h2");
+    target?.focus({ preventScroll: true });
   }, [jobId, resultUrl]);
+
+  // On a phone the frame is below the upload: bring it into view once it can be clicked.
+  useEffect(() => {
+    if (video && window.innerWidth < 600) document.querySelector(".frame-editor")?.scrollIntoView({ block: "start" });
+  }, [video]);
 
   const onCompleted = useCallback(async (ref: JobRef) => {
     try {
@@ -477,7 +488,9 @@ export function App() {
 
   const jobPanel = job && (
     <section className="step" ref={jobSection} aria-labelledby="job-title">
-      <h2 id="job-title">{completed ? "Your video" : "Progress"}</h2>
+      <h2 id="job-title" tabIndex={-1}>
+        {completed ? "Your video" : "Progress"}
+      </h2>
       {resultUrl && (
         <ResultView
           resultUrl={resultUrl}
@@ -487,6 +500,7 @@ export function App() {
           onAnother={reset}
           onRenderAgain={(m, e) => void onRenderAgain(m, e)}
           onCorrect={canCorrect ? correct : null}
+          facesOnly={sentPoints === null && !objects.some(isMarked)}
         />
       )}
       {!resultUrl && (
@@ -496,6 +510,7 @@ export function App() {
           watchError={watchError}
           onCancel={() => void cancel()}
           held={liveActive && (live === "paused" || live === "ready")}
+          mode={mode}
         />
       )}
       {livePanel}

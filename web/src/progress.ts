@@ -31,7 +31,13 @@ const STAGE_LABELS: Record<string, string> = {
   done: "Done",
 };
 
-export function stageLabel(stage: string): string {
+/**
+ * The stage in words. Erasing says so (not "hiding"); the renderer fetching the video again
+ * once the tracker is done (from 30 % on) is "getting ready to render", not the first step.
+ */
+export function stageLabel(stage: string, mode?: string, percent = 0): string {
+  if (stage === "rendering" && mode === "magic_eraser") return "Erasing the object in every frame";
+  if (stage === "downloading" && percent >= 25) return "Getting ready to render";
   return STAGE_LABELS[stage] ?? stage.replace(/[-_]/g, " ");
 }
 

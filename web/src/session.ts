@@ -24,14 +24,17 @@ type Store = Pick<Storage, "getItem" | "setItem" | "removeItem" | "key" | "lengt
 
 export function saveSession(jobId: string, session: JobSession, store: Store = globalThis.localStorage): void {
   try {
-    store.setItem(PREFIX + jobId, JSON.stringify({ ...session, savedAt: Date.now() }));
     const kept: { key: string; at: number }[] = [];
     for (let i = 0; i < store.length; i++) {
       const key = store.key(i);
-      if (!key?.startsWith(PREFIX)) continue;
+      if (!key?.startsWith(PREFIX) || key === PREFIX + jobId) continue;
       const at = Number((JSON.parse(store.getItem(key) ?? "{}") as { savedAt?: number }).savedAt ?? 0);
       kept.push({ key, at });
     }
+    // Newest first (later than every other, also within the same millisecond).
+    const savedAt = Math.max(Date.now(), ...kept.map((k) => k.at + 1));
+    store.setItem(PREFIX + jobId, JSON.stringify({ ...session, savedAt }));
+    kept.push({ key: PREFIX + jobId, at: savedAt });
     kept.sort((a, b) => b.at - a.at);
     for (const old of kept.slice(KEEP)) store.removeItem(old.key);
   } catch {

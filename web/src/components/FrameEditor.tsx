@@ -176,6 +176,8 @@ export function FrameEditor({
     ctx.clearRect(0, 0, w, h);
     const sx = w / width;
     const sy = h / height;
+    // A smaller ring on a small frame (a phone): it must not hide a small object.
+    const radius = Math.min(MARKER_RADIUS, Math.max(8, w * 0.025));
     // The tracker's outline on this very frame, unless a click's own outline is there.
     if (trackedHere && !clickedHere) ctx.drawImage(trackedHere, 0, 0, w, h);
     for (const object of objects) {
@@ -190,7 +192,7 @@ export function FrameEditor({
         ctx.lineWidth = 5;
         ctx.strokeStyle = "rgba(0,0,0,0.55)";
         ctx.beginPath();
-        ctx.arc(x, y, MARKER_RADIUS, 0, Math.PI * 2);
+        ctx.arc(x, y, radius, 0, Math.PI * 2);
         ctx.stroke();
         ctx.lineWidth = 3;
         ctx.strokeStyle = click.positive ? object.colour : "#ffffff";
@@ -430,6 +432,11 @@ export function FrameEditor({
             ` Check the frames marked in red on the slider (${tracked.unsure.map((f) => f + 1).join(", ")}): the outline vanished or changed size there.`}
         </p>
       )}
+
+      <p className="muted keys-hint">
+        Keyboard: Tab to the frame, arrow keys move the crosshair (Shift: faster), Enter places a point, X switches to “Not
+        this”, Backspace undoes.
+      </p>
 
       <ul className="objects" aria-label="Objects">
         {objects.map((o, i) => {

@@ -9,17 +9,19 @@ interface Props {
   onCancel?: () => void;
   /** Held by its owner (paused, or waiting for the OK on the outline): no time left to say. */
   held?: boolean;
+  /** The job's mode, for the stage's words (erasing, not hiding). */
+  mode?: string;
 }
 
 /** Live stage, percent, ETA and message of a running job. */
-export function JobPanel({ jobId, progress, watchError, onCancel, held = false }: Props) {
+export function JobPanel({ jobId, progress, watchError, onCancel, held = false, mode }: Props) {
   const stopped = progress.status === "failed" || progress.status === "expired" || progress.status === "cancelled";
   const tone = stopped ? "failed" : progress.status === "completed" ? "done" : "normal";
   return (
     <section className="job" aria-live="polite">
       <div className="job-head">
         <strong>
-          {progress.status === "failed" ? "Failed" : progress.status === "cancelled" ? "Cancelled" : stageLabel(String(progress.stage))}
+          {progress.status === "failed" ? "Failed" : progress.status === "cancelled" ? "Cancelled" : stageLabel(String(progress.stage), mode, progress.percent)}
         </strong>
         <span>{Math.floor(progress.percent)}%</span>
       </div>

@@ -18,6 +18,18 @@ interface Props {
   onRenderAgain: (mode: ProcessingMode, effect: Effect) => void;
   /** Back to the frames to fix the clicks and run again; null when not possible here. */
   onCorrect: (() => void) | null;
+  /** Nothing was clicked (every face hidden): no outline to fix, nothing to erase. */
+  facesOnly?: boolean;
+}
+
+/** A range of frames in words: "frame 73", "frames 73–80". */
+export function framesText(start: number, end: number): string {
+  return start === end ? `frame ${start + 1}` : `frames ${start + 1}–${end + 1}`;
+}
+
+/** The tracker's reason without the detector's score (a number a person cannot use). */
+export function reasonText(reason: string): string {
+  return reason.replace(/\s*\(score [0-9.]+\)/g, "");
 }
 
 const AGAIN: { label: string; mode: ProcessingMode; effect: Effect }[] = [
@@ -32,7 +44,7 @@ const AGAIN: { label: string; mode: ProcessingMode; effect: Effect }[] = [
  * Download button beside it, and the frames the tracker asked a person to
  * check, marked on a timeline.
  */
-export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnother, onRenderAgain, onCorrect }: Props) {
+export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnother, onRenderAgain, onCorrect, facesOnly = false }: Props) {
   const after = useRef<HTMLVideoElement>(null);
   const before = useRef<HTMLVideoElement>(null);
   const [beforePlayable, setBeforePlayable] = useState(true);
@@ -63,6 +75,24 @@ export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnoth
 
   return (
     <div className="result">
+      <div className="buttons result-actions">
+        <a className="button primary" href={resultUrl} download>
+          Download
+        </a>
+        {showBefore && (
+          <button type="button" onClick={playBoth}>
+            Play before and after
+          </button>
+        )}
+        {onCorrect && (
+          <button type="button" onClick={onCorrect}>
+            Fix the outline and run again
+          </button>
+        )}
+        <button type="button" onClick={onAnother}>
+          Process another video
+        </button>
+      </div>
       <div className={showBefore ? "compare" : "compare single"}>
         {showBefore && (
           <figure>
@@ -94,27 +124,9 @@ export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnoth
           />
         </figure>
       </div>
-      <div className="buttons">
-        <a className="button primary" href={resultUrl} download>
-          Download
-        </a>
-        {showBefore && (
-          <button type="button" onClick={playBoth}>
-            Play before and after
-          </button>
-        )}
-        {onCorrect && (
-          <button type="button" onClick={onCorrect}>
-            Fix the outline and run again
-          </button>
-        )}
-        <button type="button" onClick={onAnother}>
-          Process another video
-        </button>
-      </div>
       <div className="again" role="group" aria-label="Render again with the same outline">
         <span className="muted">Same outline, another look:</span>
-        {AGAIN.map((a) => (
+        {AGAIN.filter((a) => !facesOnly || a.mode === "privacy").map((a) => (
           <button key={a.label} type="button" onClick={() => onRenderAgain(a.mode, a.effect)}>
             {a.label}
           </button>
@@ -141,10 +153,10 @@ export function ResultView({ resultUrl, originalUrl, review, frameCount, onAnoth
               return (
                 <li key={`${r.start_frame}-${r.end_frame}`}>
                   <button type="button" className="link" disabled={from === null} onClick={() => showFrame(r.start_frame)}>
-                    frames {r.start_frame + 1}–{r.end_frame + 1}
+                    {framesText(r.start_frame, r.end_frame)}
                     {from !== null && ` (at ${from.toFixed(1)} s)`}
                   </button>
-                  : {r.reason}
+                  : {reasonText(r.reason)}
                 </li>
               );
             })}
