@@ -154,6 +154,17 @@ def create_app(
     return app
 
 
+#: How ``main`` serves the app (tests serve it the same way). ``proxy_headers`` off: uvicorn
+#: by default rewrites the peer from X-Forwarded-For when it comes from 127.0.0.1, which let
+#: any local process name itself a new client per stream, past the per-client cap (issue
+#: 18); the header is judged by ``TAPMASK_NOTIFIER__TRUSTED_PROXIES`` alone.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_config": None,  # keep our JSON logging
+    "timeout_graceful_shutdown": 5,
+    "proxy_headers": False,
+}
+
+
 def main() -> None:
     import uvicorn
 
@@ -169,8 +180,7 @@ def main() -> None:
         create_app(settings),
         host=settings.notifier.host,
         port=settings.notifier.port,
-        log_config=None,  # keep our JSON logging
-        timeout_graceful_shutdown=5,
+        **UVICORN_OPTIONS,
     )
 
 

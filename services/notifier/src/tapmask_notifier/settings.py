@@ -35,10 +35,12 @@ class StreamSettings(BaseModel):
     """Streams open on one job."""
     max_streams: int = Field(default=5000, ge=1)
     """Streams this notifier holds at once."""
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose X-Forwarded-For names the client (TAPMASK_NOTIFIER__TRUSTED_PROXIES):
-    the gateway relaying a browser's stream, the ingress. Loopback by default: only local
-    processes connect from it."""
+    the gateway relaying a browser's stream, the ingress (e.g. the cluster's pod network).
+    None by default: loopback was trusted, so any local process named itself a new client
+    per stream and went past ``per_client`` (issue 18); unconfigured, a relaying gateway
+    counts as one client here and its own per-client cap does the sharing."""
 
 
 class Settings(BaseSettings):
