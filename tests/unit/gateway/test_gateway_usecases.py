@@ -543,6 +543,24 @@ async def test_render_again_waits_for_the_masks() -> None:
     assert world.repo.outbox == [] and len(world.repo.jobs) == 1
 
 
+async def test_render_again_on_a_cancelled_job_is_a_final_no_not_a_retry() -> None:
+    """Issue 18: it answered "not ready yet" with Retry-After: 2 forever."""
+    world = make_world()
+    world.upload()
+    created = await world.jobs.create(ME, order())
+    await world.jobs.cancel(created.job_id, created.token)
+    world.repo.outbox.clear()
+    refused = await refusal(
+        world.jobs.render_again(ME, created.job_id, created.token, ProcessingMode.PRIVACY)
+    )
+    assert refused.kind is Refusal.CONFLICT and refused.retry_after_s is None
+    assert refused.detail == (
+        "this job has been cancelled before the object's outline was made, so there is "
+        "nothing to render again: run it again or start a new job"
+    )
+    assert world.repo.outbox == []
+
+
 async def test_rerun_tracks_the_same_video_from_the_new_clicks() -> None:
     world = make_world()
     first, token = await finished_job(world)

@@ -342,6 +342,13 @@ class JobService:
         mode or effect (its masks-ready event goes straight to the renderer). CONFLICT until
         this job's masks are ready."""
         job = await self.usable(job_id, presented)
+        if job.state.masks_key is None and job.state.status.is_final:
+            # No outline will ever come: a Retry-After here had clients retry forever.
+            raise Refused(
+                Refusal.CONFLICT,
+                f"this job has {_finished(job.state.status)} before the object's outline was "
+                "made, so there is nothing to render again: run it again or start a new job",
+            )
         if job.state.masks_key is None:
             raise Refused(
                 Refusal.CONFLICT,
