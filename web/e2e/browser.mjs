@@ -178,6 +178,32 @@ async function overlayPixels(page, colour = [0, 114, 178]) {
   }, colour);
 }
 
+/** Tap targets under 44 px (a radio or checkbox counts as its label), as "what WxH". */
+async function smallTargets(page) {
+  return page.evaluate(() => {
+    const small = [];
+    for (const el of document.querySelectorAll("button, a[href], input, select, [role=slider]")) {
+      if (el.type === "file" || el.closest(".sr-only")) continue;
+      const target = el.type === "radio" || el.type === "checkbox" ? (el.closest("label") ?? el) : el;
+      const r = target.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue; // not shown
+      if (r.height < 44 || r.width < 44) {
+        const name = (el.getAttribute("aria-label") || el.textContent || el.type || "").trim().slice(0, 40);
+        small.push(`${el.tagName.toLowerCase()} "${name}" ${Math.round(r.width)}x${Math.round(r.height)}`);
+      }
+    }
+    return small;
+  });
+}
+
+/** The page's width and its small tap targets now, under `name` in report.fit. */
+async function fit(page, name) {
+  (report.fit ??= {})[name] = {
+    page_width: await page.evaluate(() => document.documentElement.scrollWidth),
+    small_targets: await smallTargets(page),
+  };
+}
+
 async function startAndFollow(page, { reload = false } = {}) {
   await page.getByRole("button", { name: "Start" }).click();
   await page.waitForFunction(() => window.location.hash.startsWith("#job="), null, { timeout: 60_000 });
@@ -576,6 +602,16 @@ const scenarios = {
     await page.locator(".job-head strong", { hasText: "Cancelled" }).waitFor({ timeout: 30_000 });
     report.cancelled_shown = true;
     await snap(page, "keyboard-job-cancelled");
+    // Cancel keeps the upload and the clicks: back to the same frame and point.
+    await tabTo((t) => t.endsWith("|Change the clicks and start again"));
+    await page.keyboard.press("Enter");
+    await waitForFrame(page, 0);
+    report.after_cancel = {
+      mask_pixels: await waitForMask(page),
+      start: await page.locator(".start button.primary").textContent(),
+      objects: await page.locator(".objects li").count(),
+    };
+    await snap(page, "keyboard-after-cancel");
   },
 
   /** Every face hidden with no click: tick "Hide all faces", choose the effect, start, the result. */
@@ -683,6 +719,24 @@ const scenarios = {
         Math.abs(ball.x - (view.x + view.width / 2)) < view.width / 4 && Math.abs(ball.y - (view.y + view.height / 2)) < view.height / 4,
     };
     await snap(page, "phone-zoomed");
+    if (!values.check) return;
+    // The whole flow at phone size: the editor, the live view waiting for the OK, the result.
+    await page.unroute("**/api/upload/mask");
+    await page.getByRole("button", { name: "Zoom out" }).tap();
+    await page.getByRole("button", { name: "Zoom out" }).tap();
+    await fit(page, "editor");
+    await page.getByRole("button", { name: "Start" }).tap();
+    await page.waitForFunction(() => document.querySelector("[data-live-state]")?.getAttribute("data-live-state") === "ready", null, {
+      timeout: JOB_TIMEOUT,
+    });
+    await fit(page, "live");
+    await snap(page, "phone-live-ready");
+    await page.getByRole("button", { name: "Looks right: render it" }).tap();
+    const download = page.getByRole("link", { name: "Download" });
+    await download.waitFor({ timeout: JOB_TIMEOUT });
+    await page.waitForTimeout(500);
+    await fit(page, "result");
+    await snap(page, "phone-result");
   },
 };
 
