@@ -65,7 +65,8 @@ async def _through_http(system: System, path: Path, ip: str) -> tuple[str, str]:
         events: list[dict[str, Any]] = await sse_events(api, job["events_url"])
         final = events[-1]["data"]
         if final["status"] == "failed":
-            view = (await api.get(job["status_url"], params={"token": job["access_token"]})).json()
+            auth = {"Authorization": f"Bearer {job['access_token']}"}
+            view = (await api.get(job["status_url"], headers=auth)).json()
             return "failed", view["error"] or final.get("message", "")
         return final["status"], ""
 
