@@ -222,10 +222,11 @@ async def test_a_job_id_alone_opens_nothing(gateway: Served, clips: dict[str, Pa
         b = (await create_job(bob, await upload(bob, clips["small"]))).json()
         url_a = f"/api/jobs/{a['job_id']}"
         assert (await bob.get(url_a)).status_code == 404
-        assert (await bob.get(url_a, params={"token": b["access_token"]})).status_code == 404
         wrong = await bob.get(url_a, headers={"Authorization": f"Bearer {b['access_token']}"})
         assert wrong.status_code == 404
-        nobody = await bob.get(f"/api/jobs/{uuid4()}", params={"token": b["access_token"]})
+        nobody = await bob.get(
+            f"/api/jobs/{uuid4()}", headers={"Authorization": f"Bearer {b['access_token']}"}
+        )
         assert nobody.json()["detail"] == wrong.json()["detail"]  # indistinguishable
         assert (
             await bob.get(f"{url_a}/download", params={"token": b["access_token"]})
@@ -237,11 +238,42 @@ async def test_a_job_id_alone_opens_nothing(gateway: Served, clips: dict[str, Pa
         no_notifier = await alice.get(f"{url_a}/events", params={"token": a["access_token"]})
         assert no_notifier.status_code == 503
         assert "progress service is unreachable" in no_notifier.json()["detail"]
-        own = await alice.get(url_a, params={"token": a["access_token"]})
+        own = await alice.get(url_a, headers={"Authorization": f"Bearer {a['access_token']}"})
         assert own.status_code == 200 and own.json()["job_id"] == a["job_id"]
         early = await alice.get(f"{url_a}/download", params={"token": a["access_token"]})
         assert early.status_code == 409 and "once it is completed" in early.text
         assert early.headers["retry-after"] == "1"  # still running: ask again shortly
+
+
+async def test_a_token_in_the_address_only_opens_the_event_stream_and_downloads(
+    gateway: Served, clips: dict[str, Path]
+) -> None:
+    """Issue 18: ?token= was accepted everywhere, cancel included; a token in an address
+    ends up in histories and proxy logs. Only where a browser cannot send a header (the
+    EventSource stream, a download) is it still accepted."""
+    async with gateway.client() as alice:
+        job = (await create_job(alice, await upload(alice, clips["small"]))).json()
+        url = f"/api/jobs/{job['job_id']}"
+        query = {"token": job["access_token"]}
+        words = "?token= in the address is accepted only by the event stream and the downloads"
+        for method, path, body in (
+            ("GET", url, None),
+            ("POST", f"{url}/cancel", None),
+            ("POST", f"{url}/render", {"processing_mode": "privacy"}),
+            ("POST", f"{url}/rerun", {"points": [{"x": 5, "y": 5}]}),
+        ):
+            refused = await alice.request(method, path, params=query, json=body)
+            assert refused.status_code == 400, (path, refused.text)
+            assert words in refused.json()["detail"]
+        download = await alice.get(f"{url}/download", params=query)
+        assert download.status_code == 409  # accepted: the job is not completed yet
+        original = await alice.get(f"{url}/original", params=query)
+        assert original.status_code == 200, original.text
+        events = await alice.get(f"{url}/events", params=query)
+        assert events.status_code == 503  # accepted, forwarded: no notifier runs here
+        # The job was not cancelled by the refused request.
+        view = await alice.get(url, headers={"Authorization": f"Bearer {job['access_token']}"})
+        assert view.json()["status"] != "cancelled"
 
 
 async def test_the_monthly_quota_answers_429_with_retry_after(

@@ -73,8 +73,24 @@ def http_refusals(metrics: Metrics | None = None) -> Iterator[None]:
 
 
 def presented_token(request: AnyRequest, token: str | None) -> str | None:
-    """The job token a request presents: ``Authorization: Bearer`` or ``?token=``."""
+    """The job token a request presents: ``Authorization: Bearer`` or ``?token=``.
+
+    Only for the event stream and downloads, where a browser cannot send a header
+    (EventSource, a link); everywhere else ``header_token``: a token in an address ends up
+    in proxies' and browsers' histories and logs (issue 18)."""
     return bearer_token(request.headers.get("authorization"), token)
+
+
+def header_token(request: AnyRequest) -> str | None:
+    """The job token of ``Authorization: Bearer`` only; a ``?token=`` is refused in plain
+    words (400), not silently ignored."""
+    if "token" in request.query_params:
+        raise Problem(
+            400,
+            "send the job's access token as 'Authorization: Bearer <token>'; ?token= in the "
+            "address is accepted only by the event stream and the downloads",
+        )
+    return bearer_token(request.headers.get("authorization"), None)
 
 
 def client_of(request: AnyRequest) -> Client:

@@ -25,6 +25,7 @@ from tapmask_gateway.controllers.deps import (
     Problem,
     SettingsDep,
     StreamsDep,
+    header_token,
     http_refusals,
     presented_token,
 )
@@ -189,10 +190,10 @@ class JobController(Controller):
         job_id: FromPath[UUID],
         jobs: JobsDep,
         request: AnyRequest,
-        token: FromQuery[str | None] = None,
     ) -> JobView:
+        """The token as `Authorization: Bearer` (400 for `?token=`: see `header_token`)."""
         with http_refusals():
-            job = await jobs.authorized(job_id, presented_token(request, token))
+            job = await jobs.authorized(job_id, header_token(request))
         state = job.state
         return JobView(
             job_id=job.id,

@@ -23,6 +23,7 @@ from tapmask_gateway.controllers.deps import (
     ClientDep,
     JobsDep,
     MetricsDep,
+    header_token,
     http_refusals,
     presented_token,
 )
@@ -93,13 +94,12 @@ class ResultController(Controller):
         metrics: MetricsDep,
         client: ClientDep,
         request: AnyRequest,
-        token: FromQuery[str | None] = None,
     ) -> CreateJobResponse:
         """A new job with another mode or effect from the stored masks of this one (the
         tracker does not run again). 409 until this job's masks are ready."""
         with http_refusals(metrics):
             created = await jobs.render_again(
-                client, job_id, presented_token(request, token), data.processing_mode, data.effect
+                client, job_id, header_token(request), data.processing_mode, data.effect
             )
         return _created(metrics, client, created)
 
@@ -112,7 +112,6 @@ class ResultController(Controller):
         metrics: MetricsDep,
         client: ClientDep,
         request: AnyRequest,
-        token: FromQuery[str | None] = None,
     ) -> CreateJobResponse:
         """A new job on the same video with the clicks given (e.g. the first ones plus a
         correction on a later frame)."""
@@ -120,7 +119,7 @@ class ResultController(Controller):
             created = await jobs.rerun(
                 client,
                 job_id,
-                presented_token(request, token),
+                header_token(request),
                 list(data.points),
                 data.processing_mode,
                 data.effect,
@@ -135,12 +134,11 @@ class ResultController(Controller):
         jobs: JobsDep,
         metrics: MetricsDep,
         request: AnyRequest,
-        token: FromQuery[str | None] = None,
     ) -> CancelView:
         """The job ends as `cancelled` at once (and its progress stream says so); the
         worker running it stops at its next progress tick (about a second), and a stage
         not yet started never starts (`tapmask_runtime.cancels`). 409 when the job had
         already finished. It still counts against the monthly quota."""
         with http_refusals(metrics):
-            await jobs.cancel(job_id, presented_token(request, token))
+            await jobs.cancel(job_id, header_token(request))
         return CancelView(job_id=job_id, status=JobStatus.CANCELLED)
