@@ -101,6 +101,12 @@ class Served:
     def streams(self) -> StreamSlots:
         return deps.provide_streams(self.app.state)
 
+    async def scrape(self, **headers: str) -> httpx.Response:
+        """GET /metrics as this host's own scraper: from loopback, no X-Forwarded-For (with
+        no TAPMASK_METRICS_TOKEN the gateway answers no one else)."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as scraper:
+            return await scraper.get("/metrics", headers=headers)
+
     def client(self, ip: str | None = None, **headers: str) -> httpx.AsyncClient:
         """An HTTP client that the gateway counts as `ip` (a fresh address by default)."""
         return httpx.AsyncClient(

@@ -373,7 +373,7 @@ async def test_health_checks_each_dependency_for_real(
 
 async def test_metrics_and_openapi_are_served(gateway: Served) -> None:
     async with gateway.client() as client:
-        metrics = await client.get("/metrics")
+        metrics = await gateway.scrape()
         schema = await client.get("/schema/openapi.json")
         page = await client.get("/")
     assert metrics.status_code == 200

@@ -103,15 +103,25 @@ async def test_metrics_cost_one_query_per_interval_and_can_require_a_token(
 
     monkeypatch.setattr(db, "jobs_by_status", counted)
     settings = make_settings(run_background=False, metrics_refresh_s=15.0)
-    async with running_gateway(settings) as served, served.client() as client:
+    async with running_gateway(settings) as served:
         for _ in range(30):
-            got = await client.get("/metrics")
+            got = await served.scrape()
             assert got.status_code == 200 and "tapmask_gateway_jobs" in got.text
+        # With no token set, no one but this host's own scraper: not through a proxy
+        # (X-Forwarded-For: the ingress relaying anyone), not from another address.
+        async with served.client() as relayed:
+            through = await relayed.get("/metrics")
+        assert through.status_code == 403
+        assert "TAPMASK_METRICS_TOKEN" in through.text
+        elsewhere = httpx.ASGITransport(app=served.app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=elsewhere, base_url="http://gw") as remote:
+            assert (await remote.get("/metrics")).status_code == 403
     assert asked == 1
 
     locked = make_settings(run_background=False, metrics_token=SecretStr("s" * 40))
     async with running_gateway(locked) as served, served.client() as client:
         assert (await client.get("/metrics")).status_code == 401
+        assert (await served.scrape()).status_code == 401  # the token, from anywhere
         wrong = await client.get("/metrics", headers={"Authorization": b"Bearer \xe9t\xe9"})
         assert wrong.status_code == 401
         ok = await client.get("/metrics", headers={"Authorization": f"Bearer {'s' * 40}"})

@@ -27,7 +27,7 @@ async def test_a_scrape_shows_job_created_published_and_worker_events_received(
     async with gateway.client() as client:
 
         async def scrape() -> str:
-            response = await client.get("/metrics")
+            response = await gateway.scrape()
             assert response.status_code == 200
             return response.text
 

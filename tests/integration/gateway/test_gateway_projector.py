@@ -106,7 +106,7 @@ async def test_events_complete_the_job_and_stale_or_repeated_ones_are_ignored(
         assert got.content == clips["small"].read_bytes()
         assert "attachment" in got.headers.get("content-disposition", "")
 
-        metrics = (await client.get("/metrics")).text
+        metrics = (await gateway.scrape()).text
         assert 'tapmask_gateway_stage_duration_seconds_count{stage="tracking"} 1.0' in metrics
         progress_topic = TOPIC_PREFIX + topics.JOB_PROGRESS
         assert f'tapmask_gateway_consumer_lag{{topic="{progress_topic}"}} 0.0' in metrics

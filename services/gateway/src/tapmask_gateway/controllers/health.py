@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable
@@ -91,12 +92,21 @@ async def metrics(
     it costs is bounded instead: the database is asked at most every
     ``TAPMASK_METRICS_REFRESH_S``, however often anyone scrapes (a ``GROUP BY`` over all
     jobs ran per scrape, issue 9); with ``TAPMASK_METRICS_TOKEN`` set only a scraper
-    presenting it as a bearer token is answered."""
+    presenting it as a bearer token is answered; without it only a scraper on this host (a
+    loopback peer that is no proxy: no X-Forwarded-For) is (issue 18: it answered anyone,
+    e.g. the internet through the ingress)."""
     token = settings.metrics_token
     if token is not None:
         presented = bearer_token(request.headers.get("authorization"), None) or ""
         if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
             return Response(b"", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    elif not _local(request):
+        return Response(
+            b"/metrics answers only this host's own scrapers unless TAPMASK_METRICS_TOKEN is "
+            b"set; then scrape with it as 'Authorization: Bearer <token>'\n",
+            status_code=403,
+            media_type="text/plain",
+        )
     now = time.monotonic()
     if now - metrics.gauges_refreshed_at >= settings.metrics_refresh_s:
         metrics.gauges_refreshed_at = now
@@ -105,6 +115,18 @@ async def metrics(
     # their latency) and the process collector live there.
     body = generate_latest(metrics.registry) + generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _local(request: AnyRequest) -> bool:
+    """The peer is this host itself, and not a proxy relaying someone else's request."""
+    peer = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+    return (
+        loopback and "x-forwarded-for" not in request.headers and "forwarded" not in request.headers
+    )
 
 
 async def _refresh_gauges(db_pool: asyncpg.Pool, metrics: Metrics, projector: Any) -> None:

@@ -85,7 +85,9 @@ class CreateJobRequest(BaseModel):
 class CreateJobResponse(BaseModel):
     job_id: UUID
     status: JobStatus
-    access_token: str = Field(description="Send as `Authorization: Bearer` or `?token=`.")
+    access_token: str = Field(
+        description="Send as `Authorization: Bearer` (`?token=` only on events and downloads)."
+    )
     events_url: str = Field(description="Server-Sent Events of progress (token included).")
     status_url: str
 
