@@ -129,6 +129,10 @@ lint: install-python
 schemas-check: install-python
 	$(PY) -m tapmask_schemas.export --check
 	$(PY) -m tapmask_runtime.asyncapi --check
+	$(PY) -m tapmask_gateway.openapi --check
+ifneq ($(HAS_WEB),)
+	cd web && npm run --silent check:api
+endif
 
 # The infrastructure stays up afterwards so the next run starts in seconds: `make infra-down`.
 # The web tests run first so that pytest's summary is the last line a reader (or CI) sees.

@@ -28,7 +28,7 @@ import { ResultView, type ReviewRange } from "./components/ResultView";
 import { Step } from "./components/Step";
 import { forgetJob, jobFragment, parseJobFragment, rememberedJob, rememberJob, type JobLink } from "./jobLink";
 import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
-import { trackingState, useTracking } from "./live";
+import { partialHint, trackingState, useTracking } from "./live";
 import { isMarked, jobPoints, jobRequest, newObject, type MarkedObject } from "./objects";
 import { loadSession, saveSession } from "./session";
 import { plainError } from "./plainWords";
@@ -391,6 +391,9 @@ export function App() {
     colour,
   );
   const live = trackingState(trackPreviews, hold);
+  // The first clicked frame's outline, against the tracker's a few frames on: part only?
+  const clickFrame = Math.min(...objects.flatMap((o) => o.clicks.filter((c) => c.positive).map((c) => c.frame)));
+  const partial = trackPreviews && Number.isFinite(clickFrame) ? partialHint(trackPreviews.previews ?? [], clickFrame) : null;
   const canFix = liveActive && (live === "paused" || live === "ready");
   const changed = sentPoints !== null && objects.some(isMarked) && JSON.stringify(jobPoints(objects)) !== sentPoints;
 
@@ -453,6 +456,16 @@ export function App() {
           disabled={!canFix}
           tracked={tracked}
         />
+      )}
+      {liveActive && partial && (
+        <p className="notice partial" role="status">
+          The outline on frame {partial.frame + 1} is about {partial.ratio}× larger than on frame {clickFrame + 1}, where you
+          clicked: your click may have taken only part of the object. Compare the two; if a part is missing, pause, add a click
+          on that part, and track again.{" "}
+          <button type="button" onClick={() => setFrame(partial.frame)}>
+            Show frame {partial.frame + 1}
+          </button>
+        </p>
       )}
       {liveActive && (
         <div className="buttons live-actions">

@@ -5,85 +5,58 @@
  * tests can stub them; nothing is created at import time.
  */
 
-export type ProcessingMode = "privacy" | "magic_eraser";
-export type Effect = "blur" | "pixelate" | "fill";
-export type JobStatus = "pending" | "processing" | "completed" | "failed" | "expired" | "cancelled";
+import type { components, paths } from "./generated/gateway";
+
+/**
+ * The wire types are the gateway's own, generated from its OpenAPI document
+ * (services/gateway/openapi.json -> src/generated/gateway.ts by openapi-typescript; `npm run
+ * gen:api`, checked by `make schemas-check`): a change to an endpoint shows here as a type
+ * error, not as a surprise in a browser.
+ */
+type Schemas = components["schemas"];
+
+export type ProcessingMode = Schemas["ProcessingMode"];
+export type Effect = Schemas["Effect"];
+export type JobStatus = Schemas["JobStatus"];
 export type Stage = "queued" | "downloading" | "tracking" | "rendering" | "uploading" | "done";
-
-export interface PresignRequest {
-  filename: string;
-  content_type: string;
-  size: number;
-}
-
-interface PresignBase {
-  upload_key: string;
-  expires_in: number;
-}
-
+export type PresignRequest = Schemas["PresignRequest"];
 /** A presigned POST: send `fields` then the file as multipart/form-data to `url`. */
-export interface PresignedPost extends PresignBase {
-  url: string;
-  fields: Record<string, string>;
-}
-
-/** The gateway presigns POSTs only: their policy pins the exact size, which a PUT cannot. */
-export type PresignResponse = PresignedPost;
-
+export type PresignResponse = Schemas["PresignResponse"];
+export type PresignedPost = PresignResponse;
 /** A click on the object, in pixels of the frame as displayed, rotation applied (x right, y down). */
-export interface ClickPoint {
-  x: number;
-  y: number;
-  frame?: number;
-  /** False marks a spot that is NOT the object. */
-  positive?: boolean;
-  object_id?: number;
-}
-
-export interface CreateJobRequest {
-  upload_key: string;
-  click_x: number;
-  click_y: number;
-  frame?: number;
-  points?: ClickPoint[];
-  processing_mode: ProcessingMode;
-  effect?: Effect;
-  /** Also find and hide every face, with no click (privacy mode). */
-  auto_faces?: boolean;
-}
-
+export type ClickPoint = Schemas["ClickPoint"];
+export type CreateJobRequest = Schemas["CreateJobRequest"];
+/** A job request with its main click (what the page sends once something is clicked). */
+export type ClickedJobRequest = CreateJobRequest & { click_x: number; click_y: number };
 /** Every face hidden, nothing clicked (the gateway needs no click with auto_faces). */
-export interface FacesOnlyRequest {
-  upload_key: string;
-  processing_mode: "privacy";
-  effect?: Effect;
-  auto_faces: true;
-}
+export type FacesOnlyRequest = CreateJobRequest & { auto_faces: true };
+export type CreateJobResponse = Schemas["CreateJobResponse"];
+/** GET /api/jobs/{id}. */
+export type JobView = Schemas["JobView"];
+export type DownloadResponse = Schemas["DownloadView"];
+export type UploadLimitsView = Schemas["LimitsView"];
+/** GET /api/upload/video: the finished upload as the server sees it (probed). */
+export type UploadVideo = Schemas["UploadVideoView"];
+/** One frame's tracked outline, low resolution (GET /api/jobs/{id}/previews). */
+export type FramePreview = Schemas["FramePreview"];
+/** The outline on the frames tracked so far (tapmask_schemas.tracking.TrackPreviews). */
+export type TrackPreviews = Schemas["TrackPreviews"];
+/** What the owner asked of the tracker (tapmask_schemas.tracking.TrackHold). */
+export type TrackHold = Schemas["TrackHold"];
+export type MaskPoint = Schemas["PreviewPoint"];
 
-export interface CreateJobResponse {
-  job_id: string;
-  status: JobStatus;
-  access_token: string;
-  /** Server-Sent Events of the job; the gateway includes `?token=`. */
-  events_url: string;
-  status_url?: string;
+/** A gateway path as its OpenAPI document names it (a path it lacks does not compile). */
+type Path = keyof paths;
+/** The JSON a path's method answers with 200/201, as the gateway declares it. */
+type Answer<P extends Path, M extends keyof paths[P]> = paths[P][M] extends {
+  responses: { [code in 200 | 201]?: { content: { "application/json": infer T } } };
 }
+  ? T
+  : never;
 
-/** GET /api/jobs/{id}: only the fields the page reads are typed; others pass through. */
-export interface JobView {
-  job_id?: string;
-  status: JobStatus;
-  stage?: Stage | string | null;
-  percent?: number | null;
-  error?: string | null;
-  download_url?: string | null;
-  [extra: string]: unknown;
-}
-
-export interface DownloadResponse {
-  /** Presigned GET of the result video. */
-  url: string;
-  expires_in?: number;
+/** `template` with its `{name}` parts filled in (each encoded). */
+function at<P extends Path>(template: P, params: Record<string, string> = {}): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
 }
 
 /** Litestar's error body. `extra` holds validation details when there are any. */
@@ -202,32 +175,32 @@ const JSON_HEADERS = { "Content-Type": "application/json", Accept: "application/
 /** Ask the gateway where to upload `file`. */
 export function presignUpload(file: { name: string; type: string; size: number }): Promise<PresignResponse> {
   const body: PresignRequest = { filename: file.name, content_type: guessContentType(file), size: file.size };
-  return requestJson<PresignResponse>(
-    "/api/upload/presigned",
+  return requestJson<Answer<"/api/upload/presigned", "post">>(
+    at("/api/upload/presigned"),
     { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(body) },
     "Upload could not start",
   );
 }
 
 export function createJob(request: CreateJobRequest | FacesOnlyRequest): Promise<CreateJobResponse> {
-  return requestJson<CreateJobResponse>(
-    "/api/jobs",
+  return requestJson<Answer<"/api/jobs", "post">>(
+    at("/api/jobs"),
     { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(request) },
     "The job could not start",
   );
 }
 
 export function getJob(jobId: string, token: string): Promise<JobView> {
-  return requestJson<JobView>(
-    `/api/jobs/${encodeURIComponent(jobId)}`,
+  return requestJson<Answer<"/api/jobs/{job_id}", "get">>(
+    at("/api/jobs/{job_id}", { job_id: jobId }),
     { headers: { Accept: "application/json", ...bearer(token) } },
     "Job status unavailable",
   );
 }
 
 export function getDownloadUrl(jobId: string, token: string): Promise<DownloadResponse> {
-  return requestJson<DownloadResponse>(
-    `/api/jobs/${encodeURIComponent(jobId)}/download`,
+  return requestJson<Answer<"/api/jobs/{job_id}/download", "get">>(
+    at("/api/jobs/{job_id}/download", { job_id: jobId }),
     { headers: { Accept: "application/json", ...bearer(token) } },
     "Download unavailable",
   );
@@ -286,33 +259,13 @@ export function uploadFile(
   return { done, abort: () => xhr.abort() };
 }
 
-/** GET /api/upload/limits: what an upload may be, to say before a file is chosen. */
-export interface UploadLimitsView {
-  max_upload_bytes: number;
-  max_duration_s: number;
-  formats: string[];
-}
-
 export function getUploadLimits(): Promise<UploadLimitsView> {
-  return requestJson<UploadLimitsView>("/api/upload/limits", { headers: { Accept: "application/json" } }, "Limits unavailable");
-}
-
-/** GET /api/upload/video: the finished upload as the server sees it (probed). */
-export interface UploadVideo {
-  upload_key: string;
-  display_width: number;
-  display_height: number;
-  frame_count: number;
-  fps: number | null;
-  duration_s: number;
-  has_audio: boolean;
-  codec: string;
-  format: string;
+  return requestJson<Answer<"/api/upload/limits", "get">>(at("/api/upload/limits"), { headers: { Accept: "application/json" } }, "Limits unavailable");
 }
 
 export function getUploadVideo(key: string): Promise<UploadVideo> {
-  return requestJson<UploadVideo>(
-    `/api/upload/video?key=${encodeURIComponent(key)}`,
+  return requestJson<Answer<"/api/upload/video", "get">>(
+    `${at("/api/upload/video")}?key=${encodeURIComponent(key)}`,
     { headers: { Accept: "application/json" } },
     "The video could not be read",
   );
@@ -320,20 +273,14 @@ export function getUploadVideo(key: string): Promise<UploadVideo> {
 
 /** A frame of the upload as a JPEG, decoded by the server (so AVI and HEVC work too). */
 export function frameUrl(key: string, index: number): string {
-  return `/api/upload/frame?key=${encodeURIComponent(key)}&index=${index}`;
-}
-
-export interface MaskPoint {
-  x: number;
-  y: number;
-  positive: boolean;
+  return `${at("/api/upload/frame")}?key=${encodeURIComponent(key)}&index=${index}`;
 }
 
 /** The mask the clicks of one object give on `frame`: a grey PNG (255 = the object). */
 export async function fetchMask(key: string, frame: number, points: MaskPoint[], signal?: AbortSignal): Promise<Blob> {
   let response: Response;
   try {
-    response = await globalThis.fetch("/api/upload/mask", {
+    response = await globalThis.fetch(at("/api/upload/mask"), {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "image/png" },
       body: JSON.stringify({ upload_key: key, frame, points }),
@@ -352,8 +299,8 @@ export async function fetchMask(key: string, frame: number, points: MaskPoint[],
 
 /** GET /api/jobs/{id}/original: the job's input video, for before/after after a reload. */
 export function getOriginalUrl(jobId: string, token: string): Promise<DownloadResponse> {
-  return requestJson<DownloadResponse>(
-    `/api/jobs/${encodeURIComponent(jobId)}/original`,
+  return requestJson<Answer<"/api/jobs/{job_id}/original", "get">>(
+    at("/api/jobs/{job_id}/original", { job_id: jobId }),
     { headers: { Accept: "application/json", ...bearer(token) } },
     "The original video is unavailable",
   );
@@ -361,8 +308,8 @@ export function getOriginalUrl(jobId: string, token: string): Promise<DownloadRe
 
 /** POST /api/jobs/{id}/render: the same masks with another mode or effect (no tracking again). */
 export function renderAgain(jobId: string, token: string, mode: ProcessingMode, effect: Effect): Promise<CreateJobResponse> {
-  return requestJson<CreateJobResponse>(
-    `/api/jobs/${encodeURIComponent(jobId)}/render`,
+  return requestJson<Answer<"/api/jobs/{job_id}/render", "post">>(
+    at("/api/jobs/{job_id}/render", { job_id: jobId }),
     {
       method: "POST",
       headers: { ...JSON_HEADERS, ...bearer(token) },
@@ -373,13 +320,13 @@ export function renderAgain(jobId: string, token: string, mode: ProcessingMode, 
 }
 
 /** POST /api/jobs/{id}/rerun: track again on the same video with corrected clicks. */
-export function rerunJob(jobId: string, token: string, request: CreateJobRequest): Promise<CreateJobResponse> {
+export function rerunJob(jobId: string, token: string, request: ClickedJobRequest): Promise<CreateJobResponse> {
   const points: ClickPoint[] = [
     { x: request.click_x, y: request.click_y, frame: request.frame ?? 0, positive: true, object_id: 0 },
     ...(request.points ?? []),
   ];
-  return requestJson<CreateJobResponse>(
-    `/api/jobs/${encodeURIComponent(jobId)}/rerun`,
+  return requestJson<Answer<"/api/jobs/{job_id}/rerun", "post">>(
+    at("/api/jobs/{job_id}/rerun", { job_id: jobId }),
     {
       method: "POST",
       headers: { ...JSON_HEADERS, ...bearer(token) },
@@ -396,52 +343,24 @@ export function rerunJob(jobId: string, token: string, request: CreateJobRequest
 
 /** POST /api/jobs/{id}/cancel: the job ends as cancelled and its workers stop. */
 export function cancelJob(jobId: string, token: string): Promise<{ job_id: string; status: JobStatus }> {
-  return requestJson<{ job_id: string; status: JobStatus }>(
-    `/api/jobs/${encodeURIComponent(jobId)}/cancel`,
+  return requestJson<Answer<"/api/jobs/{job_id}/cancel", "post">>(
+    at("/api/jobs/{job_id}/cancel", { job_id: jobId }),
     { method: "POST", headers: { Accept: "application/json", ...bearer(token) } },
     "The job could not be cancelled",
   );
 }
 
-/** One frame's tracked outline, low resolution (GET /api/jobs/{id}/previews). */
-export interface FramePreview {
-  frame: number;
-  /** base64 grey PNG, 255 = the object, displayed orientation. */
-  png: string;
-  area: number;
-}
-
-/** The outline on the frames tracked so far (tapmask_schemas.tracking.TrackPreviews). */
-export interface TrackPreviews {
-  revision: number;
-  frames_done: number;
-  frame_count: number;
-  step: number;
-  done: boolean;
-  paused_at: number | null;
-  unsure: number[];
-  previews: FramePreview[];
-}
-
-/** What the owner asked of the tracker (tapmask_schemas.tracking.TrackHold). */
-export interface TrackHold {
-  paused: boolean;
-  at_end: boolean;
-  points: ClickPoint[] | null;
-  revision: number;
-}
-
 export function getPreviews(jobId: string, token: string, signal?: AbortSignal): Promise<TrackPreviews> {
-  return requestJson<TrackPreviews>(
-    `/api/jobs/${encodeURIComponent(jobId)}/previews`,
+  return requestJson<Answer<"/api/jobs/{job_id}/previews", "get">>(
+    at("/api/jobs/{job_id}/previews", { job_id: jobId }),
     { headers: { Accept: "application/json", ...bearer(token) }, signal },
     "The outline so far is unavailable",
   );
 }
 
 export function getHold(jobId: string, token: string): Promise<TrackHold> {
-  return requestJson<TrackHold>(
-    `/api/jobs/${encodeURIComponent(jobId)}/hold`,
+  return requestJson<Answer<"/api/jobs/{job_id}/hold", "get">>(
+    at("/api/jobs/{job_id}/hold", { job_id: jobId }),
     { headers: { Accept: "application/json", ...bearer(token) } },
     "The job's pause state is unavailable",
   );
@@ -449,8 +368,8 @@ export function getHold(jobId: string, token: string): Promise<TrackHold> {
 
 /** Stop tracking at the next frame, or (`atEnd`) wait before rendering until accepted. */
 export function pauseJob(jobId: string, token: string, atEnd = false): Promise<TrackHold> {
-  return requestJson<TrackHold>(
-    `/api/jobs/${encodeURIComponent(jobId)}/pause`,
+  return requestJson<Answer<"/api/jobs/{job_id}/pause", "post">>(
+    at("/api/jobs/{job_id}/pause", { job_id: jobId }),
     { method: "POST", headers: { ...JSON_HEADERS, ...bearer(token) }, body: JSON.stringify({ at_end: atEnd }) },
     "The job could not be paused",
   );
@@ -458,8 +377,8 @@ export function pauseJob(jobId: string, token: string, atEnd = false): Promise<T
 
 /** Go on; with `points`, track again with them; with `accept`, render now. */
 export function resumeJob(jobId: string, token: string, body: { points?: ClickPoint[]; accept?: boolean }): Promise<TrackHold> {
-  return requestJson<TrackHold>(
-    `/api/jobs/${encodeURIComponent(jobId)}/resume`,
+  return requestJson<Answer<"/api/jobs/{job_id}/resume", "post">>(
+    at("/api/jobs/{job_id}/resume", { job_id: jobId }),
     { method: "POST", headers: { ...JSON_HEADERS, ...bearer(token) }, body: JSON.stringify(body) },
     "The job could not go on",
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { frameNote, trackingState, type Tracked } from "./live";
+import { frameNote, partialHint, trackingState, type Tracked } from "./live";
 import { jobPoints, newObject } from "./objects";
 import { stageLabel } from "./progress";
 import { loadSession, saveSession } from "./session";
@@ -100,5 +100,20 @@ describe("words", () => {
     expect(framesText(72, 72)).toBe("frame 73");
     expect(framesText(150, 179)).toBe("frames 151–180");
     expect(reasonText("possible face (score 0.22)")).toBe("possible face");
+  });
+});
+
+describe("a partial outline", () => {
+  const p = (frame: number, area: number) => ({ frame, area });
+  it("is suspected when the outline is clearly larger on the tracked frames near the click", () => {
+    // Clicked on the dog's back at frame 0: 4 % of the frame; a few frames on, head and all: 7 %.
+    const hint = partialHint([p(0, 0.04), p(5, 0.068), p(10, 0.07), p(15, 0.071), p(40, 0.2)], 0);
+    expect(hint).toEqual({ frame: 10, ratio: 1.8 });
+  });
+
+  it("is not suspected for a steady outline, one odd frame, or a click far from any preview", () => {
+    expect(partialHint([p(0, 0.05), p(5, 0.052), p(10, 0.049)], 0)).toBeNull();
+    expect(partialHint([p(0, 0.05), p(5, 0.2), p(10, 0.049), p(15, 0.05)], 0)).toBeNull();
+    expect(partialHint([p(0, 0.05), p(5, 0.1), p(10, 0.1)], 7)).toBeNull();
   });
 });

@@ -68,7 +68,7 @@ export function useTracking(jobId: string | null, token: string | null, active: 
         const got = await getPreviews(jobId, token, controller.signal);
         if (stopped) return;
         const outlines = new Map<number, HTMLCanvasElement>();
-        for (const p of got.previews) {
+        for (const p of got.previews ?? []) {
           const key = `${got.revision}:${p.frame}:${colour}`;
           let image = cache.current.get(key);
           if (!image) {
@@ -80,13 +80,13 @@ export function useTracking(jobId: string | null, token: string | null, active: 
         if (stopped) return;
         setPreviews(got);
         setTracked({
-          revision: got.revision,
+          revision: got.revision ?? 0,
           step: got.step,
           framesDone: got.frames_done,
           frameCount: got.frame_count,
-          done: got.done,
-          pausedAt: got.paused_at,
-          unsure: got.unsure,
+          done: got.done ?? false,
+          pausedAt: got.paused_at ?? null,
+          unsure: got.unsure ?? [],
           outlines,
         });
       } catch {
@@ -103,4 +103,31 @@ export function useTracking(jobId: string | null, token: string | null, active: 
   }, [jobId, token, active, colour, intervalMs]);
 
   return { tracked, previews, hold, setHold };
+}
+
+/**
+ * Whether the clicked frame's outline looks like part of the object: on the tracked frames
+ * near it (within `near` frames, the clicked one left out) the outline is clearly larger.
+ * The tracker segments the object again as it goes (the learned one on keyframes), so a
+ * click that took only the dog's back shows as a smaller outline there than a few frames
+ * on, where the head is taken too. Returns the frame to look at, or null.
+ */
+export function partialHint(
+  previews: { frame: number; area: number }[],
+  clickFrame: number,
+  near = 15,
+  factor = 1.5,
+): { frame: number; ratio: number } | null {
+  const here = previews.reduce<{ frame: number; area: number } | null>(
+    (best, p) => (Math.abs(p.frame - clickFrame) < Math.abs((best?.frame ?? Infinity) - clickFrame) ? p : best),
+    null,
+  );
+  if (!here || here.area <= 0 || Math.abs(here.frame - clickFrame) > 2) return null;
+  const around = previews.filter((p) => p.frame !== here.frame && Math.abs(p.frame - clickFrame) <= near && p.area > 0);
+  if (around.length < 2) return null;
+  // The middle of the nearby outlines (one odd frame does not make a hint).
+  const sorted = [...around].sort((a, b) => a.area - b.area);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  const ratio = median.area / here.area;
+  return ratio >= factor ? { frame: median.frame, ratio: Math.round(ratio * 10) / 10 } : null;
 }

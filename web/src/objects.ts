@@ -4,7 +4,7 @@
  * Pure: the editor renders it, the job request is built from it.
  */
 
-import type { ClickPoint, CreateJobRequest, Effect, ProcessingMode } from "./api";
+import type { ClickedJobRequest, ClickPoint, Effect, ProcessingMode } from "./api";
 
 export interface Click {
   x: number;
@@ -77,7 +77,7 @@ export function jobRequest(
   objects: MarkedObject[],
   mode: ProcessingMode,
   effect: Effect,
-): CreateJobRequest {
+): ClickedJobRequest {
   const marked = objects.filter(isMarked);
   if (!marked.length) throw new Error("Click on the object first (with “This is it” selected).");
   const points: ClickPoint[] = [];

@@ -91,7 +91,7 @@ export function parseEventData(data: string): Partial<Progress> | null {
 }
 
 /** GET /api/jobs/{id} as a progress update (the fallback when SSE is unavailable). */
-export function fromJobView(job: JobView): Partial<Progress> {
+export function fromJobView(job: Pick<JobView, "status"> & Partial<JobView>): Partial<Progress> {
   const out: Partial<Progress> = { status: job.status };
   if (job.stage) out.stage = job.stage;
   const percent = num(job.percent);

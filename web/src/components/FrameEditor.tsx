@@ -462,7 +462,7 @@ export function FrameEditor({
                         ? preview.error
                         : preview?.pixels === 0
                           ? "nothing found there: click in the middle of it"
-                          : "outlined"
+                          : "outlined: is all of it coloured? If a part is missing, click on that part too"
                     : correctionsOn(o, frame).length
                       ? "“not this” here: the job cuts this spot from the object from this frame on (no preview here)"
                       : frames.length
