@@ -20,6 +20,7 @@ from workers_harness import TRACKER_MAX_POLL_MS, sse_events
 
 from tapmask_media.masks import read_mask_stream
 from tapmask_schemas import Effect, JobCreated, ProcessingMode
+from tapmask_schemas.keys import hold_key
 from tapmask_schemas.topics import (
     DEAD_LETTER,
     JOB_CREATED,
@@ -28,6 +29,7 @@ from tapmask_schemas.topics import (
     MASKS_READY,
     VIDEO_READY,
 )
+from tapmask_tracker.handlers import _READY as HELD  # what the tracker says at the gate
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +81,28 @@ def check_output_hides_the_object(
 async def test_job_flows_from_job_created_to_a_valid_video(
     stack: Any, s3_client: Any, tmp_path: Path
 ) -> None:
-    job = await stack.submit(effect=Effect.PIXELATE)
-    stream = asyncio.create_task(sse_events(stack, job.job_id))
     obs = stack.observer
+    job = stack.job(effect=Effect.PIXELATE)
+    # A gate the test opens: the owner's hold (as the gateway writes it) keeps the tracker
+    # waiting once the outline is done. The tracker's stage then outlives its
+    # max.poll.interval.ms by construction, on a machine of any speed (it raced the clock:
+    # "longer than 500 ms" failed on a fast machine and proved nothing on a slow one).
+    hold = s3_client.put_object
+    await asyncio.to_thread(
+        hold, Bucket=stack.s3.bucket, Key=hold_key(job.job_id), Body=b'{"at_end": true}'
+    )
+    await stack.send(JOB_CREATED, job)
+    stream = asyncio.create_task(sse_events(stack, job.job_id))
+
+    def held() -> bool:
+        return any(r.json["message"] == HELD for r in obs.of(JOB_PROGRESS, job.job_id))
+
+    await obs.wait_for("the tracker to wait at the gate", held, 120)
+    await asyncio.sleep(2 * TRACKER_MAX_POLL_MS / 1000)  # the gate stays shut this long
+    assert not obs.of(MASKS_READY, job.job_id)  # it is holding
+    await asyncio.to_thread(
+        hold, Bucket=stack.s3.bucket, Key=hold_key(job.job_id), Body=b'{"at_end": false}'
+    )
 
     [masks] = await obs.wait_for("masks-ready", lambda: obs.of(MASKS_READY, job.job_id))
     [ready] = await obs.wait_for("video-ready", lambda: obs.of(VIDEO_READY, job.job_id))
@@ -94,7 +115,8 @@ async def test_job_flows_from_job_created_to_a_valid_video(
     check_output_hides_the_object(stack, output, masks_file)
 
     progress = [r.json for r in obs.of(JOB_PROGRESS, job.job_id)]
-    # The tracker's stage outlived its max.poll.interval.ms, yet it was not redelivered.
+    # The tracker's stage outlived its max.poll.interval.ms (held at the gate), yet it was
+    # not redelivered (checked again at the end).
     started = datetime.fromisoformat(progress[0]["occurred_at"])
     tracked = datetime.fromisoformat(masks.json["occurred_at"])
     assert progress[0]["stage"] == "downloading"
