@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef } from "react";
 import {
   ApiError,
   cancelJob,
@@ -17,7 +17,6 @@ import {
   type JobView,
   type ProcessingMode,
   type UploadHandle,
-  type UploadVideo,
 } from "./api";
 import { DropZone } from "./components/DropZone";
 import { FrameEditor } from "./components/FrameEditor";
@@ -29,22 +28,13 @@ import { Step } from "./components/Step";
 import { forgetJob, jobFragment, parseJobFragment, rememberedJob, rememberJob, type JobLink } from "./jobLink";
 import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
 import { partialHint, trackingState, useTracking } from "./live";
-import { isMarked, jobPoints, jobRequest, newObject, type MarkedObject } from "./objects";
+import { isMarked, jobPoints, jobRequest } from "./objects";
 import { loadSession, saveSession } from "./session";
 import { plainError } from "./plainWords";
 import { formatBytes, fromJobView, INITIAL_PROGRESS, isFinal, mergeProgress, type Progress } from "./progress";
-import { DEFAULT_LIMITS, readHead, uploadProblem, type UploadLimits } from "./sniff";
+import { readHead, uploadProblem } from "./sniff";
+import { resetForNewVideo, useField } from "./store";
 
-type Upload =
-  | { phase: "idle" }
-  | { phase: "uploading"; fraction: number }
-  | { phase: "done"; key: string }
-  | { phase: "error"; message: string; retryable: boolean };
-
-interface Job {
-  ref: JobRef;
-  progress: Progress;
-}
 
 function message(err: unknown): string {
   return plainError(err);
@@ -59,39 +49,39 @@ function refOf(link: JobLink): JobRef {
 }
 
 export function App() {
-  const [limits, setLimits] = useState<UploadLimits>(DEFAULT_LIMITS);
-  const [file, setFile] = useState<File | null>(null);
-  const [original, setOriginal] = useState<string | null>(null);
-  const [refused, setRefused] = useState<string | null>(null);
-  const [upload, setUpload] = useState<Upload>({ phase: "idle" });
-  const [video, setVideo] = useState<UploadVideo | null>(null);
-  const [videoError, setVideoError] = useState<string | null>(null);
-  const [objects, setObjects] = useState<MarkedObject[]>(() => [newObject([])]);
-  const [activeKey, setActiveKey] = useState(0);
-  const [frame, setFrame] = useState(0);
-  const [mode, setMode] = useState<ProcessingMode>("privacy");
-  const [effect, setEffect] = useState<Effect>("blur");
-  const [hideFaces, setHideFaces] = useState(false);
+  const [limits, setLimits] = useField("limits");
+  const [file, setFile] = useField("file");
+  const [original, setOriginal] = useField("original");
+  const [refused, setRefused] = useField("refused");
+  const [upload, setUpload] = useField("upload");
+  const [video, setVideo] = useField("video");
+  const [videoError, setVideoError] = useField("videoError");
+  const [objects, setObjects] = useField("objects");
+  const [activeKey, setActiveKey] = useField("activeKey");
+  const [frame, setFrame] = useField("frame");
+  const [mode, setMode] = useField("mode");
+  const [effect, setEffect] = useField("effect");
+  const [hideFaces, setHideFaces] = useField("hideFaces");
   // Rendering waits until the person accepts the tracked outline (else it starts by itself).
-  const [checkFirst, setCheckFirst] = useState(true);
+  const [checkFirst, setCheckFirst] = useField("checkFirst");
   // The clicks the running job tracks with (to tell when the person changed them).
-  const [sentPoints, setSentPoints] = useState<string | null>(null);
-  const [liveError, setLiveError] = useState<string | null>(null);
-  const [fileName, setFileName] = useState<string | null>(null);
-  const [job, setJob] = useState<Job | null>(null);
-  const [starting, setStarting] = useState(false);
-  const [startError, setStartError] = useState<string | null>(null);
-  const [watchError, setWatchError] = useState<string | null>(null);
-  const [resultUrl, setResultUrl] = useState<string | null>(null);
-  const [resultError, setResultError] = useState<string | null>(null);
-  const [review, setReview] = useState<ReviewRange[] | null>(null);
+  const [sentPoints, setSentPoints] = useField("sentPoints");
+  const [liveError, setLiveError] = useField("liveError");
+  const [fileName, setFileName] = useField("fileName");
+  const [job, setJob] = useField("job");
+  const [starting, setStarting] = useField("starting");
+  const [startError, setStartError] = useField("startError");
+  const [watchError, setWatchError] = useField("watchError");
+  const [resultUrl, setResultUrl] = useField("resultUrl");
+  const [resultError, setResultError] = useField("resultError");
+  const [review, setReview] = useField("review");
   // The job's frame count as the gateway probed it (this tab may not have the upload: a reload).
-  const [jobFrames, setJobFrames] = useState(0);
-  const [lastJob, setLastJob] = useState<JobLink | null>(null);
+  const [jobFrames, setJobFrames] = useField("jobFrames");
+  const [lastJob, setLastJob] = useField("lastJob");
   // The original from the server, when this tab no longer has the file (after a reload).
-  const [serverOriginal, setServerOriginal] = useState<string | null>(null);
+  const [serverOriginal, setServerOriginal] = useField("serverOriginal");
   // Set while the clicks of a finished job are being corrected: Start re-runs that job.
-  const [correcting, setCorrecting] = useState<JobLink | null>(null);
+  const [correcting, setCorrecting] = useField("correcting");
   const uploadHandle = useRef<UploadHandle | null>(null);
   // Bumped on every new upload or reset, so a stale upload's callbacks change nothing.
   const uploadGen = useRef(0);
@@ -219,29 +209,9 @@ export function App() {
     stopWatching.current?.();
     stopWatching.current = null;
     activeJob.current = null;
-    setFile(null);
-    setOriginal(null);
-    setRefused(null);
-    setUpload({ phase: "idle" });
-    setVideo(null);
-    setVideoError(null);
-    setObjects([newObject([])]);
-    setActiveKey(0);
-    setFrame(0);
-    setJob(null);
-    setStartError(null);
-    setWatchError(null);
-    setResultUrl(null);
-    setResultError(null);
-    setReview(null);
-    setServerOriginal(null);
-    setCorrecting(null);
-    setSentPoints(null);
-    setLiveError(null);
-    setFileName(null);
+    resetForNewVideo();
     if (window.location.hash) window.history.pushState(null, "", window.location.pathname);
     forgetJob();
-    setLastJob(null);
   }, []);
 
   const startUpload = useCallback(async (f: File) => {

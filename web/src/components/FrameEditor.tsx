@@ -429,7 +429,10 @@ export function FrameEditor({
         <p className="muted tracked-note" aria-live="polite">
           {frameNote(tracked, frame)}
           {tracked.unsure.length > 0 &&
-            ` Check the frames marked in red on the slider (${tracked.unsure.map((f) => f + 1).join(", ")}): the outline vanished or changed size there.`}
+            ` Check the frames marked in red on the slider (${tracked.unsure
+              .slice(0, 6)
+              .map((f) => f + 1)
+              .join(", ")}${tracked.unsure.length > 6 ? ` and ${tracked.unsure.length - 6} more` : ""}): the outline vanished or changed size there.`}
         </p>
       )}
 
