@@ -15,11 +15,20 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import uvicorn
-from gateway_harness import Served, create_job, free_port, publish, running_gateway, upload
+from gateway_harness import (
+    Served,
+    create_job,
+    eventually,
+    free_port,
+    publish,
+    running_gateway,
+    upload,
+)
 
 from tapmask_gateway.adapters import db
 from tapmask_gateway.domain.tokens import job_token
 from tapmask_gateway.settings import EventStreamLimits, Settings
+from tapmask_notifier.app import UVICORN_OPTIONS
 from tapmask_notifier.app import create_app as create_notifier
 from tapmask_notifier.settings import Settings as NotifierSettings
 from tapmask_notifier.settings import StreamSettings
@@ -36,11 +45,15 @@ async def running_notifier(settings: Settings) -> AsyncIterator[str]:
         NotifierSettings(
             token_secret=settings.token_secret,
             kafka=settings.kafka.model_copy(update={"client_id": "notifier-test"}),
-            notifier=StreamSettings(port=port, history_s=0, keepalive_s=1),
+            # The gateway and the "ingress" of these tests connect from loopback: configured
+            # as the notifier's proxies, as a deployment names its own (none by default).
+            notifier=StreamSettings(
+                port=port, history_s=0, keepalive_s=1, trusted_proxies=["127.0.0.1"]
+            ),
         )
     )
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **{**UVICORN_OPTIONS})
     )
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(60):
@@ -144,6 +157,41 @@ async def test_a_flood_from_one_client_leaves_other_clients_served(
 
         # Streams closed: their slots are back.
         assert served.streams.open_streams == 0
+
+
+async def test_a_gateway_relays_at_most_its_total_of_streams(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Issue 18: the replica-wide cap (``total``, also its upstream pool's size) was never
+    reached in a test. Past it every client is refused at once, in words, and a slot
+    given back is taken again."""
+    settings = make_settings(event_streams=EventStreamLimits(per_client=2, per_job=2, total=3))
+    async with running_notifier(settings) as notifier_url:
+        settings = settings.model_copy(update={"notifier_url": notifier_url})
+        async with (
+            running_gateway(settings) as served,
+            AsyncExitStack() as held,
+            AsyncExitStack() as leaves,
+        ):
+            opened = [await leaves.enter_async_context(stream(served, "10.67.0.1"))]
+            opened += [
+                await held.enter_async_context(stream(served, f"10.67.0.{i + 1}"))
+                for i in range(1, 3)
+            ]
+            assert [r.status_code for r, _ in opened] == [200, 200, 200]
+            async with stream(served, "10.67.1.1") as (refused, _):
+                assert refused.status_code == 429 and refused.headers["retry-after"]
+                assert "as many progress streams open as it can hold" in refused.json()["detail"]
+            assert served.streams.open_streams == 3
+            # One of the three leaves: its slot is given back, and the next client gets it.
+            await leaves.aclose()
+            await eventually(lambda: _true(served.streams.open_streams == 2))
+            async with stream(served, "10.67.1.2") as (response, first):
+                assert response.status_code == 200 and '"status": "pending"' in first
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_after_the_stream_says_completed_the_api_serves_the_result(
