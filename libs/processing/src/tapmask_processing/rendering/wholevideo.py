@@ -371,8 +371,9 @@ class WholeVideoEraser:
         yi = np.clip(fy, 0, h - 1).astype(np.intp)
         strict = self._blocked(t, 0)[yi, xi]
         loose = self._blocked(t, 1)[yi, xi]
-        hole = self._hole(t)[yi, xi]
-        return ids[inside & hole], (ids[inside & ~strict], ids[inside & ~loose])
+        # A cell belongs to the hole when any of it may: the loose margin (6 px) reaches
+        # past half a cell's diagonal (5.7 px), so no edge of the hole goes unplanned.
+        return ids[inside & loose], (ids[inside & ~strict], ids[inside & ~loose])
 
     def _choose(
         self,
@@ -384,11 +385,11 @@ class WholeVideoEraser:
         """Frame t's sources from its hole cells' nearest showing frames, per tier
         (rows of `prev` and `after`; -1: none). Both the nearest earlier and later frame
         stay candidates: a point may be masked at full resolution where its cell's centre
-        was not. Tier 1 only for the cells no frame shows clear of its object."""
+        was not. Tier 1 comes after all of tier 0: for what no frame shows clear of its
+        object, and for the points between cells that tier 0 misses."""
         chosen: list[tuple[int, int]] = []
-        need_loose = (prev[0] < 0) & (after[0] < 0)
-        for tier, cells in ((0, slice(None)), (1, need_loose)):
-            used = set(prev[tier][cells].tolist()) | set(after[tier][cells].tolist())
+        for tier in (0, 1):
+            used = set(prev[tier].tolist()) | set(after[tier].tolist())
             used.discard(-1)
             chosen += [(s, tier) for s in sorted(used, key=lambda s: (abs(s - t), s))]
         info = self._frames[t]
@@ -493,8 +494,12 @@ class WholeVideoEraser:
             qx, qy = _apply(m, px[left], py[left])
             qx -= cx0
             qy -= cy0
-            # Inside the crop, off its edge by the cubic sampler's reach.
-            ok = (qx >= 2) & (qy >= 2) & (qx <= cx1 - cx0 - 3) & (qy <= cy1 - cy0 - 3)
+            # Inside the crop, off its edge by the cubic sampler's reach (where the edge
+            # is the frame's, the sampler repeats the edge pixel, as the window eraser).
+            lo_x, lo_y = (2 if cx0 > 0 else 0), (2 if cy0 > 0 else 0)
+            hi_x = cx1 - cx0 - (3 if cx1 < w else 1)
+            hi_y = cy1 - cy0 - (3 if cy1 < h else 1)
+            ok = (qx >= lo_x) & (qy >= lo_y) & (qx <= hi_x) & (qy <= hi_y)
             xi = np.clip(qx + 0.5, 0, cx1 - cx0 - 1).astype(np.intp)
             yi = np.clip(qy + 0.5, 0, cy1 - cy0 - 1).astype(np.intp)
             ok &= ~blocked[yi, xi]
