@@ -6,6 +6,7 @@ import inspect
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -211,12 +212,15 @@ class TrackStage:
                 )
         return result
 
-    def _hold_limit(self, event: JobCreated) -> float:
+    def _hold_limit(self, event: JobCreated) -> tuple[float, float | None]:
         """How long the owner may hold this job in all: ``max_hold_s``, and at most half the
-        stage's time budget (the rest is for tracking, again after a correction)."""
+        stage's time budget (the rest is for tracking, again after a correction); and the
+        moment no hold may pass (the budget less a minute, from now, about when the stage
+        began: a hold must never be what times the stage out)."""
         if self._stage_budget_s is None:
-            return self._max_hold_s
-        return min(self._max_hold_s, self._stage_budget_s(event.video.duration_seconds) / 2)
+            return self._max_hold_s, None
+        budget = self._stage_budget_s(event.video.duration_seconds)
+        return min(self._max_hold_s, budget / 2), time.monotonic() + budget - min(60.0, budget / 4)
 
     async def _track_live(
         self, event: JobCreated, ctx: JobContext, video: Path, masks: Path, track_end: float
@@ -226,7 +230,7 @@ class TrackStage:
         longer holds for any frame the new clicks may change), and held before rendering
         until accepted. Returns the result and the clicks it was tracked with."""
         book = PreviewBook(event.video.frame_count, quarter_turns(event.video.rotation))
-        gate = HoldGate(self._hold_limit(event))
+        gate = HoldGate(*self._hold_limit(event))
         points = list(event.points)
         takes_previews = _accepts(self._track, "on_mask")
 

@@ -143,11 +143,14 @@ class HoldGate:
     ``applied`` is the revision of the clicks the current run tracks with; a hold with a
     newer revision and points means "start again with these"."""
 
-    def __init__(self, max_hold_s: float) -> None:
+    def __init__(self, max_hold_s: float, deadline: float | None = None) -> None:
+        """``deadline``: a ``time.monotonic()`` past which no hold lasts (the stage's budget
+        less a margin: a hold must never be what times the stage out)."""
         self._lock = threading.Lock()
         self._hold = TrackHold()
         self.applied = 0
         self._max_hold_s = max_hold_s
+        self._deadline = deadline
         self._held_s = 0.0
 
     def set(self, hold: TrackHold) -> None:
@@ -166,7 +169,8 @@ class HoldGate:
         return None
 
     def out_of_time(self) -> bool:
-        return self._held_s >= self._max_hold_s
+        late = self._deadline is not None and time.monotonic() >= self._deadline
+        return late or self._held_s >= self._max_hold_s
 
     def wait(
         self,
