@@ -19,9 +19,9 @@ from tapmask_runtime.settings import WorkerSettings
 from tapmask_schemas import ClickPoint, JobCreated, VideoInfo
 from tapmask_schemas.keys import hold_key, previews_key
 from tapmask_schemas.topics import JOB_CREATED, JOB_PROGRESS, MASKS_READY
-from tapmask_schemas.tracking import TrackHold, TrackPreviews
+from tapmask_schemas.tracking import MAX_PREVIEWS, TrackHold, TrackPreviews
 from tapmask_tracker.app import build_service
-from tapmask_tracker.live import preview_png
+from tapmask_tracker.live import PreviewBook, preview_png
 from tapmask_tracker.settings import Settings
 
 FAST = WorkerSettings(backoff_initial_s=0, progress_interval_s=0.05, max_attempts=3)
@@ -161,6 +161,17 @@ async def test_a_hold_is_bounded(
         await br.publish(event, JOB_CREATED)
         await svc.worker.wait_idle()
     assert len(decode(seen[MASKS_READY])) == 1
+
+
+def test_previews_stay_bounded_whatever_the_stream_holds() -> None:
+    # A probe that said 10 frames, a stream of 5000: at most MAX_PREVIEWS + 1 kept.
+    book = PreviewBook(10, 0)
+    mask = np.zeros((48, 64), bool)
+    for i in range(5000):
+        book.add(i, mask)
+    kept = book.snapshot()
+    assert kept.frames_done == 5000 and len(kept.previews) == MAX_PREVIEWS + 1
+    assert len(kept.model_dump_json()) < 100_000
 
 
 def test_previews_are_shown_upright_and_small() -> None:

@@ -32,6 +32,7 @@ from tapmask_runtime.attempts import SmallObjects
 from tapmask_schemas import ClickPoint
 from tapmask_schemas.keys import hold_key, previews_key
 from tapmask_schemas.tracking import (
+    MAX_PREVIEWS,
     PREVIEW_MAX_SIDE,
     FramePreview,
     TrackHold,
@@ -80,6 +81,8 @@ class PreviewBook:
     def add(self, index: int, mask: npt.NDArray[np.bool_]) -> None:
         """One tracked mask (every one, in order): kept when it is a preview frame."""
         keep = index % self.step == 0 or index == self.frame_count - 1
+        # Bounded whatever the stream holds (a video with more frames than its probe said).
+        keep = keep and len(self._previews) <= MAX_PREVIEWS
         shot = preview_png(mask, self._turns) if keep else None
         with self._lock:
             self._done = index + 1
