@@ -34,6 +34,7 @@ describe("the live tracking view's state", () => {
       done: false,
       pausedAt: null,
       unsure: [],
+      review: [],
       outlines: new Map([[10, {} as HTMLCanvasElement]]),
     };
     expect(frameNote(tracked, 10)).toBe("The tracker's outline on frame 11.");

@@ -16,6 +16,8 @@ export interface Tracked {
   done: boolean;
   pausedAt: number | null;
   unsure: number[];
+  /** Once tracking is done: the frames the tracker itself was unsure of (as the job lists them). */
+  review: { start: number; end: number }[];
   /** Frame -> the tracker's outline there, tinted. */
   outlines: Map<number, HTMLCanvasElement>;
 }
@@ -87,6 +89,7 @@ export function useTracking(jobId: string | null, token: string | null, active: 
           done: got.done ?? false,
           pausedAt: got.paused_at ?? null,
           unsure: got.unsure ?? [],
+          review: (got.review ?? []).map((r) => ({ start: r.start_frame, end: r.end_frame })),
           outlines,
         });
       } catch {

@@ -21,6 +21,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tapmask_schemas.events import ReviewRange
 from tapmask_schemas.jobs import ClickPoint
 
 #: The most frames a job's previews hold (the step between them grows with the video).
@@ -67,6 +68,11 @@ class TrackPreviews(BaseModel):
         default=[],
         description="Preview frames where the outline vanished or changed size abruptly: "
         "where a person should look first.",
+    )
+    review: list[ReviewRange] = Field(
+        default=[],
+        description="Once tracking is done: the frames the tracker itself was unsure of, as "
+        "the job will list them (the outline held and widened there).",
     )
     previews: list[FramePreview] = Field(default=[])
 

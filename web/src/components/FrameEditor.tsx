@@ -407,6 +407,16 @@ export function FrameEditor({
             {clickFrames.map((f) => (
               <span key={f} style={{ left: `${(f / Math.max(1, frameCount - 1)) * 100}%` }} />
             ))}
+            {tracked?.review.map((r) => (
+              <span
+                key={`r${r.start}`}
+                className="unsure review-range"
+                style={{
+                  left: `${(r.start / Math.max(1, frameCount - 1)) * 100}%`,
+                  width: `max(4px, ${((r.end - r.start + 1) / Math.max(1, frameCount)) * 100}%)`,
+                }}
+              />
+            ))}
             {tracked?.unsure.map((f) => (
               <span key={`u${f}`} className="unsure" style={{ left: `${(f / Math.max(1, frameCount - 1)) * 100}%` }} />
             ))}

@@ -122,6 +122,7 @@ describe("FrameEditor", () => {
       done: false,
       pausedAt: 21,
       unsure: [5, 10, 15, 20, 25, 30, 35, 40],
+      review: [{ start: 12, end: 14 }],
       outlines: new Map([[10, document.createElement("canvas")]]),
     };
     const { container } = render(editor({ frame: 10, tracked, disabled: true }));
@@ -129,7 +130,7 @@ describe("FrameEditor", () => {
     expect(box?.getAttribute("data-tracked-outline")).toBe("10");
     expect(box?.getAttribute("data-tracked-count")).toBe("1");
     expect(screen.getByText(/The tracker's outline on frame 11\./).textContent).toContain("6, 11, 16, 21, 26, 31 and 2 more");
-    expect(container.querySelectorAll(".ticks .unsure")).toHaveLength(8);
+    expect(container.querySelectorAll(".ticks .unsure")).toHaveLength(9); // 8 frames and the tracker's own range
     // Paused or not, clicks wait until the tracker is held: the frame takes none.
     expect(screen.getByRole("button", { name: "+ This is it" }).hasAttribute("disabled")).toBe(true);
   });

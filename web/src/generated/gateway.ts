@@ -591,6 +591,11 @@ export interface components {
             /** @default [] */
             previews?: components["schemas"]["FramePreview"][];
             /**
+             * @description Once tracking is done: the frames the tracker itself was unsure of, as the job will list them (the outline held and widened there).
+             * @default []
+             */
+            review?: components["schemas"]["ReviewRange"][];
+            /**
              * @description Bumped when a correction made the tracker start again.
              * @default 0
              */

@@ -271,7 +271,8 @@ class TrackStage:
                         permanent=(TrackingError, MediaError),
                         failure="The video could not be tracked",
                     )
-                    book.mark(finished=True)
+                    # The tracker's own frames to check, on the slider while the OK waits.
+                    book.mark(finished=True, review=list(compact_review(result.review)[0]))
                     await link.write_previews()
                     ran_out = await ctx.run_blocking(
                         gate.wait,

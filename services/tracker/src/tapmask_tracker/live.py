@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tapmask_runtime.attempts import SmallObjects
-from tapmask_schemas import ClickPoint
+from tapmask_schemas import ClickPoint, ReviewRange
 from tapmask_schemas.keys import hold_key, previews_key
 from tapmask_schemas.tracking import (
     MAX_PREVIEWS,
@@ -75,6 +75,7 @@ class PreviewBook:
         self._done = 0
         self._finished = False
         self._paused_at: int | None = None
+        self._review: list[ReviewRange] = []
         self._revision = 0
         self.version = 0  # bumped on every change, so the writer knows when to write
 
@@ -108,13 +109,22 @@ class PreviewBook:
         with self._lock:
             self._previews, self._unsure, self._done = [], [], 0
             self._finished, self._paused_at, self._revision = False, None, revision
+            self._review = []
             self.version += 1
 
-    def mark(self, *, paused_at: int | None = None, finished: bool | None = None) -> None:
+    def mark(
+        self,
+        *,
+        paused_at: int | None = None,
+        finished: bool | None = None,
+        review: list[ReviewRange] | None = None,
+    ) -> None:
         with self._lock:
             self._paused_at = paused_at
             if finished is not None:
                 self._finished = finished
+            if review is not None:
+                self._review = list(review)
             self.version += 1
 
     def snapshot(self) -> TrackPreviews:
@@ -127,6 +137,7 @@ class PreviewBook:
                 done=self._finished,
                 paused_at=self._paused_at,
                 unsure=list(self._unsure),
+                review=list(self._review),
                 previews=list(self._previews),
             )
 
