@@ -352,14 +352,17 @@ export function App() {
 
   // --- the live tracking view: the outline as the tracker follows the object ------------
   const stage = String(job?.progress.stage ?? "");
-  const liveActive = running && sentPoints !== null && ["queued", "downloading", "tracking"].includes(stage);
+  const tracking = running && ["queued", "downloading", "tracking"].includes(stage);
   const colour = objects.find(isMarked)?.colour ?? "#0072B2";
   const { tracked, previews: trackPreviews, hold, setHold } = useTracking(
     job?.ref.jobId ?? null,
     job?.ref.token ?? null,
-    liveActive,
+    tracking,
     colour,
   );
+  // A job with clicks from this browser, or one held for its owner's OK (opened elsewhere:
+  // no frames to correct here, but the OK can be given).
+  const liveActive = tracking && (sentPoints !== null || Boolean(hold?.at_end || hold?.paused));
   const live = trackingState(trackPreviews, hold);
   // The first clicked frame's outline, against the tracker's a few frames on: part only?
   const clickFrame = Math.min(...objects.flatMap((o) => o.clicks.filter((c) => c.positive).map((c) => c.frame)));
@@ -407,13 +410,13 @@ export function App() {
         return "The outline is done. Check it on a few frames (red marks on the slider first). Looks right? Render it. If not, add a click or a “Not this” where it is wrong and track again.";
     }
   })();
-  const livePanel = running && sentPoints !== null && (liveActive || tracked !== null) && (
+  const livePanel = running && (liveActive || (sentPoints !== null && tracked !== null)) && (
     <section className="live" aria-labelledby="live-title" data-revision={tracked?.revision ?? 0}>
       <h3 id="live-title">The outline, as the tracker follows the object</h3>
       <p className="live-state" role="status" data-live-state={liveActive ? live : "rendering"}>
         {liveActive ? liveText : "The outline is accepted: the video is being rendered."}
       </p>
-      {upload.phase === "done" && video && (
+      {upload.phase === "done" && video && sentPoints !== null && (
         <FrameEditor
           uploadKey={upload.key}
           video={video}
