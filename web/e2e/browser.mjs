@@ -53,7 +53,15 @@ async function snap(page, name) {
 /** The frame editor's canvas and where frame pixel (x, y) is on the page. */
 async function framePoint(page, x, y) {
   const canvas = page.locator(".frame-box canvas");
-  const box = await canvas.boundingBox();
+  let box = await canvas.boundingBox();
+  // The point in view first (a person scrolls to what they tap): the page only, never the
+  // frame's own zoom scroller.
+  const at = box.y + (y / report.video.display_height) * box.height;
+  const height = page.viewportSize().height;
+  if (at < 10 || at > height - 10) {
+    await page.evaluate((dy) => window.scrollBy(0, dy), at - height / 2);
+    box = await canvas.boundingBox();
+  }
   const size = await page.evaluate(() => {
     const label = document.querySelector(".frame-no")?.textContent ?? "";
     return label;
