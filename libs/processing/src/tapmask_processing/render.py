@@ -3,12 +3,15 @@
 The CLI and the renderer service both call :func:`render_video`. Frames stream through
 (a decode thread a few frames ahead, the encoder behind); blur/pixelate/fill work on the
 decoder's yuv420p planes inside the mask's box only, so pixels outside the mask are
-re-encoded, never altered. Erase hands RGB frames to ``erase_stream`` (bounded window)
-and copies back only the pixels it changed (a frame with an empty mask: none).
+re-encoded, never altered. Erase decodes the video three times (``rendering/wholevideo``:
+masks and camera motion, then the crops other frames' holes read, then the render; what
+waits in between is on disk) so a hole can be filled from any frame of the video; it
+copies back only the pixels it changed (a frame with an empty mask: none). Scenes with
+parallax, or an explicit ``erase_window``, get the window eraser (``erase_stream``).
 
 :func:`render_video` returns the number of frames written as a :class:`Rendered`, an
 ``int`` (what callers always got) that also names the frames whose erased background had
-to be invented because no frame in the eraser's window showed it: the ones to review.
+to be invented because no frame showed it: the ones to review.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ class RenderOptions:
     effect: EffectSettings = field(default_factory=EffectSettings)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     limits: ProbeLimits = field(default_factory=ProbeLimits)
-    #: Frames the eraser may hold (``None``: its default).
+    #: ``None``: the whole-video eraser; a number: the window eraser holding that many
+    #: frames (the eraser before issue 17, kept as the benchmarks' baseline).
     erase_window: int | None = None
     #: Decoded frames buffered ahead of the renderer.
     prefetch: int = 8

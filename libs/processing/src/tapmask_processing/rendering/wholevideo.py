@@ -15,12 +15,13 @@ passes over the video, with memory flat in its length (what grows is on disk):
    overlap gets small.
 2. `plan`: every frame's hole, on a grid of `PLAN_CELL` px cells in the first frame's
    coordinates (the "mosaic"), is matched with the nearest frame before and after it that
-   shows that place unmasked (one forward and one backward scan: O(frames x cells),
-   whatever the object does). Each source frame is told the rectangle of it that will be
-   read (`needs`), and `keep` stores only that crop (raw, on disk).
-3. `render`, per frame in order: each hole pixel takes its colour from the nearest of its
-   planned sources where the aligned point is unmasked (at full resolution, colour
-   resampled cubically); each source's exposure is matched to the frame (median offset on
+   shows that place clear of its object (32 px), and the nearest that shows it unmasked
+   (10 px), among every `SOURCE_STEP`-th frame (one forward and one backward scan:
+   O(frames x cells), whatever the object does). Each source frame is told the rectangle
+   of it that will be read (`needs`), and `keep` stores only that crop (raw, on disk).
+3. `render`, per frame in order: each hole pixel takes its colour from its cell's planned
+   sources, then the hole's, where the aligned point is unmasked (at full resolution,
+   colour resampled cubically); each source's exposure is matched to the frame (median offset on
    a ring around the hole), and what remains of the ring's difference is spread over the
    hole (a membrane, by push-pull interpolation: the gradient-domain blend) with outliers
    left out so a missed bit of fur on the ring is not smeared in; the previous output,
@@ -352,12 +353,14 @@ class WholeVideoEraser:
         origin = (x0, y0, cell, gw, gh)
         self._origin = origin
         # Forward: the latest earlier frame showing each cell; backward: the next one.
-        before: dict[int, tuple[NDArray[np.intp], NDArray[np.int32]]] = {}
+        # Each hole's earlier frames wait on disk for the backward scan (in memory they
+        # would grow with the video: ~15 kB a frame for a 300x200 px object).
+        before: dict[int, int] = {}
         last = np.full((2, gw * gh), -1, dtype=np.int32)
         for t in range(len(frames)):
             cells, visible = self._scan(t, origin)
             if frames[t].hole_key >= 0 and cells.size:
-                before[t] = (cells, last[:, cells].copy())
+                before[t] = self._blobs.put(zlib.compress(last[:, cells].tobytes(), 1))
             if t % SOURCE_STEP == 0:
                 for tier in (0, 1):
                     last[tier, visible[tier]] = t
@@ -366,7 +369,8 @@ class WholeVideoEraser:
         for t in range(len(frames) - 1, -1, -1):
             cells, visible = self._scan(t, origin)
             if t in before:
-                _, prev = before.pop(t)
+                raw = zlib.decompress(self._blobs.get(before.pop(t)))
+                prev = np.frombuffer(raw, np.int32).reshape(2, -1)
                 after = nxt[:, cells]
                 self._choose(t, prev, after, needs)
                 self._frames[t].plan_key = self._blobs.put(_per_cell(t, cells, prev, after))
