@@ -182,6 +182,10 @@ class Traffic:
     async def clicks(self, stop: asyncio.Event) -> None:
         ip, key = self.person
         i = 0
+        # The person comes 1 s into the phase: in the flood, once it is going on.
+        with_timeout = asyncio.create_task(stop.wait())
+        await asyncio.wait({with_timeout}, timeout=1.0)
+        with_timeout.cancel()
         while not stop.is_set():
             i += 1
             began = time.perf_counter()

@@ -5,12 +5,26 @@ from __future__ import annotations
 
 import pytest
 
-from tapmask_gateway.domain.preview_queue import Busy, Outcome, PreviewLimits, PreviewQueue
+from tapmask_gateway.domain.preview_queue import (
+    Busy,
+    Outcome,
+    PreviewLimits,
+    PreviewQueue,
+    Ticket,
+)
+
+
+class _Queue(PreviewQueue):
+    """Each click charged, then admitted, as the gateway does."""
+
+    def admit(self, client: str, upload: str, now: float) -> tuple[Ticket, list[Ticket]]:
+        self.charge(client, now)
+        return super().admit(client, upload, now)
 
 
 def _queue(**limits: float) -> PreviewQueue:
     base: dict[str, float] = {"rate_per_minute": 600, "burst": 100}
-    return PreviewQueue(PreviewLimits(**(base | limits)))  # type: ignore[arg-type]
+    return _Queue(PreviewLimits(**(base | limits)))  # type: ignore[arg-type]
 
 
 def test_a_newer_click_replaces_the_one_still_waiting_which_is_never_run() -> None:

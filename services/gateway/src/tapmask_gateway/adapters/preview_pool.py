@@ -339,6 +339,10 @@ class PreviewPool:
                 "needed more memory than allowed); click again"
             ) from exc
 
+    def charge(self, client: str) -> None:
+        """``PreviewQueue.charge``: a click refused at once, before it costs anything."""
+        self.queue.charge(client, time.monotonic())
+
     async def mask(self, client: str, job: MaskJob) -> PreviewMask:
         """The mask of ``job`` when ``client``'s turn comes; ``Busy`` when refused.
 

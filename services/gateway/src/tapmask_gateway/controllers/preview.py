@@ -34,6 +34,7 @@ from tapmask_gateway.controllers.deps import (
     http_refusals,
 )
 from tapmask_gateway.domain.preview_queue import Busy
+from tapmask_gateway.metrics import Metrics
 from tapmask_media.decode import scaled_size
 
 MAX_PREVIEW_POINTS = 32
@@ -199,11 +200,15 @@ class PreviewController(Controller):
         A bounded resource (`TAPMASK_PREVIEW__*`, domain/preview_queue.py): a newer click
         replaces the client's click still waiting (that one answers 409); beyond the
         client's share 429, beyond the server's 503, each with `Retry-After`."""
+        if pool is None:
+            raise Problem(503, "the mask preview is not running on this server")
+        try:
+            pool.charge(client.subject)  # a flood is refused here, before the database
+        except Busy as exc:
+            raise _busy(metrics, exc) from exc
         with http_refusals():
             upload = await uploads.owned(client, data.upload_key)
         running = _frames(frames)
-        if pool is None:
-            raise Problem(503, "the mask preview is not running on this server")
         positives = [(p.x, p.y) for p in data.points if p.positive]
         if not positives:
             raise Problem(422, "click on the object at least once (a positive point)")
@@ -227,9 +232,7 @@ class PreviewController(Controller):
                 ),
             )
         except Busy as exc:
-            metrics.rejected.labels("preview_busy").inc()
-            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
-            raise Problem(exc.status, exc.detail, headers=headers) from exc
+            raise _busy(metrics, exc) from exc
         except BadUpload as exc:
             raise Problem(422, str(exc)) from exc
         except PreviewUnavailable as exc:
@@ -244,6 +247,12 @@ class PreviewController(Controller):
             "Cache-Control": "no-store",
         }
         return Response(result.png, media_type="image/png", headers=headers)
+
+
+def _busy(metrics: Metrics, exc: Busy) -> Problem:
+    metrics.rejected.labels("preview_busy").inc()
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    return Problem(exc.status, exc.detail, headers=headers)
 
 
 async def _frame_job(

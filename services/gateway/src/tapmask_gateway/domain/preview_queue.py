@@ -127,11 +127,12 @@ class PreviewQueue:
         return max(1, math.ceil(self.run_s * (ahead + 1) / self.limits.workers))
 
     # --- admission -------------------------------------------------------------------------
-    def admit(self, client: str, upload: str, now: float) -> tuple[Ticket, list[Ticket]]:
-        """A ticket for this click (waiting; ``grant`` starts it) and the tickets it dropped
-        (``superseded`` or ``displaced``: tell their waiters); ``Busy`` when refused."""
-        dropped: list[Ticket] = []
-        stale = [t for t in self._waiting if t.client == client]
+    def charge(self, client: str, now: float) -> None:
+        """Count a click against ``client``'s rate and refuse it at once (``Busy``) when it
+        would be refused anyway: over the rate (429), or the queue full with no place this
+        client could take (503). Called before anything that costs (the upload's owner
+        looked up in the database, its local copy): a flood is refused for a few
+        microseconds a click."""
         limits = self.limits
         wait = self._rate.hit(client, limits.rate_per_minute, limits.burst, now)
         if wait:
@@ -141,6 +142,46 @@ class PreviewQueue:
                 f"retry in {wait} s",
                 wait,
             )
+        if any(t.client == client for t in self._waiting):
+            return  # it will replace its own waiting click
+        if self._in_flight(client) >= limits.per_client:
+            raise Busy(
+                429,
+                f"you have {limits.per_client} mask previews running already; wait for "
+                "their answer",
+                self._retry_after(0),
+            )
+        if len(self._waiting) >= limits.queue and self._victim(client) is None:
+            raise self._full()
+
+    def _victim(self, client: str) -> Ticket | None:
+        """The waiting click a newcomer from ``client`` may take the place of: the one whose
+        client was served most recently, when more recently than ``client``."""
+        if not self._waiting:
+            return None
+        victim = max(
+            self._waiting, key=lambda t: (self._served.get(t.client, -math.inf), t.enqueued)
+        )
+        if self._served.get(victim.client, -math.inf) > self._served.get(client, -math.inf):
+            return victim
+        return None
+
+    def _full(self) -> Busy:
+        retry = self._retry_after(len(self._waiting))
+        return Busy(
+            503,
+            f"the mask preview is busy: {len(self._waiting)} clicks are waiting; "
+            f"retry in {retry} s",
+            retry,
+        )
+
+    def admit(self, client: str, upload: str, now: float) -> tuple[Ticket, list[Ticket]]:
+        """A ticket for this click (waiting; ``grant`` starts it) and the tickets it dropped
+        (``superseded`` or ``displaced``: tell their waiters); ``Busy`` when refused. The
+        click was ``charge``d before."""
+        dropped: list[Ticket] = []
+        stale = [t for t in self._waiting if t.client == client]
+        limits = self.limits
         ticket = Ticket(client, upload, now)
         if stale:
             # The person clicked again: the click still waiting is stale; the new one takes
@@ -157,20 +198,12 @@ class PreviewQueue:
                 self._retry_after(0),
             )
         elif len(self._waiting) >= limits.queue:
-            victim = max(
-                self._waiting, key=lambda t: (self._served.get(t.client, -math.inf), t.enqueued)
-            )
-            if self._served.get(victim.client, -math.inf) > self._served.get(client, -math.inf):
-                victim.outcome = Outcome.DISPLACED
-                self._waiting.remove(victim)
-                dropped.append(victim)
-            else:
-                raise Busy(
-                    503,
-                    f"the mask preview is busy: {len(self._waiting)} clicks are waiting; "
-                    f"retry in {self._retry_after(len(self._waiting))} s",
-                    self._retry_after(len(self._waiting)),
-                )
+            victim = self._victim(client)
+            if victim is None:
+                raise self._full()
+            victim.outcome = Outcome.DISPLACED
+            self._waiting.remove(victim)
+            dropped.append(victim)
         self._waiting.append(ticket)
         return ticket, dropped
 
