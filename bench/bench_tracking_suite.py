@@ -88,7 +88,7 @@ def davis_sequence() -> Sequence:
         gray = cv2.imread(str(DAVIS / "masks" / p.name), cv2.IMREAD_GRAYSCALE)
         if bgr is None or gray is None:
             raise OSError(f"cannot read DAVIS frame or mask {p.name}")
-        frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+        frames.append(np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.uint8))
         masks.append(gray > 127)
     return Sequence(
         name="davis-tennis",

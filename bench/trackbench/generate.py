@@ -178,7 +178,8 @@ class _Mover:
             c, a = _sprite(rgb, alpha, pos, angle, scale, self.flip)
             colour += c
             cover += a
-        return colour / len(instants), cover / len(instants)
+        n = np.float32(len(instants))
+        return colour / n, cover / n
 
 
 def _recolour(
@@ -188,8 +189,8 @@ def _recolour(
     hsv[:, :, 0] = (hsv[:, :, 0] + hue) % 180
     hsv[:, :, 1] = np.clip(hsv[:, :, 1] * sat, 0, 255)
     hsv[:, :, 2] = np.clip(hsv[:, :, 2] * val, 0, 255)
-    out: npt.NDArray[np.uint8] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
-    return out
+    out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return np.asarray(out, np.uint8)
 
 
 def _size_scale(cut: Cutout, area_share: float) -> float:

@@ -64,7 +64,7 @@ MIN_FALSE_PX = 64
 # --- the embedding cache --------------------------------------------------------------------
 
 
-def _key(frame: np.ndarray) -> str:  # type: ignore[type-arg]
+def _key(frame: np.ndarray) -> str:
     digest = hashlib.sha1(frame.tobytes())
     digest.update(str(frame.shape).encode())
     return digest.hexdigest()
@@ -85,7 +85,7 @@ class EmbeddingCache:
         original = SamOnnx.embed
         cache = self
 
-        def embed(sam: SamOnnx, frame: np.ndarray) -> Any:  # type: ignore[type-arg]
+        def embed(sam: SamOnnx, frame: np.ndarray) -> Any:
             key = _key(frame)
             hit = cache.memory.get(key)
             if hit is not None:
@@ -96,11 +96,11 @@ class EmbeddingCache:
             cache.memory[key] = emb
             return emb
 
-        SamOnnx.embed = embed  # type: ignore[method-assign]
+        setattr(SamOnnx, "embed", embed)  # noqa: B010 (a method replaced for the run)
         try:
             yield self
         finally:
-            SamOnnx.embed = original  # type: ignore[method-assign]
+            setattr(SamOnnx, "embed", original)  # noqa: B010
 
     def clear(self) -> None:
         self.memory.clear()
@@ -117,14 +117,14 @@ class Run:
     keyframes: int | None
 
 
-def _fit(mask: np.ndarray, shape: tuple[int, int]) -> Mask:  # type: ignore[type-arg]
+def _fit(mask: np.ndarray, shape: tuple[int, int]) -> Mask:
     if mask.shape == shape:
         return np.asarray(mask, bool)
     out = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
     return np.asarray(out, bool)
 
 
-def run_tracker(tracker: Any, seq_frames: list[np.ndarray], prompts: list[Prompt]) -> Run:  # type: ignore[type-arg]
+def run_tracker(tracker: Any, seq_frames: list[np.ndarray], prompts: list[Prompt]) -> Run:
     shape = seq_frames[0].shape[:2]
     start = time.perf_counter()
     masks = [_fit(m, shape) for m in tracker.track(iter(seq_frames), prompts)]
@@ -245,7 +245,7 @@ class Oracle:
         self.every = every
         self._disk = CACHE / "embeddings"
 
-    def _embedding(self, frame: np.ndarray) -> Any:  # type: ignore[type-arg]
+    def _embedding(self, frame: np.ndarray) -> Any:
         from tapmask_processing.tracking.sam_onnx import Embedding
 
         key = _key(frame)

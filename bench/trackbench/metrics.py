@@ -122,7 +122,9 @@ def summarise(
 
 def largest_region_point(region: Mask) -> tuple[float, float] | None:
     """The deepest point of ``region``'s largest connected piece (where a user clicks)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), 8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        region.astype(np.uint8), connectivity=8
+    )
     if count <= 1:
         return None
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

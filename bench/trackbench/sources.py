@@ -135,7 +135,9 @@ def _crop(rgb: RGB, mask: npt.NDArray[np.bool_], pad: int = 4) -> tuple[RGB, Alp
 
 def _clean(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """The largest connected piece with its holes filled: a cut-out is one solid thing."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
     if count <= 1:
         return mask
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -184,8 +186,8 @@ def _load_rgba(path: Path) -> tuple[RGB, Alpha]:
     rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if rgba is None or rgba.ndim != 3 or rgba.shape[2] != 4:
         raise OSError(f"cannot read the cut-out {path}")
-    rgb = np.ascontiguousarray(rgba[:, :, 2::-1])
-    alpha = rgba[:, :, 3].astype(np.float32) / 255.0
+    rgb = np.ascontiguousarray(rgba[:, :, 2::-1], dtype=np.uint8)
+    alpha = np.asarray(rgba[:, :, 3], np.float32) / np.float32(255.0)
     return rgb, alpha
 
 
