@@ -33,7 +33,7 @@ from tapmask_gateway.background.cleanup import run_cleanup
 from tapmask_gateway.background.projector import register_projector
 from tapmask_gateway.background.relay import run_relay
 from tapmask_gateway.controllers.clients import ClientMiddleware
-from tapmask_gateway.controllers.deps import dependencies
+from tapmask_gateway.controllers.deps import Problem, dependencies
 from tapmask_gateway.controllers.health import health, livez, metrics
 from tapmask_gateway.controllers.jobs import JobController
 from tapmask_gateway.controllers.preview import PreviewController
@@ -67,8 +67,13 @@ _HTTP_METRICS = PrometheusConfig(
 
 
 async def _log_unexpected(exc: Exception, scope: Scope) -> None:
-    """Server errors go to the log with their traceback; client errors are answers, not bugs."""
+    """Server errors go to the log with their traceback; client errors are answers, not bugs,
+    and so is a deliberate 503 (``Problem``: busy, a part not running), counted in
+    ``tapmask_gateway_rejected_total`` instead: a preview flood logged a traceback per
+    refused click (443 in 30 s), which cost the gateway the CPU its other answers needed."""
     if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    if isinstance(exc, Problem) and exc.status_code == 503:
         return
     log.error("unhandled error on %s", scope.get("path"), exc_info=exc)
 
