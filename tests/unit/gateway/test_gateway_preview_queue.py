@@ -140,3 +140,13 @@ def test_a_click_goes_to_the_worker_that_holds_its_uploads_features() -> None:
     again, _ = queue.admit("bob", "upB", 2.0)
     queue.grant()
     assert again.worker == 1
+
+
+def test_only_background_work_running_is_told_apart_from_a_click_running() -> None:
+    queue = _queue()
+    prepared = queue.background("up1")
+    assert prepared is not None and queue.only_background_running()
+    queue.finish(prepared, 1.0)
+    queue.admit("ann", "up1", 1.0)
+    queue.grant()
+    assert not queue.only_background_running()

@@ -119,13 +119,13 @@ def _trim() -> None:
         libc.malloc_trim(0)
 
 
-def _decode(segmenter: ClickSegmenter, job: FrameJob) -> Any:
+def _decode(segmenter: ClickSegmenter, job: FrameJob, ahead: int = 0) -> Any:
     from tapmask_media.stills import read_frame
 
     try:
         return read_frame(
             Path(job.path),
-            job.index,
+            job.index + ahead,
             job.rotation,
             job.timestamps,
             segmenter.side,
@@ -139,10 +139,18 @@ def _decode(segmenter: ClickSegmenter, job: FrameJob) -> Any:
 
 def _worker_mask(job: MaskJob) -> PreviewMask:
     """The mask of ``job``'s clicks (runs in a worker)."""
+    from tapmask_processing.tracking.sam_prompting import MOTION_LOOKAHEAD
+
     assert _SEGMENTER is not None
     segmenter = _SEGMENTER
     try:
         rgb = _decode(segmenter, job.frame)
+        # A few frames on, to see what moves with the clicked part (as the tracker does:
+        # ``sam_prompting.click_to_object``); none past the video's end.
+        try:
+            later = _decode(segmenter, job.frame, MOTION_LOOKAHEAD)
+        except BadUpload:
+            later = None
         w, h = job.display
         sx, sy = rgb.shape[1] / w, rgb.shape[0] / h
         return segmenter.mask(
@@ -152,6 +160,7 @@ def _worker_mask(job: MaskJob) -> PreviewMask:
             [(x * sx, y * sy) for x, y in job.positives],
             [(x * sx, y * sy) for x, y in job.negatives],
             size=job.served,
+            later=later,
         )
     finally:
         _trim()
@@ -286,16 +295,20 @@ class PreviewPool:
         self._grant()
 
     async def _turn(self, client: str, upload: str) -> Ticket:
-        """Wait for a worker (at most ``max_wait_s``); ``Busy`` when refused or dropped."""
+        """Wait for a worker (at most ``max_wait_s`` behind other clicks); ``Busy`` when
+        refused or dropped."""
         ticket, dropped = self.queue.admit(client, upload, time.monotonic())
         self._drop(dropped)
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters[ticket] = waiter
         self._grant()
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self._settings.max_wait_s)
-        except TimeoutError:
-            pass
+            while True:
+                done, _ = await asyncio.wait({waiter}, timeout=self._settings.max_wait_s)
+                # Behind background work only (the features of a frame someone looks at,
+                # often this click's own frame: one encoder run, never queued): wait on.
+                if done or not self.queue.only_background_running():
+                    break
         except asyncio.CancelledError:
             # The request ended: give the worker back if it was granted meanwhile.
             self._waiters.pop(ticket, None)

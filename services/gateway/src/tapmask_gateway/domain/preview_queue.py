@@ -118,6 +118,11 @@ class PreviewQueue:
         """Another click runs or waits (background work does not count)."""
         return bool(self._waiting) or any(t is not None and not t.background for t in self._running)
 
+    def only_background_running(self) -> bool:
+        """Every busy worker runs background work (a shown frame's features): a click
+        waiting behind it waits for no one's click, and is not refused for that."""
+        return all(t is None or t.background for t in self._running)
+
     def _in_flight(self, client: str) -> int:
         return sum(t.client == client for t in self._waiting) + sum(
             t is not None and t.client == client for t in self._running
