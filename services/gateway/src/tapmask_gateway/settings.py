@@ -88,10 +88,12 @@ class PreviewSettings(BaseModel):
     per_client: int = Field(default=2, ge=1)
     """Previews one client (IP or API key) may have in flight, running and waiting; a newer
     click replaces the one still waiting (the stale one is never run)."""
-    per_client_per_minute: int = Field(default=30, ge=1)
+    per_client_per_minute: int = Field(default=60, ge=1)
     """Previews a client may ask for a minute (each ~1.3 CPU-s), in bursts of
-    ``per_client_burst``: a person aims between clicks; beyond it, 429 with Retry-After."""
-    per_client_burst: int = Field(default=10, ge=1)
+    ``per_client_burst``: a person aims between clicks, and one address may be several
+    people (an office, a test run's browser); beyond it, 429 with Retry-After. Fairness
+    between clients is the queue's (least recently served first), not this rate's."""
+    per_client_burst: int = Field(default=20, ge=1)
     queue: int = Field(default=4, ge=0)
     """Clicks waiting for a worker, all clients together; beyond it, 503 with Retry-After
     (unless the newcomer was served less recently than a waiting click's client)."""

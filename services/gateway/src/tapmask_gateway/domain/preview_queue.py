@@ -45,8 +45,8 @@ class PreviewLimits:
     per_client: int = 2
     queue: int = 4
     max_wait_s: float = 1.0
-    rate_per_minute: int = 30
-    burst: int = 10
+    rate_per_minute: int = 60
+    burst: int = 20
 
 
 @dataclass(eq=False)
