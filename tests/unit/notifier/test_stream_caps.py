@@ -8,11 +8,13 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import uvicorn
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+from pydantic import SecretStr
 
 from tapmask_notifier.app import UVICORN_OPTIONS, create_app
 from tapmask_notifier.settings import Settings, StreamSettings
@@ -28,9 +30,9 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def served(**stream: object) -> AsyncIterator[str]:
-    options = {"keepalive_s": 0.5, "history_s": 0, **stream}
-    settings = Settings(token_secret=SECRET, notifier=StreamSettings(**options))  # type: ignore[arg-type]
+async def served(**stream: Any) -> AsyncIterator[str]:
+    options: dict[str, Any] = {"keepalive_s": 0.5, "history_s": 0, **stream}
+    settings = Settings(token_secret=SecretStr(SECRET), notifier=StreamSettings(**options))
     broker = KafkaBroker()
     app = create_app(settings, broker=broker)
     port = _free_port()
