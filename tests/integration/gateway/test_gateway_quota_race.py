@@ -59,9 +59,9 @@ async def _upload(pool: asyncpg.Pool, subject: str) -> str:
     return key
 
 
-def _create(pool: asyncpg.Pool, subject: str, claim: str | None, quota: int) -> Awaitable[None]:
+async def _create(pool: asyncpg.Pool, subject: str, claim: str | None, quota: int) -> None:
     job = _job(claim or "none")
-    return db.create_job(
+    await db.create_job(
         pool,
         job,
         subject=subject,
