@@ -11,7 +11,6 @@ import {
   presignUpload,
   renderAgain,
   rerunJob,
-  resumeJob,
   uploadFile,
   type Effect,
   type JobView,
@@ -20,14 +19,13 @@ import {
 } from "./api";
 import { DropZone } from "./components/DropZone";
 import { FrameEditor } from "./components/FrameEditor";
-import { JobPanel } from "./components/JobPanel";
 import { ModePicker } from "./components/ModePicker";
 import { ProgressBar } from "./components/ProgressBar";
 import { ResultView, type ReviewRange } from "./components/ResultView";
+import { RunningJob } from "./components/RunningJob";
 import { Step } from "./components/Step";
 import { forgetJob, jobFragment, parseJobFragment, rememberedJob, rememberJob, type JobLink } from "./jobLink";
 import { waitForDownloadUrl, watchJob, type JobRef } from "./jobWatch";
-import { partialHint, trackingState, useTracking } from "./live";
 import { isMarked, jobPoints, jobRequest } from "./objects";
 import { loadSession, saveSession } from "./session";
 import { plainError } from "./plainWords";
@@ -66,7 +64,7 @@ export function App() {
   const [checkFirst, setCheckFirst] = useField("checkFirst");
   // The clicks the running job tracks with (to tell when the person changed them).
   const [sentPoints, setSentPoints] = useField("sentPoints");
-  const [liveError, setLiveError] = useField("liveError");
+  const [, setLiveError] = useField("liveError");
   const [fileName, setFileName] = useField("fileName");
   const [job, setJob] = useField("job");
   const [starting, setStarting] = useField("starting");
@@ -350,128 +348,6 @@ export function App() {
   const completed = job?.progress.status === "completed";
   const running = job !== null && !isFinal(job.progress.status);
 
-  // --- the live tracking view: the outline as the tracker follows the object ------------
-  const stage = String(job?.progress.stage ?? "");
-  const tracking = running && ["queued", "downloading", "tracking"].includes(stage);
-  const colour = objects.find(isMarked)?.colour ?? "#0072B2";
-  const { tracked, previews: trackPreviews, hold, setHold } = useTracking(
-    job?.ref.jobId ?? null,
-    job?.ref.token ?? null,
-    tracking,
-    colour,
-  );
-  // A job with clicks from this browser, or one held for its owner's OK (opened elsewhere:
-  // no frames to correct here, but the OK can be given).
-  const liveActive = tracking && (sentPoints !== null || Boolean(hold?.at_end || hold?.paused));
-  const live = trackingState(trackPreviews, hold);
-  // The first clicked frame's outline, against the tracker's a few frames on: part only?
-  const clickFrame = Math.min(...objects.flatMap((o) => o.clicks.filter((c) => c.positive).map((c) => c.frame)));
-  const partial = trackPreviews && Number.isFinite(clickFrame) ? partialHint(trackPreviews.previews ?? [], clickFrame) : null;
-  const canFix = liveActive && (live === "paused" || live === "ready");
-  const changed = sentPoints !== null && objects.some(isMarked) && JSON.stringify(jobPoints(objects)) !== sentPoints;
-
-  const askTracker = async (call: (jobId: string, token: string) => Promise<typeof hold>) => {
-    if (!job) return;
-    try {
-      const next = await call(job.ref.jobId, job.ref.token);
-      if (next) setHold(next);
-      setLiveError(null);
-    } catch (err) {
-      setLiveError(message(err));
-    }
-  };
-  const pauseTracking = () => void askTracker((id, token) => pauseJob(id, token));
-  const goOn = (accept: boolean) => void askTracker((id, token) => resumeJob(id, token, { accept }));
-  const trackAgain = () => {
-    const points = jobPoints(objects);
-    void askTracker(async (id, token) => {
-      const next = await resumeJob(id, token, { points });
-      setSentPoints(JSON.stringify(points));
-      if (upload.phase === "done" && video) {
-        saveSession(id, { uploadKey: upload.key, video, objects, mode, effect, fileName: fileName ?? undefined });
-      }
-      return next;
-    });
-  };
-  const liveText = (() => {
-    const done = tracked?.framesDone ?? 0;
-    const count = tracked?.frameCount || video?.frame_count || 0;
-    const after = hold?.at_end ? " Rendering waits for your OK." : " Rendering starts by itself when it is done.";
-    switch (live) {
-      case "starting":
-        return hold?.paused ? "Paused before the first frame." : "The tracker is starting…";
-      case "tracking":
-        return `Following the object: frame ${done} of ${count}. Pause it to correct the outline on any frame.${after}`;
-      case "paused":
-        return `Paused at frame ${tracked?.pausedAt ?? done}. Move to any frame, add a click or a “Not this” there, then track again with your changes — or go on.`;
-      case "accepted":
-        return "The outline is done: rendering starts.";
-      case "ready":
-        return "The outline is done. Check it on a few frames (red marks on the slider first). Looks right? Render it. If not, add a click or a “Not this” where it is wrong and track again.";
-    }
-  })();
-  const livePanel = running && (liveActive || (sentPoints !== null && tracked !== null)) && (
-    <section className="live" aria-labelledby="live-title" data-revision={tracked?.revision ?? 0}>
-      <h3 id="live-title">The outline, as the tracker follows the object</h3>
-      <p className="live-state" role="status" data-live-state={liveActive ? live : "rendering"}>
-        {liveActive ? liveText : "The outline is accepted: the video is being rendered."}
-      </p>
-      {upload.phase === "done" && video && sentPoints !== null && (
-        <FrameEditor
-          uploadKey={upload.key}
-          video={video}
-          objects={objects}
-          onObjectsChange={setObjects}
-          activeKey={activeKey}
-          onActiveChange={setActiveKey}
-          frame={frame}
-          onFrameChange={setFrame}
-          disabled={!canFix}
-          tracked={tracked}
-        />
-      )}
-      {liveActive && partial && (
-        <p className="notice partial" role="status">
-          The outline on frame {partial.frame + 1} is about {partial.ratio}× larger than on frame {clickFrame + 1}, where you
-          clicked: your click may have taken only part of the object. Compare the two; if a part is missing, pause, add a click
-          on that part, and track again.{" "}
-          <button type="button" onClick={() => setFrame(partial.frame)}>
-            Show frame {partial.frame + 1}
-          </button>
-        </p>
-      )}
-      {liveActive && (
-        <div className="buttons live-actions">
-          {(live === "tracking" || live === "starting") && !hold?.paused && (
-            <button type="button" onClick={pauseTracking}>
-              Pause
-            </button>
-          )}
-          {canFix && changed && (
-            <button type="button" className="primary" onClick={trackAgain}>
-              Track again with my changes
-            </button>
-          )}
-          {live === "paused" && !changed && (
-            <button type="button" onClick={() => goOn(false)}>
-              Go on
-            </button>
-          )}
-          {live === "ready" && !changed && (
-            <button type="button" className="primary" onClick={() => goOn(true)}>
-              Looks right: render it
-            </button>
-          )}
-        </div>
-      )}
-      {liveError && (
-        <p className="error" role="alert">
-          {liveError}
-        </p>
-      )}
-    </section>
-  );
-
   const jobPanel = job && (
     <section className="step" ref={jobSection} aria-labelledby="job-title">
       <h2 id="job-title" tabIndex={-1}>
@@ -489,17 +365,7 @@ export function App() {
           facesOnly={sentPoints === null && !objects.some(isMarked)}
         />
       )}
-      {!resultUrl && (
-        <JobPanel
-          jobId={job.ref.jobId}
-          progress={job.progress}
-          watchError={watchError}
-          onCancel={() => void cancel()}
-          held={liveActive && (live === "paused" || live === "ready")}
-          mode={mode}
-        />
-      )}
-      {livePanel}
+      <RunningJob job={job} showProgress={!resultUrl} watchError={watchError} onCancel={() => void cancel()} />
       {resultError && <p className="error">{resultError}</p>}
       {running && (
         <p className="muted">
