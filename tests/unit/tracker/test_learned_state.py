@@ -9,7 +9,9 @@ import pytest
 from tapmask_processing.tracking.learned.memory import AppearanceMemory
 from tapmask_processing.tracking.learned.settings import LearnedSettings
 from tapmask_processing.tracking.learned.state import (
+    REVIEW_DOUBT,
     REVIEW_HOLD,
+    REVIEW_LEFT,
     REVIEW_UNSURE,
     Phase,
     TrackedObject,
@@ -59,14 +61,25 @@ def test_lost_inside_the_frame_is_held_and_listed_lost_past_an_edge_is_not() -> 
     gone = _object(_square(0, 20))  # touches the left edge: it walked out
     gone.last_seen = gone.mask
     gone.lose(5)
-    assert gone.held is None and gone.review_reason() is None
+    assert gone.held is None and gone.left
+    # Listed until it is found again (it may come back unseen), unless asked not to.
+    assert gone.review_reason() == REVIEW_LEFT
+    assert gone.review_reason(left=False) is None
 
 
 def test_a_second_loss_keeps_the_first_frame_and_the_held_mask() -> None:
     obj = _object(_square(30, 20))
     obj.lose(5)
-    obj.lose(9)
+    obj.lose(9)  # a search failed
     assert obj.since == 5 and obj.held is not None and obj.held.sum() == 100
+    assert obj.searches == 1
+
+
+def test_a_doubtful_frame_is_listed_only_while_tracking() -> None:
+    obj = _object(_square(30, 20))
+    obj.doubtful = True
+    assert obj.review_reason() == REVIEW_DOUBT
+    assert obj.review_reason(doubt=False) is None
 
 
 def test_unsure_is_listed_and_ends_when_a_keyframe_confirms_it() -> None:
@@ -120,3 +133,34 @@ def test_memory_size_zero_keeps_only_the_click() -> None:
     memory = AppearanceMemory(_unit(1, 0, 0), size=0)
     memory.remember(_unit(0, 1, 0))
     assert not memory.recent
+
+
+def _motion_scene(extra_moves_with_part: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A part (a shirt) and SAM's whole-level answer (the shirt plus what is below it),
+    with a flow where the part moves 6 px right and the surroundings stay."""
+    part = np.zeros((120, 160), bool)
+    part[30:60, 60:90] = True
+    whole = part.copy()
+    whole[60:95, 60:90] = True
+    flow = np.zeros((120, 160, 2), np.float32)
+    flow[part] = (6.0, 0.0)
+    if extra_moves_with_part:
+        flow[whole & ~part] = (5.5, 0.3)
+    return part, whole, flow
+
+
+def test_what_moves_with_the_clicked_part_belongs_to_it() -> None:
+    from tapmask_processing.tracking.sam_prompting import whole_by_motion
+
+    assert whole_by_motion(*_motion_scene(extra_moves_with_part=True))
+    # The legs stay with the floor: a spill onto the background, not the person.
+    assert not whole_by_motion(*_motion_scene(extra_moves_with_part=False))
+
+
+def test_motion_says_nothing_about_regions_too_small_to_measure() -> None:
+    from tapmask_processing.tracking.sam_prompting import whole_by_motion
+
+    part, _whole, flow = _motion_scene(extra_moves_with_part=True)
+    tiny = part.copy()
+    tiny[60:62, 60:63] = True  # adds 6 px
+    assert not whole_by_motion(part, tiny, flow)

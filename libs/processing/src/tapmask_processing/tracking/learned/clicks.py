@@ -23,11 +23,13 @@ from tapmask_processing.tracking.learned.resegment import looks_like
 from tapmask_processing.tracking.learned.settings import LearnedSettings
 from tapmask_processing.tracking.learned.state import TrackedObject
 from tapmask_processing.tracking.morphology import dilate
+from tapmask_processing.tracking.motion import Gray
 from tapmask_processing.tracking.sam_onnx import SamOnnx
 from tapmask_processing.tracking.sam_prompting import (
     appearance,
     bbox,
     click_to_object,
+    motion_judge,
     whole_object,
 )
 from tapmask_processing.tracking.tracking import Prompt, TrackingError
@@ -45,13 +47,20 @@ def apply_click(
     cuts: list[Prompt],
     view: FrameView,
     box_tracker: BoxTrackerFactory,
+    later: Gray | None = None,
 ) -> None:
-    """Start or correct ``object_id`` from the clicks on this frame."""
+    """Start or correct ``object_id`` from the clicks on this frame. ``later``: a frame a
+    few frames on (working size, grey), to see what moves with the clicked part."""
     emb, grid = view.features()
     negatives = [(p.x, p.y) for p in cuts]
     obj = objects.get(object_id)
     if positives:
-        seg = click_to_object(sam, emb, [(p.x, p.y) for p in positives], negatives, grid)
+        moves = (
+            motion_judge(view.gray, later, settings.whole_motion_ratio)
+            if later is not None else None
+        )
+        seg = click_to_object(sam, emb, [(p.x, p.y) for p in positives], negatives, grid,
+                              moves)
     else:
         assert obj is not None
         inside = deepest(obj.mask)

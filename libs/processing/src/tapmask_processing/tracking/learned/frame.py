@@ -9,9 +9,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tapmask_processing.tracking.learned.geometry import resize_mask
 from tapmask_processing.tracking.motion import Gray
 from tapmask_processing.tracking.sam_onnx import Embedding, FloatArray, SamOnnx
+from tapmask_processing.tracking.sam_prompting import resize_mask
 from tapmask_processing.tracking.tracking import Frame, Mask
 
 

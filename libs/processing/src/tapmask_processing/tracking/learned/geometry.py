@@ -119,13 +119,3 @@ def touches_edge(mask: Mask, margin: int = 2) -> bool:
         return False
     h, w = mask.shape
     return b[0] <= margin or b[1] <= margin or b[2] >= w - margin or b[3] >= h - margin
-
-
-def resize_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
-    """``mask`` at ``shape`` (area-averaged, then thresholded at half)."""
-    if mask.shape == shape:
-        return mask
-    small = cv2.resize(mask.astype(np.uint8) * 255, (shape[1], shape[0]),
-                       interpolation=cv2.INTER_AREA)
-    out: Mask = np.asarray(small) >= 128
-    return out

@@ -33,7 +33,8 @@ def output_mask(
             if obj.held is not None and index - obj.since < settings.hold_frames:
                 union |= dilate(obj.held, margin * settings.held_widen)
             continue
-        grow = margin * settings.unsure_widen if obj.unsure else margin
+        widen = obj.unsure or (settings.widen_doubt and obj.doubtful)
+        grow = margin * settings.unsure_widen if widen else margin
         union |= dilate(obj.mask, grow)
         if obj.nano_box is not None and obj.key_mask is not None and obj.key_box is not None:
             rigid = follow_box(obj.key_mask, obj.key_box, obj.nano_box)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tapmask_processing.tracking.sam_prompting import MOTION_LOOKAHEAD
+
 
 @dataclass(frozen=True)
 class LearnedSettings:
@@ -37,6 +39,13 @@ class LearnedSettings:
     area_range: tuple[float, float] = (0.6, 1.6)
     #: Carried area under this share of the clicked area: a part, or half hidden.
     partial_share: float = 0.6
+
+    #: At a click, frames looked ahead to see what moves with the clicked part, and the
+    #: motion ratio under which SAM's whole-level answer is taken (``sam_prompting.
+    #: whole_by_motion``; tuning split: 7 of 10 partial people made whole, 1 of 15 spills
+    #: taken). 0: never look ahead (one answer per click, as before).
+    motion_lookahead: int = MOTION_LOOKAHEAD
+    whole_motion_ratio: float = 0.8
 
     # -- identity (cosine of centred SAM features, ``Embedding.grid``) ------------------------
     #: A candidate must look at least this much like the object (01_dog: the dog 144
@@ -85,9 +94,23 @@ class LearnedSettings:
     #: still follows something there (01_dog: the blurred dog sprints out over frames
     #: 65-76; longer, NanoTrack sat on the empty pavement and held a ghost).
     edge_follow: int = 9
+    #: A lost object is searched for this many frames after it was lost, then at gaps that
+    #: double up to ``keyframe_every // 3``: most objects that vanish come back soon
+    #: (an occluder passes, a dog runs out and back), and a search is an encoder run.
+    search_first: int = 3
     #: Frames a lost object's last mask stays, widened, inside the frame (a privacy tool must
     #: not reveal what it could not see).
     hold_frames: int = 45
+
+    # -- what a person is told -----------------------------------------------------------
+    #: List the frames after an object left through the frame's edge until it is found
+    #: again ("left the frame; not found since"): if it came back unseen, it shows there.
+    flag_left: bool = True
+    #: List (and widen, by ``unsure_widen``) the frames between keyframes where the cheap
+    #: signals doubt the carried mask (its area left ``area_range``, or NanoTrack's box
+    #: disagrees with it or lost its score): flow may have slipped off the object.
+    flag_doubt: bool = True
+    widen_doubt: bool = True
 
     # -- output -----------------------------------------------------------------------------
     #: The privacy margin, as a share of the working frame's diagonal.
@@ -111,6 +134,10 @@ class LearnedSettings:
         for name in ("same_object", "found_again", "followed", "refound", "memory_trust"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a cosine: between -1 and 1")
+        if self.search_first < 1:
+            raise ValueError("search_first must be at least 1 frame")
+        if self.motion_lookahead < 0 or self.whole_motion_ratio <= 0:
+            raise ValueError("motion_lookahead must be >= 0 and whole_motion_ratio > 0")
         if self.memory_size < 0 or self.hold_frames < 0 or self.edge_follow < 0:
             raise ValueError("memory_size, hold_frames and edge_follow must be >= 0")
         if self.max_growth <= 1 or self.max_step <= 1:

@@ -36,6 +36,8 @@ class Phase(Enum):
 
 REVIEW_HOLD = "object not seen; its last mask was held and widened"
 REVIEW_UNSURE = "tracking unsure; the mask was widened"
+REVIEW_LEFT = "object left the frame and was not found since"
+REVIEW_DOUBT = "the mask may have slipped off the object between keyframes; it was widened"
 
 
 @dataclass
@@ -64,6 +66,10 @@ class TrackedObject:
     #: NanoTrack's box (``geometry.follow_box``).
     key_mask: Mask | None = None
     key_box: Box | None = None
+    #: Searches that failed since it was lost (the next waits twice as long).
+    searches: int = 0
+    #: Between keyframes, the cheap signals doubt the carried mask on this frame.
+    doubtful: bool = False
 
     @property
     def decoy(self) -> bool:
@@ -109,6 +115,9 @@ class TrackedObject:
             seen = self.mask if self.mask.any() else self.last_seen
             self.held = None if seen is None or touches_edge(seen) else seen
             self._enter(Phase.LOST, index)
+            self.searches = 0
+        else:
+            self.searches += 1
         self.last_key = index
         self.box_tracker = None
         self.mask = np.zeros(self.mask.shape, bool)
@@ -123,13 +132,22 @@ class TrackedObject:
 
     # -- what a person is told -----------------------------------------------------------
 
-    def review_reason(self) -> str | None:
-        """Why this frame should be checked, or ``None``."""
+    @property
+    def left(self) -> bool:
+        """Lost through the frame's edge (nothing held)."""
+        return self.phase is Phase.LOST and self.held is None and (
+            self.last_seen is not None and touches_edge(self.last_seen)
+        )
+
+    def review_reason(self, *, left: bool = True, doubt: bool = True) -> str | None:
+        """Why this frame should be checked, or ``None``. ``left``: also while it is out
+        of the frame; ``doubt``: also where the carried mask is doubtful."""
         if self.decoy:
             return None
         if self.phase is Phase.LOST:
-            gone = self.held is None and self.last_seen is not None and touches_edge(
-                self.last_seen
-            )
-            return None if gone else REVIEW_HOLD
-        return REVIEW_UNSURE if self.phase is Phase.UNSURE else None
+            if self.left:
+                return REVIEW_LEFT if left else None
+            return REVIEW_HOLD
+        if self.phase is Phase.UNSURE:
+            return REVIEW_UNSURE
+        return REVIEW_DOUBT if doubt and self.doubtful else None

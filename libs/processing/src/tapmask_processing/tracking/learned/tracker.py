@@ -21,6 +21,7 @@ a few feature vectors), flat in the video's length.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,32 @@ class LearnedTracker:
 
     # -- streaming driver ---------------------------------------------------------------
 
-    def _run(self, frames: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
+    def _run(self, source: Iterator[Frame], prompts: list[Prompt]) -> Iterator[Mask]:
         s = self.settings
+        # Frames read ahead of the one being tracked: only at a click, at most
+        # ``motion_lookahead`` of them (memory stays bounded).
+        ahead: deque[Frame] = deque()
+
+        def frames() -> Iterator[Frame]:
+            while True:
+                if ahead:
+                    yield ahead.popleft()
+                    continue
+                frame = next(source, None)
+                if frame is None:
+                    return
+                yield frame
+
+        def later(view: FrameView) -> Gray | None:
+            while len(ahead) < s.motion_lookahead:
+                frame = next(source, None)
+                if frame is None:
+                    break
+                ahead.append(frame)
+            if not ahead or ahead[-1].shape != view.frame.shape or ahead[-1].dtype != np.uint8:
+                return None
+            return FrameView.of(self._sam, ahead[-1], view.index + len(ahead), s.work_side).gray
+
         self.review = []
         self.keyframes = 0
         self._streams += 1
@@ -103,7 +128,7 @@ class LearnedTracker:
         index = -1
         last_keyframe = -s.min_key_gap_all
         with_positive = {p.object_id for p in prompts if p.positive}
-        for index, frame in enumerate(frames):
+        for index, frame in enumerate(frames()):
             check_frame(frame, index)
             if size is None:
                 size = (frame.shape[1], frame.shape[0])
@@ -134,7 +159,7 @@ class LearnedTracker:
                 if not positives and object_id not in objects:
                     continue  # a negative for every object: applied below per object
                 apply_click(self._sam, s, objects, object_id, positives, cuts, view,
-                            self._new_box_tracker)
+                            self._new_box_tracker, later(view) if positives else None)
             if {p.object_id for p in here if not p.positive} - with_positive:
                 for obj in list(objects.values()):
                     if obj.object_id not in clicked:
@@ -143,7 +168,7 @@ class LearnedTracker:
                         apply_click(self._sam, s, objects, obj.object_id, [], cuts, view,
                                     self._new_box_tracker)
             for obj in objects.values():
-                reason = obj.review_reason()
+                reason = obj.review_reason(left=s.flag_left, doubt=s.flag_doubt)
                 if reason is not None:
                     flags.append((index, reason))
             self.keyframes += int(view.encoded)
@@ -186,8 +211,10 @@ class LearnedTracker:
                 warped = shift(warped, centre(obj.nano_box), centre(carried))
         obj.mask = warped
         since_key = index - obj.last_key
+        obj.doubtful = False
         if obj.lost:
-            return since_key >= max(1, s.keyframe_every // 3)
+            gap = min(s.search_first * 2 ** min(obj.searches, 8), max(1, s.keyframe_every // 3))
+            return bool(since_key >= gap)
         if not warped.any():
             if obj.last_seen is not None and not touches_edge(obj.last_seen):
                 obj.mask = obj.last_seen  # vanished inside the frame: keep it covered
@@ -202,9 +229,8 @@ class LearnedTracker:
             s.min_key_gap * (2 if partial and not disagree else 1)
         )
         low, high = s.area_range
-        doubt = since_key >= gap and (
-            not (low <= ratio <= high) or not nano_ok or disagree or partial
-        )
+        obj.doubtful = not (low <= ratio <= high) or not nano_ok or disagree
+        doubt = since_key >= gap and (obj.doubtful or partial)
         if due or doubt:
             log.debug(
                 "frame %d object %d keyframe: due=%s area=%.2f nano_ok=%s disagree=%s",
