@@ -222,6 +222,8 @@ def _foliage(rng: np.random.Generator, trees: npt.NDArray[np.uint8]) -> Cutout:
     ys = int(rng.integers(0, max(1, trees.shape[0] - h)))
     xs = int(rng.integers(0, max(1, trees.shape[1] - w)))
     patch = np.ascontiguousarray(trees[ys : ys + h, xs : xs + w])
+    if patch.shape[:2] != (h, w):  # taller than the tree band: stretch it (same draws)
+        patch = np.asarray(cv2.resize(patch, (w, h)), np.uint8)
     coarse = rng.normal(0, 1, (h // 12 + 2, w // 12 + 2)).astype(np.float32)
     noise = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
