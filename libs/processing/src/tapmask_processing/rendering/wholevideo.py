@@ -9,8 +9,8 @@ passes over the video, with memory flat in its length (what grows is on disk):
    flow grid's small size): the frame's mask, grown by `MASK_DILATION_PX` (the *hole*)
    and by `SOURCE_MARGIN_PX` more (where the frame may not be *copied from*: fur, motion
    blur and contact shadow past a tracker's mask), stored zlib-packed on disk; and the
-   camera motion, a homography registering the frame to a key frame (`flow.planar_layers`
-   on corners outside the hole). Registering to a key frame instead of the previous frame
+   camera motion, a homography registering the frame to a key frame (RANSAC on corners
+   tracked outside the hole). Registering to a key frame instead of the previous frame
    keeps a tripod shot drift-free over hundreds of frames; a new key is taken when the
    overlap gets small.
 2. `plan`: every frame's hole, on a grid of `PLAN_CELL` px cells in the first frame's
@@ -43,7 +43,15 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tapmask_processing.rendering.flow import FlowGrid, _to_full, planar_layers, sample
+from tapmask_processing.rendering.flow import (
+    MAX_CORNERS,
+    MIN_TRACKS,
+    RANSAC_ITERATIONS,
+    RANSAC_THRESHOLD,
+    FlowGrid,
+    _to_full,
+    sample,
+)
 from tapmask_processing.rendering.inpaint import (
     BLEND_PREVIOUS,
     COLOUR_INTERPOLATION,
@@ -108,6 +116,10 @@ KEY_MIN_INLIER_SHARE = 0.5
 
 KEY_MAX_SHIFT = 0.25
 """New key frame once a frame's corners are this share of the frame off the key's."""
+
+RIGID_TRACKS = 0.55
+"""Share of a frame's tracked corners one homography must explain for the frame to count
+as one background plane (the synthetic two-plane parallax clip: about half each)."""
 
 RIGID_SHARE = 0.7
 """Share of masked frames that must register by one homography for this eraser to
@@ -285,12 +297,39 @@ class WholeVideoEraser:
     def _fit(
         self, grey: ByteArray, hole: BoolArray, key: ByteArray
     ) -> tuple[Homography, bool] | None:
-        """Full-resolution homography from this frame to `key`, and whether it is global."""
-        layers = planar_layers(grey, key, hole)
-        if layers is None:
+        """Full-resolution homography from this frame to `key`, and whether it explains
+        `RIGID_TRACKS` of the tracked corners; None below `KEY_MIN_INLIER_SHARE`.
+
+        One RANSAC fit (not `flow.planar_layers`' up to three): a static camera with a
+        person moving elsewhere is still one background plane; planar_layers called the
+        hands moving cups in 02_cups.mp4 a second layer and sent it to the window eraser."""
+        allowed = np.where(hole, 0, 255).astype(np.uint8)
+        corners = cv2.goodFeaturesToTrack(grey, MAX_CORNERS, 0.01, 5, mask=allowed)
+        if corners is None or len(corners) < MIN_TRACKS:
             return None
-        homographies, labels = layers
-        return _to_full(homographies[0], self.grid), labels is None
+        start = np.asarray(corners, dtype=np.float32).reshape(-1, 1, 2)
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            grey, key, start, np.zeros_like(start), winSize=(21, 21), maxLevel=3
+        )
+        ok = np.asarray(status).ravel() == 1
+        if int(ok.sum()) < MIN_TRACKS:
+            return None
+        fitted, inliers = cv2.findHomography(
+            start[ok],
+            np.asarray(moved, np.float32)[ok],
+            cv2.RANSAC,
+            RANSAC_THRESHOLD,
+            None,
+            RANSAC_ITERATIONS,
+            0.99,
+        )
+        if fitted is None:
+            return None
+        # Lost tracks count against the fit: they are often where a model fails.
+        share = float(np.asarray(inliers).sum()) / len(start)
+        if share < KEY_MIN_INLIER_SHARE:
+            return None
+        return _to_full(np.asarray(fitted, np.float64), self.grid), share >= RIGID_TRACKS
 
     def _shift(self, h: Homography) -> float:
         w, hgt = self.width, self.height
