@@ -361,7 +361,7 @@ def test_the_tracker_gets_its_models_from_the_bucket_or_does_not_start(
     settings = TrackerSettings()
 
     # The learned models: pulled (sha256-checked) by the init container; exit 1 when absent.
-    assert init["command"] == ["python", "-m", "tapmask_processing.models", "pull"]
+    assert init["command"] == ["python", "-m", "tapmask_tracker.models_s3", "pull"]
     models_dir = env["TAPMASK_MODELS_DIR"]
     [models_mount] = [m for m in init["volumeMounts"] if m["mountPath"] == models_dir]
     assert any(

