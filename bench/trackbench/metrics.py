@@ -13,7 +13,7 @@
 - Look-alike hidden: share of the look-alike's visible pixels under the mask, on frames
   where it shows (>= 64 px).
 - Leaks: scored frames with recall < ``LEAK_RECALL``; *unflagged* leaks are those no
-  ``ReviewRange`` of the tracker names.
+  ``ReviewSpan`` of the tracker names.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from tapmask_media.masks import MaskFormatError
 from tapmask_processing.render import render_video
 from tapmask_processing.track import iter_video_masks, track_video
-from tapmask_processing.tracking.tracking import Prompt, ReviewRange, TrackingError
+from tapmask_processing.tracking.tracking import Prompt, ReviewSpan, TrackingError
 
 VIDEOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "videos"
 BEDROOM = VIDEOS / "bedroom.mp4"  # 960x540, 200 frames
@@ -23,7 +23,7 @@ class SquareTracker:
     def __init__(self, max_side: int | None) -> None:
         self.max_side = max_side
         self.name = "fake"
-        self.review: list[ReviewRange] = []
+        self.review: list[ReviewSpan] = []
         self.frame_shapes: set[tuple[int, ...]] = set()
         self.prompts: list[Prompt] = []
 

@@ -14,7 +14,7 @@ from cli_helpers import run_tapmask, write_disc_clip
 import tapmask_processing.tracking
 from tapmask_cli.main import main
 from tapmask_media.masks import write_png_masks
-from tapmask_processing.tracking.tracking import Frame, Mask, Prompt, ReviewRange
+from tapmask_processing.tracking.tracking import Frame, Mask, Prompt, ReviewSpan
 
 FRAMES = 24
 LOST = "object lost; mask held and widened"
@@ -28,7 +28,7 @@ class UnsureTracker:
     name = "learned"
 
     def __init__(self) -> None:
-        self.review: list[ReviewRange] = []
+        self.review: list[ReviewSpan] = []
 
     def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
         self.review = []
@@ -38,7 +38,7 @@ class UnsureTracker:
             mask[10:30, 10:30] = True
             count += 1
             yield mask
-        self.review = [ReviewRange(7, 12, LOST), ReviewRange(20, 20, "low confidence")]
+        self.review = [ReviewSpan(7, 12, LOST), ReviewSpan(20, 20, "low confidence")]
         assert count == FRAMES
 
 
@@ -110,7 +110,7 @@ def test_review_past_the_last_frame_is_clipped_to_the_video(
     class Overreaching(UnsureTracker):
         def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
             yield from super().track(frames, prompts)
-            self.review = [ReviewRange(20, 99, LOST), ReviewRange(500, 600, LOST)]
+            self.review = [ReviewSpan(20, 99, LOST), ReviewSpan(500, 600, LOST)]
 
     tracker = Overreaching()
     monkeypatch.setattr(tapmask_processing.tracking, "build_tracker", lambda **_: tracker)

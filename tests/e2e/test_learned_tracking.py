@@ -21,7 +21,7 @@ from cli_helpers import frames_rgb, run_tapmask
 
 from tapmask_processing.track import iter_video_masks
 from tapmask_processing.tracking import build_tracker
-from tapmask_processing.tracking.tracking import Prompt, ReviewRange
+from tapmask_processing.tracking.tracking import Prompt, ReviewSpan
 
 # One tracker run per clip (30-90 s on 2 cores) is paid in the first test that needs it.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -41,7 +41,7 @@ class Tracked:
             if index in keep:
                 self.masks[index] = mask.copy()
             self.count += 1
-        self.review: list[ReviewRange] = list(tracker.review)
+        self.review: list[ReviewSpan] = list(tracker.review)
 
     def hidden(self, frame: int, point: Point) -> bool:
         x, y = point

@@ -43,7 +43,7 @@ from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,
-    ReviewRange,
+    ReviewSpan,
     Tracker,
     TrackingError,
 )
@@ -233,7 +233,7 @@ class _Both:
         self.max_side: int | None = None
 
     @property
-    def review(self) -> list[ReviewRange]:
+    def review(self) -> list[ReviewSpan]:
         return [r for t in self._parts for r in t.review]
 
     def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:

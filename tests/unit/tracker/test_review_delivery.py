@@ -16,8 +16,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from tapmask_processing.track import TrackResult, track_to_file
-from tapmask_processing.tracking.tracking import Frame, Mask, Prompt
-from tapmask_processing.tracking.tracking import ReviewRange as TrackerRange
+from tapmask_processing.tracking.tracking import Frame, Mask, Prompt, ReviewSpan
 from tapmask_runtime.settings import WorkerSettings
 from tapmask_schemas import ClickPoint, JobCreated, ProcessingMode, ReviewRange, VideoInfo
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
@@ -34,7 +33,7 @@ class UnsureTracker:
     name = "learned"
 
     def __init__(self) -> None:
-        self.review: list[TrackerRange] = []
+        self.review: list[ReviewSpan] = []
 
     def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
         for frame in frames:
@@ -42,7 +41,7 @@ class UnsureTracker:
             mask[4:12, 4:12] = True
             yield mask
         # Filled when the stream ends; out of order and past the end on purpose.
-        self.review = [TrackerRange(9, 99, "low confidence"), TrackerRange(2, 4, LOST)]
+        self.review = [ReviewSpan(9, 99, "low confidence"), ReviewSpan(2, 4, LOST)]
 
 
 def test_track_to_file_reports_the_trackers_name_and_review(tmp_path: Path) -> None:

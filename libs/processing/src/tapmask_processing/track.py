@@ -28,13 +28,11 @@ from tapmask_media.probe import ProbeLimits, VideoInfo, probe
 from tapmask_media.progress import Progress
 from tapmask_processing.tracking.tracking import (
     Prompt,
+    ReviewSpan,
     Tracker,
     TrackingError,
     check_prompt_in_frame,
     validate_prompts,
-)
-from tapmask_processing.tracking.tracking import (
-    ReviewRange as TrackerReviewRange,
 )
 from tapmask_schemas import ClickPoint, ReviewRange
 
@@ -181,7 +179,7 @@ class TrackResult:
     review: tuple[ReviewRange, ...] = ()
 
 
-def review_of(ranges: Sequence[TrackerReviewRange], frames: int) -> tuple[ReviewRange, ...]:
+def review_of(ranges: Sequence[ReviewSpan], frames: int) -> tuple[ReviewRange, ...]:
     """The tracker's review ranges as event models, clipped to the ``frames`` there are
     (a range wholly past the end is dropped; an unordered one is put in order)."""
     out = []

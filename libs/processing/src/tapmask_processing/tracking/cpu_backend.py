@@ -62,7 +62,7 @@ from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,
-    ReviewRange,
+    ReviewSpan,
     TrackingError,
     check_all_prompts_used,
     check_frame,
@@ -135,7 +135,7 @@ class CpuTracker:
     def __init__(self, max_side: int = 480, margin: float = 0.02) -> None:
         self.max_side: int | None = max_side
         self.name = "cpu"
-        self.review: list[ReviewRange] = []
+        self.review: list[ReviewSpan] = []
         self._work_side = max_side
         self._margin = margin
 

@@ -57,7 +57,7 @@ from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,
-    ReviewRange,
+    ReviewSpan,
     TrackingError,
     check_frame,
     review_ranges,
@@ -304,7 +304,7 @@ class FaceTracker:
     def __init__(self, detector: FaceDetector, settings: FaceSettings | None = None) -> None:
         self.settings = settings or FaceSettings()
         self.max_side: int | None = None  # small faces need the full picture
-        self.review: list[ReviewRange] = []
+        self.review: list[ReviewSpan] = []
         self._detector = detector
         self._streams = 0  # streams started: only the latest one's review is kept
 

@@ -23,7 +23,7 @@ from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,
-    ReviewRange,
+    ReviewSpan,
     TrackingError,
     check_all_prompts_used,
     check_frame,
@@ -47,7 +47,7 @@ class Sam2Tracker:
         # SAM 2 resizes frames to image_size squares itself; larger input buys nothing.
         self.max_side: int | None = int(predictor.image_size)
         self.name = "sam2"
-        self.review: list[ReviewRange] = []
+        self.review: list[ReviewSpan] = []
         self.window = max(int(predictor.num_maskmem), int(predictor.max_obj_ptrs_in_encoder))
         #: Inference state of the latest stream (for inspection in tests).
         self.state: dict[str, Any] | None = None

@@ -43,25 +43,30 @@ class Prompt:
 
 
 @dataclass(frozen=True)
-class ReviewRange:
+class ReviewSpan:
     """Frames ``start``..``end`` (inclusive) where the tracker was unsure and a person
-    should look: the mask there was held and widened rather than trusted."""
+    should look: the mask there was held and widened rather than trusted.
+
+    The tracker's own, unchecked note (a span may run past the last frame or back to front);
+    the public contract is ``tapmask_schemas.ReviewRange`` (``start_frame``/``end_frame``,
+    validated), which ``tapmask_processing.track.review_of`` builds from these, clipped to
+    the video. Two types, two names: one is pure tracking, the other the wire format."""
 
     start: int
     end: int
     reason: str
 
 
-def review_ranges(flags: Sequence[tuple[int, str]], gap: int = 3) -> list[ReviewRange]:
+def review_ranges(flags: Sequence[tuple[int, str]], gap: int = 3) -> list[ReviewSpan]:
     """Flagged ``(frame, reason)`` pairs (in frame order) -> ranges; flags at most
     ``gap`` frames apart join one range, which keeps the first reason."""
-    ranges: list[ReviewRange] = []
+    ranges: list[ReviewSpan] = []
     for frame, reason in flags:
         if ranges and frame - ranges[-1].end <= gap:
             last = ranges[-1]
-            ranges[-1] = ReviewRange(last.start, max(last.end, frame), last.reason)
+            ranges[-1] = ReviewSpan(last.start, max(last.end, frame), last.reason)
         else:
-            ranges.append(ReviewRange(frame, frame, reason))
+            ranges.append(ReviewSpan(frame, frame, reason))
     return ranges
 
 
@@ -73,8 +78,8 @@ class Tracker(Protocol):
     max_side: int | None
     #: The backend's name as users see it (CLI output, job status).
     name: str
-    #: After a stream ends: the frame ranges a person should check (see ``ReviewRange``).
-    review: list[ReviewRange]
+    #: After a stream ends: the frame ranges a person should check (see ``ReviewSpan``).
+    review: list[ReviewSpan]
 
     def track(self, frames: Iterable[Frame], prompts: Sequence[Prompt]) -> Iterator[Mask]:
         """Yield one boolean mask per frame, lazily, in the order of ``frames``."""

@@ -52,7 +52,7 @@ from tapmask_processing.tracking.tracking import (
     Frame,
     Mask,
     Prompt,
-    ReviewRange,
+    ReviewSpan,
     TrackingError,
     check_all_prompts_used,
     check_frame,
@@ -76,7 +76,7 @@ class LearnedTracker:
     ) -> None:
         self.max_side: int | None = 1024  # SAM's input size: finer frames buy nothing
         self.name = "learned"
-        self.review: list[ReviewRange] = []
+        self.review: list[ReviewSpan] = []
         self.settings = settings or LearnedSettings()
         self._sam = sam
         self._nanotrack = nanotrack
