@@ -19,8 +19,9 @@ from tapmask_runtime.object_store import ObjectStore
 from tapmask_runtime.s3 import make_s3_client
 from tapmask_runtime.service import StagePorts, WorkerService, build_worker_service, run_worker
 from tapmask_schemas import ClickPoint, JobCreated, Stage
+from tapmask_schemas.progress import tracker_share_end
 from tapmask_schemas.topics import JOB_CREATED, MASKS_READY
-from tapmask_tracker.handlers import TrackFn, TrackStage, tracker_share_end
+from tapmask_tracker.handlers import TrackFn, TrackStage
 from tapmask_tracker.settings import Settings
 
 log = logging.getLogger("tapmask.tracker")
@@ -138,7 +139,7 @@ def build_service(
         make_stage=make_stage,
         broker=broker,
         store=store,
-        progress_span_end=tracker_share_end,
+        progress_span_end=lambda event: tracker_share_end(event.mode),
         on_startup=[load_model],
     )
     return svc

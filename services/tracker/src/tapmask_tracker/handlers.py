@@ -32,7 +32,7 @@ from tapmask_schemas import (
     Stage,
 )
 from tapmask_schemas.keys import masks_key
-from tapmask_schemas.progress import tracker_share_end as share_end
+from tapmask_schemas.progress import tracker_share_end
 from tapmask_schemas.tracking import TrackHold
 from tapmask_tracker.live import HoldGate, LiveLink, PreviewBook, Retrack
 
@@ -50,11 +50,6 @@ _STORE_SHARE = 2.0
 #: How often one job may be corrected while it tracks (each correction tracks again).
 MAX_RETRACKS = 5
 _READY = "The outline is ready: check it, then accept it to render"
-
-
-def tracker_share_end(event: JobCreated) -> float:
-    """The job percent at which the tracker's part is done."""
-    return share_end(event.mode)
 
 
 # S3 allows 2 KB of user metadata per object, keys and values together; the review gets
@@ -133,7 +128,8 @@ class TrackStage:
 
     async def __call__(self, event: JobCreated, ctx: JobContext) -> None:
         key = masks_key(event.job_id)
-        track_end = share_end(event.mode) - _STORE_SHARE
+        share_end = tracker_share_end(event.mode)
+        track_end = share_end - _STORE_SHARE
         existing = await self._store.metadata(key)
         stored = _stored_result(existing, event) if existing is not None else None
         if stored is not None:
@@ -142,7 +138,7 @@ class TrackStage:
             result = stored
         else:
             result = await self._compute(event, ctx, key, track_end)
-        ctx.progress.update(Stage.UPLOADING, track_end + 2, "The object's outline is saved")
+        ctx.progress.update(Stage.UPLOADING, share_end, "The object's outline is saved")
         await ctx.progress.stop()  # this stage's progress goes out before masks-ready
         await self._publish(
             MasksReady(
