@@ -85,7 +85,7 @@ def build_tracker(
 
 
 def build_face_tracker(models_dir: Path | None = None) -> Tracker:
-    """The face finder (``core.faces``) on the installed CenterFace model; ``TrackingError``
+    """The face finder (``tracking.faces``) on the installed CenterFace model; ``TrackingError``
     naming the fix when the model is missing or corrupt (faces were asked for: no fallback)."""
     from tapmask_processing.models import ModelError, centerface_file
     from tapmask_processing.tracking.faces import CenterFace, FaceTracker

@@ -22,9 +22,9 @@ Running the decoder in the browser (onnxruntime-web) would save a round trip of 
 but ship the 16 MB decoder and the prompting code twice (Python and TypeScript) -- one
 copy of that logic wins.
 
-The gateway imports the tracker's pure core (``core/``: numpy, OpenCV, onnxruntime, no
-Kafka or S3); it is the ``preview`` extra of tapmask-gateway, so a gateway built without
-it still serves frames and answers mask requests with 503 and the reason.
+The gateway imports the pure tracking core (``tapmask_processing.tracking``: numpy, OpenCV,
+onnxruntime, no Kafka or S3); it is the ``preview`` extra of tapmask-gateway, so a gateway
+built without it still serves frames and answers mask requests with 503 and the reason.
 """
 
 from __future__ import annotations
