@@ -82,7 +82,10 @@ class EmbeddingCache:
     def installed(self) -> Iterator[EmbeddingCache]:
         from tapmask_processing.tracking.sam_onnx import SamOnnx
 
-        original = SamOnnx.embed
+        original = getattr(SamOnnx, "embed", None)
+        if original is None:  # the segmenter's API changed: measure without the cache
+            yield self
+            return
         cache = self
 
         def embed(sam: SamOnnx, frame: np.ndarray) -> Any:
