@@ -183,7 +183,7 @@ class _FrameInfo:
     of the object (-1: empty mask)."""
     box: tuple[int, int, int, int] | None = None
     """The hole's bounding box (x0, y0, x1, y1), exclusive ends."""
-    sources: tuple[tuple[int, int], ...] = ()
+    sources: NDArray[np.int32] = field(default_factory=lambda: np.zeros((0, 2), np.int32))
     """Planned (source frame, tier) pairs in the order tried: sources clear of their
     object (tier 0) nearest first, then the others (tier 1) nearest first."""
     need: tuple[int, int, int, int] | None = None
@@ -404,7 +404,9 @@ class WholeVideoEraser:
                 for tier in (0, 1):
                     last[tier, visible[tier]] = t
         nxt = np.full((2, gw * gh), -1, dtype=np.int32)
-        needs: dict[int, list[tuple[int, int, int, int]]] = {}
+        # Per source frame the union of the rectangles read: a list per (frame, source)
+        # pair grew ~4 kB a frame.
+        needs: dict[int, list[int]] = {}
         for t in range(len(frames) - 1, -1, -1):
             cells, visible = self._scan(t, origin)
             if t in before:
@@ -416,14 +418,8 @@ class WholeVideoEraser:
             if t % SOURCE_STEP == 0:
                 for tier in (0, 1):
                     nxt[tier, visible[tier]] = t
-        for s, rects in needs.items():
-            r = np.array(rects)
-            frames[s].need = (
-                int(r[:, 0].min()),
-                int(r[:, 1].min()),
-                int(r[:, 2].max()),
-                int(r[:, 3].max()),
-            )
+        for s, rect in needs.items():
+            frames[s].need = (rect[0], rect[1], rect[2], rect[3])
         self.planned = True
 
     def _scan(
@@ -462,7 +458,7 @@ class WholeVideoEraser:
         t: int,
         prev: NDArray[np.int32],
         after: NDArray[np.int32],
-        needs: dict[int, list[tuple[int, int, int, int]]],
+        needs: dict[int, list[int]],
     ) -> None:
         """Frame t's sources from its hole cells' nearest showing frames, per tier
         (rows of `prev` and `after`; -1: none). Both the nearest earlier and later frame
@@ -475,12 +471,12 @@ class WholeVideoEraser:
             used.discard(-1)
             chosen += [(s, tier) for s in sorted(used, key=lambda s: (abs(s - t), s))]
         info = self._frames[t]
-        info.sources = tuple(chosen)
+        info.sources = np.array(chosen, dtype=np.int32).reshape(-1, 2)
         assert info.box is not None
         bx0, by0, bx1, by1 = info.box
         reach = RING_PX + RING_GAP_PX + 1
         bx0, by0, bx1, by1 = bx0 - reach, by0 - reach, bx1 + reach, by1 + reach
-        for s in {s for s, _ in info.sources}:
+        for s in set(info.sources[:, 0].tolist()):
             m = _inv(self._frames[s].to_ref) @ info.to_ref
             px, py = _apply(
                 m,
@@ -494,7 +490,9 @@ class WholeVideoEraser:
                 min(self.height, int(py.max()) + CROP_MARGIN + 1),
             )
             if rect[0] < rect[2] and rect[1] < rect[3]:
-                needs.setdefault(s, []).append(rect)
+                have = needs.setdefault(s, list(rect))
+                have[0], have[1] = min(have[0], rect[0]), min(have[1], rect[1])
+                have[2], have[3] = max(have[2], rect[2]), max(have[3], rect[3])
 
     # -- pass 2 -------------------------------------------------------------------------
 
@@ -634,7 +632,7 @@ class WholeVideoEraser:
                 group = todo[wanted == s]
                 self._take(info, int(s), tier, group, px, py, colour, source)
         left = np.flatnonzero(source < 0)
-        for s, tier in info.sources:
+        for s, tier in info.sources.tolist():
             if left.size == 0:
                 break
             left = self._take(info, s, tier, left, px, py, colour, source)
